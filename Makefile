@@ -1,0 +1,33 @@
+# The two commands of the README:
+#   make run    installs what is missing, builds, runs the default pipeline
+#   make test   installs what is missing, builds, runs the whole test suite
+# Everything is idempotent: a second call skips the installs in about a second.
+
+SHELL := /bin/bash
+PIPE_HOME ?= $(HOME)/.cache/pipe
+LIBTORCH ?= $(PIPE_HOME)/libtorch-2.13.0-cpu
+# One build folder per machine, shared by every checkout: a fresh clone (CI)
+# reuses the dependencies already compiled instead of rebuilding them.
+CARGO_TARGET_DIR ?= $(PIPE_HOME)/target
+PIPELINE ?= pipelines/openclipart.toml
+export PIPE_HOME LIBTORCH CARGO_TARGET_DIR
+
+.PHONY: setup build run test bench check-env
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	cargo build --release --bins
+
+run: build
+	$(CARGO_TARGET_DIR)/release/pipe run $(PIPELINE)
+
+test: setup
+	cargo test --features test-kinds
+
+bench: build
+	bash scripts/bench.sh
+
+check-env: build
+	$(CARGO_TARGET_DIR)/release/pipe-worker probe

@@ -1,0 +1,13 @@
+//! Gives `pipe-worker` an rpath to libtorch, so it runs without the user
+//! exporting LD_LIBRARY_PATH. `LIBTORCH` is set by the Makefile (see
+//! scripts/setup.sh); the `pipe` binary gets no such path and never loads it.
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    if std::env::var_os("CARGO_FEATURE_TORCH").is_some()
+        && let Some(libtorch) = std::env::var_os("LIBTORCH")
+    {
+        let lib = std::path::Path::new(&libtorch).join("lib");
+        println!("cargo:rustc-link-arg-bin=pipe-worker=-Wl,-rpath,{}", lib.display());
+    }
+}

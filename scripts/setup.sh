@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Installs everything pipe needs on a fresh Debian 12 machine, idempotently:
+#   - apt: OpenCV dev packages, clang/libclang (opencv crate bindings), the
+#     Open Clip Art collection (PNG + SVG) used by the default pipeline;
+#   - pip: the torch 2.13.0 wheel and two small CUDA runtime wheels, from which a
+#     CPU-only libtorch folder is assembled under $PIPE_HOME (outside the repo).
+# A second call finds everything in place and returns in about a second.
+# Only apt, pip and cargo registries are used: nothing else is reachable here.
+set -euo pipefail
+
+PIPE_HOME="${PIPE_HOME:-$HOME/.cache/pipe}"
+TORCH_VERSION=2.13.0
+LIBTORCH_DIR="${LIBTORCH:-$PIPE_HOME/libtorch-$TORCH_VERSION-cpu}"
+APT_PACKAGES=(libopencv-dev clang libclang-dev openclipart-png openclipart-svg)
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+install_apt() {
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        log "apt packages present"
+        return
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    log "installing apt packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Assembles a CPU-only libtorch from the PyPI wheels (see shared SETUP-NOTES):
+# include/ from the torch wheel; lib/ with libtorch_cpu, libc10, libgomp, the two
+# CUDA runtime libraries libtorch_cpu links against, and libtorch.so pointing at
+# libtorch_cpu.so (the wheel's libtorch.so would pull in libtorch_cuda).
+install_libtorch() {
+    if [ -f "$LIBTORCH_DIR/.complete" ]; then
+        log "libtorch present at $LIBTORCH_DIR"
+        return
+    fi
+    if [ -n "${LIBTORCH:-}" ] && [ -f "$LIBTORCH/lib/libtorch_cpu.so" ]; then
+        log "using LIBTORCH=$LIBTORCH as given"
+        return
+    fi
+    log "assembling libtorch $TORCH_VERSION (CPU) into $LIBTORCH_DIR"
+    local work
+    work=$(mktemp -d "${TMPDIR:-/tmp}/pipe-libtorch.XXXXXX")
+    trap 'rm -rf "$work"' RETURN
+    python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$work/wheels" \
+        "torch==$TORCH_VERSION" "nvidia-cuda-runtime==13.0.96.*" "nvidia-cuda-cupti==13.0.85.*"
+    local staging="$LIBTORCH_DIR.partial"
+    rm -rf "$staging"
+    mkdir -p "$staging/lib"
+    python3 - "$work/wheels" "$staging" <<'PY'
+import pathlib, shutil, sys, zipfile
+wheels, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+want_libs = {"libtorch_cpu.so", "libc10.so", "libgomp.so.1", "libcudart.so.13", "libcupti.so.13"}
+found = set()
+for wheel in sorted(wheels.glob("*.whl")):
+    with zipfile.ZipFile(wheel) as z:
+        for info in z.infolist():
+            name = info.filename
+            if info.is_dir():
+                continue
+            base = name.rsplit("/", 1)[-1]
+            if name.startswith("torch/include/"):
+                target = out / name[len("torch/"):]
+            elif base in want_libs and "/lib/" in name:
+                target = out / "lib" / base
+                found.add(base)
+            else:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with z.open(info) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+missing = want_libs - found
+if missing:
+    sys.exit(f"setup: the wheels lack {sorted(missing)}")
+PY
+    ln -sf libtorch_cpu.so "$staging/lib/libtorch.so"
+    echo "$TORCH_VERSION" > "$staging/build-version"
+    touch "$staging/.complete"
+    rm -rf "$LIBTORCH_DIR"
+    mv "$staging" "$LIBTORCH_DIR"
+    log "libtorch ready"
+}
+
+mkdir -p "$PIPE_HOME"
+install_apt
+install_libtorch

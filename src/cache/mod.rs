@@ -1,0 +1,304 @@
+//! The content-addressed store of stage outputs.
+//!
+//! Layout under the cache root:
+//! - `entries/<k0k1>/<key>/manifest.json` and `entries/<k0k1>/<key>/out/...`
+//! - `tmp/<key>-<pid>-<n>/`: an entry being built, published by one atomic
+//!   rename, so a killed run never leaves half an entry behind;
+//! - `locks/<key>.lock`: per-key advisory locks, so two runs never compute the
+//!   same key at once (the second waits, then finds the entry);
+//! - `fingerprints/`: the stat cache of [`fingerprint`].
+//!
+//! [`Cache::acquire`] returns [`CacheStatus::Hit`] or [`CacheStatus::Miss`]
+//! holding the only [`Writer`] for that key (just's `CacheStatus` idiom):
+//! nothing else can publish an entry. Reads check the manifest and file sizes
+//! ([`Cache::lookup`]); a stage about to consume an entry checks every file's
+//! blake3 ([`Entry::verify`]). Either failure is reported and the entry is
+//! recomputed, never used.
+
+pub mod fingerprint;
+pub mod gc;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::util::{IoContext, PathError, rfc3339, write_atomic};
+
+/// One output file of an entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileRecord {
+    /// Relative to the entry's `out/` folder, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub blake3: String,
+}
+
+/// `manifest.json`: what produced an entry, and checksums of what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub key: String,
+    pub kind: String,
+    /// The stage name that first produced it (keys do not include names).
+    pub stage: String,
+    /// The key document: kind version, seed, parameters, input keys, sources.
+    pub doc: serde_json::Value,
+    pub created: String,
+    pub seconds: f64,
+    pub files: Vec<FileRecord>,
+}
+
+impl Manifest {
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// A published entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Entry {
+    /// The folder holding the stage's output files.
+    pub fn out_dir(&self) -> PathBuf {
+        self.dir.join("out")
+    }
+
+    /// Recomputes every file's blake3 against the manifest.
+    pub fn verify(&self) -> Result<(), String> {
+        let out = self.out_dir();
+        for f in &self.manifest.files {
+            let path = out.join(&f.path);
+            let (size, hash) = hash_file(&path).map_err(|e| e.to_string())?;
+            if size != f.size || hash != f.blake3 {
+                return Err(format!("{} does not match its checksum", path.display()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`Cache::lookup`] found.
+#[derive(Debug)]
+pub enum Lookup {
+    Hit(Entry),
+    Missing,
+    /// There is something at the key's place, but it is not a sound entry.
+    Corrupt(String),
+}
+
+/// The outcome of [`Cache::acquire`].
+pub enum CacheStatus {
+    Hit(Entry),
+    Miss(Writer),
+}
+
+/// Errors of the store itself (not of stages).
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(transparent)]
+    Io(#[from] PathError),
+    #[error("cache entry {0}: {1}")]
+    Invalid(String, String),
+}
+
+/// A cache root.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Cache {
+    /// Opens (creating if needed) the cache at `root`.
+    pub fn open(root: &Path) -> Result<Cache, PathError> {
+        for sub in ["entries", "tmp", "locks", "fingerprints"] {
+            let dir = root.join(sub);
+            std::fs::create_dir_all(&dir).at("create cache folder", &dir)?;
+        }
+        Ok(Cache { root: root.to_path_buf() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn entry_dir(&self, key: &str) -> PathBuf {
+        self.root.join("entries").join(&key[..2]).join(key)
+    }
+
+    /// Checks the manifest and file sizes of the entry for `key` (cheap: no
+    /// file is read but the manifest).
+    pub fn lookup(&self, key: &str) -> Lookup {
+        let dir = self.entry_dir(key);
+        let manifest_path = dir.join("manifest.json");
+        let text = match std::fs::read(&manifest_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return if dir.exists() { Lookup::Corrupt("entry has no manifest".into()) } else { Lookup::Missing };
+            }
+            Err(e) => return Lookup::Corrupt(format!("cannot read {}: {e}", manifest_path.display())),
+        };
+        let manifest: Manifest = match serde_json::from_slice(&text) {
+            Ok(m) => m,
+            Err(e) => return Lookup::Corrupt(format!("unreadable manifest: {e}")),
+        };
+        if manifest.key != key || manifest.format != crate::FORMAT_VERSION {
+            return Lookup::Corrupt("manifest belongs to another key or format".into());
+        }
+        let out = dir.join("out");
+        for f in &manifest.files {
+            match std::fs::metadata(out.join(&f.path)) {
+                Ok(m) if m.len() == f.size => {}
+                Ok(_) => return Lookup::Corrupt(format!("{} has the wrong size", f.path)),
+                Err(_) => return Lookup::Corrupt(format!("{} is missing", f.path)),
+            }
+        }
+        Lookup::Hit(Entry { dir, manifest })
+    }
+
+    /// Takes the key's lock (waiting while another process holds it), then
+    /// looks again: a hit releases the lock, a miss hands back the only writer.
+    /// A corrupt entry found here is removed so it can be rebuilt.
+    pub fn acquire(&self, key: &str) -> Result<CacheStatus, CacheError> {
+        self.acquire_unless(key, |_| true)
+    }
+
+    /// Like [`Cache::acquire`], but an existing entry is only a hit if `keep`
+    /// accepts it (a full checksum check, say, or never under `--force`);
+    /// otherwise it is removed under the lock and a writer handed back.
+    pub fn acquire_unless(&self, key: &str, keep: impl FnOnce(&Entry) -> bool) -> Result<CacheStatus, CacheError> {
+        let lock_path = self.root.join("locks").join(format!("{key}.lock"));
+        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).at("open lock", &lock_path)?;
+        lock.lock().at("lock", &lock_path)?;
+        match self.lookup(key) {
+            Lookup::Hit(entry) if keep(&entry) => return Ok(CacheStatus::Hit(entry)),
+            Lookup::Hit(_) | Lookup::Corrupt(_) => self.discard(key)?,
+            Lookup::Missing => {}
+        }
+        self.remove_stale_tmp(key)?;
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.root.join("tmp").join(format!("{key}-{}-{n}", std::process::id()));
+        let out = tmp.join("out");
+        std::fs::create_dir_all(&out).at("create", &out)?;
+        Ok(CacheStatus::Miss(Writer { key: key.to_string(), tmp, dest: self.entry_dir(key), _lock: lock, started: Instant::now(), published: false }))
+    }
+
+    /// Moves a bad entry out of the way and deletes it. Call with the key's lock held.
+    pub fn discard(&self, key: &str) -> Result<(), PathError> {
+        let dir = self.entry_dir(key);
+        if !dir.exists() {
+            return Ok(());
+        }
+        let trash = self.root.join("tmp").join(format!("discard-{key}-{}", std::process::id()));
+        std::fs::rename(&dir, &trash).at("move aside", &dir)?;
+        std::fs::remove_dir_all(&trash).at("remove", &trash)
+    }
+
+    /// Removes half-built entries of `key` left by killed runs (the caller
+    /// holds the key's lock, so no live run owns them).
+    fn remove_stale_tmp(&self, key: &str) -> Result<(), PathError> {
+        let tmp = self.root.join("tmp");
+        for item in std::fs::read_dir(&tmp).at("read", &tmp)? {
+            let item = item.at("read", &tmp)?;
+            if item.file_name().to_string_lossy().starts_with(&format!("{key}-")) {
+                std::fs::remove_dir_all(item.path()).at("remove stale", &item.path())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The write token of a missing entry: build the output in [`Writer::out_dir`],
+/// then [`Writer::publish`]. Dropped unpublished, it removes its files.
+pub struct Writer {
+    key: String,
+    tmp: PathBuf,
+    dest: PathBuf,
+    _lock: File,
+    started: Instant,
+    published: bool,
+}
+
+impl Writer {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        self.tmp.join("out")
+    }
+
+    /// Checksums the output, writes the manifest and renames the entry into
+    /// place. Returns the published entry.
+    pub fn publish(mut self, kind: &str, stage: &str, doc: serde_json::Value) -> Result<Entry, CacheError> {
+        let out = self.out_dir();
+        let mut files = Vec::new();
+        collect_files(&out, &out, &mut files)?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let manifest = Manifest {
+            format: crate::FORMAT_VERSION,
+            key: self.key.clone(),
+            kind: kind.to_string(),
+            stage: stage.to_string(),
+            doc,
+            created: rfc3339(SystemTime::now()),
+            seconds: self.started.elapsed().as_secs_f64(),
+            files,
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
+        write_atomic(&self.tmp.join("manifest.json"), &bytes)?;
+        let parent = self.dest.parent().expect("entries have a parent");
+        std::fs::create_dir_all(parent).at("create", parent)?;
+        std::fs::rename(&self.tmp, &self.dest).at("publish entry", &self.dest)?;
+        self.published = true;
+        Ok(Entry { dir: self.dest.clone(), manifest })
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+fn collect_files(base: &Path, dir: &Path, out: &mut Vec<FileRecord>) -> Result<(), PathError> {
+    for item in std::fs::read_dir(dir).at("read", dir)? {
+        let item = item.at("read", dir)?;
+        let path = item.path();
+        let ft = item.file_type().at("inspect", &path)?;
+        if ft.is_dir() {
+            collect_files(base, &path, out)?;
+        } else {
+            let (size, blake3) = hash_file(&path)?;
+            let rel = path.strip_prefix(base).expect("walked below base");
+            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            out.push(FileRecord { path: rel, size, blake3 });
+        }
+    }
+    Ok(())
+}
+
+/// Size and blake3 of a file (memory-mapped, multithreaded when large).
+pub fn hash_file(path: &Path) -> Result<(u64, String), PathError> {
+    let mut hasher = blake3::Hasher::new();
+    let meta = std::fs::metadata(path).at("read", path)?;
+    if meta.len() > 1 << 20 {
+        hasher.update_mmap_rayon(path).at("read", path)?;
+    } else {
+        hasher.update_mmap(path).at("read", path)?;
+    }
+    Ok((meta.len(), hasher.finalize().to_hex().to_string()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,101 @@
+use std::time::Duration;
+
+use super::*;
+
+const KEY_A: &str = "aa11111111111111111111111111111111111111111111111111111111111111";
+const KEY_B: &str = "bb22222222222222222222222222222222222222222222222222222222222222";
+
+fn put(cache: &Cache, key: &str, text: &str) -> Entry {
+    let CacheStatus::Miss(w) = cache.acquire(key).unwrap() else { panic!("expected a miss") };
+    std::fs::write(w.out_dir().join("value.txt"), text).unwrap();
+    w.publish("test-source", "s", serde_json::json!({"k": 1})).unwrap()
+}
+
+#[test]
+fn published_entries_are_found_with_checksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    assert!(matches!(cache.lookup(KEY_A), Lookup::Missing));
+    let entry = put(&cache, KEY_A, "42");
+    assert_eq!(entry.manifest.files.len(), 1);
+    assert_eq!(entry.manifest.files[0].size, 2);
+    let Lookup::Hit(found) = cache.lookup(KEY_A) else { panic!("expected a hit") };
+    assert_eq!(std::fs::read_to_string(found.out_dir().join("value.txt")).unwrap(), "42");
+    found.verify().unwrap();
+    assert!(matches!(cache.acquire(KEY_A).unwrap(), CacheStatus::Hit(_)));
+}
+
+#[test]
+fn an_abandoned_writer_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    {
+        let CacheStatus::Miss(w) = cache.acquire(KEY_A).unwrap() else { panic!() };
+        std::fs::write(w.out_dir().join("half.bin"), "partial").unwrap();
+    }
+    assert!(matches!(cache.lookup(KEY_A), Lookup::Missing));
+    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+}
+
+#[test]
+fn corrupt_entries_are_detected_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let entry = put(&cache, KEY_A, "42");
+    // Same size, different bytes: only the deep check sees it.
+    std::fs::write(entry.out_dir().join("value.txt"), "43").unwrap();
+    let Lookup::Hit(e) = cache.lookup(KEY_A) else { panic!() };
+    assert!(e.verify().unwrap_err().contains("checksum"));
+    // Truncated: the cheap check sees it.
+    std::fs::write(entry.out_dir().join("value.txt"), "4").unwrap();
+    assert!(matches!(cache.lookup(KEY_A), Lookup::Corrupt(m) if m.contains("wrong size")));
+    // A garbled manifest.
+    std::fs::write(entry.dir.join("manifest.json"), "{").unwrap();
+    assert!(matches!(cache.lookup(KEY_A), Lookup::Corrupt(m) if m.contains("manifest")));
+    // acquire removes the wreck and hands out a writer.
+    assert!(matches!(cache.acquire(KEY_A).unwrap(), CacheStatus::Miss(_)));
+    put(&cache, KEY_A, "42");
+    assert!(matches!(cache.lookup(KEY_A), Lookup::Hit(_)));
+}
+
+#[test]
+fn a_second_acquirer_waits_then_reuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let CacheStatus::Miss(w) = cache.acquire(KEY_A).unwrap() else { panic!() };
+    let other = cache.clone();
+    let waiter = std::thread::spawn(move || matches!(other.acquire(KEY_A).unwrap(), CacheStatus::Hit(_)));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!waiter.is_finished(), "the second acquirer must wait for the lock");
+    std::fs::write(w.out_dir().join("value.txt"), "1").unwrap();
+    w.publish("k", "s", serde_json::Value::Null).unwrap();
+    assert!(waiter.join().unwrap(), "after the first publishes, the second gets a hit");
+}
+
+#[test]
+fn stale_temporary_folders_of_killed_runs_are_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let stale = dir.path().join("tmp").join(format!("{KEY_A}-99999-0"));
+    std::fs::create_dir_all(stale.join("out")).unwrap();
+    put(&cache, KEY_A, "1");
+    assert!(!stale.exists());
+}
+
+#[test]
+fn gc_removes_unreferenced_entries_and_counts_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    put(&cache, KEY_A, "12345");
+    put(&cache, KEY_B, "123");
+    let policy = gc::GcPolicy { keep: Some([KEY_A.to_string()].into()), older_than: None, dry_run: true };
+    let dry = gc::collect(&cache, &policy).unwrap();
+    assert_eq!(dry, gc::GcReport { removed: 1, kept: 1, bytes: 3 });
+    assert!(matches!(cache.lookup(KEY_B), Lookup::Hit(_)), "a dry run removes nothing");
+    let real = gc::collect(&cache, &gc::GcPolicy { dry_run: false, ..policy }).unwrap();
+    assert_eq!(real.bytes, 3);
+    assert!(matches!(cache.lookup(KEY_B), Lookup::Missing));
+    assert!(matches!(cache.lookup(KEY_A), Lookup::Hit(_)));
+    let aged = gc::GcPolicy { keep: None, older_than: Some(SystemTime::now() - Duration::from_secs(3600)), dry_run: false };
+    assert_eq!(gc::collect(&cache, &aged).unwrap().removed, 0, "young entries stay");
+}

@@ -1,0 +1,139 @@
+//! The command line: argument definitions (clap derive) and the mapping from
+//! outcomes to exit codes. Each subcommand lives in its own file.
+//!
+//! Exit codes: 0 success; 1 a stage failed (or a command's own failure);
+//! 2 the pipeline file or the arguments are invalid; 130 interrupted.
+
+mod check;
+mod gc;
+mod run;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::graph::Dag;
+use crate::spec::{Diagnostics, LoadError, PipelineSpec};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_INVALID: i32 = 2;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Debug, Parser)]
+#[command(name = "pipe", version, about = "Declarative experiment pipelines for image classification")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the cache and the reports live (flags beat the `[pipeline]` table,
+/// which beats the defaults `cache/` and `reports/`, relative to the working folder).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Dirs {
+    /// Cache folder [default: `cache` of the pipeline file, else ./cache]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Reports folder [default: `reports` of the pipeline file, else ./reports]
+    #[arg(long, value_name = "DIR")]
+    pub reports_dir: Option<PathBuf>,
+}
+
+impl Dirs {
+    pub fn cache(&self, spec: &PipelineSpec) -> PathBuf {
+        self.cache_dir.clone().or_else(|| spec.cache_dir.clone()).unwrap_or_else(|| PathBuf::from("cache"))
+    }
+
+    pub fn reports(&self, spec: &PipelineSpec) -> PathBuf {
+        self.reports_dir.clone().or_else(|| spec.reports_dir.clone()).unwrap_or_else(|| PathBuf::from("reports"))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline: reuse cached stages, run the rest in parallel
+    Run(run::RunArgs),
+    /// Show what `run` would do: each stage cached, or will run and why
+    Plan(run::PlanArgs),
+    /// Validate a pipeline file without running anything
+    Check {
+        file: PathBuf,
+    },
+    /// Print the stage graph (text, or Graphviz with --dot)
+    Dag {
+        file: PathBuf,
+        #[arg(long)]
+        dot: bool,
+    },
+    /// List the stage kinds of this build, or one kind's inputs and parameters
+    Stages {
+        kind: Option<String>,
+    },
+    /// Remove cache entries no given pipeline uses (or older than an age)
+    Gc(gc::GcArgs),
+}
+
+/// Parses arguments and runs the command; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Plan(args) => run::plan(&args),
+        Command::Check { file } => check::check(&file),
+        Command::Dag { file, dot } => check::dag(&file, dot),
+        Command::Stages { kind } => check::stages(kind.as_deref()),
+        Command::Gc(args) => gc::gc(&args),
+    }
+}
+
+/// Loads and fully validates a pipeline (spec and graph). On failure, prints
+/// every problem and returns the exit code to use.
+pub fn load_pipeline(file: &Path) -> Result<(PipelineSpec, Dag), i32> {
+    let spec = match crate::spec::load(file) {
+        Ok(spec) => spec,
+        Err(LoadError::Io(e)) => {
+            eprintln!("error: {e}");
+            return Err(EXIT_INVALID);
+        }
+        Err(LoadError::Invalid(d)) => {
+            eprintln!("{d}");
+            return Err(EXIT_INVALID);
+        }
+    };
+    match Dag::build(&spec) {
+        Ok(dag) => Ok((spec, dag)),
+        Err(items) => {
+            let source = std::fs::read_to_string(file).unwrap_or_default();
+            eprintln!("{}", Diagnostics { file: file.to_path_buf(), source, items });
+            Err(EXIT_INVALID)
+        }
+    }
+}
+
+/// Left-aligned columns for terminal tables.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  ", w = *w));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(header.to_vec());
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+        out.push('\n');
+    }
+    out
+}

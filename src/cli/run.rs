@@ -1,0 +1,206 @@
+//! `pipe run` and `pipe plan`: load the pipeline, plan against the cache and
+//! the previous run, then (for `run`) execute and write the run record.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime};
+
+use super::{Dirs, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, load_pipeline, table};
+use crate::cache::Cache;
+use crate::exec::plan::{Action, Plan, PlanOptions, plan as make_plan};
+use crate::exec::progress::{Mode, Progress};
+use crate::exec::{self, RunOutcome};
+use crate::record::{self, RunRecord, StageRecord, StageStatus};
+use crate::util::rfc3339;
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    pub file: PathBuf,
+    /// Plan only this stage and what it needs (repeatable)
+    #[arg(long = "stage", value_name = "NAME")]
+    pub stages: Vec<String>,
+    /// Treat this stage as changed (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub force: Vec<String>,
+    #[command(flatten)]
+    pub dirs: Dirs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// CPU slots shared by all stages [default: the number of cores]
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Show the plan and stop
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress output (warnings and failures still print)
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// Loads, opens the cache and plans. Errors are printed; the code is returned.
+fn prepare(args: &PlanArgs) -> Result<(Plan, Cache, PathBuf), i32> {
+    let (spec, dag) = load_pipeline(&args.file)?;
+    let cache_dir = args.dirs.cache(&spec);
+    let reports = args.dirs.reports(&spec);
+    let cache = Cache::open(&cache_dir).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_FAILED
+    })?;
+    let previous = record::latest(&reports, &spec.name);
+    let opts = PlanOptions { targets: args.stages.clone(), force: args.force.clone() };
+    let plan = make_plan(spec, dag, &cache, previous.as_ref(), &opts).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_INVALID
+    })?;
+    Ok((plan, cache, reports))
+}
+
+fn plan_table(plan: &Plan) -> String {
+    let rows: Vec<Vec<String>> = plan
+        .dag
+        .order
+        .iter()
+        .map(|&i| {
+            let (s, p) = (&plan.spec.stages[i], &plan.stages[i]);
+            let action = match p.action {
+                Action::Cached => "cached",
+                Action::Run => "run",
+                Action::Unselected => "-",
+            };
+            vec![s.name.clone(), s.kind.name.to_string(), action.to_string(), p.key[..12].to_string(), p.reason_text()]
+        })
+        .collect();
+    table(&["stage", "kind", "action", "key", "why"], &rows)
+}
+
+pub fn plan(args: &PlanArgs) -> i32 {
+    match prepare(args) {
+        Ok((plan, _, _)) => {
+            print!("{}", plan_table(&plan));
+            println!("{} of {} stages will run", plan.to_run(), plan.stages.len());
+            EXIT_OK
+        }
+        Err(code) => code,
+    }
+}
+
+pub fn run(args: &RunArgs) -> i32 {
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let (plan, cache, reports) = match prepare(&args.plan) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if args.dry_run {
+        print!("{}", plan_table(&plan));
+        println!("{} of {} stages would run (dry run: nothing was run)", plan.to_run(), plan.stages.len());
+        return EXIT_OK;
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    install_interrupt_handler(&cancel);
+    let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
+    let mut progress = Progress::new(Mode::detect(args.quiet), plan.to_run());
+    let outcome = exec::execute(&plan, &cache, jobs, &cancel, &mut progress);
+    progress.finish();
+
+    let record = run_record(&plan, &outcome, started_at, clock.elapsed().as_secs_f64());
+    let run_dir = match record::write(&reports, &record) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    print_summary(&plan, &outcome, &record, &run_dir);
+    if outcome.interrupted {
+        EXIT_INTERRUPTED
+    } else if outcome.failed() {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// First Ctrl-C: stop starting stages, stop running ones, publish nothing
+/// partial. A second Ctrl-C exits at once.
+fn install_interrupt_handler(cancel: &Arc<AtomicBool>) {
+    let flag = Arc::clone(cancel);
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+        eprintln!("\ninterrupted: stopping running stages (Ctrl-C again to quit at once)");
+    });
+}
+
+fn run_record(plan: &Plan, outcome: &RunOutcome, started: SystemTime, seconds: f64) -> RunRecord {
+    let stages = plan
+        .dag
+        .order
+        .iter()
+        .filter(|&&i| plan.stages[i].action != Action::Unselected)
+        .map(|&i| {
+            let (s, p, r) = (&plan.spec.stages[i], &plan.stages[i], &outcome.results[i]);
+            StageRecord {
+                name: s.name.clone(),
+                kind: s.kind.name.to_string(),
+                key: p.key.clone(),
+                status: r.status,
+                seconds: r.seconds,
+                reason: r.reason.clone(),
+                error: r.error.clone(),
+                inputs: p.input_stages.clone(),
+                doc: p.doc.clone(),
+            }
+        })
+        .collect();
+    let status = if outcome.interrupted {
+        "interrupted"
+    } else if outcome.failed() {
+        "failed"
+    } else {
+        "ok"
+    };
+    RunRecord {
+        pipeline: plan.spec.name.clone(),
+        run_id: record::new_run_id(started),
+        pipeline_file: plan.spec.file.display().to_string(),
+        started: rfc3339(started),
+        seconds,
+        status: status.to_string(),
+        stages,
+    }
+}
+
+fn print_summary(plan: &Plan, outcome: &RunOutcome, record: &RunRecord, run_dir: &std::path::Path) {
+    let rows: Vec<Vec<String>> = record
+        .stages
+        .iter()
+        .map(|s| {
+            let why = match &s.error {
+                Some(e) => e.clone(),
+                None => s.reason.clone(),
+            };
+            vec![s.name.clone(), s.kind.clone(), s.status.as_str().to_string(), format!("{:.2}", s.seconds), why]
+        })
+        .collect();
+    print!("{}", table(&["stage", "kind", "status", "seconds", "why"], &rows));
+    let count = |st: StageStatus| record.stages.iter().filter(|s| s.status == st).count();
+    println!(
+        "{}: {} ran, {} cached, {} failed, {} skipped in {:.2}s ({})",
+        record.run_id,
+        count(StageStatus::Ran),
+        count(StageStatus::Cached),
+        count(StageStatus::Failed),
+        count(StageStatus::Skipped),
+        record.seconds,
+        record.status
+    );
+    println!("record: {}", run_dir.join("summary.json").display());
+    let _ = (plan, outcome);
+}

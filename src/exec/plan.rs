@@ -1,0 +1,153 @@
+//! Planning: every stage's key (Merkle chain in DAG order, with source
+//! fingerprints), then which stages are cached and which must run and why.
+//! A stage that will run has its cached inputs checked in full (every file's
+//! blake3); a corrupt input is recomputed instead of being used.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::cache::{Cache, Lookup, fingerprint};
+use crate::graph::Dag;
+use crate::graph::keys::{Reason, key_of, reasons, stage_doc};
+use crate::record::RunRecord;
+use crate::spec::PipelineSpec;
+use crate::stages::{ParamType, ParamValue};
+
+/// What the run will do with a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A sound cache entry exists.
+    Cached,
+    Run,
+    /// Not needed for the selected `--stage` targets.
+    Unselected,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedStage {
+    pub key: String,
+    pub doc: Value,
+    /// Slot -> stage names bound to it.
+    pub input_stages: BTreeMap<String, Vec<String>>,
+    pub action: Action,
+    pub reasons: Vec<Reason>,
+}
+
+impl PlannedStage {
+    pub fn reason_text(&self) -> String {
+        match self.action {
+            Action::Cached => "unchanged".into(),
+            Action::Unselected => "not selected".into(),
+            Action::Run => self.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub spec: PipelineSpec,
+    pub dag: Dag,
+    /// Aligned with `spec.stages`.
+    pub stages: Vec<PlannedStage>,
+}
+
+impl Plan {
+    pub fn to_run(&self) -> usize {
+        self.stages.iter().filter(|s| s.action == Action::Run).count()
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PlanOptions {
+    /// `--stage`: run only these and what they need.
+    pub targets: Vec<String>,
+    /// `--force`: run these even if cached.
+    pub force: Vec<String>,
+}
+
+/// Computes keys and decides what runs. Errors name the stage and what to do.
+pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRecord>, opts: &PlanOptions) -> Result<Plan, String> {
+    let index_of = |name: &str, flag: &str| {
+        spec.stages.iter().position(|s| s.name == name).ok_or_else(|| {
+            let hint = crate::spec::suggest::nearest(name, spec.stages.iter().map(|s| s.name.as_str()))
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            format!("{flag} {name}: no such stage in {}{hint}", spec.file.display())
+        })
+    };
+    let targets: Vec<usize> = opts.targets.iter().map(|t| index_of(t, "--stage")).collect::<Result<_, _>>()?;
+    let forced: Vec<usize> = opts.force.iter().map(|t| index_of(t, "--force")).collect::<Result<_, _>>()?;
+    let selected = if targets.is_empty() { vec![true; spec.stages.len()] } else { dag.closure(&targets) };
+
+    let mut keys: Vec<String> = vec![String::new(); spec.stages.len()];
+    let mut planned: Vec<Option<PlannedStage>> = vec![None; spec.stages.len()];
+    for &i in &dag.order {
+        let stage = &spec.stages[i];
+        let mut input_keys = BTreeMap::new();
+        let mut input_stages = BTreeMap::new();
+        for (slot, refs) in &stage.inputs {
+            let idx: Vec<usize> = refs.iter().map(|r| spec.stages.iter().position(|s| s.name == r.stage).expect("validated")).collect();
+            input_keys.insert(slot.clone(), idx.iter().map(|j| keys[*j].clone()).collect::<Vec<_>>());
+            input_stages.insert(slot.clone(), refs.iter().map(|r| r.stage.clone()).collect::<Vec<_>>());
+        }
+        let mut sources = BTreeMap::new();
+        for def in stage.kind.params.iter().filter(|p| matches!(p.ty, ParamType::Path { fingerprint: true })) {
+            if let ParamValue::Str(path) = stage.params.get(def.name) {
+                let fp = fingerprint::fingerprint(&cache.root().join("fingerprints"), path.as_ref())
+                    .map_err(|e| format!("stage `{}`: `{}`: {e}", stage.name, def.name))?;
+                sources.insert(def.name.to_string(), fp.hash);
+            }
+        }
+        let doc = stage_doc(stage, spec.seed, &input_keys, &sources);
+        let key = key_of(&doc);
+        keys[i] = key.clone();
+        let (action, why) = if !selected[i] {
+            (Action::Unselected, Vec::new())
+        } else if forced.contains(&i) {
+            (Action::Run, vec![Reason::Forced])
+        } else {
+            match cache.lookup(&key) {
+                Lookup::Hit(_) => (Action::Cached, Vec::new()),
+                Lookup::Corrupt(why) => (Action::Run, vec![Reason::NotCached(format!("cache entry corrupt ({why})"))]),
+                Lookup::Missing => (Action::Run, why_missing(previous, &stage.name, &key, &doc, &input_stages)),
+            }
+        };
+        planned[i] = Some(PlannedStage { key, doc, input_stages, action, reasons: why });
+    }
+    let mut stages: Vec<PlannedStage> = planned.into_iter().map(|p| p.expect("every stage planned")).collect();
+    verify_inputs_of_running_stages(&dag, cache, &mut stages);
+    Ok(Plan { spec, dag, stages })
+}
+
+fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
+    match previous.and_then(|r| r.stage(name)) {
+        None => vec![Reason::New],
+        Some(old) if old.key == key => vec![Reason::NotCached("not in the cache (removed)".into())],
+        Some(old) => reasons(&old.doc, doc, inputs),
+    }
+}
+
+/// Reverse DAG order: a running stage's cached inputs get the full checksum
+/// check; a failing input is re-run (and its own inputs checked in turn).
+fn verify_inputs_of_running_stages(dag: &Dag, cache: &Cache, stages: &mut [PlannedStage]) {
+    for &i in dag.order.iter().rev() {
+        if stages[i].action != Action::Run {
+            continue;
+        }
+        for &j in &dag.deps[i] {
+            if stages[j].action != Action::Cached {
+                continue;
+            }
+            let problem = match cache.lookup(&stages[j].key) {
+                Lookup::Hit(entry) => entry.verify().err(),
+                Lookup::Corrupt(why) => Some(why),
+                Lookup::Missing => Some("entry vanished".into()),
+            };
+            if let Some(why) = problem {
+                stages[j].action = Action::Run;
+                stages[j].reasons = vec![Reason::NotCached(format!("cache entry corrupt ({why})"))];
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The ready queue: which stages can start, given which have finished. Pure
+//! bookkeeping with no threads or I/O (cargo's `DependencyQueue` idea), so
+//! its rules are unit-tested on their own: a stage is ready once every input
+//! that runs in this session has succeeded; a failure skips everything
+//! downstream of it and nothing else.
+
+use std::collections::VecDeque;
+
+use crate::graph::Dag;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not part of this run (cached or unselected): counts as done.
+    Idle,
+    Waiting,
+    Ready,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+pub struct DependencyQueue {
+    state: Vec<State>,
+    pending: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    ready: VecDeque<usize>,
+}
+
+impl DependencyQueue {
+    /// `active[i]`: stage `i` runs in this session. Ready stages come out in
+    /// DAG order.
+    pub fn new(dag: &Dag, active: &[bool]) -> Self {
+        let n = active.len();
+        let mut q = DependencyQueue { state: vec![State::Idle; n], pending: vec![0; n], dependents: dag.dependents.clone(), ready: VecDeque::new() };
+        for &i in &dag.order {
+            if !active[i] {
+                continue;
+            }
+            q.pending[i] = dag.deps[i].iter().filter(|d| active[**d]).count();
+            if q.pending[i] == 0 {
+                q.state[i] = State::Ready;
+                q.ready.push_back(i);
+            } else {
+                q.state[i] = State::Waiting;
+            }
+        }
+        q
+    }
+
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    pub fn pop(&mut self) -> Option<usize> {
+        let i = self.ready.pop_front()?;
+        self.state[i] = State::Running;
+        Some(i)
+    }
+
+    /// Records a finished stage. Returns the stages skipped because it failed.
+    pub fn finish(&mut self, i: usize, ok: bool) -> Vec<usize> {
+        debug_assert_eq!(self.state[i], State::Running);
+        if ok {
+            self.state[i] = State::Done;
+            for &d in &self.dependents[i].clone() {
+                if self.state[d] == State::Waiting {
+                    self.pending[d] -= 1;
+                    if self.pending[d] == 0 {
+                        self.state[d] = State::Ready;
+                        self.ready.push_back(d);
+                    }
+                }
+            }
+            return Vec::new();
+        }
+        self.state[i] = State::Failed;
+        let mut skipped = Vec::new();
+        let mut stack = self.dependents[i].clone();
+        while let Some(d) = stack.pop() {
+            if matches!(self.state[d], State::Waiting | State::Ready) {
+                self.state[d] = State::Skipped;
+                self.ready.retain(|r| *r != d);
+                skipped.push(d);
+                stack.extend(self.dependents[d].iter().copied());
+            }
+        }
+        skipped.sort_unstable();
+        skipped
+    }
+
+    /// Stops handing out work (Ctrl-C): every stage not yet started is skipped.
+    pub fn drain(&mut self) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (i, s) in self.state.iter_mut().enumerate() {
+            if matches!(s, State::Waiting | State::Ready) {
+                *s = State::Skipped;
+                out.push(i);
+            }
+        }
+        self.ready.clear();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// a -> b -> d, a -> c, e alone.
+    fn dag() -> Dag {
+        let deps = vec![vec![], vec![0], vec![0], vec![1], vec![]];
+        let mut dependents = vec![Vec::new(); 5];
+        for (i, ds) in deps.iter().enumerate() {
+            for &d in ds {
+                dependents[d].push(i);
+            }
+        }
+        Dag { order: vec![0, 4, 1, 2, 3], deps, dependents }
+    }
+
+    #[test]
+    fn stages_become_ready_when_their_inputs_finish() {
+        let mut q = DependencyQueue::new(&dag(), &[true; 5]);
+        assert_eq!((q.pop(), q.pop(), q.pop()), (Some(0), Some(4), None));
+        q.finish(0, true);
+        assert_eq!((q.pop(), q.pop(), q.pop()), (Some(1), Some(2), None));
+        q.finish(1, true);
+        assert_eq!(q.pop(), Some(3));
+    }
+
+    #[test]
+    fn a_failure_skips_only_what_depends_on_it() {
+        let mut q = DependencyQueue::new(&dag(), &[true; 5]);
+        q.pop();
+        q.pop();
+        assert_eq!(q.finish(0, false), vec![1, 2, 3]);
+        q.finish(4, true);
+        assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn inactive_inputs_count_as_done() {
+        let mut q = DependencyQueue::new(&dag(), &[false, true, false, true, false]);
+        assert_eq!(q.pop(), Some(1));
+        assert_eq!(q.pop(), None);
+        q.finish(1, true);
+        assert_eq!(q.pop(), Some(3));
+    }
+
+    #[test]
+    fn drain_skips_what_has_not_started() {
+        let mut q = DependencyQueue::new(&dag(), &[true; 5]);
+        q.pop();
+        assert_eq!(q.drain(), vec![1, 2, 3, 4]);
+        assert_eq!(q.pop(), None);
+    }
+}

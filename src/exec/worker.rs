@@ -1,0 +1,132 @@
+//! The worker protocol: one stage run = "kind + inputs + params -> output
+//! folder", described by a JSON job file. The engine spawns `pipe-worker run
+//! JOB` for stage kinds marked [`Process::Worker`](crate::stages::Process)
+//! (those that link libtorch), reads JSON event lines from its stdout, and
+//! kills it on Ctrl-C. The same job file is what a cluster scheduler will be
+//! handed later.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stages::context::{EventSink, StageEvent};
+use crate::stages::{self, InputArtifact, Params, StageContext, StageError};
+use crate::util::IoContext;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JobInput {
+    pub stage: String,
+    pub artifact: crate::stages::ArtifactType,
+    pub dir: PathBuf,
+}
+
+/// Everything a worker needs to run one stage.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Job {
+    pub stage: String,
+    pub kind: String,
+    pub params: serde_json::Value,
+    pub seed: u64,
+    pub threads: usize,
+    pub inputs: BTreeMap<String, Vec<JobInput>>,
+    pub out_dir: PathBuf,
+}
+
+/// One line a worker prints on stdout.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WorkerLine {
+    Progress { pos: u64, len: u64, unit: String },
+    Warning(String),
+}
+
+/// The `pipe-worker` executable: next to the running `pipe`, or `$PIPE_WORKER`.
+pub fn worker_exe() -> PathBuf {
+    if let Some(p) = std::env::var_os("PIPE_WORKER") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("pipe"));
+    exe.with_file_name("pipe-worker")
+}
+
+/// Engine side: runs `job` in a worker process, forwarding its events.
+pub fn run_in_worker(job: &Job, job_file: &Path, events: EventSink, cancel: &AtomicBool) -> Result<(), StageError> {
+    std::fs::write(job_file, serde_json::to_vec_pretty(job).expect("jobs serialise")).at("write job file", job_file)?;
+    let exe = worker_exe();
+    let mut child = Command::new(&exe)
+        .arg("run")
+        .arg(job_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| StageError::Failed(format!("cannot start the worker {}: {e} (build it with `cargo build`; it sits next to `pipe`)", exe.display())))?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                match serde_json::from_str::<WorkerLine>(&line) {
+                    Ok(WorkerLine::Progress { pos, len, unit }) => events(StageEvent::Progress { pos, len, unit }),
+                    Ok(WorkerLine::Warning(w)) => events(StageEvent::Warning(w)),
+                    Err(_) => events(StageEvent::Warning(format!("worker: {line}"))),
+                }
+            }
+        });
+        let err_reader = s.spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let status = loop {
+            if cancel.load(Ordering::Relaxed) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(StageError::Cancelled);
+            }
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(StageError::Failed(format!("lost the worker process: {e}"))),
+            }
+        };
+        let err_text = err_reader.join().unwrap_or_default();
+        if status.success() {
+            Ok(())
+        } else {
+            let last = err_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim().to_string();
+            Err(StageError::Failed(last.trim_start_matches("error: ").to_string()))
+        }
+    })
+}
+
+/// Worker side: runs the job in this process, printing events as JSON lines.
+pub fn serve(job_file: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(job_file).map_err(|e| format!("cannot read job {}: {e}", job_file.display()))?;
+    let job: Job = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a job file: {e}", job_file.display()))?;
+    let kind = stages::kind(&job.kind).ok_or_else(|| format!("this worker has no stage kind `{}`", job.kind))?;
+    let params = Params::from_json(kind, &job.params).map_err(|e| format!("job {}: {e}", job_file.display()))?;
+    let inputs = job
+        .inputs
+        .into_iter()
+        .map(|(slot, items)| (slot, items.into_iter().map(|i| InputArtifact { stage: i.stage, artifact: i.artifact, dir: i.dir }).collect()))
+        .collect();
+    let events: EventSink = Arc::new(|e: StageEvent| {
+        let line = match e {
+            StageEvent::Progress { pos, len, unit } => WorkerLine::Progress { pos, len, unit },
+            StageEvent::Warning(w) => WorkerLine::Warning(w),
+        };
+        println!("{}", serde_json::to_string(&line).expect("events serialise"));
+    });
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut ctx = StageContext::new(job.stage, kind, params, job.seed, inputs, job.threads, job.out_dir, events, cancel);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(job.threads.max(1)).build().map_err(|e| e.to_string())?;
+    pool.install(|| (kind.run)(&mut ctx)).map_err(|e| e.to_string())?;
+    ctx.save_log().map_err(|e| e.to_string())
+}

@@ -1,0 +1,22 @@
+//! pipe: a declarative experiment-pipeline engine for image classification.
+//!
+//! The modules mirror the architecture: a TOML file becomes a typed spec
+//! ([`spec`]), the spec becomes a DAG of keyed stages ([`graph`]), stage
+//! outputs live in a content-addressed store ([`cache`]), one scheduler runs
+//! what is not cached ([`exec`]), and every run leaves a record ([`record`]).
+//! Stage kinds plug in through one registry ([`stages`]). The engine core never
+//! links OpenCV or libtorch; the stages that need libtorch run in the
+//! `pipe-worker` executable.
+
+pub mod cache;
+pub mod cli;
+pub mod exec;
+pub mod graph;
+pub mod record;
+pub mod spec;
+pub mod stages;
+pub mod util;
+
+/// Version of the on-disk formats (cache entries, keys, run records). Bumping
+/// it gives every stage a new key, so old entries are never misread.
+pub const FORMAT_VERSION: u32 = 1;

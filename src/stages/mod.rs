@@ -1,0 +1,169 @@
+//! The registry of stage kinds: what each kind is called, what it consumes and
+//! produces, its parameter schema, its implementation version, how many
+//! threads it can use and which process runs it.
+//!
+//! The registry is data (one [`KindDef`] per kind), so `pipe check`, `pipe
+//! stages`, key computation and the scheduler all read the same definitions.
+//! Kinds of the product brief whose implementation has not landed yet are
+//! listed in [`PLANNED_KINDS`] so that a pipeline naming them gets an honest
+//! "not available in this build" rather than "unknown kind".
+
+pub mod context;
+pub mod params;
+#[cfg(feature = "test-kinds")]
+pub mod testing;
+
+pub use context::{InputArtifact, StageContext, StageError};
+pub use params::{ParamDef, ParamType, ParamValue, Params};
+
+/// The type of what a stage produces; inputs are checked against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactType {
+    /// Decoded images with labels and splits (`load`, `augment`).
+    Images,
+    /// Keypoints and descriptors per image (`extract`).
+    Features,
+    /// A visual vocabulary (`cluster`).
+    Vocabulary,
+    /// One bag-of-words histogram per image (`encode`).
+    Histograms,
+    /// Single-label predictions with scores (`svm`, `cnn-stage1`, `cnn-stage2`).
+    Predictions,
+    /// Multi-label predictions with probabilities (`multilabel`).
+    MultiLabelPredictions,
+    /// Evaluated metrics (`evaluate`).
+    Metrics,
+    /// A list of numbers (test kinds only).
+    #[cfg(feature = "test-kinds")]
+    Numbers,
+    /// A piece of text (test kinds only).
+    #[cfg(feature = "test-kinds")]
+    Text,
+}
+
+impl ArtifactType {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ArtifactType::Images => "images",
+            ArtifactType::Features => "features",
+            ArtifactType::Vocabulary => "a vocabulary",
+            ArtifactType::Histograms => "histograms",
+            ArtifactType::Predictions => "predictions",
+            ArtifactType::MultiLabelPredictions => "multi-label predictions",
+            ArtifactType::Metrics => "metrics",
+            #[cfg(feature = "test-kinds")]
+            ArtifactType::Numbers => "numbers",
+            #[cfg(feature = "test-kinds")]
+            ArtifactType::Text => "text",
+        }
+    }
+}
+
+/// A named input of a stage kind: `vocabulary = "vocab"` in the pipeline file.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotDef {
+    pub name: &'static str,
+    pub accepts: &'static [ArtifactType],
+    /// Takes a list of stages (`predictions = ["svm", "cnn"]`) instead of one.
+    pub many: bool,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+/// How many threads a stage can make use of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadUse {
+    /// Runs on one thread whatever it is given.
+    Single,
+    /// Spreads its work over every thread the scheduler grants (rayon, or
+    /// libtorch's intra-op threads).
+    Parallel,
+}
+
+/// Which process runs a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// Inside the engine process.
+    Engine,
+    /// In the `pipe-worker` executable, which links libtorch; the engine
+    /// spawns it so that it never pays libtorch's start-up itself.
+    Worker,
+}
+
+/// The function that does a stage's work: read the inputs, write the output
+/// folder. It must check `ctx.check_cancelled()` between units of work.
+pub type RunFn = fn(&mut StageContext) -> Result<(), StageError>;
+
+/// Everything the engine knows about one stage kind.
+#[derive(Debug)]
+pub struct KindDef {
+    pub name: &'static str,
+    /// Bump when the implementation's output changes: it is part of every key.
+    pub version: u32,
+    pub summary: &'static str,
+    pub inputs: &'static [SlotDef],
+    pub output: ArtifactType,
+    pub params: &'static [ParamDef],
+    pub threads: ThreadUse,
+    pub process: Process,
+    pub run: RunFn,
+}
+
+impl KindDef {
+    pub fn param(&self, name: &str) -> Option<&ParamDef> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    pub fn slot(&self, name: &str) -> Option<&SlotDef> {
+        self.inputs.iter().find(|s| s.name == name)
+    }
+}
+
+/// The stage kinds of the product brief. Those not in [`registry`] yet are
+/// reported as planned rather than unknown.
+pub const PLANNED_KINDS: &[&str] = &[
+    "load", "augment", "extract", "cluster", "encode", "svm", "cnn-stage1", "cnn-stage2", "multilabel",
+    "evaluate",
+];
+
+/// Every stage kind this build can run.
+pub fn registry() -> &'static [&'static KindDef] {
+    #[cfg(feature = "test-kinds")]
+    {
+        testing::KINDS
+    }
+    #[cfg(not(feature = "test-kinds"))]
+    {
+        &[]
+    }
+}
+
+/// Looks a kind up by name.
+pub fn kind(name: &str) -> Option<&'static KindDef> {
+    registry().iter().copied().find(|k| k.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each definition is self-consistent: unique names, defaults that pass
+    /// their own schema, slot names that do not collide with parameters.
+    #[test]
+    fn registry_definitions_are_consistent() {
+        let mut names = std::collections::BTreeSet::new();
+        for k in registry() {
+            assert!(names.insert(k.name), "duplicate kind {}", k.name);
+            let mut keys = std::collections::BTreeSet::new();
+            for p in k.params {
+                assert!(keys.insert(p.name), "{}: duplicate key {}", k.name, p.name);
+                assert!(!["kind", "inputs"].contains(&p.name), "{}: reserved key {}", k.name, p.name);
+            }
+            for s in k.inputs {
+                assert!(keys.insert(s.name), "{}: slot {} collides", k.name, s.name);
+                assert!(!s.accepts.is_empty());
+            }
+        }
+    }
+}
