@@ -26,8 +26,8 @@ run: build
 test: setup
 	cargo test --features test-kinds
 
-bench: build
-	bash scripts/bench.sh
+bench: setup
+	python3 scripts/bench.py
 
 check-env: build
 	$(CARGO_TARGET_DIR)/release/pipe-worker probe

@@ -7,27 +7,55 @@
 //! `stat` per file instead of a read. Files modified in the last two seconds
 //! are never remembered: a write within the same mtime tick cannot hide.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::util::{IoContext, PathError, write_atomic};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Stat {
     size: u64,
     mtime_ns: i128,
     ino: u64,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// Relative path -> (stat, content hash). Stored as tab-separated lines
+/// (`size mtime_ns ino hash path`): reading it is most of a warm run's cost.
+#[derive(Debug, Default)]
 struct StatCache {
-    /// Relative path -> (stat, content hash).
-    files: BTreeMap<String, (Stat, String)>,
+    files: HashMap<String, (Stat, String)>,
+}
+
+impl StatCache {
+    fn read(path: &Path) -> StatCache {
+        let Ok(text) = std::fs::read_to_string(path) else { return StatCache::default() };
+        let mut files = HashMap::new();
+        for line in text.lines() {
+            let mut f = line.splitn(5, '\t');
+            let (Some(size), Some(mtime), Some(ino), Some(hash), Some(rel)) = (f.next(), f.next(), f.next(), f.next(), f.next()) else {
+                return StatCache::default(); // damaged: start over
+            };
+            let (Ok(size), Ok(mtime_ns), Ok(ino)) = (size.parse(), mtime.parse(), ino.parse()) else {
+                return StatCache::default();
+            };
+            files.insert(rel.to_string(), (Stat { size, mtime_ns, ino }, hash.to_string()));
+        }
+        StatCache { files }
+    }
+
+    fn encode(&self) -> String {
+        let mut rows: Vec<_> = self.files.iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        let mut out = String::with_capacity(rows.len() * 120);
+        for (rel, (s, hash)) in rows {
+            out.push_str(&format!("{}\t{}\t{}\t{hash}\t{rel}\n", s.size, s.mtime_ns, s.ino));
+        }
+        out
+    }
 }
 
 /// What fingerprinting found.
@@ -44,17 +72,24 @@ pub struct Fingerprint {
 pub fn fingerprint(stat_dir: &Path, source: &Path) -> Result<Fingerprint, PathError> {
     let abs = std::fs::canonicalize(source).at("find", source)?;
     let meta = std::fs::metadata(&abs).at("inspect", &abs)?;
-    let mut listing = Vec::new();
+    let mut paths = Vec::new();
     if meta.is_dir() {
         let mut seen = HashSet::new();
-        walk(&abs, "", &mut seen, &mut listing)?;
+        walk(&abs, "", &mut seen, &mut paths)?;
     } else {
-        listing.push((String::new(), abs.clone(), stat_of(&meta)));
+        paths.push((String::new(), abs.clone()));
     }
-    listing.sort_by(|a, b| a.0.cmp(&b.0));
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    let listing: Vec<(String, PathBuf, Stat)> = paths
+        .into_par_iter()
+        .map(|(rel, path)| {
+            let m = std::fs::metadata(&path).at("inspect", &path)?;
+            Ok((rel, path, stat_of(&m)))
+        })
+        .collect::<Result<_, PathError>>()?;
 
-    let cache_file = stat_dir.join(format!("{}.json", &blake3::hash(abs.as_os_str().as_encoded_bytes()).to_hex()[..32]));
-    let old: StatCache = std::fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let cache_file = stat_dir.join(format!("{}.tsv", &blake3::hash(abs.as_os_str().as_encoded_bytes()).to_hex()[..32]));
+    let old = StatCache::read(&cache_file);
 
     let hashes: Vec<Result<(String, bool), PathError>> = listing
         .par_iter()
@@ -78,7 +113,7 @@ pub fn fingerprint(stat_dir: &Path, source: &Path) -> Result<Fingerprint, PathEr
         }
     }
     if hashed > 0 || fresh.files.len() != old.files.len() {
-        write_atomic(&cache_file, &serde_json::to_vec(&fresh).expect("stat caches serialise"))?;
+        write_atomic(&cache_file, fresh.encode().as_bytes())?;
     }
     Ok(Fingerprint { hash: hasher.finalize().to_hex().to_string(), files: listing.len(), hashed })
 }
@@ -87,7 +122,10 @@ fn stat_of(m: &std::fs::Metadata) -> Stat {
     Stat { size: m.len(), mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()), ino: m.ino() }
 }
 
-fn walk(dir: &Path, rel: &str, seen: &mut HashSet<(u64, u64)>, out: &mut Vec<(String, PathBuf, Stat)>) -> Result<(), PathError> {
+/// Lists the files below `dir` as (relative path, path). Directory entries
+/// say their own type, so only links cost a `stat` here; files are stat'ed
+/// afterwards, in parallel.
+fn walk(dir: &Path, rel: &str, seen: &mut HashSet<(u64, u64)>, out: &mut Vec<(String, PathBuf)>) -> Result<(), PathError> {
     let meta = std::fs::metadata(dir).at("inspect", dir)?;
     if !seen.insert((meta.dev(), meta.ino())) {
         return Ok(()); // a link back to a folder already walked
@@ -97,12 +135,25 @@ fn walk(dir: &Path, rel: &str, seen: &mut HashSet<(u64, u64)>, out: &mut Vec<(St
         let path = item.path();
         let name = item.file_name().to_string_lossy().into_owned();
         let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-        // Follow links; a dangling link is skipped like a missing file.
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
-        if meta.is_dir() {
+        let Ok(ft) = item.file_type() else { continue };
+        let is_dir = if ft.is_symlink() {
+            // Follow links; a dangling link is skipped like a missing file.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => true,
+                Ok(m) if m.is_file() => false,
+                _ => continue,
+            }
+        } else if ft.is_dir() {
+            true
+        } else if ft.is_file() {
+            false
+        } else {
+            continue;
+        };
+        if is_dir {
             walk(&path, &child_rel, seen, out)?;
-        } else if meta.is_file() {
-            out.push((child_rel, path, stat_of(&meta)));
+        } else {
+            out.push((child_rel, path));
         }
     }
     Ok(())

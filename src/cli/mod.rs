@@ -5,6 +5,7 @@
 //! 2 the pipeline file or the arguments are invalid; 130 interrupted.
 
 mod check;
+mod fingerprint;
 mod gc;
 mod run;
 
@@ -71,6 +72,8 @@ pub enum Command {
     },
     /// Remove cache entries no given pipeline uses (or older than an age)
     Gc(gc::GcArgs),
+    /// Print the content fingerprint of a data folder (as `load` keys use it)
+    Fingerprint(fingerprint::FingerprintArgs),
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -83,6 +86,7 @@ pub fn main() -> i32 {
         Command::Dag { file, dot } => check::dag(&file, dot),
         Command::Stages { kind } => check::stages(kind.as_deref()),
         Command::Gc(args) => gc::gc(&args),
+        Command::Fingerprint(args) => fingerprint::run(&args),
     }
 }
 

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Engine benchmarks (issue "Engine core"), whole-process, on this machine.
+
+Builds `pipe` in release mode with the test stage kinds, then measures:
+  - a no-op re-run of a 12-stage pipeline whose stages are all cached;
+  - a re-run after changing one parameter of a middle stage;
+  - `pipe plan` of a generated 1,000-stage pipeline;
+  - `pipe fingerprint` of the Open Clip Art PNG folders, cold and warm.
+Reports medians of several runs and the peak RSS (from wait4), as Markdown.
+Usage: python3 scripts/bench.py [--runs N]
+"""
+import argparse, os, pathlib, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+OPENCLIPART = pathlib.Path("/usr/share/openclipart/png")
+
+
+def build():
+    subprocess.run(["cargo", "build", "--release", "--features", "test-kinds", "--bins"], cwd=ROOT, check=True)
+    return TARGET / "release" / "pipe"
+
+
+def timed(cmd, cwd):
+    """Wall seconds and peak RSS (MiB) of one whole process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"bench: {' '.join(map(str, cmd))} failed: {proc.stderr.read().decode()}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def series(cmd, cwd, runs, before=None):
+    walls, rss = [], []
+    for _ in range(runs):
+        if before:
+            before()
+        w, r = timed(cmd, cwd)
+        walls.append(w)
+        rss.append(r)
+    return statistics.median(walls), max(rss)
+
+
+def twelve_stages(value=0):
+    """Three sources, a 3x3 grid of sums over them: 12 stages, 3 levels."""
+    out = ["[pipeline]\nname = \"bench12\"\n"]
+    for s in range(3):
+        out.append(f"[stages.src{s}]\nkind = \"test-source\"\nvalue = {s}\n")
+    for lvl in range(3):
+        for j in range(3):
+            ins = [f"src{k}" for k in range(3)] if lvl == 0 else [f"l{lvl - 1}s{k}" for k in range(3)]
+            offset = value if (lvl, j) == (1, 1) else 0
+            out.append(f"[stages.l{lvl}s{j}]\nkind = \"test-sum\"\nvalues = {ins!r}\noffset = {offset}\n".replace("'", '"'))
+    return "\n".join(out)
+
+
+def thousand_stages():
+    out = ["[stages.s0]\nkind = \"test-source\"\n"]
+    for i in range(1, 1000):
+        ins = sorted({f"s{(i - 1)}", f"s{i // 2}"})
+        out.append(f"[stages.s{i}]\nkind = \"test-sum\"\nvalues = {ins!r}\n".replace("'", '"'))
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=10)
+    args = ap.parse_args()
+    pipe = build()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        (tmp / "p.toml").write_text(twelve_stages())
+        timed([pipe, "run", "p.toml", "-q"], tmp)
+        w, r = series([pipe, "run", "p.toml", "-q"], tmp, args.runs)
+        rows.append(("no-op re-run, 12 cached stages", w, r, "<= 40 ms, <= 20 MiB"))
+
+        flip = {"v": 0}
+
+        def edit():
+            flip["v"] += 1
+            (tmp / "p.toml").write_text(twelve_stages(flip["v"]))
+
+        w, r = series([pipe, "run", "p.toml", "-q"], tmp, args.runs, before=edit)
+        rows.append(("re-run after editing a middle stage (4 stages run)", w, r, "DVC 1.55 s, Snakemake 2.21 s"))
+
+        (tmp / "big.toml").write_text(thousand_stages())
+        w, r = series([pipe, "plan", "big.toml"], tmp, max(3, args.runs // 2))
+        rows.append(("plan a 1,000-stage pipeline", w, r, "<= 0.5 s"))
+
+        if OPENCLIPART.is_dir():
+            stat_dir = tmp / "fpcache"
+
+            def wipe():
+                shutil.rmtree(stat_dir, ignore_errors=True)
+
+            fp = [pipe, "fingerprint", OPENCLIPART, "--cache-dir", stat_dir]
+            w, r = series(fp, tmp, 3, before=wipe)
+            rows.append(("fingerprint Open Clip Art PNGs, no stat cache", w, r, "<= 1.5 s"))
+            w, r = series(fp, tmp, args.runs)
+            rows.append(("fingerprint Open Clip Art PNGs, warm", w, r, "<= 50 ms"))
+        else:
+            print(f"bench: {OPENCLIPART} missing (run `make setup`): fingerprint rows skipped", file=sys.stderr)
+
+    print(f"\n{os.cpu_count()} cores; medians of {args.runs} runs (3 for cold fingerprints); peak RSS is the max over runs\n")
+    print("| benchmark | wall | peak RSS | goal / reference |")
+    print("|---|---|---|---|")
+    for name, w, r, goal in rows:
+        wall = f"{w * 1000:.1f} ms" if w < 1 else f"{w:.2f} s"
+        print(f"| {name} | {wall} | {r:.1f} MiB | {goal} |")
+
+
+if __name__ == "__main__":
+    main()
