@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod data;
 pub mod exec;
 pub mod graph;
 pub mod record;

@@ -164,6 +164,7 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
         return None;
     };
     let kind = resolve_kind(kind_value, errors)?;
+    let before = errors.len();
     let mut inputs = BTreeMap::new();
     let mut given: BTreeMap<&str, ParamValue> = BTreeMap::new();
     for (key, value) in body.iter() {
@@ -212,10 +213,16 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
         };
         params.insert(def.name.to_string(), value);
     }
+    let params = Params(params);
+    if errors.len() == before {
+        for problem in (kind.check)(&params) {
+            errors.push(Diagnostic::new(span.clone(), format!("stage `{name}`: {problem}")));
+        }
+    }
     // Kept even when a value was wrong, so its inputs are still checked;
     // the errors already make the whole parse fail.
 
-    Some(StageSpec { name: name.to_string(), kind, inputs, params: Params(params), span })
+    Some(StageSpec { name: name.to_string(), kind, inputs, params, span })
 }
 
 fn kinds_hint() -> String {

@@ -9,6 +9,7 @@
 //! "not available in this build" rather than "unknown kind".
 
 pub mod context;
+pub mod load;
 pub mod params;
 #[cfg(feature = "test-kinds")]
 pub mod testing;
@@ -107,7 +108,15 @@ pub struct KindDef {
     pub params: &'static [ParamDef],
     pub threads: ThreadUse,
     pub process: Process,
+    /// Rules across parameters (`root` needed for file datasets, fractions
+    /// summing below one); each message becomes a `pipe check` error.
+    pub check: fn(&Params) -> Vec<String>,
     pub run: RunFn,
+}
+
+/// For kinds whose parameters need no rule beyond their types.
+pub fn no_check(_: &Params) -> Vec<String> {
+    Vec::new()
 }
 
 impl KindDef {
@@ -127,15 +136,20 @@ pub const PLANNED_KINDS: &[&str] = &[
     "evaluate",
 ];
 
+/// The product's stage kinds in this build.
+static KINDS: &[&KindDef] = &[&load::LOAD];
+
 /// Every stage kind this build can run.
 pub fn registry() -> &'static [&'static KindDef] {
     #[cfg(feature = "test-kinds")]
     {
-        testing::KINDS
+        static ALL: std::sync::LazyLock<Vec<&'static KindDef>> =
+            std::sync::LazyLock::new(|| KINDS.iter().chain(testing::KINDS).copied().collect());
+        &ALL
     }
     #[cfg(not(feature = "test-kinds"))]
     {
-        &[]
+        KINDS
     }
 }
 

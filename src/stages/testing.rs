@@ -41,6 +41,7 @@ pub static SOURCE: KindDef = KindDef {
     ],
     threads: ThreadUse::Single,
     process: Process::Engine,
+    check: super::no_check,
     run: run_source,
 };
 
@@ -61,6 +62,7 @@ pub static SUM: KindDef = KindDef {
     ],
     threads: ThreadUse::Single,
     process: Process::Engine,
+    check: super::no_check,
     run: run_sum,
 };
 
@@ -73,6 +75,7 @@ pub static TEXT: KindDef = KindDef {
     params: &[ParamDef { name: "text", ty: ParamType::Text, default: Default::Str("hello"), doc: "the text" }],
     threads: ThreadUse::Single,
     process: Process::Engine,
+    check: super::no_check,
     run: |ctx| write(ctx, "text.txt", ctx.params.str("text").unwrap_or_default().to_string()),
 };
 
@@ -85,6 +88,7 @@ pub static WORKER: KindDef = KindDef {
     params: &[SLEEP, FAIL],
     threads: ThreadUse::Parallel,
     process: Process::Worker,
+    check: super::no_check,
     run: |ctx| {
         let sum = sum_inputs(ctx)?;
         finish(ctx, 2 * sum)
@@ -100,6 +104,7 @@ pub static THREADS: KindDef = KindDef {
     params: &[SLEEP, FAIL],
     threads: ThreadUse::Parallel,
     process: Process::Engine,
+    check: super::no_check,
     run: |ctx| {
         let granted = ctx.threads as i64;
         let pool = rayon::current_num_threads() as i64;

@@ -1,0 +1,188 @@
+//! The `images` artifact that `load` writes and `augment` and the CNN stages
+//! read, in one cache-entry folder:
+//! - `index.parquet` (and `index.csv`, for any tool): one row per image —
+//!   `id` (its row in the tensor), `source`, `label`, `label_id`, `labels`
+//!   (label-set names joined by `|`), `split` (train/validation/test),
+//!   `pixel_hash` (of the decoded full-resolution pixels; augmented copies
+//!   carry their original's), `augmented` (bool);
+//! - `images.safetensors`: the pixels, `U8 [N, size, size, channels]`;
+//! - `dataset.json`: class and label names (class ids index `classes`),
+//!   the layout, statistics per class and split, and what was left out.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::split::Split;
+use super::tensor::ImageTensor;
+
+/// One image of the index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub source: String,
+    pub label_id: u32,
+    pub labels: Vec<String>,
+    pub split: Split,
+    pub pixel_hash: String,
+    pub augmented: bool,
+}
+
+/// A left-out input and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Excluded {
+    pub item: String,
+    pub problem: String,
+}
+
+/// `dataset.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Meta {
+    pub dataset: String,
+    pub image_size: usize,
+    pub channels: usize,
+    /// Class names; `label_id` indexes this list (most frequent first).
+    pub classes: Vec<String>,
+    /// The multi-label vocabulary (most frequent first).
+    pub labels: Vec<String>,
+    /// Class -> split -> images.
+    pub counts: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Label -> images carrying it.
+    pub label_counts: BTreeMap<String, usize>,
+    /// Number of labels per image -> images.
+    pub labels_per_image: BTreeMap<usize, usize>,
+    pub duplicates_removed: usize,
+    /// Broken inputs skipped (`on_bad_image = "skip"`).
+    pub bad: Vec<Excluded>,
+    /// Inputs left out by a rule (too-rare class, no eligible label, ...).
+    pub dropped: Vec<Excluded>,
+    /// Classes without a test (or validation) image, too small to split.
+    pub unsplittable: Vec<String>,
+    /// Balanced class weights (n_samples / (n_classes x count)) over the
+    /// training split, as scikit-learn's `compute_class_weight`.
+    #[serde(default)]
+    pub class_weights: Vec<f64>,
+}
+
+/// A whole `images` artifact in memory.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub meta: Meta,
+    pub rows: Vec<Row>,
+    pub pixels: ImageTensor,
+}
+
+fn polars_err(path: &Path) -> impl Fn(PolarsError) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+impl Dataset {
+    /// Recomputes the statistics of `meta` from the rows.
+    pub fn refresh_stats(&mut self) {
+        let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        let mut label_counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut per_image: BTreeMap<usize, usize> = BTreeMap::new();
+        for r in &self.rows {
+            let class = self.meta.classes[r.label_id as usize].clone();
+            *counts.entry(class).or_default().entry(r.split.as_str().to_string()).or_default() += 1;
+            for l in &r.labels {
+                *label_counts.entry(l.clone()).or_default() += 1;
+            }
+            *per_image.entry(r.labels.len()).or_default() += 1;
+        }
+        self.meta.counts = counts;
+        self.meta.label_counts = label_counts;
+        self.meta.labels_per_image = per_image;
+        let train: Vec<u32> = self.rows.iter().filter(|r| r.split == Split::Train).map(|r| r.label_id).collect();
+        self.meta.class_weights = balanced_weights(&train, self.meta.classes.len());
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        let mut df = self.index_frame().map_err(|e| e.to_string())?;
+        let parquet = dir.join("index.parquet");
+        let f = File::create(&parquet).map_err(|e| format!("cannot create {}: {e}", parquet.display()))?;
+        ParquetWriter::new(f).finish(&mut df).map_err(polars_err(&parquet))?;
+        let csv = dir.join("index.csv");
+        let f = File::create(&csv).map_err(|e| format!("cannot create {}: {e}", csv.display()))?;
+        CsvWriter::new(f).finish(&mut df).map_err(polars_err(&csv))?;
+        self.pixels.write(&dir.join("images.safetensors")).map_err(|e| e.to_string())?;
+        let meta = serde_json::to_vec_pretty(&self.meta).expect("meta serialises");
+        let path = dir.join("dataset.json");
+        std::fs::write(&path, meta).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    fn index_frame(&self) -> PolarsResult<DataFrame> {
+        let n = self.rows.len() as u32;
+        df!(
+            "id" => (0..n).collect::<Vec<u32>>(),
+            "source" => self.rows.iter().map(|r| r.source.as_str()).collect::<Vec<_>>(),
+            "label" => self.rows.iter().map(|r| self.meta.classes[r.label_id as usize].as_str()).collect::<Vec<_>>(),
+            "label_id" => self.rows.iter().map(|r| r.label_id).collect::<Vec<_>>(),
+            "labels" => self.rows.iter().map(|r| r.labels.join("|")).collect::<Vec<_>>(),
+            "split" => self.rows.iter().map(|r| r.split.as_str()).collect::<Vec<_>>(),
+            "pixel_hash" => self.rows.iter().map(|r| r.pixel_hash.as_str()).collect::<Vec<_>>(),
+            "augmented" => self.rows.iter().map(|r| r.augmented).collect::<Vec<_>>(),
+        )
+    }
+
+    pub fn read(dir: &Path) -> Result<Dataset, String> {
+        let meta_path = dir.join("dataset.json");
+        let meta: Meta = serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
+            .map_err(|e| format!("{}: {e}", meta_path.display()))?;
+        let parquet = dir.join("index.parquet");
+        let f = File::open(&parquet).map_err(|e| format!("cannot open {}: {e}", parquet.display()))?;
+        let df = ParquetReader::new(f).finish().map_err(polars_err(&parquet))?;
+        let err = polars_err(&parquet);
+        let source = df.column("source").and_then(|c| c.str().cloned()).map_err(&err)?;
+        let label_id = df.column("label_id").and_then(|c| c.u32().cloned()).map_err(&err)?;
+        let labels = df.column("labels").and_then(|c| c.str().cloned()).map_err(&err)?;
+        let split = df.column("split").and_then(|c| c.str().cloned()).map_err(&err)?;
+        let hash = df.column("pixel_hash").and_then(|c| c.str().cloned()).map_err(&err)?;
+        let augmented = df.column("augmented").and_then(|c| c.bool().cloned()).map_err(&err)?;
+        let mut rows = Vec::with_capacity(df.height());
+        for i in 0..df.height() {
+            let missing = || format!("{}: row {i} has an empty field", parquet.display());
+            let labels_text = labels.get(i).unwrap_or_default();
+            rows.push(Row {
+                source: source.get(i).ok_or_else(missing)?.to_string(),
+                label_id: label_id.get(i).ok_or_else(missing)?,
+                labels: if labels_text.is_empty() { Vec::new() } else { labels_text.split('|').map(str::to_string).collect() },
+                split: split.get(i).and_then(Split::parse).ok_or_else(missing)?,
+                pixel_hash: hash.get(i).ok_or_else(missing)?.to_string(),
+                augmented: augmented.get(i).ok_or_else(missing)?,
+            });
+        }
+        let pixels = ImageTensor::read(&dir.join("images.safetensors"))?;
+        if pixels.count != rows.len() {
+            return Err(format!("{}: {} images for {} index rows", dir.display(), pixels.count, rows.len()));
+        }
+        Ok(Dataset { meta, rows, pixels })
+    }
+}
+
+/// scikit-learn's `compute_class_weight("balanced")`:
+/// n_samples / (n_classes x count), over the classes present; absent classes get 0.
+pub fn balanced_weights(labels: &[u32], classes: usize) -> Vec<f64> {
+    let mut counts = vec![0usize; classes];
+    for &l in labels {
+        counts[l as usize] += 1;
+    }
+    let present = counts.iter().filter(|c| **c > 0).count();
+    counts.iter().map(|&c| if c == 0 { 0.0 } else { labels.len() as f64 / (present as f64 * c as f64) }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_weights_follow_the_formula() {
+        // 6 samples, 3 classes: counts 3, 2, 1 -> 6/(3*3), 6/(3*2), 6/(3*1).
+        let w = balanced_weights(&[0, 0, 0, 1, 1, 2], 3);
+        assert_eq!(w, vec![6.0 / 9.0, 1.0, 2.0]);
+        // A class absent from training gets weight 0; n_classes counts present ones.
+        assert_eq!(balanced_weights(&[0, 0, 2], 3), vec![3.0 / 4.0, 0.0, 1.5]);
+    }
+}
