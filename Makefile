@@ -30,4 +30,4 @@ bench: setup
 	python3 scripts/bench.py
 
 check-env: build
-	$(CARGO_TARGET_DIR)/release/pipe-worker probe
+	$(CARGO_TARGET_DIR)/release/pipe-torch probe

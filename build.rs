@@ -1,4 +1,4 @@
-//! Gives `pipe-worker` an rpath to libtorch, so it runs without the user
+//! Gives `pipe-torch` an rpath to libtorch, so it runs without the user
 //! exporting LD_LIBRARY_PATH. `LIBTORCH` is set by the Makefile (see
 //! scripts/setup.sh); the `pipe` binary gets no such path and never loads it.
 
@@ -8,6 +8,6 @@ fn main() {
         && let Some(libtorch) = std::env::var_os("LIBTORCH")
     {
         let lib = std::path::Path::new(&libtorch).join("lib");
-        println!("cargo:rustc-link-arg-bin=pipe-worker=-Wl,-rpath,{}", lib.display());
+        println!("cargo:rustc-link-arg-bin=pipe-torch=-Wl,-rpath,{}", lib.display());
     }
 }

@@ -5,6 +5,7 @@
 //! files, unknown attribute ids). Decoding, deduplication, filtering and the
 //! split are shared by every reader (see `stages::load`).
 
+pub mod augment;
 pub mod dataset;
 pub mod decode;
 pub mod folder;

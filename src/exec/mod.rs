@@ -178,7 +178,7 @@ fn run_stage(plan: &Plan, cache: &Cache, i: usize, threads: usize, events: Event
     };
     let inputs = input_artifacts(plan, cache, i);
     match stage.kind.process {
-        Process::Engine => {
+        Process::Engine(run) => {
             let mut ctx = StageContext::new(
                 stage.name.clone(),
                 stage.kind,
@@ -195,10 +195,11 @@ fn run_stage(plan: &Plan, cache: &Cache, i: usize, threads: usize, events: Event
                 .thread_name(move |t| format!("stage-{i}-{t}"))
                 .build()
                 .map_err(|e| StageError::Failed(format!("cannot start threads: {e}")))?;
-            pool.install(|| (stage.kind.run)(&mut ctx))?;
+            pool.install(|| run(&mut ctx))?;
             ctx.save_log()?;
         }
-        Process::Worker => {
+        Process::Worker | Process::Torch => {
+            let exe = if matches!(stage.kind.process, Process::Torch) { "pipe-torch" } else { "pipe-worker" };
             let job = worker::Job {
                 stage: stage.name.clone(),
                 kind: stage.kind.name.to_string(),
@@ -214,7 +215,7 @@ fn run_stage(plan: &Plan, cache: &Cache, i: usize, threads: usize, events: Event
                 out_dir: writer.out_dir(),
             };
             let job_file = writer.out_dir().with_extension("job.json");
-            let result = worker::run_in_worker(&job, &job_file, events, &cancel);
+            let result = worker::run_in_worker(exe, &job, &job_file, events, &cancel);
             let _ = std::fs::remove_file(&job_file);
             result?;
         }

@@ -46,19 +46,20 @@ enum WorkerLine {
     Warning(String),
 }
 
-/// The `pipe-worker` executable: next to the running `pipe`, or `$PIPE_WORKER`.
-pub fn worker_exe() -> PathBuf {
-    if let Some(p) = std::env::var_os("PIPE_WORKER") {
-        return PathBuf::from(p);
+/// A worker executable (`pipe-worker` or `pipe-torch`) next to the running
+/// `pipe`; `$PIPE_WORKER_DIR` overrides the folder.
+pub fn worker_exe(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("PIPE_WORKER_DIR") {
+        return PathBuf::from(dir).join(name);
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("pipe"));
-    exe.with_file_name("pipe-worker")
+    exe.with_file_name(name)
 }
 
 /// Engine side: runs `job` in a worker process, forwarding its events.
-pub fn run_in_worker(job: &Job, job_file: &Path, events: EventSink, cancel: &AtomicBool) -> Result<(), StageError> {
+pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSink, cancel: &AtomicBool) -> Result<(), StageError> {
     std::fs::write(job_file, serde_json::to_vec_pretty(job).expect("jobs serialise")).at("write job file", job_file)?;
-    let exe = worker_exe();
+    let exe = worker_exe(exe_name);
     let mut child = Command::new(&exe)
         .arg("run")
         .arg(job_file)
@@ -111,6 +112,7 @@ pub fn serve(job_file: &Path) -> Result<(), String> {
     let bytes = std::fs::read(job_file).map_err(|e| format!("cannot read job {}: {e}", job_file.display()))?;
     let job: Job = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a job file: {e}", job_file.display()))?;
     let kind = stages::kind(&job.kind).ok_or_else(|| format!("this worker has no stage kind `{}`", job.kind))?;
+    let run = stages::worker_runner(kind.name).ok_or_else(|| format!("stage kind `{}` does not run in a worker", job.kind))?;
     let params = Params::from_json(kind, &job.params).map_err(|e| format!("job {}: {e}", job_file.display()))?;
     let inputs = job
         .inputs
@@ -127,6 +129,27 @@ pub fn serve(job_file: &Path) -> Result<(), String> {
     let cancel = Arc::new(AtomicBool::new(false));
     let mut ctx = StageContext::new(job.stage, kind, params, job.seed, inputs, job.threads, job.out_dir, events, cancel);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(job.threads.max(1)).build().map_err(|e| e.to_string())?;
-    pool.install(|| (kind.run)(&mut ctx)).map_err(|e| e.to_string())?;
+    pool.install(|| run(&mut ctx)).map_err(|e| e.to_string())?;
     ctx.save_log().map_err(|e| e.to_string())
+}
+
+/// The `main` of a worker executable: `NAME run JOB`, or one of `extra`'s
+/// subcommands. Returns the exit code.
+pub fn main_of(name: &str, extra: &[(&str, fn() -> i32)]) -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["run", job] => match serve(Path::new(job)) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        },
+        [cmd] if extra.iter().any(|(n, _)| n == cmd) => extra.iter().find(|(n, _)| n == cmd).map_or(2, |(_, f)| f()),
+        _ => {
+            let more: String = extra.iter().map(|(n, _)| format!(" | {name} {n}")).collect();
+            eprintln!("usage: {name} run JOB.json{more}\n(`pipe run` starts this executable itself)");
+            2
+        }
+    }
 }

@@ -54,9 +54,8 @@ pub static LOAD: KindDef = KindDef {
         ParamDef { name: "label_prefix", ty: ParamType::Text, default: Default::Unset, doc: "imet: only attributes whose name starts with this (e.g. \"culture::\") can be the single label" },
     ],
     threads: ThreadUse::Parallel,
-    process: Process::Engine,
+    process: Process::Worker,
     check,
-    run,
 };
 
 fn check(p: &Params) -> Vec<String> {
@@ -72,7 +71,7 @@ fn check(p: &Params) -> Vec<String> {
     out
 }
 
-fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     decode::init_opencv();
     let p = ctx.params.clone();
     let dataset = p.str("dataset").unwrap_or_default().to_string();

@@ -8,11 +8,14 @@
 //! listed in [`PLANNED_KINDS`] so that a pipeline naming them gets an honest
 //! "not available in this build" rather than "unknown kind".
 
+pub mod augment;
 pub mod context;
 pub mod load;
 pub mod params;
 #[cfg(feature = "test-kinds")]
 pub mod testing;
+#[cfg(test)]
+pub mod testutil;
 
 pub use context::{InputArtifact, StageContext, StageError};
 pub use params::{ParamDef, ParamType, ParamValue, Params};
@@ -82,14 +85,34 @@ pub enum ThreadUse {
     Parallel,
 }
 
-/// Which process runs a stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which process runs a stage, and with it, what the engine links.
+///
+/// Linking is a start-up cost paid by every process: libtorch ~0.26 s and
+/// ~111 MiB, Debian's OpenCV imgcodecs (140 shared libraries) ~70 ms and
+/// ~56 MiB, against ~2 ms for the engine alone. So the `pipe` engine links
+/// neither: kinds that need OpenCV run in `pipe-worker`, kinds that need
+/// libtorch in `pipe-torch`, both spawned per stage run. Their functions are
+/// found by name in [`worker_runner`], which only those executables reference.
+#[derive(Debug, Clone, Copy)]
 pub enum Process {
-    /// Inside the engine process.
-    Engine,
-    /// In the `pipe-worker` executable, which links libtorch; the engine
-    /// spawns it so that it never pays libtorch's start-up itself.
+    /// Inside the engine process (pure Rust, cheap to link).
+    Engine(RunFn),
+    /// In the `pipe-worker` executable (OpenCV, Polars).
     Worker,
+    /// In the `pipe-torch` executable (libtorch).
+    Torch,
+}
+
+/// The run function of a kind that runs in a worker executable. Only the
+/// worker executables call this, so `pipe` never links what these use.
+pub fn worker_runner(kind: &str) -> Option<RunFn> {
+    match kind {
+        "load" => Some(load::run),
+        "augment" => Some(augment::run),
+        #[cfg(feature = "test-kinds")]
+        "test-worker" => Some(testing::run_worker),
+        _ => None,
+    }
 }
 
 /// The function that does a stage's work: read the inputs, write the output
@@ -111,7 +134,6 @@ pub struct KindDef {
     /// Rules across parameters (`root` needed for file datasets, fractions
     /// summing below one); each message becomes a `pipe check` error.
     pub check: fn(&Params) -> Vec<String>,
-    pub run: RunFn,
 }
 
 /// For kinds whose parameters need no rule beyond their types.
@@ -137,7 +159,7 @@ pub const PLANNED_KINDS: &[&str] = &[
 ];
 
 /// The product's stage kinds in this build.
-static KINDS: &[&KindDef] = &[&load::LOAD];
+static KINDS: &[&KindDef] = &[&load::LOAD, &augment::AUGMENT];
 
 /// Every stage kind this build can run.
 pub fn registry() -> &'static [&'static KindDef] {
@@ -178,6 +200,8 @@ mod tests {
                 assert!(keys.insert(s.name), "{}: slot {} collides", k.name, s.name);
                 assert!(!s.accepts.is_empty());
             }
+            let in_worker = !matches!(k.process, Process::Engine(_));
+            assert_eq!(in_worker, worker_runner(k.name).is_some(), "{}: worker kinds, and only they, have a worker runner", k.name);
         }
     }
 }

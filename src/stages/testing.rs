@@ -40,9 +40,8 @@ pub static SOURCE: KindDef = KindDef {
         FAIL,
     ],
     threads: ThreadUse::Single,
-    process: Process::Engine,
+    process: Process::Engine(run_source),
     check: super::no_check,
-    run: run_source,
 };
 
 pub static SUM: KindDef = KindDef {
@@ -61,9 +60,8 @@ pub static SUM: KindDef = KindDef {
         FAIL,
     ],
     threads: ThreadUse::Single,
-    process: Process::Engine,
+    process: Process::Engine(run_sum),
     check: super::no_check,
-    run: run_sum,
 };
 
 pub static TEXT: KindDef = KindDef {
@@ -74,9 +72,8 @@ pub static TEXT: KindDef = KindDef {
     output: ArtifactType::Text,
     params: &[ParamDef { name: "text", ty: ParamType::Text, default: Default::Str("hello"), doc: "the text" }],
     threads: ThreadUse::Single,
-    process: Process::Engine,
+    process: Process::Engine(|ctx| write(ctx, "text.txt", ctx.params.str("text").unwrap_or_default().to_string())),
     check: super::no_check,
-    run: |ctx| write(ctx, "text.txt", ctx.params.str("text").unwrap_or_default().to_string()),
 };
 
 pub static WORKER: KindDef = KindDef {
@@ -89,11 +86,13 @@ pub static WORKER: KindDef = KindDef {
     threads: ThreadUse::Parallel,
     process: Process::Worker,
     check: super::no_check,
-    run: |ctx| {
-        let sum = sum_inputs(ctx)?;
-        finish(ctx, 2 * sum)
-    },
 };
+
+/// `test-worker`, run by `pipe-worker`.
+pub fn run_worker(ctx: &mut StageContext) -> Result<(), StageError> {
+    let sum = sum_inputs(ctx)?;
+    finish(ctx, 2 * sum)
+}
 
 pub static THREADS: KindDef = KindDef {
     name: "test-threads",
@@ -103,16 +102,15 @@ pub static THREADS: KindDef = KindDef {
     output: ArtifactType::Numbers,
     params: &[SLEEP, FAIL],
     threads: ThreadUse::Parallel,
-    process: Process::Engine,
     check: super::no_check,
-    run: |ctx| {
+    process: Process::Engine(|ctx| {
         let granted = ctx.threads as i64;
         let pool = rayon::current_num_threads() as i64;
         if granted != pool {
             return Err(StageError::Failed(format!("granted {granted} threads but the pool has {pool}")));
         }
         finish(ctx, granted)
-    },
+    }),
 };
 
 fn run_source(ctx: &mut StageContext) -> Result<(), StageError> {

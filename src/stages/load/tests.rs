@@ -1,64 +1,25 @@
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 
 use super::*;
 use crate::data::split::Split;
 use crate::data::testpng::{self, PALETTE, RGBA};
-use crate::stages::context::StageEvent;
 
-struct Run {
-    out: tempfile::TempDir,
-    warnings: Arc<Mutex<Vec<String>>>,
-    result: Result<(), StageError>,
-    log: Vec<String>,
-}
-
-impl Run {
-    fn data(&self) -> Dataset {
-        self.result.as_ref().expect("load succeeded");
-        Dataset::read(self.out.path()).unwrap()
-    }
-
-    fn error(&self) -> String {
-        self.result.as_ref().expect_err("load failed").to_string()
-    }
-}
+use crate::stages::testutil::{self, Run, with};
 
 fn load(params: serde_json::Value, seed: u64) -> Run {
-    let params = Params::from_json(&LOAD, &params).unwrap();
-    assert!(check(&params).is_empty(), "{:?}", check(&params));
-    let out = tempfile::tempdir().unwrap();
-    let warnings = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&warnings);
-    let events: crate::stages::context::EventSink = Arc::new(move |e| {
-        if let StageEvent::Warning(w) = e {
-            sink.lock().unwrap().push(w);
-        }
-    });
-    let mut ctx = StageContext::new("data".into(), &LOAD, params, seed, BTreeMap::new(), 2, out.path().to_path_buf(), events, Arc::new(AtomicBool::new(false)));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    let result = pool.install(|| run(&mut ctx));
-    let log = ctx.log_lines().to_vec();
-    Run { out, warnings, result, log }
+    testutil::run(&LOAD, params, &[], seed)
+}
+
+fn dataset(run: &Run) -> Dataset {
+    Dataset::read(run.ok()).unwrap()
 }
 
 fn defaults(dataset: &str, root: Option<&std::path::Path>) -> serde_json::Value {
-    let mut p = serde_json::Map::new();
-    for def in LOAD.params {
-        p.insert(def.name.into(), crate::stages::ParamValue::from(def.default).to_json());
+    let p = with(testutil::defaults(&LOAD), "dataset", dataset);
+    match root {
+        Some(r) => with(p, "root", r.display().to_string()),
+        None => p,
     }
-    p.insert("dataset".into(), dataset.into());
-    if let Some(r) = root {
-        p.insert("root".into(), r.display().to_string().into());
-    }
-    serde_json::Value::Object(p)
-}
-
-fn with(mut v: serde_json::Value, key: &str, value: serde_json::Value) -> serde_json::Value {
-    v[key] = value;
-    v
 }
 
 fn write(path: PathBuf, bytes: &[u8]) {
@@ -92,8 +53,8 @@ fn folder_fixture() -> tempfile::TempDir {
 #[test]
 fn folder_reader_skips_bad_files_and_removes_duplicates() {
     let fx = folder_fixture();
-    let run = load(with(defaults("folder", Some(fx.path())), "image_size", 8.into()), 1);
-    let data = run.data();
+    let run = load(with(defaults("folder", Some(fx.path())), "image_size", 8), 1);
+    let data = dataset(&run);
     assert_eq!(data.rows.len(), 10, "11 decodable images, one duplicate");
     assert_eq!(data.meta.duplicates_removed, 1);
     assert_eq!(data.meta.classes, ["cats", "dogs"]);
@@ -102,7 +63,7 @@ fn folder_reader_skips_bad_files_and_removes_duplicates() {
     for name in ["truncated.png", "empty.png", "notes.jpg"] {
         assert!(bad.contains(&name), "{name} listed as bad: {bad:?}");
     }
-    let warnings = run.warnings.lock().unwrap().clone();
+    let warnings = run.warnings.clone();
     assert!(warnings.iter().any(|w| w.starts_with("skipped 3 bad images")), "{warnings:?}");
     assert!(run.log.iter().any(|l| l.contains("empty.png: empty file")), "{:?}", run.log);
     assert_eq!(data.pixels.count, 10);
@@ -118,7 +79,7 @@ fn folder_reader_skips_bad_files_and_removes_duplicates() {
 #[test]
 fn fail_mode_stops_at_the_first_bad_file() {
     let fx = folder_fixture();
-    let run = load(with(defaults("folder", Some(fx.path())), "on_bad_image", "fail".into()), 1);
+    let run = load(with(defaults("folder", Some(fx.path())), "on_bad_image", "fail"), 1);
     let err = run.error();
     assert!(err.contains("dogs/") && err.contains("on_bad_image = \"fail\""), "{err}");
 }
@@ -140,12 +101,12 @@ fn missing_or_empty_roots_are_clear_errors() {
 
 #[test]
 fn synthetic_split_is_stratified_and_seeded() {
-    let params = with(with(defaults("synthetic", None), "images", 120.into()), "image_size", 16.into());
-    let a = load(params.clone(), 5).data();
-    let b = load(params.clone(), 5).data();
+    let params = with(with(defaults("synthetic", None), "images", 120), "image_size", 16);
+    let a = dataset(&load(params.clone(), 5));
+    let b = dataset(&load(params.clone(), 5));
     assert_eq!(a.rows, b.rows);
     assert_eq!(a.pixels, b.pixels);
-    assert_ne!(load(params, 6).data().rows, a.rows, "another seed, another collection");
+    assert_ne!(dataset(&load(params, 6)).rows, a.rows, "another seed, another collection");
     for (class, counts) in &a.meta.counts {
         assert!(counts.get("test").copied().unwrap_or(0) >= 1, "{class} has a test image: {counts:?}");
         assert!(counts["train"] >= counts.get("test").copied().unwrap_or(0), "{class}: {counts:?}");
@@ -160,14 +121,14 @@ fn synthetic_split_is_stratified_and_seeded() {
 
 #[test]
 fn limit_and_rare_classes() {
-    let params = with(defaults("synthetic", None), "image_size", 8.into());
-    let limited = load(with(params.clone(), "limit", 50.into()), 1).data();
+    let params = with(defaults("synthetic", None), "image_size", 8);
+    let limited = dataset(&load(with(params.clone(), "limit", 50), 1));
     assert_eq!(limited.rows.len(), 50);
     assert_eq!(limited.meta.classes.len(), 6, "every class survives a stratified limit");
-    let merged = load(with(with(params.clone(), "min_class_count", 40.into()), "rare_classes", "merge".into()), 1);
-    assert!(merged.data().meta.classes.contains(&"rare".to_string()));
-    assert!(merged.warnings.lock().unwrap().iter().any(|w| w.starts_with("merged classes with fewer than 40 images into `rare`")));
-    let dropped = load(with(params, "min_class_count", 40.into()), 1).data();
+    let merged = load(with(with(params.clone(), "min_class_count", 40), "rare_classes", "merge"), 1);
+    assert!(dataset(&merged).meta.classes.contains(&"rare".to_string()));
+    assert!(merged.warnings.iter().any(|w| w.starts_with("merged classes with fewer than 40 images into `rare`")));
+    let dropped = dataset(&load(with(params, "min_class_count", 40), 1));
     assert!(dropped.meta.classes.len() < 6);
     assert!(dropped.meta.dropped.iter().all(|d| d.problem.contains("fewer than 40")));
 }
@@ -184,8 +145,8 @@ fn imet_layout_with_bad_rows() {
     for (i, id) in ["a1", "a2", "a3", "a4", "a5"].iter().enumerate() {
         write(root.join(format!("train/{id}.png")), &testpng::solid(2, 2, [i as u8 * 40, 0, 0]));
     }
-    let run = load(with(defaults("imet", Some(root)), "test_fraction", 0.0.into()), 1);
-    let data = run.data();
+    let run = load(with(defaults("imet", Some(root)), "test_fraction", 0.0), 1);
+    let data = dataset(&run);
     assert_eq!(data.rows.len(), 4);
     let problems: Vec<&str> = data.meta.bad.iter().map(|b| b.problem.as_str()).collect();
     assert!(problems.iter().any(|p| p.ends_with("missing.png does not exist")), "{problems:?}");
@@ -197,7 +158,7 @@ fn imet_layout_with_bad_rows() {
     assert_eq!(label("a3.png"), "tag::flowers");
     let row = data.rows.iter().find(|r| r.source.ends_with("a3.png")).unwrap();
     assert_eq!(row.labels, ["culture::dutch, north", "tag::men", "tag::flowers"]);
-    let prefixed = load(with(with(defaults("imet", Some(root)), "label_prefix", "tag::".into()), "single_label", "first".into()), 1).data();
+    let prefixed = dataset(&load(with(with(defaults("imet", Some(root)), "label_prefix", "tag::"), "single_label", "first"), 1));
     assert_eq!(prefixed.rows.len(), 3, "a4 has no tag:: attribute");
     assert_eq!(prefixed.meta.dropped.len(), 1);
 }
@@ -213,7 +174,7 @@ fn openclipart_labels_come_from_folders_and_svg_keywords() {
     std::os::unix::fs::symlink("../animals/cat.png", root.join("png/people/cat.png")).unwrap();
     write(root.join("svg/animals/cat.svg"), b"<dc:subject><rdf:Bag><rdf:li>Cat</rdf:li><rdf:li> pet </rdf:li></rdf:Bag></dc:subject>");
     write(root.join("svg/people/cat.svg"), b"<dc:subject><rdf:Bag><rdf:li>person</rdf:li></rdf:Bag></dc:subject>");
-    let data = load(with(defaults("openclipart", Some(root)), "test_fraction", 0.0.into()), 1).data();
+    let data = dataset(&load(with(defaults("openclipart", Some(root)), "test_fraction", 0.0), 1));
     assert_eq!(data.rows.len(), 3, "the linked copy is a duplicate");
     let cat = data.rows.iter().find(|r| r.source.ends_with("cat.png")).unwrap();
     assert!(cat.source.contains("png/animals/"), "the real file is kept, not the link");

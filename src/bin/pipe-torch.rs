@@ -1,0 +1,24 @@
+//! The worker executable for stage kinds that need libtorch (the CNN
+//! stages): `pipe-torch run JOB` like `pipe-worker`, and `pipe-torch probe`,
+//! which checks that libtorch loads and says which device it would use. The
+//! engine never links libtorch (~0.26 s and ~111 MiB at every start).
+
+fn main() {
+    std::process::exit(pipe::exec::worker::main_of("pipe-torch", &[("probe", probe)]));
+}
+
+#[cfg(feature = "torch")]
+fn probe() -> i32 {
+    let t = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+    let sum = t.sum(tch::Kind::Float).double_value(&[]);
+    let cuda = tch::Cuda::is_available();
+    let devices = if cuda { format!("yes, {} device(s)", tch::Cuda::device_count()) } else { "no".to_string() };
+    println!("libtorch: ok (1+2+3 = {sum}), {} threads, CUDA: {devices}", tch::get_num_threads());
+    if sum == 6.0 { 0 } else { 1 }
+}
+
+#[cfg(not(feature = "torch"))]
+fn probe() -> i32 {
+    eprintln!("this pipe-torch was built without the `torch` feature");
+    1
+}
