@@ -7,7 +7,9 @@ Builds `pipe` in release mode with the test stage kinds, then measures:
   - `pipe plan` of a generated 1,000-stage pipeline;
   - `pipe fingerprint` of the Open Clip Art PNG folders, cold and warm.
 Reports medians of several runs and the peak RSS (from wait4), as Markdown.
-Usage: python3 scripts/bench.py [--runs N]
+  - with --load: the `load` stage on all of Open Clip Art (64x64 colour),
+    1 and 2 threads: images/s and peak RSS.
+Usage: python3 scripts/bench.py [--runs N] [--load]
 """
 import argparse, os, pathlib, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -64,9 +66,26 @@ def thousand_stages():
     return "\n".join(out)
 
 
+def bench_load(pipe, tmp):
+    """The load stage alone on Open Clip Art, with 1 and 2 threads."""
+    import json
+    out = []
+    pipeline = ROOT / "pipelines" / "openclipart.toml"
+    for jobs in (1, 2):
+        cache = tmp / f"load-cache-{jobs}"
+        w, r = timed([pipe, "run", pipeline, "--stage", "data", "--jobs", str(jobs), "-q", "--cache-dir", cache, "--reports-dir", tmp / "load-reports"], tmp)
+        record = json.loads((tmp / "load-reports" / "openclipart" / "latest" / "summary.json").read_text())
+        stage = next(s for s in record["stages"] if s["name"] == "data")
+        meta = json.loads(next(cache.glob("entries/*/*/out/dataset.json")).read_text())
+        images = len(meta["bad"]) + len(meta["dropped"]) + meta["duplicates_removed"] + sum(sum(c.values()) for c in meta["counts"].values())
+        out.append((f"load Open Clip Art 64x64, {jobs} thread(s): {images / stage['seconds']:.0f} images/s", stage["seconds"], r, "~linear in threads; <= ~1 GB"))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--load", action="store_true", help="also benchmark the load stage on Open Clip Art")
     args = ap.parse_args()
     pipe = build()
     rows = []
@@ -103,6 +122,9 @@ def main():
             rows.append(("fingerprint Open Clip Art PNGs, warm", w, r, "<= 50 ms"))
         else:
             print(f"bench: {OPENCLIPART} missing (run `make setup`): fingerprint rows skipped", file=sys.stderr)
+
+        if args.load and OPENCLIPART.is_dir():
+            rows.extend(bench_load(pipe, tmp))
 
     print(f"\n{os.cpu_count()} cores; medians of {args.runs} runs (3 for cold fingerprints); peak RSS is the max over runs\n")
     print("| benchmark | wall | peak RSS | goal / reference |")

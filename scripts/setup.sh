@@ -11,7 +11,7 @@ set -euo pipefail
 PIPE_HOME="${PIPE_HOME:-$HOME/.cache/pipe}"
 TORCH_VERSION=2.13.0
 LIBTORCH_DIR="${LIBTORCH:-$PIPE_HOME/libtorch-$TORCH_VERSION-cpu}"
-APT_PACKAGES=(libopencv-dev clang libclang-dev openclipart-png openclipart-svg)
+APT_PACKAGES=(pkg-config libopencv-dev clang libclang-dev openclipart-png openclipart-svg)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
