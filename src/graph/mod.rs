@@ -32,8 +32,10 @@ impl Dag {
         let mut deps = vec![Vec::new(); n];
         let mut dependents = vec![Vec::new(); n];
         for (i, stage) in spec.stages.iter().enumerate() {
+            // Unknown names are the spec's errors to report; skip them here so
+            // cycles among the rest are still found in the same pass.
             for r in stage.inputs.values().flatten() {
-                let j = index[r.stage.as_str()];
+                let Some(&j) = index.get(r.stage.as_str()) else { continue };
                 if !deps[i].contains(&j) {
                     deps[i].push(j);
                     dependents[j].push(i);

@@ -46,6 +46,9 @@ pub fn parse(file: &Path, source: &str) -> Result<PipelineSpec, Vec<Diagnostic>>
         );
     }
     check_references(&spec, &mut errors);
+    if let Err(cycles) = crate::graph::Dag::build(&spec) {
+        errors.extend(cycles);
+    }
     if errors.is_empty() { Ok(spec) } else { Err(errors) }
 }
 

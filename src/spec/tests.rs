@@ -11,11 +11,6 @@ fn errors(source: &str) -> String {
     text
 }
 
-fn graph_errors(source: &str) -> String {
-    let spec = parse(Path::new("pipelines/t.toml"), source).expect("the spec itself is valid");
-    let items = crate::graph::Dag::build(&spec).expect_err("the graph is broken");
-    Diagnostics { file: "pipelines/t.toml".into(), source: source.into(), items }.to_string()
-}
 
 #[test]
 fn every_problem_is_reported_at_once() {
@@ -68,7 +63,7 @@ fn an_empty_pipeline_is_an_error() {
 
 #[test]
 fn cycles_name_every_stage_on_them() {
-    insta::assert_snapshot!(graph_errors(
+    insta::assert_snapshot!(errors(
         r#"[stages.a]
 kind = "test-sum"
 values = "c"
@@ -84,6 +79,10 @@ values = ["b"]
 [stages.self]
 kind = "test-sum"
 values = "self"
+
+[stages.typo]
+kind = "test-sum"
+values = "slef"
 "#
     ));
 }

@@ -97,6 +97,7 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         return Err(StageError::Failed(format!("{}: {} (on_bad_image = \"fail\")", b.item, b.problem)));
     }
 
+    let listed_classes: std::collections::BTreeSet<String> = candidates.iter().map(|c| c.label.clone()).collect();
     let limit = p.int("limit") as usize;
     if limit > 0 {
         let labels = class_ids(&candidates).1;
@@ -147,9 +148,14 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
 
     let mut dropped: Vec<Excluded> = dropped.into_iter().chain(too_large).map(|d| Excluded { item: d.item, problem: d.problem }).collect();
     filter_labels(&mut kept, p.int("min_label_count") as usize);
-    rare_classes(ctx, &mut kept, &mut dropped, &p)?;
+    let rare = rare_classes(ctx, &mut kept, &mut dropped, &p)?;
 
     let (classes, label_ids) = class_ids(&kept.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>());
+    let emptied: Vec<&String> = listed_classes.iter().filter(|c| !classes.contains(c) && !rare.contains(c)).collect();
+    if !emptied.is_empty() {
+        let names = emptied.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+        ctx.warn(format!("no usable image left in class{} {names} (bad, too large or duplicates of other classes' images)", if emptied.len() == 1 { "" } else { "es" }));
+    }
     let (splits, unsplit) = split(&label_ids, p.float("test_fraction"), p.float("validation_fraction"), &mut Rng::new(ctx.seed, "load/split"));
     let unsplittable: Vec<String> = unsplit.iter().map(|&c| classes[c].clone()).collect();
     if !unsplittable.is_empty() {
@@ -286,8 +292,9 @@ fn filter_labels(kept: &mut [(Candidate, Decoded)], min: usize) {
     }
 }
 
-/// Drops or merges classes with fewer than `min_class_count` images.
-fn rare_classes(ctx: &mut StageContext, kept: &mut Vec<(Candidate, Decoded)>, dropped: &mut Vec<Excluded>, p: &Params) -> Result<(), StageError> {
+/// Drops or merges classes with fewer than `min_class_count` images;
+/// returns their names.
+fn rare_classes(ctx: &mut StageContext, kept: &mut Vec<(Candidate, Decoded)>, dropped: &mut Vec<Excluded>, p: &Params) -> Result<Vec<String>, StageError> {
     let min = p.int("min_class_count") as usize;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for (c, _) in kept.iter() {
@@ -295,7 +302,7 @@ fn rare_classes(ctx: &mut StageContext, kept: &mut Vec<(Candidate, Decoded)>, dr
     }
     let rare: Vec<(String, usize)> = counts.into_iter().filter(|(_, n)| *n < min).collect();
     if rare.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let names = rare.iter().map(|(c, n)| format!("{c} ({n})")).collect::<Vec<_>>().join(", ");
     let is_rare = |label: &str| rare.iter().any(|(c, _)| c == label);
@@ -315,7 +322,7 @@ fn rare_classes(ctx: &mut StageContext, kept: &mut Vec<(Candidate, Decoded)>, dr
     if kept.is_empty() {
         return Err(StageError::Failed(format!("no class has {min} images (min_class_count): lower it")));
     }
-    Ok(())
+    Ok(rare.into_iter().map(|(c, _)| c).collect())
 }
 
 /// Class names (most frequent first, then by name) and each item's class id.

@@ -77,6 +77,15 @@ fn folder_reader_skips_bad_files_and_removes_duplicates() {
 }
 
 #[test]
+fn a_class_left_without_images_is_named() {
+    let fx = folder_fixture();
+    write(fx.path().join("birds/broken.png"), b"");
+    let run = load(with(defaults("folder", Some(fx.path())), "image_size", 8), 1);
+    assert!(!dataset(&run).meta.classes.contains(&"birds".to_string()));
+    assert!(run.warnings.iter().any(|w| w.starts_with("no usable image left in class birds")), "{:?}", run.warnings);
+}
+
+#[test]
 fn fail_mode_stops_at_the_first_bad_file() {
     let fx = folder_fixture();
     let run = load(with(defaults("folder", Some(fx.path())), "on_bad_image", "fail"), 1);
