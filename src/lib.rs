@@ -13,6 +13,7 @@ pub mod cli;
 pub mod data;
 pub mod exec;
 pub mod graph;
+pub mod metrics;
 pub mod record;
 pub mod spec;
 pub mod stages;

@@ -35,26 +35,45 @@ fn outputs(dir: &Path, record: &Value) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// cv.csv without its `mean_fit_seconds` column.
+fn without_times(csv: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(csv);
+    let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
+    let col = header.iter().position(|h| *h == "mean_fit_seconds").expect("cv.csv has fit times");
+    text.lines().map(|l| l.split(',').enumerate().filter(|(i, _)| *i != col).map(|(_, v)| v).collect::<Vec<_>>().join(",")).collect()
+}
+
 #[test]
 fn quickstart_cold_cached_edited_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let cold = run(dir.path(), &pipeline());
-    assert_eq!(statuses(&cold), ["data=ran", "augmented=ran"]);
+    let names = ["data", "kaze", "vocab", "bow", "svm", "augmented"];
+    assert_eq!(statuses(&cold), names.map(|n| format!("{n}=ran")));
     let files = outputs(dir.path(), &cold);
-    assert!(files.iter().any(|(n, _)| n == "data/index.parquet") && files.iter().any(|(n, _)| n == "augmented/preview.png"));
+    for expected in ["data/index.parquet", "augmented/preview.png", "svm/predictions.csv", "svm/cv.csv"] {
+        assert!(files.iter().any(|(n, _)| n == expected), "{expected} is written");
+    }
 
     let warm = run(dir.path(), &pipeline());
-    assert_eq!(statuses(&warm), ["data=cached", "augmented=cached"]);
+    assert_eq!(statuses(&warm), names.map(|n| format!("{n}=cached")));
     assert_eq!(outputs(dir.path(), &warm), files);
 
     let edited = dir.path().join("edited.toml");
     std::fs::write(&edited, std::fs::read_to_string(pipeline()).unwrap().replace("rotate = 20", "rotate = 10")).unwrap();
     let after = run(dir.path(), &edited);
-    assert_eq!(statuses(&after), ["data=cached", "augmented=ran"]);
-    assert_eq!(after["stages"][1]["reason"], "params.rotate 20.0 → 10.0");
+    let expected = names.map(|n| format!("{n}={}", if n == "augmented" { "ran" } else { "cached" }));
+    assert_eq!(statuses(&after), expected, "exactly the edited stage re-runs");
+    assert_eq!(after["stages"][5]["reason"], "params.rotate 20.0 → 10.0");
 
-    // Same pipeline and seed, another cache: byte-identical outputs.
+    // Same pipeline and seed, another cache: byte-identical outputs, but
+    // for the measured fit times in the SVM's grid table.
     let other = tempfile::tempdir().unwrap();
     let again = run(other.path(), &pipeline());
-    assert_eq!(outputs(other.path(), &again), files);
+    let differing: Vec<String> = outputs(other.path(), &again)
+        .into_iter()
+        .zip(&files)
+        .filter(|((name, a), (_, b))| if name == "svm/cv.csv" { without_times(a) != without_times(b) } else { a != b })
+        .map(|((name, _), _)| name)
+        .collect();
+    assert!(differing.is_empty(), "differ between two fresh runs: {differing:?}");
 }

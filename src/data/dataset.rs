@@ -127,10 +127,15 @@ impl Dataset {
         )
     }
 
-    pub fn read(dir: &Path) -> Result<Dataset, String> {
+    /// `dataset.json` of an artifact folder.
+    pub fn read_meta(dir: &Path) -> Result<Meta, String> {
         let meta_path = dir.join("dataset.json");
-        let meta: Meta = serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
-            .map_err(|e| format!("{}: {e}", meta_path.display()))?;
+        serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
+            .map_err(|e| format!("{}: {e}", meta_path.display()))
+    }
+
+    /// The rows of `index.parquet` (without decoding any pixels).
+    pub fn read_index(dir: &Path) -> Result<Vec<Row>, String> {
         let parquet = dir.join("index.parquet");
         let f = File::open(&parquet).map_err(|e| format!("cannot open {}: {e}", parquet.display()))?;
         let df = ParquetReader::new(f).finish().map_err(polars_err(&parquet))?;
@@ -154,6 +159,12 @@ impl Dataset {
                 augmented: augmented.get(i).ok_or_else(missing)?,
             });
         }
+        Ok(rows)
+    }
+
+    pub fn read(dir: &Path) -> Result<Dataset, String> {
+        let meta = Self::read_meta(dir)?;
+        let rows = Self::read_index(dir)?;
         let pixels = ImageTensor::read(&dir.join("images.safetensors"))?;
         if pixels.count != rows.len() {
             return Err(format!("{}: {} images for {} index rows", dir.display(), pixels.count, rows.len()));

@@ -6,15 +6,20 @@
 //! split are shared by every reader (see `stages::load`).
 
 pub mod augment;
+pub mod bow;
 pub mod dataset;
 pub mod decode;
 pub mod folder;
+pub mod keypoints;
+pub mod predictions;
 pub mod imet;
 pub mod openclipart;
 pub mod rng;
 pub mod split;
 pub mod synthetic;
+pub mod svm;
 pub mod tensor;
+pub mod vocab;
 #[cfg(test)]
 pub mod testpng;
 

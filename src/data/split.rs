@@ -104,6 +104,23 @@ pub fn split(labels: &[usize], test_fraction: f64, validation_fraction: f64, rng
     (out, unsplittable)
 }
 
+/// Stratified k-fold assignment: each class's items, shuffled, are dealt to
+/// the folds in turn, starting where the previous class stopped, so fold
+/// sizes stay even. A class with fewer items than folds appears in only some
+/// folds (as with scikit-learn's `StratifiedKFold`, which warns about it).
+pub fn stratified_folds(labels: &[usize], folds: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut out = vec![0; labels.len()];
+    let mut next = 0;
+    for (_, mut items) in by_class(labels) {
+        rng.shuffle(&mut items);
+        for i in items {
+            out[i] = next % folds.max(1);
+            next += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +139,17 @@ mod tests {
         assert_eq!(unsplit, vec![2, 3], "class 2 has no validation image, class 3 no test image");
         let (c, _) = split(&labels, 0.2, 0.1, &mut Rng::new(2, "split"));
         assert_ne!(a, c, "another seed, another split");
+    }
+
+    #[test]
+    fn folds_are_stratified() {
+        let labels: Vec<usize> = std::iter::repeat_n(0, 10).chain(std::iter::repeat_n(1, 5)).collect();
+        let folds = stratified_folds(&labels, 5, &mut Rng::new(1, "cv"));
+        for f in 0..5 {
+            let in_fold: Vec<usize> = (0..15).filter(|&i| folds[i] == f).map(|i| labels[i]).collect();
+            assert_eq!(in_fold.iter().filter(|&&l| l == 0).count(), 2);
+            assert_eq!(in_fold.iter().filter(|&&l| l == 1).count(), 1);
+        }
     }
 
     #[test]

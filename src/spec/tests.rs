@@ -37,7 +37,7 @@ mode = "fsat"
 kind = "test-summ"
 
 [stages.d]
-kind = "svm"
+kind = "multilabel"
 
 [stages.e]
 values = "a"

@@ -99,9 +99,7 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let (size, channels) = (data.pixels.height, data.pixels.channels);
     let ranges = ranges(&p);
     let jobs = plan_copies(&data, &p);
-    let total = jobs.len() as u64;
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let step = (total / 100).max(1);
+    let ticker = ctx.ticker(jobs.len(), "images");
     let seed = ctx.seed;
     let made: Vec<Result<Vec<u8>, String>> = jobs
         .par_iter()
@@ -111,10 +109,7 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             }
             let t = ranges.draw(&mut Rng::new(seed, &format!("augment/{}/{k}", data.rows[i].pixel_hash)));
             let out = apply(data.pixels.image(i), size, channels, &t);
-            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if n % step == 0 || n == total {
-                ctx.progress(n, total, "images");
-            }
+            ticker.tick();
             out
         })
         .collect();

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::params::Params;
 use super::{ArtifactType, KindDef};
@@ -43,6 +43,24 @@ pub enum StageError {
     Io(#[from] PathError),
     #[error("interrupted")]
     Cancelled,
+}
+
+/// See [`StageContext::ticker`].
+pub struct Ticker<'a> {
+    ctx: &'a StageContext,
+    done: AtomicU64,
+    total: u64,
+    step: u64,
+    unit: &'static str,
+}
+
+impl Ticker<'_> {
+    pub fn tick(&self) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n % self.step == 0 || n == self.total {
+            self.ctx.progress(n, self.total, self.unit);
+        }
+    }
 }
 
 /// The running stage's view of the world.
@@ -97,6 +115,12 @@ impl StageContext {
 
     pub fn progress(&self, pos: u64, len: u64, unit: &str) {
         (self.events)(StageEvent::Progress { pos, len, unit: unit.to_string() });
+    }
+
+    /// A progress counter that parallel workers can tick; it reports about
+    /// every 1% so the event channel is not flooded.
+    pub fn ticker<'a>(&'a self, total: usize, unit: &'static str) -> Ticker<'a> {
+        Ticker { ctx: self, done: AtomicU64::new(0), total: total as u64, step: (total as u64 / 100).max(1), unit }
     }
 
     /// Adds a line to the stage's log (`stage.log` in its cache entry).

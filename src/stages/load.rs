@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
@@ -200,9 +199,7 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
 
 /// Decodes every candidate in parallel, reporting progress.
 fn decode_all(ctx: &StageContext, candidates: &[Candidate], layout: Layout, synthetic: &Synthetic, fail_fast: bool) -> Result<Vec<Result<Decoded, DecodeError>>, StageError> {
-    let total = candidates.len() as u64;
-    let done = AtomicU64::new(0);
-    let step = (total / 100).max(1);
+    let ticker = ctx.ticker(candidates.len(), "images");
     let results: Vec<Result<Decoded, DecodeError>> = candidates
         .par_iter()
         .map(|c| {
@@ -217,10 +214,7 @@ fn decode_all(ctx: &StageContext, candidates: &[Candidate], layout: Layout, synt
                     Ok(Decoded { hash, pixels: if layout.grey { decode::to_grey(&rgb) } else { rgb } })
                 }
             };
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % step == 0 || n == total {
-                ctx.progress(n, total, "images");
-            }
+            ticker.tick();
             r
         })
         .collect();

@@ -9,11 +9,17 @@
 //! "not available in this build" rather than "unknown kind".
 
 pub mod augment;
+pub mod cluster;
 pub mod context;
+pub mod encode;
+pub mod extract;
 pub mod load;
 pub mod params;
+pub mod svm;
 #[cfg(feature = "test-kinds")]
 pub mod testing;
+#[cfg(test)]
+mod bow_chain_tests;
 #[cfg(test)]
 pub mod testutil;
 
@@ -109,6 +115,10 @@ pub fn worker_runner(kind: &str) -> Option<RunFn> {
     match kind {
         "load" => Some(load::run),
         "augment" => Some(augment::run),
+        "extract" => Some(extract::run),
+        "cluster" => Some(cluster::run),
+        "encode" => Some(encode::run),
+        "svm" => Some(svm::run),
         #[cfg(feature = "test-kinds")]
         "test-worker" => Some(testing::run_worker),
         _ => None,
@@ -159,7 +169,7 @@ pub const PLANNED_KINDS: &[&str] = &[
 ];
 
 /// The product's stage kinds in this build.
-static KINDS: &[&KindDef] = &[&load::LOAD, &augment::AUGMENT];
+static KINDS: &[&KindDef] = &[&load::LOAD, &augment::AUGMENT, &extract::EXTRACT, &cluster::CLUSTER, &encode::ENCODE, &svm::SVM];
 
 /// Every stage kind this build can run.
 pub fn registry() -> &'static [&'static KindDef] {

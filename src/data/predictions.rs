@@ -1,0 +1,108 @@
+//! The `predictions` artifact of every classifier stage (single-label):
+//! `predictions.parquet` and `predictions.csv` with one row per test image —
+//! `id` (its row in the image index), `source`, `y_true`, `y_pred` (class
+//! names) and one `score_<class>` column per class — and `predictions.json`
+//! (task, class names). Any metric can be recomputed from these by any tool.
+
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PredictionsMeta {
+    pub task: String,
+    pub classes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    pub meta: PredictionsMeta,
+    pub ids: Vec<u32>,
+    pub sources: Vec<String>,
+    pub y_true: Vec<u32>,
+    pub y_pred: Vec<u32>,
+    /// Per row, one score per class (empty when the classifier has none).
+    pub scores: Vec<Vec<f64>>,
+}
+
+impl Predictions {
+    fn frame(&self) -> PolarsResult<DataFrame> {
+        let name = |i: &u32| self.meta.classes[*i as usize].as_str();
+        let mut columns: Vec<Column> = vec![
+            Column::new("id".into(), &self.ids),
+            Column::new("source".into(), self.sources.iter().map(String::as_str).collect::<Vec<_>>()),
+            Column::new("y_true".into(), self.y_true.iter().map(name).collect::<Vec<_>>()),
+            Column::new("y_pred".into(), self.y_pred.iter().map(name).collect::<Vec<_>>()),
+        ];
+        if !self.scores.is_empty() {
+            for (c, class) in self.meta.classes.iter().enumerate() {
+                columns.push(Column::new(format!("score_{class}").into(), self.scores.iter().map(|s| s[c]).collect::<Vec<f64>>()));
+            }
+        }
+        DataFrame::new(self.ids.len(), columns)
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        let mut df = self.frame().map_err(|e| e.to_string())?;
+        for (name, parquet) in [("predictions.parquet", true), ("predictions.csv", false)] {
+            let path = dir.join(name);
+            let f = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            let r = if parquet { ParquetWriter::new(f).finish(&mut df).map(|_| ()) } else { CsvWriter::new(f).finish(&mut df) };
+            r.map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let path = dir.join("predictions.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&self.meta).expect("meta serialises")).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    pub fn read(dir: &Path) -> Result<Predictions, String> {
+        let meta_path = dir.join("predictions.json");
+        let meta: PredictionsMeta = serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
+            .map_err(|e| format!("{}: {e}", meta_path.display()))?;
+        let path = dir.join("predictions.parquet");
+        let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let df = ParquetReader::new(f).finish().map_err(|e| format!("{}: {e}", path.display()))?;
+        let err = |e: PolarsError| format!("{}: {e}", path.display());
+        let index_of = |name: Option<&str>| -> Result<u32, String> {
+            let name = name.ok_or_else(|| format!("{}: empty class name", path.display()))?;
+            meta.classes.iter().position(|c| c == name).map(|i| i as u32).ok_or_else(|| format!("{}: unknown class `{name}`", path.display()))
+        };
+        let ids: Vec<u32> = df.column("id").and_then(|c| c.u32().cloned()).map_err(err)?.into_no_null_iter().collect();
+        let sources: Vec<String> = df.column("source").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(|s| s.unwrap_or_default().to_string()).collect();
+        let y_true = df.column("y_true").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
+        let y_pred = df.column("y_pred").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
+        let mut scores = Vec::new();
+        if df.get_column_names().iter().any(|n| n.starts_with("score_")) {
+            let cols = meta
+                .classes
+                .iter()
+                .map(|c| df.column(&format!("score_{c}")).and_then(|s| s.f64().cloned()).map_err(err))
+                .collect::<Result<Vec<_>, _>>()?;
+            scores = (0..df.height()).map(|i| cols.iter().map(|c| c.get(i).unwrap_or(f64::NAN)).collect()).collect();
+        }
+        Ok(Predictions { meta, ids, sources, y_true, y_pred, scores })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Predictions {
+            meta: PredictionsMeta { task: "single".into(), classes: vec!["cats".into(), "dogs and wolves".into()] },
+            ids: vec![3, 7],
+            sources: vec!["a.png".into(), "b.png".into()],
+            y_true: vec![0, 1],
+            y_pred: vec![1, 1],
+            scores: vec![vec![0.2, 0.8], vec![-1.0, 1.5]],
+        };
+        p.write(dir.path()).unwrap();
+        assert_eq!(Predictions::read(dir.path()).unwrap(), p);
+        let csv = std::fs::read_to_string(dir.path().join("predictions.csv")).unwrap();
+        assert!(csv.starts_with("id,source,y_true,y_pred,score_cats,score_dogs and wolves\n3,a.png,cats,dogs and wolves,0.2,0.8\n"), "{csv}");
+    }
+}
