@@ -15,6 +15,7 @@ pub mod exec;
 pub mod graph;
 pub mod metrics;
 pub mod record;
+pub mod report;
 pub mod spec;
 pub mod stages;
 pub mod util;

@@ -20,17 +20,25 @@ fn statuses(record: &Value) -> Vec<String> {
     record["stages"].as_array().unwrap().iter().map(|s| format!("{}={}", s["name"].as_str().unwrap(), s["status"].as_str().unwrap())).collect()
 }
 
-/// Every output file of every stage, by stage name and file name.
+/// Every output file of every stage, by stage name and relative path.
 fn outputs(dir: &Path, record: &Value) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &Path, at: &Path, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) {
+        let mut items: Vec<_> = std::fs::read_dir(at).unwrap().flatten().map(|e| e.path()).collect();
+        items.sort();
+        for f in items {
+            if f.is_dir() {
+                walk(base, &f, prefix, out);
+            } else {
+                let rel = f.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                out.push((format!("{prefix}/{rel}"), std::fs::read(&f).unwrap()));
+            }
+        }
+    }
     let mut out = Vec::new();
     for s in record["stages"].as_array().unwrap() {
         let key = s["key"].as_str().unwrap();
         let entry = dir.join("cache/entries").join(&key[..2]).join(key).join("out");
-        let mut files: Vec<_> = std::fs::read_dir(&entry).unwrap().flatten().map(|e| e.path()).collect();
-        files.sort();
-        for f in files {
-            out.push((format!("{}/{}", s["name"].as_str().unwrap(), f.file_name().unwrap().to_string_lossy()), std::fs::read(&f).unwrap()));
-        }
+        walk(&entry, &entry, s["name"].as_str().unwrap(), &mut out);
     }
     out
 }
@@ -47,14 +55,22 @@ fn without_times(csv: &[u8]) -> Vec<String> {
 fn quickstart_cold_cached_edited_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let cold = run(dir.path(), &pipeline());
-    let names = ["data", "kaze", "vocab", "bow", "svm", "augmented"];
+    let names = ["data", "kaze", "vocab", "bow", "svm", "compare", "augmented"];
     assert_eq!(statuses(&cold), names.map(|n| format!("{n}=ran")));
     let files = outputs(dir.path(), &cold);
     for expected in ["data/index.parquet", "augmented/preview.png", "svm/predictions.csv", "svm/cv.csv"] {
         assert!(files.iter().any(|(n, _)| n == expected), "{expected} is written");
     }
 
+    let report = |d: &Path| -> Vec<Vec<u8>> {
+        ["metrics.csv", "metrics.parquet", "comparison.md", "predictions/svm.csv", "predictions/svm.parquet"]
+            .iter()
+            .map(|f| std::fs::read(d.join("reports/quickstart/latest").join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+            .collect()
+    };
+    let cold_report = report(dir.path());
     let warm = run(dir.path(), &pipeline());
+    assert_eq!(report(dir.path()), cold_report, "a cached run writes a byte-identical report");
     assert_eq!(statuses(&warm), names.map(|n| format!("{n}=cached")));
     assert_eq!(outputs(dir.path(), &warm), files);
 
@@ -63,7 +79,7 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     let after = run(dir.path(), &edited);
     let expected = names.map(|n| format!("{n}={}", if n == "augmented" { "ran" } else { "cached" }));
     assert_eq!(statuses(&after), expected, "exactly the edited stage re-runs");
-    assert_eq!(after["stages"][5]["reason"], "params.rotate 20.0 → 10.0");
+    assert_eq!(after["stages"][6]["reason"], "params.rotate 20.0 → 10.0");
 
     // Same pipeline and seed, another cache: byte-identical outputs, but
     // for the measured fit times in the SVM's grid table.

@@ -117,6 +117,17 @@ pub fn run(args: &RunArgs) -> i32 {
         }
     };
     print_summary(&plan, &outcome, &record, &run_dir);
+    match crate::report::write(&run_dir, &plan, &outcome, &cache) {
+        Ok(tables) => {
+            for (stage, table) in tables {
+                println!("\n{stage}: test-split metrics (full report: {})\n{table}", run_dir.join("comparison.md").display());
+            }
+        }
+        Err(e) => {
+            eprintln!("error: writing the report: {e}");
+            return EXIT_FAILED;
+        }
+    }
     if outcome.interrupted {
         EXIT_INTERRUPTED
     } else if outcome.failed() {

@@ -97,12 +97,14 @@ impl Model {
     /// trained classes, -1 for labels absent from training.
     pub fn scores(&self, x: &[f32], labels: usize) -> Vec<f64> {
         let n = self.classes.len();
+        // Each support vector serves many class pairs: evaluate the kernel once.
+        let k_values: Vec<f64> = (0..self.support.len() / self.dim.max(1)).map(|s| self.kernel(x, s)).collect();
         let (mut votes, mut conf) = (vec![0.0f64; n], vec![0.0f64; n]);
         let mut k = 0;
         for i in 0..n {
             for j in i + 1..n {
                 let (rho, alpha, idx) = &self.pairs[k];
-                let sum: f64 = alpha.iter().zip(idx).map(|(a, &s)| a * self.kernel(x, s as usize)).sum::<f64>() - rho;
+                let sum: f64 = alpha.iter().zip(idx).map(|(a, &s)| a * k_values[s as usize]).sum::<f64>() - rho;
                 if sum > 0.0 { votes[i] += 1.0 } else { votes[j] += 1.0 }
                 conf[i] += sum;
                 conf[j] -= sum;

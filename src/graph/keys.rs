@@ -17,7 +17,7 @@ use crate::spec::StageSpec;
 
 /// The canonical description of a stage that its key is the hash of.
 pub fn stage_doc(stage: &StageSpec, seed: u64, input_keys: &BTreeMap<String, Vec<String>>, sources: &BTreeMap<String, String>) -> Value {
-    json!({
+    let mut doc = json!({
         "format": crate::FORMAT_VERSION,
         "kind": stage.kind.name,
         "version": stage.kind.version,
@@ -25,7 +25,12 @@ pub fn stage_doc(stage: &StageSpec, seed: u64, input_keys: &BTreeMap<String, Vec
         "params": stage.params.to_json(),
         "inputs": input_keys,
         "sources": sources,
-    })
+    });
+    if stage.kind.names_inputs {
+        let names: BTreeMap<&String, Vec<&str>> = stage.inputs.iter().map(|(slot, refs)| (slot, refs.iter().map(|r| r.stage.as_str()).collect())).collect();
+        doc["input_names"] = json!(names);
+    }
+    doc
 }
 
 /// blake3 of the document's canonical bytes, as 64 hex digits.

@@ -63,6 +63,102 @@ pub fn macro_f1(y_true: &[usize], y_pred: &[usize], labels: usize) -> f64 {
     present.iter().map(|c| c.fbeta(1.0)).sum::<f64>() / present.len() as f64
 }
 
+/// One row of a classification report (scikit-learn's layout, long form).
+/// For `accuracy` and `top-k` rows the value is in precision, recall and f1,
+/// and `f2` is empty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub class: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub f2: Option<f64>,
+    pub support: usize,
+}
+
+impl Row {
+    fn of(class: &str, c: &Counts) -> Row {
+        Row { class: class.to_string(), precision: c.precision(), recall: c.recall(), f1: c.fbeta(1.0), f2: Some(c.fbeta(2.0)), support: c.support }
+    }
+
+    fn value(class: &str, v: f64, support: usize) -> Row {
+        Row { class: class.to_string(), precision: v, recall: v, f1: v, f2: None, support }
+    }
+}
+
+/// scikit-learn's `top_k_accuracy_score`: a hit when the true label is among
+/// the `k` highest scores. Ties rank the higher label index first (its stable
+/// sort, reversed); `k` >= the number of labels makes every sample a hit.
+pub fn top_k_accuracy(y_true: &[usize], scores: &[Vec<f64>], k: usize) -> f64 {
+    let hits = y_true
+        .iter()
+        .zip(scores)
+        .filter(|(t, s)| {
+            if k >= s.len() {
+                return true;
+            }
+            let mut order: Vec<usize> = (0..s.len()).collect();
+            order.sort_by(|a, b| s[*b].total_cmp(&s[*a]).then(b.cmp(a)));
+            order[..k].contains(t)
+        })
+        .count();
+    ratio(hits, y_true.len())
+}
+
+/// The single-label report: one row per label present in `y_true` or
+/// `y_pred` (in label order), then micro, macro and weighted averages,
+/// accuracy, and top-3/top-5 accuracy when there are scores.
+pub fn single_label_report(y_true: &[usize], y_pred: &[usize], scores: &[Vec<f64>], classes: &[String]) -> Vec<Row> {
+    let c = counts(y_true, y_pred, classes.len());
+    let present: Vec<usize> = (0..classes.len()).filter(|&i| c[i].support > 0 || c[i].fp > 0).collect();
+    let mut rows: Vec<Row> = present.iter().map(|&i| Row::of(&classes[i], &c[i])).collect();
+    let total: usize = y_true.len();
+    let micro = present.iter().fold(Counts::default(), |acc, &i| Counts {
+        tp: acc.tp + c[i].tp,
+        fp: acc.fp + c[i].fp,
+        fn_: acc.fn_ + c[i].fn_,
+        support: acc.support + c[i].support,
+    });
+    rows.push(Row::of("micro avg", &micro));
+    let n = present.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&Counts) -> f64| present.iter().map(|&i| f(&c[i])).sum::<f64>() / n;
+    rows.push(Row {
+        class: "macro avg".into(),
+        precision: mean(&|c| c.precision()),
+        recall: mean(&|c| c.recall()),
+        f1: mean(&|c| c.fbeta(1.0)),
+        f2: Some(mean(&|c| c.fbeta(2.0))),
+        support: total,
+    });
+    let weighted = |f: &dyn Fn(&Counts) -> f64| {
+        if total == 0 { 0.0 } else { present.iter().map(|&i| f(&c[i]) * c[i].support as f64).sum::<f64>() / total as f64 }
+    };
+    rows.push(Row {
+        class: "weighted avg".into(),
+        precision: weighted(&|c| c.precision()),
+        recall: weighted(&|c| c.recall()),
+        f1: weighted(&|c| c.fbeta(1.0)),
+        f2: Some(weighted(&|c| c.fbeta(2.0))),
+        support: total,
+    });
+    rows.push(Row::value("accuracy", accuracy(y_true, y_pred), total));
+    if !scores.is_empty() {
+        for k in [3, 5] {
+            rows.push(Row::value(&format!("top-{k}"), top_k_accuracy(y_true, scores, k), total));
+        }
+    }
+    rows
+}
+
+/// `matrix[true][predicted]` counts over `labels` labels.
+pub fn confusion(y_true: &[usize], y_pred: &[usize], labels: usize) -> Vec<Vec<usize>> {
+    let mut m = vec![vec![0; labels]; labels];
+    for (&t, &p) in y_true.iter().zip(y_pred) {
+        m[t][p] += 1;
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +180,38 @@ mod tests {
         assert!((macro_f1(&y_true, &y_pred, 4) - (2.0 / 3.0 + 0.8) / 4.0).abs() < 1e-12);
         // F2 of label 0: p=1, r=0.5 -> 5*0.5/(4+... ) = 5*1*0.5/(4*1+0.5) = 0.5556
         assert!((c[0].fbeta(2.0) - 2.5 / 4.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn report_rows_by_hand() {
+        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let rows = single_label_report(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 3], &[], &names);
+        let classes: Vec<&str> = rows.iter().map(|r| r.class.as_str()).collect();
+        assert_eq!(classes, ["a", "b", "c", "d", "micro avg", "macro avg", "weighted avg", "accuracy"]);
+        let get = |name: &str| rows.iter().find(|r| r.class == name).unwrap().clone();
+        // micro: tp 3, fp 2, fn 2 -> p = r = f1 = 0.6 (= accuracy).
+        assert!((get("micro avg").f1 - 0.6).abs() < 1e-12);
+        // weighted F1: (2/3 * 2 + 0.8 * 2 + 0 * 1 + 0 * 0) / 5
+        assert!((get("weighted avg").f1 - (2.0 / 3.0 * 2.0 + 1.6) / 5.0).abs() < 1e-12);
+        // weighted precision: (1 * 2 + 2/3 * 2 + 0) / 5
+        assert!((get("weighted avg").precision - (2.0 + 4.0 / 3.0) / 5.0).abs() < 1e-12);
+        assert_eq!(get("d").support, 0);
+        assert_eq!(get("accuracy").f2, None);
+        let none = single_label_report(&[0], &[0], &[], &names[..1]);
+        assert_eq!(none.iter().find(|r| r.class == "macro avg").unwrap().f1, 1.0);
+    }
+
+    #[test]
+    fn top_k_with_ties_ranks_the_higher_label_first() {
+        // Scores tie between labels 0 and 2: label 2 ranks first (scikit-learn).
+        let scores = vec![vec![0.5, 0.1, 0.5, 0.2]];
+        assert_eq!(top_k_accuracy(&[2], &scores, 1), 1.0);
+        assert_eq!(top_k_accuracy(&[0], &scores, 1), 0.0);
+        assert_eq!(top_k_accuracy(&[0], &scores, 2), 1.0);
+        assert_eq!(top_k_accuracy(&[1], &scores, 3), 0.0);
+        assert_eq!(top_k_accuracy(&[1], &scores, 4), 1.0, "k >= labels: always a hit");
+        let many = vec![vec![0.9, 0.05, 0.05], vec![0.1, 0.2, 0.7]];
+        assert_eq!(top_k_accuracy(&[1, 1], &many, 2), 0.5, "the 0.05 tie ranks label 2 above 1");
+        assert_eq!(confusion(&[0, 1, 1], &[1, 1, 0], 2), vec![vec![0, 1], vec![1, 1]]);
     }
 }

@@ -229,8 +229,7 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
 }
 
 fn kinds_hint() -> String {
-    let names: Vec<&str> = stages::registry().iter().map(|k| k.name).collect();
-    format!("add `kind = \"...\"`, one of: {}", names.join(", "))
+    "add `kind = \"...\"`; `pipe stages` lists the kinds of this build".to_string()
 }
 
 fn resolve_kind(value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Option<&'static KindDef> {

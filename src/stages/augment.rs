@@ -45,6 +45,7 @@ pub static AUGMENT: KindDef = KindDef {
     threads: ThreadUse::Parallel,
     process: Process::Worker,
     check,
+    names_inputs: false,
 };
 
 fn check(p: &Params) -> Vec<String> {

@@ -24,13 +24,18 @@ pub static CLUSTER: KindDef = KindDef {
         ParamDef { name: "epsilon", ty: ParamType::Float { min: 0.0, max: 1.0 }, default: Default::Float(0.0001), doc: "stop when centres move less than this" },
         ParamDef { name: "sample", ty: ParamType::Int { min: 0, max: 100_000_000 }, default: Default::Int(100_000), doc: "cluster at most this many descriptors, drawn by the seed (0: all)" },
     ],
-    threads: ThreadUse::Single,
+    threads: ThreadUse::Parallel,
     process: Process::Worker,
     check: no_check,
+    names_inputs: false,
 };
 
 pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv();
+    // k-means is the only work here: let OpenCV's own loops use the slots
+    // granted (each sample's distances are independent, so the result does not
+    // depend on the thread count).
+    let _ = opencv::core::set_num_threads(ctx.threads as i32);
     let p = ctx.params.clone();
     let input = ctx.input("features")?.dir.clone();
     let meta: FeaturesMeta = read_json(&input.join("features.json"))?;

@@ -31,6 +31,7 @@ pub static EXTRACT: KindDef = KindDef {
     threads: ThreadUse::Parallel,
     process: Process::Worker,
     check: no_check,
+    names_inputs: false,
 };
 
 pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {

@@ -55,6 +55,7 @@ pub static LOAD: KindDef = KindDef {
     threads: ThreadUse::Parallel,
     process: Process::Worker,
     check,
+    names_inputs: false,
 };
 
 fn check(p: &Params) -> Vec<String> {

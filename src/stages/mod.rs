@@ -12,6 +12,7 @@ pub mod augment;
 pub mod cluster;
 pub mod context;
 pub mod encode;
+pub mod evaluate;
 pub mod extract;
 pub mod load;
 pub mod params;
@@ -144,6 +145,9 @@ pub struct KindDef {
     /// Rules across parameters (`root` needed for file datasets, fractions
     /// summing below one); each message becomes a `pipe check` error.
     pub check: fn(&Params) -> Vec<String>,
+    /// The output mentions the input stages by name (evaluate's approach
+    /// column), so their names are part of the key: a rename re-runs it.
+    pub names_inputs: bool,
 }
 
 /// For kinds whose parameters need no rule beyond their types.
@@ -169,7 +173,7 @@ pub const PLANNED_KINDS: &[&str] = &[
 ];
 
 /// The product's stage kinds in this build.
-static KINDS: &[&KindDef] = &[&load::LOAD, &augment::AUGMENT, &extract::EXTRACT, &cluster::CLUSTER, &encode::ENCODE, &svm::SVM];
+static KINDS: &[&KindDef] = &[&load::LOAD, &augment::AUGMENT, &extract::EXTRACT, &cluster::CLUSTER, &encode::ENCODE, &svm::SVM, &evaluate::EVALUATE];
 
 /// Every stage kind this build can run.
 pub fn registry() -> &'static [&'static KindDef] {

@@ -41,6 +41,7 @@ pub static SVM: KindDef = KindDef {
     threads: ThreadUse::Parallel,
     process: Process::Worker,
     check: no_check,
+    names_inputs: false,
 };
 
 /// One grid point's cross-validation result.

@@ -42,6 +42,7 @@ pub static SOURCE: KindDef = KindDef {
     threads: ThreadUse::Single,
     process: Process::Engine(run_source),
     check: super::no_check,
+    names_inputs: false,
 };
 
 pub static SUM: KindDef = KindDef {
@@ -62,6 +63,7 @@ pub static SUM: KindDef = KindDef {
     threads: ThreadUse::Single,
     process: Process::Engine(run_sum),
     check: super::no_check,
+    names_inputs: false,
 };
 
 pub static TEXT: KindDef = KindDef {
@@ -74,6 +76,7 @@ pub static TEXT: KindDef = KindDef {
     threads: ThreadUse::Single,
     process: Process::Engine(|ctx| write(ctx, "text.txt", ctx.params.str("text").unwrap_or_default().to_string())),
     check: super::no_check,
+    names_inputs: false,
 };
 
 pub static WORKER: KindDef = KindDef {
@@ -86,6 +89,7 @@ pub static WORKER: KindDef = KindDef {
     threads: ThreadUse::Parallel,
     process: Process::Worker,
     check: super::no_check,
+    names_inputs: false,
 };
 
 /// `test-worker`, run by `pipe-worker`.
@@ -103,6 +107,7 @@ pub static THREADS: KindDef = KindDef {
     params: &[SLEEP, FAIL],
     threads: ThreadUse::Parallel,
     check: super::no_check,
+    names_inputs: false,
     process: Process::Engine(|ctx| {
         let granted = ctx.threads as i64;
         let pool = rayon::current_num_threads() as i64;

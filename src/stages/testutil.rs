@@ -43,6 +43,15 @@ pub fn with(mut v: serde_json::Value, key: &str, value: impl Into<serde_json::Va
 /// Runs `kind` with `params` (checked like a pipeline file would be) on
 /// `inputs` (slot -> folders of `images` artifacts).
 pub fn run(kind: &'static KindDef, params: serde_json::Value, inputs: &[(&str, &Path)], seed: u64) -> Run {
+    let inputs: BTreeMap<String, Vec<InputArtifact>> = inputs
+        .iter()
+        .map(|(slot, dir)| (slot.to_string(), vec![InputArtifact { stage: "input".into(), artifact: ArtifactType::Images, dir: dir.to_path_buf() }]))
+        .collect();
+    run_with_inputs(kind, params, inputs, seed)
+}
+
+/// [`run`] with the inputs spelled out (several per slot, stage names).
+pub fn run_with_inputs(kind: &'static KindDef, params: serde_json::Value, inputs: BTreeMap<String, Vec<InputArtifact>>, seed: u64) -> Run {
     let params = Params::from_json(kind, &params).unwrap();
     let problems = (kind.check)(&params);
     assert!(problems.is_empty(), "{problems:?}");
@@ -54,10 +63,6 @@ pub fn run(kind: &'static KindDef, params: serde_json::Value, inputs: &[(&str, &
             sink.lock().unwrap().push(w);
         }
     });
-    let inputs: BTreeMap<String, Vec<InputArtifact>> = inputs
-        .iter()
-        .map(|(slot, dir)| (slot.to_string(), vec![InputArtifact { stage: "input".into(), artifact: ArtifactType::Images, dir: dir.to_path_buf() }]))
-        .collect();
     let mut ctx = StageContext::new("stage".into(), kind, params, seed, inputs, 2, out.path().to_path_buf(), events, Arc::new(AtomicBool::new(false)));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let run = match kind.process {

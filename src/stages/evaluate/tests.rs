@@ -1,0 +1,42 @@
+use super::*;
+use crate::data::predictions::PredictionsMeta;
+use crate::stages::testutil;
+
+fn predictions(dir: &std::path::Path, y_true: Vec<u32>, y_pred: Vec<u32>) {
+    let n = y_true.len();
+    Predictions {
+        meta: PredictionsMeta { task: "single".into(), classes: vec!["a".into(), "b".into(), "c".into()] },
+        ids: (0..n as u32).collect(),
+        sources: (0..n).map(|i| format!("img{i}.png")).collect(),
+        y_true,
+        y_pred,
+        scores: Vec::new(),
+    }
+    .write(dir)
+    .unwrap();
+}
+
+#[test]
+fn one_long_table_for_every_approach() {
+    let (x, y) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Class c is never predicted by x; y is perfect.
+    predictions(x.path(), vec![0, 0, 1, 2], vec![0, 1, 1, 1]);
+    predictions(y.path(), vec![0, 0, 1, 2], vec![0, 0, 1, 2]);
+    let mut inputs = std::collections::BTreeMap::new();
+    inputs.insert("predictions".to_string(), vec![
+        crate::stages::InputArtifact { stage: "weak".into(), artifact: ArtifactType::Predictions, dir: x.path().into() },
+        crate::stages::InputArtifact { stage: "strong".into(), artifact: ArtifactType::Predictions, dir: y.path().into() },
+    ]);
+    let run = testutil::run_with_inputs(&EVALUATE, serde_json::json!({}), inputs, 1);
+    let out = run.ok();
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("approach,task,class,precision,recall,f1,f2,support"));
+    assert!(csv.contains("weak,single,c,0.0,0.0,0.0,0.0,1\n"), "never predicted: zeros\n{csv}");
+    assert!(csv.contains("weak,single,accuracy,0.5,0.5,0.5,,4\n"), "{csv}");
+    assert!(csv.contains("strong,single,macro avg,1.0,1.0,1.0,1.0,4\n"), "{csv}");
+    let md = std::fs::read_to_string(out.join("comparison.md")).unwrap();
+    assert!(md.contains("| weak | 0.500 |") && md.contains("| strong | 1.000 |"), "{md}");
+    let confusion = std::fs::read_to_string(out.join("confusion/weak.csv")).unwrap();
+    assert_eq!(confusion, "true\\predicted,a,b,c\na,1,1,0\nb,0,1,0\nc,0,1,0\n");
+}
