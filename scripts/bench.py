@@ -8,8 +8,10 @@ Builds `pipe` in release mode with the test stage kinds, then measures:
   - `pipe fingerprint` of the Open Clip Art PNG folders, cold and warm.
 Reports medians of several runs and the peak RSS (from wait4), as Markdown.
   - with --load: the `load` stage on all of Open Clip Art (64x64 colour),
-    1 and 2 threads: images/s and peak RSS.
-Usage: python3 scripts/bench.py [--runs N] [--load]
+    1 and 2 threads: images/s and peak RSS;
+  - with --bow: KAZE extraction (images/s) and the SVM grid search (wall
+    time) of pipelines/openclipart.toml, 1 and 2 threads.
+Usage: python3 scripts/bench.py [--runs N] [--load] [--bow]
 """
 import argparse, os, pathlib, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -82,10 +84,34 @@ def bench_load(pipe, tmp):
     return out
 
 
+def bench_bow(pipe, tmp):
+    """Forced re-runs of one stage of the default pipeline, 1 then 2 threads."""
+    import json
+    pipeline = ROOT / "pipelines" / "openclipart.toml"
+    cache, reports = tmp / "bow-cache", tmp / "bow-reports"
+    common = ["--cache-dir", cache, "--reports-dir", reports, "-q"]
+    timed([pipe, "run", pipeline, "--stage", "bow", *common], tmp)  # inputs, once
+    out = []
+    for stage, unit in (("kaze", "images"), ("svm", None)):
+        seconds = {}
+        for jobs in (1, 2):
+            w, r = timed([pipe, "run", pipeline, "--stage", stage, "--force", stage, "--jobs", str(jobs), *common], tmp)
+            record = json.loads((reports / "openclipart" / "latest" / "summary.json").read_text())
+            seconds[jobs] = next(s for s in record["stages"] if s["name"] == stage)["seconds"]
+            if unit:
+                meta = json.loads(next(cache.glob("entries/*/*/out/features.json")).read_text())
+                label = f"KAZE extraction, {jobs} thread(s): {len(meta['counts']) / seconds[jobs]:.0f} images/s"
+            else:
+                label = f"SVM grid search (9 points x 5 folds), {jobs} thread(s)"
+            out.append((label, seconds[jobs], r, f"speed-up {seconds[1] / seconds[jobs]:.2f}x (goal >= 1.8x)"))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--load", action="store_true", help="also benchmark the load stage on Open Clip Art")
+    ap.add_argument("--bow", action="store_true", help="also benchmark KAZE extraction and the SVM grid search")
     args = ap.parse_args()
     pipe = build()
     rows = []
@@ -125,6 +151,8 @@ def main():
 
         if args.load and OPENCLIPART.is_dir():
             rows.extend(bench_load(pipe, tmp))
+        if args.bow and OPENCLIPART.is_dir():
+            rows.extend(bench_bow(pipe, tmp))
 
     print(f"\n{os.cpu_count()} cores; medians of {args.runs} runs (3 for cold fingerprints); peak RSS is the max over runs\n")
     print("| benchmark | wall | peak RSS | goal / reference |")

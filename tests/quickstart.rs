@@ -81,6 +81,10 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     assert_eq!(statuses(&after), expected, "exactly the edited stage re-runs");
     assert_eq!(after["stages"][6]["reason"], "params.rotate 20.0 → 10.0");
 
+    // --stage: only what the target needs, and no report for the rest.
+    let only = Command::new(env!("CARGO_BIN_EXE_pipe")).args(["run", "--stage", "data"]).arg(pipeline()).current_dir(dir.path()).output().unwrap();
+    assert!(only.status.success(), "{}", String::from_utf8_lossy(&only.stderr));
+
     // Same pipeline and seed, another cache: byte-identical outputs, but
     // for the measured fit times in the SVM's grid table.
     let other = tempfile::tempdir().unwrap();

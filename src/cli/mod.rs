@@ -8,6 +8,7 @@ mod check;
 mod fingerprint;
 mod gc;
 mod run;
+mod runs;
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +75,12 @@ pub enum Command {
     Gc(gc::GcArgs),
     /// Print the content fingerprint of a data folder (as `load` keys use it)
     Fingerprint(fingerprint::FingerprintArgs),
+    /// List earlier runs with each approach's accuracy
+    Runs(runs::RunsArgs),
+    /// Print one run's stages and comparison
+    Show(runs::ShowArgs),
+    /// Compare two runs' metrics, and say why they differ
+    Diff(runs::DiffArgs),
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -87,6 +94,9 @@ pub fn main() -> i32 {
         Command::Stages { kind } => check::stages(kind.as_deref()),
         Command::Gc(args) => gc::gc(&args),
         Command::Fingerprint(args) => fingerprint::run(&args),
+        Command::Runs(args) => runs::runs(&args),
+        Command::Show(args) => runs::show(&args),
+        Command::Diff(args) => runs::diff(&args),
     }
 }
 

@@ -8,8 +8,10 @@
 
 use std::path::Path;
 
+pub mod diff;
+
 use crate::cache::Cache;
-use crate::exec::plan::Plan;
+use crate::exec::plan::{Action, Plan};
 use crate::exec::RunOutcome;
 use crate::record::StageStatus;
 
@@ -17,7 +19,7 @@ use crate::record::StageStatus;
 /// tables to show in the terminal.
 pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -> Result<Vec<(String, String)>, String> {
     let evaluations: Vec<usize> = (0..plan.stages.len())
-        .filter(|&i| plan.spec.stages[i].kind.name == "evaluate")
+        .filter(|&i| plan.spec.stages[i].kind.name == "evaluate" && plan.stages[i].action != Action::Unselected)
         .filter(|&i| matches!(outcome.results[i].status, StageStatus::Ran | StageStatus::Cached))
         .collect();
     let mut shown = Vec::new();

@@ -1,0 +1,119 @@
+//! `pipe runs`, `pipe show` and `pipe diff`: reading the report folders of
+//! earlier runs. None of them touches the cache.
+
+use std::path::PathBuf;
+
+use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, table};
+use crate::record;
+use crate::report::diff::{self, Format};
+
+#[derive(Debug, clap::Args)]
+pub struct RunsArgs {
+    /// Only this pipeline's runs (its name, or its file)
+    pub pipeline: Option<String>,
+    /// Reports folder [default: ./reports]
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub reports_dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// A run id (or a unique prefix), or a run folder
+    pub run: String,
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub reports_dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// Run id, run folder, or pipeline file (its latest run)
+    pub a: String,
+    /// Run id, run folder, or pipeline file (its latest run)
+    pub b: String,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Deltas larger than this are marked as changes
+    #[arg(long, default_value = "0.0005")]
+    pub tolerance: f64,
+    /// Every class's F1 too, not only the averages
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub reports_dir: PathBuf,
+}
+
+/// The headline metric of each approach in a run: accuracy from its metrics.csv.
+fn headline(dir: &std::path::Path) -> String {
+    let Ok(text) = std::fs::read_to_string(dir.join("metrics.csv")) else { return String::new() };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.get(2) == Some(&"accuracy")).then(|| format!("{} {:.3}", f[0], f.get(5).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN)))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn runs(args: &RunsArgs) -> i32 {
+    let name = args.pipeline.as_deref().map(|p| {
+        if p.ends_with(".toml") { crate::spec::load(std::path::Path::new(p)).map(|s| s.name).unwrap_or_else(|_| p.to_string()) } else { p.to_string() }
+    });
+    let found = record::list(&args.reports_dir, name.as_deref());
+    if found.is_empty() {
+        println!("no runs under {}", args.reports_dir.display());
+        return EXIT_OK;
+    }
+    let rows: Vec<Vec<String>> = found
+        .iter()
+        .map(|(dir, r)| {
+            let ran = r.stages.iter().filter(|s| s.status == record::StageStatus::Ran).count();
+            vec![r.run_id.clone(), r.started.clone(), r.pipeline.clone(), r.status.clone(), format!("{ran}/{}", r.stages.len()), headline(dir)]
+        })
+        .collect();
+    print!("{}", table(&["run", "started", "pipeline", "status", "ran", "accuracy"], &rows));
+    EXIT_OK
+}
+
+pub fn show(args: &ShowArgs) -> i32 {
+    let (dir, r) = match record::find(&args.reports_dir, &args.run) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    println!("{} ({}), started {}, {:.2}s, {}\n", r.run_id, r.pipeline, r.started, r.seconds, r.status);
+    let rows: Vec<Vec<String>> = r
+        .stages
+        .iter()
+        .map(|s| vec![s.name.clone(), s.kind.clone(), s.status.as_str().into(), format!("{:.2}", s.seconds), s.error.clone().unwrap_or_else(|| s.reason.clone())])
+        .collect();
+    print!("{}", table(&["stage", "kind", "status", "seconds", "why"], &rows));
+    match std::fs::read_to_string(dir.join("comparison.md")) {
+        Ok(md) => println!("\n{md}"),
+        Err(_) => println!("\n(no evaluate stage in this run)"),
+    }
+    EXIT_OK
+}
+
+pub fn diff(args: &DiffArgs) -> i32 {
+    let resolve = |arg: &str| diff::resolve(&args.reports_dir, arg);
+    let (a, b) = match (resolve(&args.a), resolve(&args.b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let deltas = match diff::metric_deltas(&a.dir, &b.dir, args.all) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let why = diff::why(&a.record, &b.record);
+    print!("{}", diff::render(&a, &b, &deltas, &why, args.format, args.tolerance));
+    EXIT_OK
+}
