@@ -1,6 +1,7 @@
 //! The run's report folder, `REPORTS/<pipeline>/<run-id>/`: besides the
 //! engine's `summary.json`, every `evaluate` stage's tables (`metrics.csv`,
-//! `metrics.parquet`, `comparison.md`, `confusion/`) and the predictions of
+//! `metrics.parquet`, `comparison.md`, `confusion/`), its self-contained
+//! `report.html` with the PNGs under `plots/`, and the predictions of
 //! each approach it compared (`predictions/<approach>.csv` and `.parquet`).
 //! Everything is copied from cache entries, so a fully cached re-run writes
 //! byte-identical files. With several `evaluate` stages, each gets a
@@ -9,6 +10,8 @@
 use std::path::Path;
 
 pub mod diff;
+pub mod html;
+pub mod plots;
 
 use crate::cache::Cache;
 use crate::exec::plan::{Action, Plan};
@@ -28,7 +31,7 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
         let dest = if evaluations.len() == 1 { run_dir.to_path_buf() } else { run_dir.join(&stage.name) };
         let entry = cache.entry_dir(&plan.stages[i].key).join("out");
         copy_tree(&entry, &dest)?;
-        for r in stage.inputs.values().flatten() {
+        for r in stage.inputs.get("predictions").into_iter().flatten() {
             let j = plan.spec.stages.iter().position(|s| s.name == r.stage).expect("validated reference");
             let from = cache.entry_dir(&plan.stages[j].key).join("out");
             for ext in ["csv", "parquet"] {

@@ -12,25 +12,37 @@ use std::fs::File;
 use polars::prelude::*;
 
 use super::{ArtifactType, KindDef, Process, SlotDef, StageContext, StageError, ThreadUse, no_check};
+use crate::data::decode::init_opencv;
 use crate::data::predictions::Predictions;
+use crate::report::html::{self, Block};
+use crate::report::plots;
 use crate::metrics::{Row, confusion, single_label_report};
 
 pub static EVALUATE: KindDef = KindDef {
     name: "evaluate",
     version: 1,
     summary: "per-class and averaged metrics of every approach, side by side",
-    inputs: &[SlotDef {
-        name: "predictions",
-        accepts: &[ArtifactType::Predictions, ArtifactType::MultiLabelPredictions],
-        many: true,
-        required: true,
-        doc: "the stages to compare (svm, cnn-stage1, cnn-stage2, multilabel)",
-    }],
+    inputs: &[
+        SlotDef {
+            name: "predictions",
+            accepts: &[ArtifactType::Predictions, ArtifactType::MultiLabelPredictions],
+            many: true,
+            required: true,
+            doc: "the stages to compare (svm, cnn-stage1, cnn-stage2, multilabel)",
+        },
+        SlotDef {
+            name: "images",
+            accepts: &[ArtifactType::Images],
+            many: false,
+            required: false,
+            doc: "optional: the dataset, for the class-distribution chart and the augmentation preview",
+        },
+    ],
     output: ArtifactType::Metrics,
     params: &[],
     threads: ThreadUse::Single,
-    // Polars only, no OpenCV: cheap enough to run inside the engine.
-    process: Process::Engine(run),
+    // The plots are drawn with OpenCV: a worker stage.
+    process: Process::Worker,
     check: no_check,
     names_inputs: true,
 };
@@ -45,9 +57,13 @@ pub const HEADLINE: &[(&str, &str, &str)] = &[
     ("top-5", "f1", "top-5"),
 ];
 
-fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+    init_opencv();
     let out = ctx.out_dir().to_path_buf();
-    std::fs::create_dir_all(out.join("confusion")).map_err(|e| StageError::Failed(e.to_string()))?;
+    for sub in ["confusion", "plots"] {
+        std::fs::create_dir_all(out.join(sub)).map_err(|e| StageError::Failed(e.to_string()))?;
+    }
+    let mut page: Vec<Block> = Vec::new();
     let mut table: Vec<(String, String, Row)> = Vec::new();
     let mut md_sections = String::new();
     for input in ctx.inputs_of("predictions").to_vec() {
@@ -55,18 +71,81 @@ fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         let truth: Vec<usize> = p.y_true.iter().map(|&v| v as usize).collect();
         let pred: Vec<usize> = p.y_pred.iter().map(|&v| v as usize).collect();
         let rows = single_label_report(&truth, &pred, &p.scores, &p.meta.classes);
-        write_confusion(&out.join("confusion").join(format!("{}.csv", input.stage)), &confusion(&truth, &pred, p.meta.classes.len()), &p.meta.classes)?;
+        let matrix = confusion(&truth, &pred, p.meta.classes.len());
+        write_confusion(&out.join("confusion").join(format!("{}.csv", input.stage)), &matrix, &p.meta.classes)?;
         let _ = writeln!(md_sections, "\n## {}\n\n{}", input.stage, class_table(&rows));
+        page.push(Block::Heading(input.stage.clone()));
+        for (normalise, what) in [(false, "counts"), (true, "row-normalised, %")] {
+            let png = plots::confusion_png(&matrix, &p.meta.classes, normalise, &format!("{}: confusion matrix ({what})", input.stage)).map_err(StageError::Failed)?;
+            let name = format!("confusion_{}_{}.png", input.stage, if normalise { "normalised" } else { "counts" });
+            save(&out.join("plots").join(&name), &png)?;
+            page.push(Block::Image(format!("{} confusion matrix, {what}", input.stage), png));
+        }
+        page.push(Block::Table(class_rows(&rows)));
         let cv = input.dir.join("cv.csv");
         if let Ok(text) = std::fs::read_to_string(&cv) {
             let _ = writeln!(md_sections, "Grid search (cross-validation on the training split):\n\n{}", csv_to_markdown(&text));
+            page.push(Block::Text("Grid search (cross-validation on the training split):".into()));
+            page.push(Block::Table(text.lines().map(|l| l.split(',').map(str::to_string).collect()).collect()));
         }
         table.extend(rows.into_iter().map(|r| (input.stage.clone(), p.meta.task.clone(), r)));
     }
     write_metrics(&out, &table)?;
     let md = format!("# Comparison\n\n{}\n{md_sections}", comparison_table(&table));
     std::fs::write(out.join("comparison.md"), md).map_err(|e| StageError::Failed(e.to_string()))?;
-    Ok(())
+    let mut blocks = vec![Block::Heading("Comparison (test split)".into()), Block::Table(comparison_rows(&table))];
+    if let Some(images) = ctx.inputs_of("images").first() {
+        blocks.extend(dataset_blocks(&images.dir, &out)?);
+    }
+    blocks.extend(page);
+    let html = html::page("pipe report", &blocks);
+    std::fs::write(out.join("report.html"), html).map_err(|e| StageError::Failed(e.to_string()))
+}
+
+fn save(path: &std::path::Path, bytes: &[u8]) -> Result<(), StageError> {
+    std::fs::write(path, bytes).map_err(|e| StageError::Failed(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The class distribution per split, and the augmentation preview if any.
+fn dataset_blocks(dir: &std::path::Path, out: &std::path::Path) -> Result<Vec<Block>, StageError> {
+    let meta = crate::data::dataset::Dataset::read_meta(dir).map_err(StageError::Failed)?;
+    let count = |class: &str, split: &str| meta.counts.get(class).and_then(|c| c.get(split)).copied().unwrap_or(0) as f64;
+    let series: Vec<(&str, Vec<f64>, opencv::core::Scalar)> = [("train", (180.0, 119.0, 31.0)), ("validation", (14.0, 127.0, 255.0)), ("test", (44.0, 160.0, 44.0))]
+        .into_iter()
+        .map(|(split, (b, g, r))| (split, meta.classes.iter().map(|c| count(c, split)).collect(), opencv::core::Scalar::new(b, g, r, 0.0)))
+        .collect();
+    let png = plots::bars_png(&meta.classes, &series, "images per class and split").map_err(StageError::Failed)?;
+    save(&out.join("plots").join("class_distribution.png"), &png)?;
+    let mut blocks = vec![Block::Heading("Data".into()), Block::Image("images per class and split".into(), png)];
+    if let Ok(preview) = std::fs::read(dir.join("preview.png")) {
+        save(&out.join("plots").join("augmentation_preview.png"), &preview)?;
+        blocks.push(Block::Image("augmentation: originals (left) beside augmented copies".into(), preview));
+    }
+    Ok(blocks)
+}
+
+fn comparison_rows(table: &[(String, String, Row)]) -> Vec<Vec<String>> {
+    comparison_table(table)
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, l)| l.trim_matches('|').split('|').map(|c| c.trim().to_string()).collect())
+        .collect()
+}
+
+fn class_rows(rows: &[Row]) -> Vec<Vec<String>> {
+    let mut out = vec![["class", "precision", "recall", "f1", "f2", "support"].map(String::from).to_vec()];
+    for r in rows {
+        out.push(vec![
+            r.class.clone(),
+            format!("{:.3}", r.precision),
+            format!("{:.3}", r.recall),
+            format!("{:.3}", r.f1),
+            r.f2.map_or(String::new(), |v| format!("{v:.3}")),
+            r.support.to_string(),
+        ]);
+    }
+    out
 }
 
 fn write_metrics(out: &std::path::Path, table: &[(String, String, Row)]) -> Result<(), StageError> {

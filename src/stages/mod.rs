@@ -120,6 +120,7 @@ pub fn worker_runner(kind: &str) -> Option<RunFn> {
         "cluster" => Some(cluster::run),
         "encode" => Some(encode::run),
         "svm" => Some(svm::run),
+        "evaluate" => Some(evaluate::run),
         #[cfg(feature = "test-kinds")]
         "test-worker" => Some(testing::run_worker),
         _ => None,
