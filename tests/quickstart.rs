@@ -55,7 +55,7 @@ fn without_times(csv: &[u8]) -> Vec<String> {
 fn quickstart_cold_cached_edited_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let cold = run(dir.path(), &pipeline());
-    let names = ["data", "kaze", "vocab", "bow", "svm", "compare", "augmented"];
+    let names = ["data", "kaze", "vocab", "bow", "svm", "augmented", "compare"];
     assert_eq!(statuses(&cold), names.map(|n| format!("{n}=ran")));
     let files = outputs(dir.path(), &cold);
     for expected in ["data/index.parquet", "augmented/preview.png", "svm/predictions.csv", "svm/cv.csv"] {
@@ -63,7 +63,7 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     }
 
     let report = |d: &Path| -> Vec<Vec<u8>> {
-        ["metrics.csv", "metrics.parquet", "comparison.md", "predictions/svm.csv", "predictions/svm.parquet"]
+        ["metrics.csv", "metrics.parquet", "comparison.md", "report.html", "plots/confusion_svm_counts.png", "predictions/svm.csv", "predictions/svm.parquet"]
             .iter()
             .map(|f| std::fs::read(d.join("reports/quickstart/latest").join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
             .collect()
@@ -77,9 +77,10 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     let edited = dir.path().join("edited.toml");
     std::fs::write(&edited, std::fs::read_to_string(pipeline()).unwrap().replace("rotate = 20", "rotate = 10")).unwrap();
     let after = run(dir.path(), &edited);
-    let expected = names.map(|n| format!("{n}={}", if n == "augmented" { "ran" } else { "cached" }));
-    assert_eq!(statuses(&after), expected, "exactly the edited stage re-runs");
-    assert_eq!(after["stages"][6]["reason"], "params.rotate 20.0 → 10.0");
+    let expected = names.map(|n| format!("{n}={}", if ["augmented", "compare"].contains(&n) { "ran" } else { "cached" }));
+    assert_eq!(statuses(&after), expected, "exactly the edited stage and what reads it re-run");
+    assert_eq!(after["stages"][5]["reason"], "params.rotate 20.0 → 10.0");
+    assert_eq!(after["stages"][6]["reason"], "input augmented changed (images)");
 
     // --stage: only what the target needs, and no report for the rest.
     let only = Command::new(env!("CARGO_BIN_EXE_pipe")).args(["run", "--stage", "data"]).arg(pipeline()).current_dir(dir.path()).output().unwrap();

@@ -86,7 +86,7 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         if let Ok(text) = std::fs::read_to_string(&cv) {
             let _ = writeln!(md_sections, "Grid search (cross-validation on the training split):\n\n{}", csv_to_markdown(&text));
             page.push(Block::Text("Grid search (cross-validation on the training split):".into()));
-            page.push(Block::Table(text.lines().map(|l| l.split(',').map(str::to_string).collect()).collect()));
+            page.push(Block::Table(grid_rows(&text)));
         }
         table.extend(rows.into_iter().map(|r| (input.stage.clone(), p.meta.task.clone(), r)));
     }
@@ -207,21 +207,26 @@ fn class_table(rows: &[Row]) -> String {
     md
 }
 
-/// The grid table as Markdown, without the measured fit times (they vary
-/// from run to run; `cv.csv` in the svm stage's entry keeps them), so the
-/// comparison is the same for the same pipeline and seed.
+/// The grid table's rows without the measured fit times (they vary from run
+/// to run; `cv.csv` in the svm stage's entry keeps them), so the report is
+/// the same for the same pipeline and seed.
+fn grid_rows(csv: &str) -> Vec<Vec<String>> {
+    let header: Vec<&str> = csv.lines().next().unwrap_or_default().split(',').collect();
+    let keep: Vec<usize> = (0..header.len()).filter(|&i| header[i] != "mean_fit_seconds").collect();
+    csv.lines()
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            keep.iter().map(|&i| cells.get(i).copied().unwrap_or("").to_string()).collect()
+        })
+        .collect()
+}
+
 fn csv_to_markdown(csv: &str) -> String {
-    let mut lines = csv.lines();
-    let Some(header) = lines.next() else { return String::new() };
-    let names: Vec<&str> = header.split(',').collect();
-    let keep: Vec<usize> = (0..names.len()).filter(|&i| names[i] != "mean_fit_seconds").collect();
-    let pick = |line: &str| {
-        let cells: Vec<&str> = line.split(',').collect();
-        keep.iter().map(|&i| cells.get(i).copied().unwrap_or("")).collect::<Vec<_>>().join(" | ")
-    };
-    let mut md = format!("| {} |\n|{}\n", pick(header), "---|".repeat(keep.len()));
-    for l in lines {
-        let _ = writeln!(md, "| {} |", pick(l));
+    let rows = grid_rows(csv);
+    let Some(header) = rows.first() else { return String::new() };
+    let mut md = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+    for r in &rows[1..] {
+        let _ = writeln!(md, "| {} |", r.join(" | "));
     }
     md
 }
