@@ -116,11 +116,7 @@ pub fn human_bytes(bytes: u64) -> String {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PathError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).at("create folder", parent)?;
-    let tmp = parent.join(format!(
-        ".{}.tmp.{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
+    let tmp = parent.join(format!(".{}.tmp.{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("file"), std::process::id()));
     std::fs::write(&tmp, bytes).at("write", &tmp)?;
     std::fs::rename(&tmp, path).at("rename into place", path)
 }

@@ -80,8 +80,12 @@ fn stage_of<'a>(record: &'a Value, stage: &str) -> &'a Value {
 
 /// The statuses of all stages, as `name=status` sorted by name.
 fn statuses(record: &Value) -> Vec<String> {
-    let mut v: Vec<String> =
-        record["stages"].as_array().unwrap().iter().map(|s| format!("{}={}", s["name"].as_str().unwrap(), s["status"].as_str().unwrap())).collect();
+    let mut v: Vec<String> = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}={}", s["name"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
     v.sort();
     v
 }

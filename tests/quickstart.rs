@@ -17,7 +17,12 @@ fn run(dir: &Path, file: &Path) -> Value {
 }
 
 fn statuses(record: &Value) -> Vec<String> {
-    record["stages"].as_array().unwrap().iter().map(|s| format!("{}={}", s["name"].as_str().unwrap(), s["status"].as_str().unwrap())).collect()
+    record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}={}", s["name"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect()
 }
 
 /// Every output file of every stage, by stage name and relative path.
@@ -63,10 +68,18 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     }
 
     let report = |d: &Path| -> Vec<Vec<u8>> {
-        ["metrics.csv", "metrics.parquet", "comparison.md", "report.html", "plots/confusion_svm_counts.png", "predictions/svm.csv", "predictions/svm.parquet"]
-            .iter()
-            .map(|f| std::fs::read(d.join("reports/quickstart/latest").join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
-            .collect()
+        [
+            "metrics.csv",
+            "metrics.parquet",
+            "comparison.md",
+            "report.html",
+            "plots/confusion_svm_counts.png",
+            "predictions/svm.csv",
+            "predictions/svm.parquet",
+        ]
+        .iter()
+        .map(|f| std::fs::read(d.join("reports/quickstart/latest").join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .collect()
     };
     let cold_report = report(dir.path());
     let warm = run(dir.path(), &pipeline());
@@ -83,7 +96,8 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     assert_eq!(after["stages"][6]["reason"], "input augmented changed (images)");
 
     // --stage: only what the target needs, and no report for the rest.
-    let only = Command::new(env!("CARGO_BIN_EXE_pipe")).args(["run", "--stage", "data"]).arg(pipeline()).current_dir(dir.path()).output().unwrap();
+    let only =
+        Command::new(env!("CARGO_BIN_EXE_pipe")).args(["run", "--stage", "data"]).arg(pipeline()).current_dir(dir.path()).output().unwrap();
     assert!(only.status.success(), "{}", String::from_utf8_lossy(&only.stderr));
 
     // Same pipeline and seed, another cache: byte-identical outputs, but

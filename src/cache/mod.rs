@@ -188,7 +188,14 @@ impl Cache {
         let tmp = self.root.join("tmp").join(format!("{key}-{}-{n}", std::process::id()));
         let out = tmp.join("out");
         std::fs::create_dir_all(&out).at("create", &out)?;
-        Ok(CacheStatus::Miss(Writer { key: key.to_string(), tmp, dest: self.entry_dir(key), _lock: lock, started: Instant::now(), published: false }))
+        Ok(CacheStatus::Miss(Writer {
+            key: key.to_string(),
+            tmp,
+            dest: self.entry_dir(key),
+            _lock: lock,
+            started: Instant::now(),
+            published: false,
+        }))
     }
 
     /// Moves a bad entry out of the way and deletes it. Call with the key's lock held.

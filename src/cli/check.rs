@@ -9,7 +9,13 @@ use crate::stages::{self, params::Default};
 pub fn check(file: &Path) -> i32 {
     match load_pipeline(file) {
         Ok((spec, _)) => {
-            println!("{}: ok, pipeline `{}` with {} stage{}", file.display(), spec.name, spec.stages.len(), if spec.stages.len() == 1 { "" } else { "s" });
+            println!(
+                "{}: ok, pipeline `{}` with {} stage{}",
+                file.display(),
+                spec.name,
+                spec.stages.len(),
+                if spec.stages.len() == 1 { "" } else { "s" }
+            );
             EXIT_OK
         }
         Err(code) => code,
@@ -28,10 +34,8 @@ pub fn dag(file: &Path, dot: bool) -> i32 {
 
 pub fn stages(kind: Option<&str>) -> i32 {
     let Some(name) = kind else {
-        let rows: Vec<Vec<String>> = stages::registry()
-            .iter()
-            .map(|k| vec![k.name.to_string(), k.output.describe().to_string(), k.summary.to_string()])
-            .collect();
+        let rows: Vec<Vec<String>> =
+            stages::registry().iter().map(|k| vec![k.name.to_string(), k.output.describe().to_string(), k.summary.to_string()]).collect();
         print!("{}", table(&["kind", "produces", "summary"], &rows));
         let missing: Vec<&str> = stages::PLANNED_KINDS.iter().copied().filter(|k| stages::kind(k).is_none()).collect();
         if !missing.is_empty() {
@@ -54,7 +58,12 @@ pub fn stages(kind: Option<&str>) -> i32 {
             .map(|s| {
                 let takes = s.accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
                 let count = if s.many { "one or more" } else { "one" };
-                vec![s.name.to_string(), format!("{count}: {takes}"), if s.required { "required" } else { "optional" }.to_string(), s.doc.to_string()]
+                vec![
+                    s.name.to_string(),
+                    format!("{count}: {takes}"),
+                    if s.required { "required" } else { "optional" }.to_string(),
+                    s.doc.to_string(),
+                ]
             })
             .collect();
         println!("{}", table(&["input", "takes", "", "description"], &rows));

@@ -22,14 +22,7 @@ pub fn run(args: &FingerprintArgs) -> i32 {
     let result = Cache::open(&args.cache_dir).and_then(|c| fingerprint(&c.root().join("fingerprints"), &args.path));
     match result {
         Ok(fp) => {
-            println!(
-                "{}  {} files, {} read, {:.3}s  {}",
-                fp.hash,
-                fp.files,
-                fp.hashed,
-                clock.elapsed().as_secs_f64(),
-                args.path.display()
-            );
+            println!("{}  {} files, {} read, {:.3}s  {}", fp.hash, fp.files, fp.hashed, clock.elapsed().as_secs_f64(), args.path.display());
             EXIT_OK
         }
         Err(e) => {

@@ -72,7 +72,13 @@ pub fn gc(args: &GcArgs) -> i32 {
     match gc::collect(&cache, &gc::GcPolicy { keep, older_than, dry_run: args.dry_run }) {
         Ok(r) => {
             let verb = if args.dry_run { "would remove" } else { "removed" };
-            println!("{verb} {} entr{}, freeing {}; kept {}", r.removed, if r.removed == 1 { "y" } else { "ies" }, human_bytes(r.bytes), r.kept);
+            println!(
+                "{verb} {} entr{}, freeing {}; kept {}",
+                r.removed,
+                if r.removed == 1 { "y" } else { "ies" },
+                human_bytes(r.bytes),
+                r.kept
+            );
             EXIT_OK
         }
         Err(e) => {

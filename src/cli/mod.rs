@@ -58,9 +58,7 @@ pub enum Command {
     /// Show what `run` would do: each stage cached, or will run and why
     Plan(run::PlanArgs),
     /// Validate a pipeline file without running anything
-    Check {
-        file: PathBuf,
-    },
+    Check { file: PathBuf },
     /// Print the stage graph (text, or Graphviz with --dot)
     Dag {
         file: PathBuf,
@@ -68,9 +66,7 @@ pub enum Command {
         dot: bool,
     },
     /// List the stage kinds of this build, or one kind's inputs and parameters
-    Stages {
-        kind: Option<String>,
-    },
+    Stages { kind: Option<String> },
     /// Remove cache entries no given pipeline uses (or older than an age)
     Gc(gc::GcArgs),
     /// Print the content fingerprint of a data folder (as `load` keys use it)

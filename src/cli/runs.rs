@@ -49,7 +49,8 @@ fn headline(dir: &std::path::Path) -> String {
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            (f.get(2) == Some(&"accuracy")).then(|| format!("{} {:.3}", f[0], f.get(5).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN)))
+            (f.get(2) == Some(&"accuracy"))
+                .then(|| format!("{} {:.3}", f[0], f.get(5).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN)))
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -57,7 +58,11 @@ fn headline(dir: &std::path::Path) -> String {
 
 pub fn runs(args: &RunsArgs) -> i32 {
     let name = args.pipeline.as_deref().map(|p| {
-        if p.ends_with(".toml") { crate::spec::load(std::path::Path::new(p)).map(|s| s.name).unwrap_or_else(|_| p.to_string()) } else { p.to_string() }
+        if p.ends_with(".toml") {
+            crate::spec::load(std::path::Path::new(p)).map(|s| s.name).unwrap_or_else(|_| p.to_string())
+        } else {
+            p.to_string()
+        }
     });
     let found = record::list(&args.reports_dir, name.as_deref());
     if found.is_empty() {
@@ -68,7 +73,14 @@ pub fn runs(args: &RunsArgs) -> i32 {
         .iter()
         .map(|(dir, r)| {
             let ran = r.stages.iter().filter(|s| s.status == record::StageStatus::Ran).count();
-            vec![r.run_id.clone(), r.started.clone(), r.pipeline.clone(), r.status.clone(), format!("{ran}/{}", r.stages.len()), headline(dir)]
+            vec![
+                r.run_id.clone(),
+                r.started.clone(),
+                r.pipeline.clone(),
+                r.status.clone(),
+                format!("{ran}/{}", r.stages.len()),
+                headline(dir),
+            ]
         })
         .collect();
     print!("{}", table(&["run", "started", "pipeline", "status", "ran", "accuracy"], &rows));
@@ -87,7 +99,15 @@ pub fn show(args: &ShowArgs) -> i32 {
     let rows: Vec<Vec<String>> = r
         .stages
         .iter()
-        .map(|s| vec![s.name.clone(), s.kind.clone(), s.status.as_str().into(), format!("{:.2}", s.seconds), s.error.clone().unwrap_or_else(|| s.reason.clone())])
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.kind.clone(),
+                s.status.as_str().into(),
+                format!("{:.2}", s.seconds),
+                s.error.clone().unwrap_or_else(|| s.reason.clone()),
+            ]
+        })
         .collect();
     print!("{}", table(&["stage", "kind", "status", "seconds", "why"], &rows));
     match std::fs::read_to_string(dir.join("comparison.md")) {

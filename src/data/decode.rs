@@ -85,7 +85,8 @@ fn decode_bytes(bytes: &[u8], layout: Layout) -> Result<Decoded, String> {
         return Err("cannot decode: truncated, damaged or not an image".into());
     }
     let (rgb, w, h) = to_rgb(&mat)?;
-    let hash = *blake3::Hasher::new().update(&(w as u64).to_le_bytes()).update(&(h as u64).to_le_bytes()).update(&rgb).finalize().as_bytes();
+    let hash =
+        *blake3::Hasher::new().update(&(w as u64).to_le_bytes()).update(&(h as u64).to_le_bytes()).update(&rgb).finalize().as_bytes();
     Ok(Decoded { hash, pixels: fit(&rgb, w, h, layout)? })
 }
 
@@ -118,7 +119,9 @@ fn to_rgb(mat: &Mat) -> Result<(Vec<u8>, usize, usize), String> {
             rgb.extend_from_slice(&[v, v, v]);
         }),
         3 => data.chunks_exact(3).for_each(|p| rgb.extend_from_slice(&[p[2], p[1], p[0]])),
-        4 => data.chunks_exact(4).for_each(|p| rgb.extend_from_slice(&[over_white(p[2], p[3]), over_white(p[1], p[3]), over_white(p[0], p[3])])),
+        4 => data
+            .chunks_exact(4)
+            .for_each(|p| rgb.extend_from_slice(&[over_white(p[2], p[3]), over_white(p[1], p[3]), over_white(p[0], p[3])])),
         n => return Err(format!("unsupported channel count {n}")),
     }
     Ok((rgb, w, h))

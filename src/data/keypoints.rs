@@ -66,7 +66,8 @@ impl Detector {
 
     /// Detects on a grey `size x size` image and describes the strongest keypoints.
     pub fn run(&mut self, grey: &[u8], size: usize) -> Result<(Found, usize), String> {
-        let mut img = Mat::new_rows_cols_with_default(size as i32, size as i32, opencv::core::CV_8UC1, opencv::core::Scalar::all(0.0)).map_err(cv)?;
+        let mut img =
+            Mat::new_rows_cols_with_default(size as i32, size as i32, opencv::core::CV_8UC1, opencv::core::Scalar::all(0.0)).map_err(cv)?;
         img.data_bytes_mut().map_err(cv)?.copy_from_slice(grey);
         let mut keypoints: Vector<KeyPoint> = Vector::new();
         self.inner.detect(&img, &mut keypoints, &opencv::core::no_array()).map_err(cv)?;

@@ -10,18 +10,18 @@ pub mod bow;
 pub mod dataset;
 pub mod decode;
 pub mod folder;
-pub mod keypoints;
-pub mod predictions;
 pub mod imet;
+pub mod keypoints;
 pub mod openclipart;
+pub mod predictions;
 pub mod rng;
 pub mod split;
-pub mod synthetic;
 pub mod svm;
+pub mod synthetic;
 pub mod tensor;
-pub mod vocab;
 #[cfg(test)]
 pub mod testpng;
+pub mod vocab;
 
 use std::path::PathBuf;
 
@@ -43,7 +43,10 @@ pub struct Candidate {
 pub enum Source {
     File(PathBuf),
     /// Image `index` (of class number `class`) of the synthetic generator.
-    Synthetic { index: u64, class: usize },
+    Synthetic {
+        index: u64,
+        class: usize,
+    },
 }
 
 impl Source {

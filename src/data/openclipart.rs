@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::folder::collect;
+use super::folder::class_folders;
 use super::{Candidate, Listing, Source};
 
 pub fn list(root: &Path) -> Result<Listing, String> {
@@ -18,13 +18,7 @@ pub fn list(root: &Path) -> Result<Listing, String> {
         ));
     }
     let mut listing = Listing::default();
-    let mut categories: Vec<_> = std::fs::read_dir(&png).map_err(|e| format!("cannot read {}: {e}", png.display()))?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
-    categories.sort();
-    for dir in categories {
-        let label = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut files = Vec::new();
-        collect(&dir, &mut files).map_err(|e| e.to_string())?;
-        files.sort();
+    for (label, files) in class_folders(&png)? {
         for (path, is_link) in files {
             let rel = path.strip_prefix(&png).expect("below png/");
             let svg = root.join("svg").join(rel).with_extension("svg");

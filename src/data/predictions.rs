@@ -53,25 +53,39 @@ impl Predictions {
             r.map_err(|e| format!("{}: {e}", path.display()))?;
         }
         let path = dir.join("predictions.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&self.meta).expect("meta serialises")).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        std::fs::write(&path, serde_json::to_vec_pretty(&self.meta).expect("meta serialises"))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     pub fn read(dir: &Path) -> Result<Predictions, String> {
         let meta_path = dir.join("predictions.json");
-        let meta: PredictionsMeta = serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
-            .map_err(|e| format!("{}: {e}", meta_path.display()))?;
+        let meta: PredictionsMeta =
+            serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
+                .map_err(|e| format!("{}: {e}", meta_path.display()))?;
         let path = dir.join("predictions.parquet");
         let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let df = ParquetReader::new(f).finish().map_err(|e| format!("{}: {e}", path.display()))?;
         let err = |e: PolarsError| format!("{}: {e}", path.display());
         let index_of = |name: Option<&str>| -> Result<u32, String> {
             let name = name.ok_or_else(|| format!("{}: empty class name", path.display()))?;
-            meta.classes.iter().position(|c| c == name).map(|i| i as u32).ok_or_else(|| format!("{}: unknown class `{name}`", path.display()))
+            meta.classes
+                .iter()
+                .position(|c| c == name)
+                .map(|i| i as u32)
+                .ok_or_else(|| format!("{}: unknown class `{name}`", path.display()))
         };
         let ids: Vec<u32> = df.column("id").and_then(|c| c.u32().cloned()).map_err(err)?.into_no_null_iter().collect();
-        let sources: Vec<String> = df.column("source").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(|s| s.unwrap_or_default().to_string()).collect();
-        let y_true = df.column("y_true").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
-        let y_pred = df.column("y_pred").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
+        let sources: Vec<String> = df
+            .column("source")
+            .and_then(|c| c.str().cloned())
+            .map_err(err)?
+            .into_iter()
+            .map(|s| s.unwrap_or_default().to_string())
+            .collect();
+        let y_true =
+            df.column("y_true").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
+        let y_pred =
+            df.column("y_pred").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
         let mut scores = Vec::new();
         if df.get_column_names().iter().any(|n| n.starts_with("score_")) {
             let cols = meta
@@ -103,6 +117,9 @@ mod tests {
         p.write(dir.path()).unwrap();
         assert_eq!(Predictions::read(dir.path()).unwrap(), p);
         let csv = std::fs::read_to_string(dir.path().join("predictions.csv")).unwrap();
-        assert!(csv.starts_with("id,source,y_true,y_pred,score_cats,score_dogs and wolves\n3,a.png,cats,dogs and wolves,0.2,0.8\n"), "{csv}");
+        assert!(
+            csv.starts_with("id,source,y_true,y_pred,score_cats,score_dogs and wolves\n3,a.png,cats,dogs and wolves,0.2,0.8\n"),
+            "{csv}"
+        );
     }
 }

@@ -127,7 +127,8 @@ mod tests {
 
     #[test]
     fn split_is_stratified_seeded_and_keeps_a_test_image_per_class() {
-        let labels: Vec<usize> = std::iter::repeat_n(0, 100).chain(std::iter::repeat_n(1, 10)).chain(std::iter::repeat_n(2, 2)).chain([3]).collect();
+        let labels: Vec<usize> =
+            std::iter::repeat_n(0, 100).chain(std::iter::repeat_n(1, 10)).chain(std::iter::repeat_n(2, 2)).chain([3]).collect();
         let (a, unsplit) = split(&labels, 0.2, 0.1, &mut Rng::new(1, "split"));
         let (b, _) = split(&labels, 0.2, 0.1, &mut Rng::new(1, "split"));
         assert_eq!(a, b);

@@ -56,15 +56,20 @@ pub fn train(x: &[f32], dim: usize, y: &[u32], p: &SvmParams) -> Result<Model, S
     svm.set_kernel(if p.kernel == Kernel::Rbf { opencv::ml::SVM_RBF } else { opencv::ml::SVM_LINEAR }).map_err(cv)?;
     svm.set_c(p.c).map_err(cv)?;
     svm.set_gamma(p.gamma).map_err(cv)?;
-    svm.set_term_criteria(TermCriteria::new((TermCriteria_Type::COUNT as i32) | (TermCriteria_Type::EPS as i32), 100_000, 1e-6).map_err(cv)?).map_err(cv)?;
+    svm.set_term_criteria(
+        TermCriteria::new((TermCriteria_Type::COUNT as i32) | (TermCriteria_Type::EPS as i32), 100_000, 1e-6).map_err(cv)?,
+    )
+    .map_err(cv)?;
     if let Some(w) = &p.class_weights {
         let per_class: Vec<f64> = classes.iter().map(|&c| w.get(c as usize).copied().unwrap_or(1.0)).collect();
-        let mut m = Mat::new_rows_cols_with_default(1, per_class.len() as i32, opencv::core::CV_64F, opencv::core::Scalar::all(0.0)).map_err(cv)?;
+        let mut m =
+            Mat::new_rows_cols_with_default(1, per_class.len() as i32, opencv::core::CV_64F, opencv::core::Scalar::all(0.0)).map_err(cv)?;
         m.data_typed_mut::<f64>().map_err(cv)?.copy_from_slice(&per_class);
         svm.set_class_weights(&m).map_err(cv)?;
     }
     let samples = mat_f32(x, dim)?;
-    let mut responses = Mat::new_rows_cols_with_default(y.len() as i32, 1, opencv::core::CV_32S, opencv::core::Scalar::all(0.0)).map_err(cv)?;
+    let mut responses =
+        Mat::new_rows_cols_with_default(y.len() as i32, 1, opencv::core::CV_32S, opencv::core::Scalar::all(0.0)).map_err(cv)?;
     responses.data_typed_mut::<i32>().map_err(cv)?.iter_mut().zip(y).for_each(|(r, &l)| *r = l as i32);
     if !svm.train(&samples, opencv::ml::ROW_SAMPLE, &responses).map_err(cv)? {
         return Err("OpenCV SVM: training did not converge".into());
@@ -105,7 +110,11 @@ impl Model {
             for j in i + 1..n {
                 let (rho, alpha, idx) = &self.pairs[k];
                 let sum: f64 = alpha.iter().zip(idx).map(|(a, &s)| a * k_values[s as usize]).sum::<f64>() - rho;
-                if sum > 0.0 { votes[i] += 1.0 } else { votes[j] += 1.0 }
+                if sum > 0.0 {
+                    votes[i] += 1.0
+                } else {
+                    votes[j] += 1.0
+                }
                 conf[i] += sum;
                 conf[j] -= sum;
                 k += 1;

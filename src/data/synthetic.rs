@@ -50,7 +50,12 @@ impl Synthetic {
         for (class, &n) in self.class_sizes().iter().enumerate() {
             for _ in 0..n {
                 let labels = self.labels(index, class);
-                listing.candidates.push(Candidate { source: Source::Synthetic { index, class }, label: self.class_name(class), labels, is_link: false });
+                listing.candidates.push(Candidate {
+                    source: Source::Synthetic { index, class },
+                    label: self.class_name(class),
+                    labels,
+                    is_link: false,
+                });
                 index += 1;
             }
         }
@@ -83,8 +88,9 @@ impl Synthetic {
         let bg = hsv((hue + 180.0) % 360.0, 0.25, 0.95);
         let angle = (class as f64 * 0.7) + angle_jitter;
         let freq = if dense { 0.9 } else { 0.45 } * 8.0 / size as f64 * std::f64::consts::TAU;
-        let blobs: Vec<(f64, f64, f64)> =
-            (0..if dense { 9 } else { 4 }).map(|_| (r.range(0.0, size as f64), r.range(0.0, size as f64), r.range(0.06, 0.16) * size as f64)).collect();
+        let blobs: Vec<(f64, f64, f64)> = (0..if dense { 9 } else { 4 })
+            .map(|_| (r.range(0.0, size as f64), r.range(0.0, size as f64), r.range(0.06, 0.16) * size as f64))
+            .collect();
         let (cx, cy) = (r.range(0.3, 0.7) * size as f64, r.range(0.3, 0.7) * size as f64);
         let mut out = Vec::with_capacity(size * size * 3);
         for y in 0..size {

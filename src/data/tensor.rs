@@ -47,7 +47,7 @@ impl ImageTensor {
             }
         });
         let mut h = serde_json::to_vec(&header).expect("headers serialise");
-        while h.len() % 8 != 0 {
+        while !h.len().is_multiple_of(8) {
             h.push(b' ');
         }
         let mut f = std::io::BufWriter::new(std::fs::File::create(path).at("create", path)?);
@@ -73,7 +73,8 @@ impl ImageTensor {
         if t["dtype"] != "U8" {
             return Err(bad("dtype is not U8"));
         }
-        let shape: Vec<usize> = t["shape"].as_array().ok_or_else(|| bad("no shape"))?.iter().filter_map(|v| v.as_u64().map(|v| v as usize)).collect();
+        let shape: Vec<usize> =
+            t["shape"].as_array().ok_or_else(|| bad("no shape"))?.iter().filter_map(|v| v.as_u64().map(|v| v as usize)).collect();
         let [count, height, width, channels] = shape[..] else { return Err(bad("shape is not [N, H, W, C]")) };
         let mut data = Vec::with_capacity(count * height * width * channels);
         f.read_to_end(&mut data).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

@@ -13,20 +13,32 @@ fn cv(e: opencv::Error) -> String {
 /// Rows of `dim` floats as an OpenCV 32F matrix.
 pub fn mat_f32(values: &[f32], dim: usize) -> Result<Mat, String> {
     let rows = values.len() / dim.max(1);
-    let mut m = Mat::new_rows_cols_with_default(rows as i32, dim as i32, opencv::core::CV_32F, opencv::core::Scalar::all(0.0)).map_err(cv)?;
+    let mut m =
+        Mat::new_rows_cols_with_default(rows as i32, dim as i32, opencv::core::CV_32F, opencv::core::Scalar::all(0.0)).map_err(cv)?;
     m.data_typed_mut::<f32>().map_err(cv)?.copy_from_slice(values);
     Ok(m)
 }
 
 /// k-means++ with `attempts` restarts; returns the centres and compactness.
 /// OpenCV's random generator is seeded first, so a seed gives one answer.
-pub fn kmeans(descriptors: &[f32], dim: usize, words: usize, attempts: i32, max_iterations: i32, epsilon: f64, seed: u64) -> Result<(Vec<f32>, f64), String> {
+pub fn kmeans(
+    descriptors: &[f32],
+    dim: usize,
+    words: usize,
+    attempts: i32,
+    max_iterations: i32,
+    epsilon: f64,
+    seed: u64,
+) -> Result<(Vec<f32>, f64), String> {
     opencv::core::set_rng_seed((seed % i32::MAX as u64) as i32).map_err(cv)?;
     let data = mat_f32(descriptors, dim)?;
     let mut labels = Mat::default();
     let mut centres = Mat::default();
-    let criteria = TermCriteria::new((TermCriteria_Type::COUNT as i32) | (TermCriteria_Type::EPS as i32), max_iterations, epsilon).map_err(cv)?;
-    let compactness = opencv::core::kmeans(&data, words as i32, &mut labels, criteria, attempts, opencv::core::KMEANS_PP_CENTERS, &mut centres).map_err(cv)?;
+    let criteria =
+        TermCriteria::new((TermCriteria_Type::COUNT as i32) | (TermCriteria_Type::EPS as i32), max_iterations, epsilon).map_err(cv)?;
+    let compactness =
+        opencv::core::kmeans(&data, words as i32, &mut labels, criteria, attempts, opencv::core::KMEANS_PP_CENTERS, &mut centres)
+            .map_err(cv)?;
     Ok((centres.data_typed::<f32>().map_err(cv)?.to_vec(), compactness))
 }
 

@@ -44,11 +44,8 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(mode: Mode, total: usize) -> Self {
-        let multi = MultiProgress::with_draw_target(if mode == Mode::Bars {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        });
+        let multi =
+            MultiProgress::with_draw_target(if mode == Mode::Bars { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
         let overall = multi.add(ProgressBar::new(total as u64));
         overall.set_style(
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} stages  {msg}")

@@ -32,7 +32,12 @@ impl DependencyQueue {
     /// DAG order.
     pub fn new(dag: &Dag, active: &[bool]) -> Self {
         let n = active.len();
-        let mut q = DependencyQueue { state: vec![State::Idle; n], pending: vec![0; n], dependents: dag.dependents.clone(), ready: VecDeque::new() };
+        let mut q = DependencyQueue {
+            state: vec![State::Idle; n],
+            pending: vec![0; n],
+            dependents: dag.dependents.clone(),
+            ready: VecDeque::new(),
+        };
         for &i in &dag.order {
             if !active[i] {
                 continue;

@@ -60,14 +60,15 @@ pub fn worker_exe(name: &str) -> PathBuf {
 pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSink, cancel: &AtomicBool) -> Result<(), StageError> {
     std::fs::write(job_file, serde_json::to_vec_pretty(job).expect("jobs serialise")).at("write job file", job_file)?;
     let exe = worker_exe(exe_name);
-    let mut child = Command::new(&exe)
-        .arg("run")
-        .arg(job_file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| StageError::Failed(format!("cannot start the worker {}: {e} (build it with `cargo build`; it sits next to `pipe`)", exe.display())))?;
+    let mut child =
+        Command::new(&exe).arg("run").arg(job_file).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(
+            |e| {
+                StageError::Failed(format!(
+                    "cannot start the worker {}: {e} (build it with `cargo build`; it sits next to `pipe`)",
+                    exe.display()
+                ))
+            },
+        )?;
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     std::thread::scope(|s| {
@@ -117,7 +118,9 @@ pub fn serve(job_file: &Path) -> Result<(), String> {
     let inputs = job
         .inputs
         .into_iter()
-        .map(|(slot, items)| (slot, items.into_iter().map(|i| InputArtifact { stage: i.stage, artifact: i.artifact, dir: i.dir }).collect()))
+        .map(|(slot, items)| {
+            (slot, items.into_iter().map(|i| InputArtifact { stage: i.stage, artifact: i.artifact, dir: i.dir }).collect())
+        })
         .collect();
     let events: EventSink = Arc::new(|e: StageEvent| {
         let line = match e {
@@ -135,7 +138,10 @@ pub fn serve(job_file: &Path) -> Result<(), String> {
 
 /// The `main` of a worker executable: `NAME run JOB`, or one of `extra`'s
 /// subcommands. Returns the exit code.
-pub fn main_of(name: &str, extra: &[(&str, fn() -> i32)]) -> i32 {
+/// A worker subcommand besides `run`: its name and its `main`.
+pub type Subcommand<'a> = (&'a str, fn() -> i32);
+
+pub fn main_of(name: &str, extra: &[Subcommand]) -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["run", job] => match serve(Path::new(job)) {

@@ -27,7 +27,8 @@ pub fn stage_doc(stage: &StageSpec, seed: u64, input_keys: &BTreeMap<String, Vec
         "sources": sources,
     });
     if stage.kind.names_inputs {
-        let names: BTreeMap<&String, Vec<&str>> = stage.inputs.iter().map(|(slot, refs)| (slot, refs.iter().map(|r| r.stage.as_str()).collect())).collect();
+        let names: BTreeMap<&String, Vec<&str>> =
+            stage.inputs.iter().map(|(slot, refs)| (slot, refs.iter().map(|r| r.stage.as_str()).collect())).collect();
         doc["input_names"] = json!(names);
     }
     doc
@@ -49,13 +50,28 @@ pub enum Reason {
     Forced,
     /// Same key as before, but no usable cache entry (removed, or corrupt).
     NotCached(String),
-    Param { name: String, old: String, new: String },
+    Param {
+        name: String,
+        old: String,
+        new: String,
+    },
     /// An upstream stage's key changed.
-    Input { slot: String, stage: String },
-    Source { param: String },
-    Seed { old: String, new: String },
+    Input {
+        slot: String,
+        stage: String,
+    },
+    Source {
+        param: String,
+    },
+    Seed {
+        old: String,
+        new: String,
+    },
     Implementation,
-    Kind { old: String, new: String },
+    Kind {
+        old: String,
+        new: String,
+    },
 }
 
 impl std::fmt::Display for Reason {
@@ -154,11 +170,7 @@ mod tests {
         let mut out: BTreeMap<String, String> = BTreeMap::new();
         for &i in &dag.order {
             let s = &spec.stages[i];
-            let inputs = s
-                .inputs
-                .iter()
-                .map(|(slot, refs)| (slot.clone(), refs.iter().map(|r| out[&r.stage].clone()).collect()))
-                .collect();
+            let inputs = s.inputs.iter().map(|(slot, refs)| (slot.clone(), refs.iter().map(|r| out[&r.stage].clone()).collect())).collect();
             out.insert(s.name.clone(), key_of(&stage_doc(s, spec.seed, &inputs, &BTreeMap::new())));
         }
         out

@@ -25,8 +25,7 @@ impl Dag {
     /// stage on it.
     pub fn build(spec: &PipelineSpec) -> Result<Dag, Vec<Diagnostic>> {
         let n = spec.stages.len();
-        let index: std::collections::HashMap<&str, usize> =
-            spec.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let index: std::collections::HashMap<&str, usize> = spec.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         let mut graph: DiGraph<usize, ()> = DiGraph::with_capacity(n, n);
         let nodes: Vec<NodeIndex> = (0..n).map(|i| graph.add_node(i)).collect();
         let mut deps = vec![Vec::new(); n];

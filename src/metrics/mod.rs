@@ -78,7 +78,14 @@ pub struct Row {
 
 impl Row {
     fn of(class: &str, c: &Counts) -> Row {
-        Row { class: class.to_string(), precision: c.precision(), recall: c.recall(), f1: c.fbeta(1.0), f2: Some(c.fbeta(2.0)), support: c.support }
+        Row {
+            class: class.to_string(),
+            precision: c.precision(),
+            recall: c.recall(),
+            f1: c.fbeta(1.0),
+            f2: Some(c.fbeta(2.0)),
+            support: c.support,
+        }
     }
 
     fn value(class: &str, v: f64, support: usize) -> Row {

@@ -24,7 +24,8 @@ pub fn resolve(reports: &Path, arg: &str) -> Result<RunRef, String> {
     if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
         let spec = crate::spec::load(path).map_err(|e| format!("{arg}: {e}"))?;
         let dir = reports.join(&spec.name).join("latest");
-        let record = crate::record::read(&dir).map_err(|_| format!("pipeline `{}` ({arg}) has no run under {} yet: `pipe run {arg}` first", spec.name, reports.display()))?;
+        let record = crate::record::read(&dir)
+            .map_err(|_| format!("pipeline `{}` ({arg}) has no run under {} yet: `pipe run {arg}` first", spec.name, reports.display()))?;
         return Ok(RunRef { dir: dir.canonicalize().unwrap_or(dir), record });
     }
     let (dir, record) = crate::record::find(reports, arg)?;
@@ -70,7 +71,13 @@ pub fn metric_deltas(a: &Path, b: &Path, all_classes: bool) -> Result<Vec<Delta>
         .join(&right, on, on, JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns), None)
         .map_err(|e| format!("joining the metric tables: {e}"))?;
     let col_str = |name: &str| -> Result<Vec<String>, String> {
-        Ok(joined.column(name).and_then(|c| c.str().cloned()).map_err(|e| e.to_string())?.into_iter().map(|v| v.unwrap_or_default().to_string()).collect())
+        Ok(joined
+            .column(name)
+            .and_then(|c| c.str().cloned())
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
     };
     let col_f64 = |name: &str| -> Result<Vec<Option<f64>>, String> {
         let c = joined.column(name).map_err(|e| e.to_string())?.cast(&DataType::Float64).map_err(|e| e.to_string())?;
@@ -79,7 +86,8 @@ pub fn metric_deltas(a: &Path, b: &Path, all_classes: bool) -> Result<Vec<Delta>
     let (approach, class) = (col_str("approach")?, col_str("class")?);
     let mut out = Vec::new();
     let metrics = ["precision", "recall", "f1", "f2"];
-    let values: BTreeMap<&str, (Vec<Option<f64>>, Vec<Option<f64>>)> =
+    type Columns = (Vec<Option<f64>>, Vec<Option<f64>>); // A's and B's values
+    let values: BTreeMap<&str, Columns> =
         metrics.iter().map(|m| Ok((*m, (col_f64(m)?, col_f64(&format!("{m}_right"))?)))).collect::<Result<_, String>>()?;
     for i in 0..joined.height() {
         let headline = HEADLINE.contains(&class[i].as_str());
@@ -87,7 +95,13 @@ pub fn metric_deltas(a: &Path, b: &Path, all_classes: bool) -> Result<Vec<Delta>
             continue;
         }
         let single = ["accuracy", "top-3", "top-5"].contains(&class[i].as_str());
-        let shown: &[&str] = if single { &["f1"] } else if headline { &metrics } else { &["f1"] };
+        let shown: &[&str] = if single {
+            &["f1"]
+        } else if headline {
+            &metrics
+        } else {
+            &["f1"]
+        };
         for m in shown {
             let (a_col, b_col) = &values[m];
             let name = if single { "value" } else { m };
@@ -158,7 +172,16 @@ pub fn render(a: &RunRef, b: &RunRef, deltas: &[Delta], why: &[String], format: 
             let mut s = String::from("approach,class,metric,a,b,delta,changed\n");
             for d in deltas {
                 let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-                s.push_str(&format!("{},{},{},{},{},{},{}\n", d.approach, d.class, d.metric, opt(d.a), opt(d.b), opt(d.delta()), changed(d)));
+                s.push_str(&format!(
+                    "{},{},{},{},{},{},{}\n",
+                    d.approach,
+                    d.class,
+                    d.metric,
+                    opt(d.a),
+                    opt(d.b),
+                    opt(d.delta()),
+                    changed(d)
+                ));
             }
             s
         }
@@ -167,7 +190,15 @@ pub fn render(a: &RunRef, b: &RunRef, deltas: &[Delta], why: &[String], format: 
             let rows: Vec<Vec<String>> = deltas
                 .iter()
                 .map(|d| {
-                    vec![d.approach.clone(), d.class.clone(), d.metric.clone(), num(d.a), num(d.b), signed(d.delta()), if changed(d) { "*".into() } else { String::new() }]
+                    vec![
+                        d.approach.clone(),
+                        d.class.clone(),
+                        d.metric.clone(),
+                        num(d.a),
+                        num(d.b),
+                        signed(d.delta()),
+                        if changed(d) { "*".into() } else { String::new() },
+                    ]
                 })
                 .collect();
             let mut s = format!("A: {} ({})\nB: {} ({})\n\n", a.record.run_id, a.record.pipeline, b.record.run_id, b.record.pipeline);

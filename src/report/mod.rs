@@ -14,8 +14,8 @@ pub mod html;
 pub mod plots;
 
 use crate::cache::Cache;
-use crate::exec::plan::{Action, Plan};
 use crate::exec::RunOutcome;
+use crate::exec::plan::{Action, Plan};
 use crate::record::StageStatus;
 
 /// Copies the evaluation outputs into `run_dir`; returns the comparison
@@ -41,7 +41,8 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
             }
         }
         let md = std::fs::read_to_string(entry.join("comparison.md")).map_err(|e| format!("cannot read comparison: {e}"))?;
-        let table: String = md.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect::<Vec<_>>().join("\n");
+        let table: String =
+            md.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect::<Vec<_>>().join("\n");
         shown.push((stage.name.clone(), table));
     }
     Ok(shown)

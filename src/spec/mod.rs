@@ -83,9 +83,7 @@ pub fn load(path: &Path) -> Result<PipelineSpec, LoadError> {
             return Err(LoadError::Invalid(Box::new(Diagnostics { file: path.into(), source: lossy, items: vec![d] })));
         }
     };
-    parse(path, &source).map_err(|items| {
-        LoadError::Invalid(Box::new(Diagnostics { file: path.into(), source: source.clone(), items }))
-    })
+    parse(path, &source).map_err(|items| LoadError::Invalid(Box::new(Diagnostics { file: path.into(), source: source.clone(), items })))
 }
 
 #[cfg(all(test, feature = "test-kinds"))]

@@ -74,9 +74,10 @@ fn syntax_errors(source: &str, syntax: &[toml::de::Error]) -> Vec<Diagnostic> {
             out.push(Diagnostic::new(span, what).hint("each name can be used once: rename or merge one of them"));
             continue;
         }
-        if msg == "duplicate key" && duplicated_table.is_some_and(|h| {
-            line_no > h && !source.lines().skip(h + 1).take(line_no - h - 1).any(|l| l.trim_start().starts_with('['))
-        }) {
+        if msg == "duplicate key"
+            && duplicated_table
+                .is_some_and(|h| line_no > h && !source.lines().skip(h + 1).take(line_no - h - 1).any(|l| l.trim_start().starts_with('[')))
+        {
             continue;
         }
         out.push(Diagnostic::new(span, format!("TOML syntax: {msg}")));
@@ -113,7 +114,9 @@ fn pipeline_table(value: &Spanned<DeValue>, spec: &mut PipelineSpec, errors: &mu
         match k {
             "name" => match raw {
                 RawValue::Str(s) if valid_name(&s) => spec.name = s,
-                RawValue::Str(s) => errors.push(Diagnostic::new(span, format!("pipeline name `{s}` is not usable as a folder name")).hint(NAME_RULE)),
+                RawValue::Str(s) => {
+                    errors.push(Diagnostic::new(span, format!("pipeline name `{s}` is not usable as a folder name")).hint(NAME_RULE))
+                }
                 _ => errors.push(Diagnostic::new(span, "`name` must be a string")),
             },
             "seed" => match raw {
@@ -196,20 +199,22 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
         }
     }
     for slot in kind.inputs.iter().filter(|s| s.required && !inputs.contains_key(s.name)) {
-        errors.push(
-            Diagnostic::new(span.clone(), format!("stage `{name}` needs input `{}` ({})", slot.name, slot.doc))
-                .hint(format!("add `{} = \"STAGE\"` naming a stage that produces {}", slot.name, accepts(slot.accepts))),
-        );
+        errors.push(Diagnostic::new(span.clone(), format!("stage `{name}` needs input `{}` ({})", slot.name, slot.doc)).hint(format!(
+            "add `{} = \"STAGE\"` naming a stage that produces {}",
+            slot.name,
+            accepts(slot.accepts)
+        )));
     }
     let mut params = BTreeMap::new();
     for def in kind.params {
         let value = match given.remove(def.name) {
             Some(v) => v,
             None if matches!(def.default, Default::Required) => {
-                errors.push(
-                    Diagnostic::new(span.clone(), format!("stage `{name}` needs parameter `{}`", def.name))
-                        .hint(format!("{}: {}", def.ty.describe(), def.doc)),
-                );
+                errors.push(Diagnostic::new(span.clone(), format!("stage `{name}` needs parameter `{}`", def.name)).hint(format!(
+                    "{}: {}",
+                    def.ty.describe(),
+                    def.doc
+                )));
                 ParamValue::Unset
             }
             None => def.default.into(),
@@ -298,13 +303,22 @@ fn check_references(spec: &PipelineSpec, errors: &mut Vec<Diagnostic>) {
             let mut seen = BTreeSet::new();
             for r in refs {
                 if !seen.insert(r.stage.as_str()) {
-                    errors.push(Diagnostic::new(r.span.clone(), format!("stage `{}` lists `{}` twice in `{slot_name}`", stage.name, r.stage)));
+                    errors.push(Diagnostic::new(
+                        r.span.clone(),
+                        format!("stage `{}` lists `{}` twice in `{slot_name}`", stage.name, r.stage),
+                    ));
                     continue;
                 }
                 let Some(target) = by_name.get(r.stage.as_str()) else {
                     errors.push(
-                        Diagnostic::new(r.span.clone(), format!("stage `{}`: input `{slot_name}` names `{}`, which is not a stage of this pipeline", stage.name, r.stage))
-                            .suggest(&r.stage, by_name.keys().copied()),
+                        Diagnostic::new(
+                            r.span.clone(),
+                            format!(
+                                "stage `{}`: input `{slot_name}` names `{}`, which is not a stage of this pipeline",
+                                stage.name, r.stage
+                            ),
+                        )
+                        .suggest(&r.stage, by_name.keys().copied()),
                     );
                     continue;
                 };

@@ -11,7 +11,6 @@ fn errors(source: &str) -> String {
     text
 }
 
-
 #[test]
 fn every_problem_is_reported_at_once() {
     let text = errors(
@@ -51,9 +50,7 @@ kind = "test-sum"
 
 #[test]
 fn syntax_errors_name_their_line() {
-    insta::assert_snapshot!(errors(
-        "[stages.a]\nkind = \"test-source\"\nvalue = = 3\n\n[stages.a]\nkind = \"test-source\"\n"
-    ));
+    insta::assert_snapshot!(errors("[stages.a]\nkind = \"test-source\"\nvalue = = 3\n\n[stages.a]\nkind = \"test-source\"\n"));
 }
 
 #[test]

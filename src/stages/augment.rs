@@ -28,19 +28,65 @@ pub static AUGMENT: KindDef = KindDef {
     name: "augment",
     version: 1,
     summary: "augments and oversamples the training split, records class weights",
-    inputs: &[SlotDef { name: "images", accepts: &[ArtifactType::Images], many: false, required: true, doc: "the images to augment (a load stage)" }],
+    inputs: &[SlotDef {
+        name: "images",
+        accepts: &[ArtifactType::Images],
+        many: false,
+        required: true,
+        doc: "the images to augment (a load stage)",
+    }],
     output: ArtifactType::Images,
     params: &[
-        ParamDef { name: "copies", ty: ParamType::Int { min: 0, max: 100 }, default: Default::Int(1), doc: "augmented copies of every training image" },
-        ParamDef { name: "balance", ty: ParamType::Choice(&["none", "oversample"]), default: Default::Str("none"), doc: "oversample rare classes up to `target`" },
-        ParamDef { name: "target", ty: ParamType::IntOrChoice { min: 1, max: 1_000_000, choices: &["median", "max"] }, default: Default::Str("max"), doc: "images per class after oversampling" },
+        ParamDef {
+            name: "copies",
+            ty: ParamType::Int { min: 0, max: 100 },
+            default: Default::Int(1),
+            doc: "augmented copies of every training image",
+        },
+        ParamDef {
+            name: "balance",
+            ty: ParamType::Choice(&["none", "oversample"]),
+            default: Default::Str("none"),
+            doc: "oversample rare classes up to `target`",
+        },
+        ParamDef {
+            name: "target",
+            ty: ParamType::IntOrChoice { min: 1, max: 1_000_000, choices: &["median", "max"] },
+            default: Default::Str("max"),
+            doc: "images per class after oversampling",
+        },
         ParamDef { name: "hflip", ty: ParamType::Bool, default: Default::Bool(true), doc: "mirror left-right with probability 1/2" },
         ParamDef { name: "vflip", ty: ParamType::Bool, default: Default::Bool(false), doc: "mirror top-bottom with probability 1/2" },
-        ParamDef { name: "rotate", ty: ParamType::Float { min: 0.0, max: 180.0 }, default: Default::Float(15.0), doc: "rotation in degrees, drawn from [-rotate, rotate]" },
-        ParamDef { name: "translate", ty: ParamType::Float { min: 0.0, max: 0.5 }, default: Default::Float(0.1), doc: "shift as a fraction of the side, per axis" },
-        ParamDef { name: "zoom", ty: ParamType::Float { min: 0.0, max: 0.9 }, default: Default::Float(0.1), doc: "scale drawn from [1 - zoom, 1 + zoom]" },
-        ParamDef { name: "class_weights", ty: ParamType::Choice(&["balanced", "none"]), default: Default::Str("balanced"), doc: "weights recorded for the training stages" },
-        ParamDef { name: "preview", ty: ParamType::Int { min: 0, max: 64 }, default: Default::Int(8), doc: "rows of the preview sheet (original + 5 augmentations each)" },
+        ParamDef {
+            name: "rotate",
+            ty: ParamType::Float { min: 0.0, max: 180.0 },
+            default: Default::Float(15.0),
+            doc: "rotation in degrees, drawn from [-rotate, rotate]",
+        },
+        ParamDef {
+            name: "translate",
+            ty: ParamType::Float { min: 0.0, max: 0.5 },
+            default: Default::Float(0.1),
+            doc: "shift as a fraction of the side, per axis",
+        },
+        ParamDef {
+            name: "zoom",
+            ty: ParamType::Float { min: 0.0, max: 0.9 },
+            default: Default::Float(0.1),
+            doc: "scale drawn from [1 - zoom, 1 + zoom]",
+        },
+        ParamDef {
+            name: "class_weights",
+            ty: ParamType::Choice(&["balanced", "none"]),
+            default: Default::Str("balanced"),
+            doc: "weights recorded for the training stages",
+        },
+        ParamDef {
+            name: "preview",
+            ty: ParamType::Int { min: 0, max: 64 },
+            default: Default::Int(8),
+            doc: "rows of the preview sheet (original + 5 augmentations each)",
+        },
     ],
     threads: ThreadUse::Parallel,
     process: Process::Worker,
@@ -57,7 +103,13 @@ fn check(p: &Params) -> Vec<String> {
 }
 
 fn ranges(p: &Params) -> Ranges {
-    Ranges { hflip: p.bool("hflip"), vflip: p.bool("vflip"), rotate: p.float("rotate"), translate: p.float("translate"), zoom: p.float("zoom") }
+    Ranges {
+        hflip: p.bool("hflip"),
+        vflip: p.bool("vflip"),
+        rotate: p.float("rotate"),
+        translate: p.float("translate"),
+        zoom: p.float("zoom"),
+    }
 }
 
 /// Which original each new image copies: `(row, copy number)`.

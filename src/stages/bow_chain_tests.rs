@@ -39,7 +39,12 @@ fn bow_and_svm_beat_chance_by_a_wide_margin() {
     assert_eq!(cv.lines().count(), 5, "header + 4 grid points:\n{cv}");
     assert_eq!(cv.lines().filter(|l| l.ends_with(",true")).count(), 1);
     // tf-idf and brute force encode too, to unit-length rows.
-    let tf = testutil::run(&ENCODE, with(with(defaults(&ENCODE), "normalization", "tfidf"), "matcher", "brute"), &[("features", feats.ok()), ("vocabulary", vocab.ok())], 1);
+    let tf = testutil::run(
+        &ENCODE,
+        with(with(defaults(&ENCODE), "normalization", "tfidf"), "matcher", "brute"),
+        &[("features", feats.ok()), ("vocabulary", vocab.ok())],
+        1,
+    );
     let rows = read_f32(&tf.out.path().join("histograms.f32")).unwrap();
     let first: f32 = rows[..40].iter().map(|v| v * v).sum();
     assert!(first == 0.0 || (first - 1.0).abs() < 1e-4);
@@ -67,8 +72,14 @@ fn classes_smaller_than_folds_get_a_warning_not_a_crash() {
     let imgs = images(7);
     let feats = features(&imgs);
     let vocab = vocabulary(&feats, 20, 1);
-    let hist = testutil::run(&ENCODE, with(defaults(&ENCODE), "matcher", "brute"), &[("features", feats.ok()), ("vocabulary", vocab.ok())], 1);
-    let svm = testutil::run(&SVM, with(with(with(defaults(&SVM), "folds", 20), "c", serde_json::json!([1.0])), "gamma", serde_json::json!([10.0])), &[("features", hist.ok())], 1);
+    let hist =
+        testutil::run(&ENCODE, with(defaults(&ENCODE), "matcher", "brute"), &[("features", feats.ok()), ("vocabulary", vocab.ok())], 1);
+    let svm = testutil::run(
+        &SVM,
+        with(with(with(defaults(&SVM), "folds", 20), "c", serde_json::json!([1.0])), "gamma", serde_json::json!([10.0])),
+        &[("features", hist.ok())],
+        1,
+    );
     svm.ok();
     assert!(svm.warnings.iter().any(|w| w.starts_with("classes with fewer training images than folds = 20")), "{:?}", svm.warnings);
 }

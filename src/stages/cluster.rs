@@ -15,14 +15,45 @@ pub static CLUSTER: KindDef = KindDef {
     name: "cluster",
     version: 1,
     summary: "k-means++ vocabulary of visual words from training descriptors",
-    inputs: &[SlotDef { name: "features", accepts: &[ArtifactType::Features], many: false, required: true, doc: "descriptors (an extract stage)" }],
+    inputs: &[SlotDef {
+        name: "features",
+        accepts: &[ArtifactType::Features],
+        many: false,
+        required: true,
+        doc: "descriptors (an extract stage)",
+    }],
     output: ArtifactType::Vocabulary,
     params: &[
-        ParamDef { name: "words", ty: ParamType::Int { min: 2, max: 100_000 }, default: Default::Int(100), doc: "vocabulary size (100 in the paper)" },
-        ParamDef { name: "attempts", ty: ParamType::Int { min: 1, max: 50 }, default: Default::Int(3), doc: "k-means restarts; the most compact wins" },
-        ParamDef { name: "max_iterations", ty: ParamType::Int { min: 1, max: 10_000 }, default: Default::Int(100), doc: "iterations per attempt" },
-        ParamDef { name: "epsilon", ty: ParamType::Float { min: 0.0, max: 1.0 }, default: Default::Float(0.0001), doc: "stop when centres move less than this" },
-        ParamDef { name: "sample", ty: ParamType::Int { min: 0, max: 100_000_000 }, default: Default::Int(100_000), doc: "cluster at most this many descriptors, drawn by the seed (0: all)" },
+        ParamDef {
+            name: "words",
+            ty: ParamType::Int { min: 2, max: 100_000 },
+            default: Default::Int(100),
+            doc: "vocabulary size (100 in the paper)",
+        },
+        ParamDef {
+            name: "attempts",
+            ty: ParamType::Int { min: 1, max: 50 },
+            default: Default::Int(3),
+            doc: "k-means restarts; the most compact wins",
+        },
+        ParamDef {
+            name: "max_iterations",
+            ty: ParamType::Int { min: 1, max: 10_000 },
+            default: Default::Int(100),
+            doc: "iterations per attempt",
+        },
+        ParamDef {
+            name: "epsilon",
+            ty: ParamType::Float { min: 0.0, max: 1.0 },
+            default: Default::Float(0.0001),
+            doc: "stop when centres move less than this",
+        },
+        ParamDef {
+            name: "sample",
+            ty: ParamType::Int { min: 0, max: 100_000_000 },
+            default: Default::Int(100_000),
+            doc: "cluster at most this many descriptors, drawn by the seed (0: all)",
+        },
     ],
     threads: ThreadUse::Parallel,
     process: Process::Worker,
@@ -66,7 +97,8 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let data: Vec<f32> = rows.iter().flat_map(|&r| all[r * dim..(r + 1) * dim].iter().copied()).collect();
     ctx.progress(0, 1, "clusterings");
     let (centres, compactness) =
-        kmeans(&data, dim, words, p.int("attempts") as i32, p.int("max_iterations") as i32, p.float("epsilon"), ctx.seed).map_err(StageError::Failed)?;
+        kmeans(&data, dim, words, p.int("attempts") as i32, p.int("max_iterations") as i32, p.float("epsilon"), ctx.seed)
+            .map_err(StageError::Failed)?;
     ctx.progress(1, 1, "clusterings");
     ctx.log(format!("{words} words from {} training descriptors, compactness {compactness:.4}", rows.len()));
     let out = ctx.out_dir().to_path_buf();

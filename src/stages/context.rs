@@ -57,7 +57,7 @@ pub struct Ticker<'a> {
 impl Ticker<'_> {
     pub fn tick(&self) {
         let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % self.step == 0 || n == self.total {
+        if n.is_multiple_of(self.step) || n == self.total {
             self.ctx.progress(n, self.total, self.unit);
         }
     }
@@ -102,10 +102,7 @@ impl StageContext {
 
     /// The single artifact bound to input `slot`.
     pub fn input(&self, slot: &str) -> Result<&InputArtifact, StageError> {
-        self.inputs
-            .get(slot)
-            .and_then(|v| v.first())
-            .ok_or_else(|| StageError::Failed(format!("input `{slot}` is not connected")))
+        self.inputs.get(slot).and_then(|v| v.first()).ok_or_else(|| StageError::Failed(format!("input `{slot}` is not connected")))
     }
 
     /// Every artifact bound to input `slot` (empty when not connected).

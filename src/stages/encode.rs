@@ -9,7 +9,9 @@ use rayon::prelude::*;
 
 use super::params::{Default, ParamDef, ParamType};
 use super::{ArtifactType, KindDef, Process, SlotDef, StageContext, StageError, ThreadUse, no_check};
-use crate::data::bow::{FeaturesMeta, HistogramsMeta, VocabularyMeta, copy_index, nearest_word, normalise, read_f32, read_json, tfidf, write_f32, write_json};
+use crate::data::bow::{
+    FeaturesMeta, HistogramsMeta, VocabularyMeta, copy_index, nearest_word, normalise, read_f32, read_json, tfidf, write_f32, write_json,
+};
 use crate::data::dataset::Dataset;
 use crate::data::decode::init_opencv;
 use crate::data::split::Split;
@@ -20,13 +22,35 @@ pub static ENCODE: KindDef = KindDef {
     version: 1,
     summary: "bag-of-visual-words histogram per image",
     inputs: &[
-        SlotDef { name: "features", accepts: &[ArtifactType::Features], many: false, required: true, doc: "descriptors (an extract stage)" },
-        SlotDef { name: "vocabulary", accepts: &[ArtifactType::Vocabulary], many: false, required: true, doc: "visual words (a cluster stage)" },
+        SlotDef {
+            name: "features",
+            accepts: &[ArtifactType::Features],
+            many: false,
+            required: true,
+            doc: "descriptors (an extract stage)",
+        },
+        SlotDef {
+            name: "vocabulary",
+            accepts: &[ArtifactType::Vocabulary],
+            many: false,
+            required: true,
+            doc: "visual words (a cluster stage)",
+        },
     ],
     output: ArtifactType::Histograms,
     params: &[
-        ParamDef { name: "matcher", ty: ParamType::Choice(&["flann", "brute"]), default: Default::Str("flann"), doc: "nearest-word search: FLANN (the paper's) or exact" },
-        ParamDef { name: "normalization", ty: ParamType::Choice(&["bow", "l2", "tfidf"]), default: Default::Str("bow"), doc: "counts / descriptors (OpenCV's), L2, or tf-idf" },
+        ParamDef {
+            name: "matcher",
+            ty: ParamType::Choice(&["flann", "brute"]),
+            default: Default::Str("flann"),
+            doc: "nearest-word search: FLANN (the paper's) or exact",
+        },
+        ParamDef {
+            name: "normalization",
+            ty: ParamType::Choice(&["bow", "l2", "tfidf"]),
+            default: Default::Str("bow"),
+            doc: "counts / descriptors (OpenCV's), L2, or tf-idf",
+        },
     ],
     threads: ThreadUse::Parallel,
     process: Process::Worker,

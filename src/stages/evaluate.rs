@@ -14,9 +14,9 @@ use polars::prelude::*;
 use super::{ArtifactType, KindDef, Process, SlotDef, StageContext, StageError, ThreadUse, no_check};
 use crate::data::decode::init_opencv;
 use crate::data::predictions::Predictions;
+use crate::metrics::{Row, confusion, single_label_report};
 use crate::report::html::{self, Block};
 use crate::report::plots;
-use crate::metrics::{Row, confusion, single_label_report};
 
 pub static EVALUATE: KindDef = KindDef {
     name: "evaluate",
@@ -76,7 +76,8 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         let _ = writeln!(md_sections, "\n## {}\n\n{}", input.stage, class_table(&rows));
         page.push(Block::Heading(input.stage.clone()));
         for (normalise, what) in [(false, "counts"), (true, "row-normalised, %")] {
-            let png = plots::confusion_png(&matrix, &p.meta.classes, normalise, &format!("{}: confusion matrix ({what})", input.stage)).map_err(StageError::Failed)?;
+            let png = plots::confusion_png(&matrix, &p.meta.classes, normalise, &format!("{}: confusion matrix ({what})", input.stage))
+                .map_err(StageError::Failed)?;
             let name = format!("confusion_{}_{}.png", input.stage, if normalise { "normalised" } else { "counts" });
             save(&out.join("plots").join(&name), &png)?;
             page.push(Block::Image(format!("{} confusion matrix, {what}", input.stage), png));
@@ -110,10 +111,13 @@ fn save(path: &std::path::Path, bytes: &[u8]) -> Result<(), StageError> {
 fn dataset_blocks(dir: &std::path::Path, out: &std::path::Path) -> Result<Vec<Block>, StageError> {
     let meta = crate::data::dataset::Dataset::read_meta(dir).map_err(StageError::Failed)?;
     let count = |class: &str, split: &str| meta.counts.get(class).and_then(|c| c.get(split)).copied().unwrap_or(0) as f64;
-    let series: Vec<(&str, Vec<f64>, opencv::core::Scalar)> = [("train", (180.0, 119.0, 31.0)), ("validation", (14.0, 127.0, 255.0)), ("test", (44.0, 160.0, 44.0))]
-        .into_iter()
-        .map(|(split, (b, g, r))| (split, meta.classes.iter().map(|c| count(c, split)).collect(), opencv::core::Scalar::new(b, g, r, 0.0)))
-        .collect();
+    let series: Vec<(&str, Vec<f64>, opencv::core::Scalar)> =
+        [("train", (180.0, 119.0, 31.0)), ("validation", (14.0, 127.0, 255.0)), ("test", (44.0, 160.0, 44.0))]
+            .into_iter()
+            .map(|(split, (b, g, r))| {
+                (split, meta.classes.iter().map(|c| count(c, split)).collect(), opencv::core::Scalar::new(b, g, r, 0.0))
+            })
+            .collect();
     let png = plots::bars_png(&meta.classes, &series, "images per class and split").map_err(StageError::Failed)?;
     save(&out.join("plots").join("class_distribution.png"), &png)?;
     let mut blocks = vec![Block::Heading("Data".into()), Block::Image("images per class and split".into(), png)];
@@ -187,11 +191,17 @@ pub fn comparison_table(table: &[(String, String, Row)]) -> String {
             approaches.push(a);
         }
     }
-    let mut md = format!("| approach | {} |\n|---|{}\n", HEADLINE.iter().map(|h| h.2).collect::<Vec<_>>().join(" | "), "---|".repeat(HEADLINE.len()));
+    let mut md = format!(
+        "| approach | {} |\n|---|{}\n",
+        HEADLINE.iter().map(|h| h.2).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(HEADLINE.len())
+    );
     for a in approaches {
         let cells: Vec<String> = HEADLINE
             .iter()
-            .map(|(class, _, _)| table.iter().find(|(x, _, r)| x == a && r.class == *class).map_or("-".into(), |(_, _, r)| format!("{:.3}", r.f1)))
+            .map(|(class, _, _)| {
+                table.iter().find(|(x, _, r)| x == a && r.class == *class).map_or("-".into(), |(_, _, r)| format!("{:.3}", r.f1))
+            })
             .collect();
         let _ = writeln!(md, "| {a} | {} |", cells.join(" | "));
     }

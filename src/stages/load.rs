@@ -32,25 +32,110 @@ pub static LOAD: KindDef = KindDef {
     inputs: &[],
     output: ArtifactType::Images,
     params: &[
-        ParamDef { name: "dataset", ty: ParamType::Choice(&["openclipart", "imet", "folder", "synthetic"]), default: Default::Required, doc: "which reader" },
-        ParamDef { name: "root", ty: ParamType::Path { fingerprint: true }, default: Default::Unset, doc: "the collection's folder (not for synthetic); its content is part of the key" },
-        ParamDef { name: "image_size", ty: ParamType::Int { min: 8, max: 1024 }, default: Default::Int(64), doc: "side of the square images (scaled to fit, padded with white)" },
+        ParamDef {
+            name: "dataset",
+            ty: ParamType::Choice(&["openclipart", "imet", "folder", "synthetic"]),
+            default: Default::Required,
+            doc: "which reader",
+        },
+        ParamDef {
+            name: "root",
+            ty: ParamType::Path { fingerprint: true },
+            default: Default::Unset,
+            doc: "the collection's folder (not for synthetic); its content is part of the key",
+        },
+        ParamDef {
+            name: "image_size",
+            ty: ParamType::Int { min: 8, max: 1024 },
+            default: Default::Int(64),
+            doc: "side of the square images (scaled to fit, padded with white)",
+        },
         ParamDef { name: "color", ty: ParamType::Choice(&["rgb", "grey"]), default: Default::Str("rgb"), doc: "colour or grey pixels" },
-        ParamDef { name: "limit", ty: ParamType::Int { min: 0, max: INT_MAX }, default: Default::Int(0), doc: "keep this many images (stratified, seeded); 0 = all" },
-        ParamDef { name: "dedup", ty: ParamType::Bool, default: Default::Bool(true), doc: "drop images whose decoded pixels equal an earlier one" },
-        ParamDef { name: "min_class_count", ty: ParamType::Int { min: 0, max: INT_MAX }, default: Default::Int(0), doc: "classes with fewer images are dropped or merged (see rare_classes)" },
-        ParamDef { name: "rare_classes", ty: ParamType::Choice(&["drop", "merge"]), default: Default::Str("drop"), doc: "what happens to classes under min_class_count" },
-        ParamDef { name: "rare_name", ty: ParamType::Text, default: Default::Str("rare"), doc: "the class that merged rare classes become" },
-        ParamDef { name: "min_label_count", ty: ParamType::Int { min: 1, max: INT_MAX }, default: Default::Int(1), doc: "multi-labels used by fewer images are dropped" },
-        ParamDef { name: "test_fraction", ty: ParamType::Float { min: 0.0, max: 0.9 }, default: Default::Float(0.2), doc: "share of each class held out for testing" },
-        ParamDef { name: "validation_fraction", ty: ParamType::Float { min: 0.0, max: 0.9 }, default: Default::Float(0.1), doc: "share of each class held out for validation" },
-        ParamDef { name: "on_bad_image", ty: ParamType::Choice(&["skip", "fail"]), default: Default::Str("skip"), doc: "skip (count, log, warn) or stop at the first unreadable image" },
-        ParamDef { name: "max_megapixels", ty: ParamType::Float { min: 0.01, max: 10_000.0 }, default: Default::Float(40.0), doc: "larger PNGs count as bad images (decoding one needs ~7 bytes per pixel)" },
+        ParamDef {
+            name: "limit",
+            ty: ParamType::Int { min: 0, max: INT_MAX },
+            default: Default::Int(0),
+            doc: "keep this many images (stratified, seeded); 0 = all",
+        },
+        ParamDef {
+            name: "dedup",
+            ty: ParamType::Bool,
+            default: Default::Bool(true),
+            doc: "drop images whose decoded pixels equal an earlier one",
+        },
+        ParamDef {
+            name: "min_class_count",
+            ty: ParamType::Int { min: 0, max: INT_MAX },
+            default: Default::Int(0),
+            doc: "classes with fewer images are dropped or merged (see rare_classes)",
+        },
+        ParamDef {
+            name: "rare_classes",
+            ty: ParamType::Choice(&["drop", "merge"]),
+            default: Default::Str("drop"),
+            doc: "what happens to classes under min_class_count",
+        },
+        ParamDef {
+            name: "rare_name",
+            ty: ParamType::Text,
+            default: Default::Str("rare"),
+            doc: "the class that merged rare classes become",
+        },
+        ParamDef {
+            name: "min_label_count",
+            ty: ParamType::Int { min: 1, max: INT_MAX },
+            default: Default::Int(1),
+            doc: "multi-labels used by fewer images are dropped",
+        },
+        ParamDef {
+            name: "test_fraction",
+            ty: ParamType::Float { min: 0.0, max: 0.9 },
+            default: Default::Float(0.2),
+            doc: "share of each class held out for testing",
+        },
+        ParamDef {
+            name: "validation_fraction",
+            ty: ParamType::Float { min: 0.0, max: 0.9 },
+            default: Default::Float(0.1),
+            doc: "share of each class held out for validation",
+        },
+        ParamDef {
+            name: "on_bad_image",
+            ty: ParamType::Choice(&["skip", "fail"]),
+            default: Default::Str("skip"),
+            doc: "skip (count, log, warn) or stop at the first unreadable image",
+        },
+        ParamDef {
+            name: "max_megapixels",
+            ty: ParamType::Float { min: 0.01, max: 10_000.0 },
+            default: Default::Float(40.0),
+            doc: "larger PNGs count as bad images (decoding one needs ~7 bytes per pixel)",
+        },
         ParamDef { name: "classes", ty: ParamType::Int { min: 2, max: 60 }, default: Default::Int(6), doc: "synthetic: number of classes" },
-        ParamDef { name: "images", ty: ParamType::Int { min: 10, max: 1_000_000 }, default: Default::Int(300), doc: "synthetic: number of images" },
-        ParamDef { name: "imbalance", ty: ParamType::Float { min: 1.0, max: 1000.0 }, default: Default::Float(10.0), doc: "synthetic: largest class / smallest class" },
-        ParamDef { name: "single_label", ty: ParamType::Choice(&["most-frequent", "first"]), default: Default::Str("most-frequent"), doc: "imet: which attribute is the single label" },
-        ParamDef { name: "label_prefix", ty: ParamType::Text, default: Default::Unset, doc: "imet: only attributes whose name starts with this (e.g. \"culture::\") can be the single label" },
+        ParamDef {
+            name: "images",
+            ty: ParamType::Int { min: 10, max: 1_000_000 },
+            default: Default::Int(300),
+            doc: "synthetic: number of images",
+        },
+        ParamDef {
+            name: "imbalance",
+            ty: ParamType::Float { min: 1.0, max: 1000.0 },
+            default: Default::Float(10.0),
+            doc: "synthetic: largest class / smallest class",
+        },
+        ParamDef {
+            name: "single_label",
+            ty: ParamType::Choice(&["most-frequent", "first"]),
+            default: Default::Str("most-frequent"),
+            doc: "imet: which attribute is the single label",
+        },
+        ParamDef {
+            name: "label_prefix",
+            ty: ParamType::Text,
+            default: Default::Unset,
+            doc: "imet: only attributes whose name starts with this (e.g. \"culture::\") can be the single label",
+        },
     ],
     threads: ThreadUse::Parallel,
     process: Process::Worker,
@@ -76,7 +161,8 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let p = ctx.params.clone();
     let dataset = p.str("dataset").unwrap_or_default().to_string();
     let root = p.str("root").map(Path::new);
-    let synthetic = Synthetic { classes: p.int("classes") as usize, images: p.int("images") as usize, imbalance: p.float("imbalance"), seed: ctx.seed };
+    let synthetic =
+        Synthetic { classes: p.int("classes") as usize, images: p.int("images") as usize, imbalance: p.float("imbalance"), seed: ctx.seed };
     let listing = match (dataset.as_str(), root) {
         ("synthetic", _) => Ok(synthetic.list()),
         ("openclipart", Some(r)) => openclipart::list(r),
@@ -90,7 +176,10 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     .map_err(StageError::Failed)?;
     let Listing { mut candidates, mut bad, dropped } = listing;
     if candidates.is_empty() && bad.is_empty() {
-        return Err(StageError::Failed(format!("no images found under {}", root.map_or("the generator".into(), |r| r.display().to_string()))));
+        return Err(StageError::Failed(format!(
+            "no images found under {}",
+            root.map_or("the generator".into(), |r| r.display().to_string())
+        )));
     }
     let fail_fast = p.str("on_bad_image") == Some("fail");
     if fail_fast && let Some(b) = bad.first() {
@@ -106,7 +195,8 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         ctx.log(format!("limit: kept {} images, stratified", candidates.len()));
     }
 
-    let layout = Layout { size: p.int("image_size") as usize, grey: p.str("color") == Some("grey"), max_megapixels: p.float("max_megapixels") };
+    let layout =
+        Layout { size: p.int("image_size") as usize, grey: p.str("color") == Some("grey"), max_megapixels: p.float("max_megapixels") };
     let decoded = decode_all(ctx, &candidates, layout, &synthetic, fail_fast)?;
     let mut kept: Vec<(Candidate, Decoded)> = Vec::with_capacity(candidates.len());
     let mut too_large = Vec::new();
@@ -154,9 +244,13 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let emptied: Vec<&String> = listed_classes.iter().filter(|c| !classes.contains(c) && !rare.contains(c)).collect();
     if !emptied.is_empty() {
         let names = emptied.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
-        ctx.warn(format!("no usable image left in class{} {names} (bad, too large or duplicates of other classes' images)", if emptied.len() == 1 { "" } else { "es" }));
+        ctx.warn(format!(
+            "no usable image left in class{} {names} (bad, too large or duplicates of other classes' images)",
+            if emptied.len() == 1 { "" } else { "es" }
+        ));
     }
-    let (splits, unsplit) = split(&label_ids, p.float("test_fraction"), p.float("validation_fraction"), &mut Rng::new(ctx.seed, "load/split"));
+    let (splits, unsplit) =
+        split(&label_ids, p.float("test_fraction"), p.float("validation_fraction"), &mut Rng::new(ctx.seed, "load/split"));
     let unsplittable: Vec<String> = unsplit.iter().map(|&c| classes[c].clone()).collect();
     if !unsplittable.is_empty() {
         ctx.warn(format!("too few images to hold some out for testing/validation: {}", unsplittable.join(", ")));
@@ -199,7 +293,13 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
 }
 
 /// Decodes every candidate in parallel, reporting progress.
-fn decode_all(ctx: &StageContext, candidates: &[Candidate], layout: Layout, synthetic: &Synthetic, fail_fast: bool) -> Result<Vec<Result<Decoded, DecodeError>>, StageError> {
+fn decode_all(
+    ctx: &StageContext,
+    candidates: &[Candidate],
+    layout: Layout,
+    synthetic: &Synthetic,
+    fail_fast: bool,
+) -> Result<Vec<Result<Decoded, DecodeError>>, StageError> {
     let ticker = ctx.ticker(candidates.len(), "images");
     let results: Vec<Result<Decoded, DecodeError>> = candidates
         .par_iter()
@@ -247,7 +347,7 @@ fn short(item: &str) -> &str {
 /// Keeps one image per decoded-pixel hash: the real file before a link, then
 /// the first path; the kept copy gets the union of the label sets.
 fn dedup(mut kept: Vec<(Candidate, Decoded)>) -> Vec<(Candidate, Decoded)> {
-    kept.sort_by(|a, b| (a.0.is_link, a.0.source.display()).cmp(&(b.0.is_link, b.0.source.display())));
+    kept.sort_by_cached_key(|(c, _)| (c.is_link, c.source.display()));
     let mut first: HashMap<[u8; 32], usize> = HashMap::new();
     let mut out: Vec<(Candidate, Decoded)> = Vec::with_capacity(kept.len());
     for (c, d) in kept {
@@ -289,7 +389,12 @@ fn filter_labels(kept: &mut [(Candidate, Decoded)], min: usize) {
 
 /// Drops or merges classes with fewer than `min_class_count` images;
 /// returns their names.
-fn rare_classes(ctx: &mut StageContext, kept: &mut Vec<(Candidate, Decoded)>, dropped: &mut Vec<Excluded>, p: &Params) -> Result<Vec<String>, StageError> {
+fn rare_classes(
+    ctx: &mut StageContext,
+    kept: &mut Vec<(Candidate, Decoded)>,
+    dropped: &mut Vec<Excluded>,
+    p: &Params,
+) -> Result<Vec<String>, StageError> {
     let min = p.int("min_class_count") as usize;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for (c, _) in kept.iter() {

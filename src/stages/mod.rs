@@ -9,6 +9,8 @@
 //! "not available in this build" rather than "unknown kind".
 
 pub mod augment;
+#[cfg(test)]
+mod bow_chain_tests;
 pub mod cluster;
 pub mod context;
 pub mod encode;
@@ -19,8 +21,6 @@ pub mod params;
 pub mod svm;
 #[cfg(feature = "test-kinds")]
 pub mod testing;
-#[cfg(test)]
-mod bow_chain_tests;
 #[cfg(test)]
 pub mod testutil;
 
@@ -168,13 +168,12 @@ impl KindDef {
 
 /// The stage kinds of the product brief. Those not in [`registry`] yet are
 /// reported as planned rather than unknown.
-pub const PLANNED_KINDS: &[&str] = &[
-    "load", "augment", "extract", "cluster", "encode", "svm", "cnn-stage1", "cnn-stage2", "multilabel",
-    "evaluate",
-];
+pub const PLANNED_KINDS: &[&str] =
+    &["load", "augment", "extract", "cluster", "encode", "svm", "cnn-stage1", "cnn-stage2", "multilabel", "evaluate"];
 
 /// The product's stage kinds in this build.
-static KINDS: &[&KindDef] = &[&load::LOAD, &augment::AUGMENT, &extract::EXTRACT, &cluster::CLUSTER, &encode::ENCODE, &svm::SVM, &evaluate::EVALUATE];
+static KINDS: &[&KindDef] =
+    &[&load::LOAD, &augment::AUGMENT, &extract::EXTRACT, &cluster::CLUSTER, &encode::ENCODE, &svm::SVM, &evaluate::EVALUATE];
 
 /// Every stage kind this build can run.
 pub fn registry() -> &'static [&'static KindDef] {

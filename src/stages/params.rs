@@ -12,8 +12,14 @@ use std::collections::BTreeMap;
 /// The type of one parameter, with its valid range.
 #[derive(Debug, Clone, Copy)]
 pub enum ParamType {
-    Int { min: i64, max: i64 },
-    Float { min: f64, max: f64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
     Bool,
     /// One of a fixed set of words.
     Choice(&'static [&'static str]),
@@ -21,13 +27,26 @@ pub enum ParamType {
     Text,
     /// A filesystem path, resolved against the pipeline file's folder. When
     /// `fingerprint` is set, the content below it is folded into the key.
-    Path { fingerprint: bool },
+    Path {
+        fingerprint: bool,
+    },
     /// An integer in range, or one of a few words (`keep = 2 | "all"`).
-    IntOrChoice { min: i64, max: i64, choices: &'static [&'static str] },
+    IntOrChoice {
+        min: i64,
+        max: i64,
+        choices: &'static [&'static str],
+    },
     /// A float in range, or one of a few words (`threshold = 0.2 | "tune-global"`).
-    FloatOrChoice { min: f64, max: f64, choices: &'static [&'static str] },
+    FloatOrChoice {
+        min: f64,
+        max: f64,
+        choices: &'static [&'static str],
+    },
     /// A list of floats, each in range (a grid of values).
-    FloatList { min: f64, max: f64 },
+    FloatList {
+        min: f64,
+        max: f64,
+    },
 }
 
 impl ParamType {
@@ -194,9 +213,9 @@ impl Params {
                 serde_json::Value::Bool(b) => RawValue::Bool(*b),
                 serde_json::Value::Number(n) => n.as_i64().map_or_else(|| RawValue::Float(n.as_f64().unwrap_or(f64::NAN)), RawValue::Int),
                 serde_json::Value::String(s) => RawValue::Str(s.clone()),
-                serde_json::Value::Array(items) => RawValue::Array(
-                    items.iter().map(|i| i.as_f64().map_or(RawValue::Other("a non-number"), RawValue::Float)).collect(),
-                ),
+                serde_json::Value::Array(items) => {
+                    RawValue::Array(items.iter().map(|i| i.as_f64().map_or(RawValue::Other("a non-number"), RawValue::Float)).collect())
+                }
                 serde_json::Value::Object(_) => RawValue::Other("a table"),
             };
             let value = check_value(&def.ty, &raw).map_err(|e| format!("parameter `{}`: {}", def.name, e.0))?;
@@ -256,9 +275,8 @@ pub fn check_value(ty: &ParamType, raw: &RawValue) -> Result<ParamValue, ValueEr
         if choices.contains(&s) {
             Ok(ParamValue::Str(s.to_string()))
         } else {
-            let hint = crate::spec::suggest::nearest(s, choices.iter().copied())
-                .map(|n| format!(" (did you mean \"{n}\"?)"))
-                .unwrap_or_default();
+            let hint =
+                crate::spec::suggest::nearest(s, choices.iter().copied()).map(|n| format!(" (did you mean \"{n}\"?)")).unwrap_or_default();
             Err(ValueError(format!("\"{s}\" is not one of {}{hint}", ty.describe())))
         }
     };

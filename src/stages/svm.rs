@@ -28,15 +28,41 @@ pub static SVM: KindDef = KindDef {
     name: "svm",
     version: 1,
     summary: "C-SVC with grid-search cross-validation; test predictions with scores",
-    inputs: &[SlotDef { name: "features", accepts: &[ArtifactType::Histograms], many: false, required: true, doc: "BOW histograms (an encode stage)" }],
+    inputs: &[SlotDef {
+        name: "features",
+        accepts: &[ArtifactType::Histograms],
+        many: false,
+        required: true,
+        doc: "BOW histograms (an encode stage)",
+    }],
     output: ArtifactType::Predictions,
     params: &[
         ParamDef { name: "kernel", ty: ParamType::Choice(&["rbf", "linear"]), default: Default::Str("rbf"), doc: "SVM kernel" },
-        ParamDef { name: "c", ty: ParamType::FloatList { min: 1e-6, max: 1e6 }, default: Default::Floats(&[0.1, 1.0, 10.0, 100.0]), doc: "grid of C values" },
-        ParamDef { name: "gamma", ty: ParamType::FloatList { min: 1e-9, max: 1e9 }, default: Default::Floats(&[1.0, 10.0, 100.0, 1000.0]), doc: "grid of RBF gamma values (ignored by linear)" },
+        ParamDef {
+            name: "c",
+            ty: ParamType::FloatList { min: 1e-6, max: 1e6 },
+            default: Default::Floats(&[0.1, 1.0, 10.0, 100.0]),
+            doc: "grid of C values",
+        },
+        ParamDef {
+            name: "gamma",
+            ty: ParamType::FloatList { min: 1e-9, max: 1e9 },
+            default: Default::Floats(&[1.0, 10.0, 100.0, 1000.0]),
+            doc: "grid of RBF gamma values (ignored by linear)",
+        },
         ParamDef { name: "folds", ty: ParamType::Int { min: 2, max: 20 }, default: Default::Int(5), doc: "cross-validation folds" },
-        ParamDef { name: "scoring", ty: ParamType::Choice(&["accuracy", "macro_f1"]), default: Default::Str("accuracy"), doc: "what the grid search maximises" },
-        ParamDef { name: "class_weight", ty: ParamType::Choice(&["none", "balanced"]), default: Default::Str("none"), doc: "balanced: C scaled per class by n / (classes x count)" },
+        ParamDef {
+            name: "scoring",
+            ty: ParamType::Choice(&["accuracy", "macro_f1"]),
+            default: Default::Str("accuracy"),
+            doc: "what the grid search maximises",
+        },
+        ParamDef {
+            name: "class_weight",
+            ty: ParamType::Choice(&["none", "balanced"]),
+            default: Default::Str("none"),
+            doc: "balanced: C scaled per class by n / (classes x count)",
+        },
     ],
     threads: ThreadUse::Parallel,
     process: Process::Worker,
@@ -107,7 +133,10 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         }
     }
     if !small.is_empty() {
-        ctx.warn(format!("classes with fewer training images than folds = {folds} are absent from some folds (as in scikit-learn): {}", small.join(", ")));
+        ctx.warn(format!(
+            "classes with fewer training images than folds = {folds} are absent from some folds (as in scikit-learn): {}",
+            small.join(", ")
+        ));
     }
 
     let gammas: Vec<f64> = match (kernel, p.get("gamma")) {
@@ -150,11 +179,18 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         points[g].fit_seconds += seconds / folds as f64;
     }
     let b = best(&points);
-    ctx.log(format!("best: c = {}, gamma = {}, mean {} {:.4}", points[b].c, points[b].gamma, p.str("scoring").unwrap_or_default(), points[b].mean()));
+    ctx.log(format!(
+        "best: c = {}, gamma = {}, mean {} {:.4}",
+        points[b].c,
+        points[b].gamma,
+        p.str("scoring").unwrap_or_default(),
+        points[b].mean()
+    ));
 
     let xs: Vec<f32> = train_rows.iter().flat_map(|&i| row(i).iter().copied()).collect();
     let ys: Vec<u32> = train_rows.iter().map(|&i| index[i].label_id).collect();
-    let model = train(&xs, dim, &ys, &SvmParams { kernel, c: points[b].c, gamma: points[b].gamma, class_weights: weights }).map_err(StageError::Failed)?;
+    let model = train(&xs, dim, &ys, &SvmParams { kernel, c: points[b].c, gamma: points[b].gamma, class_weights: weights })
+        .map_err(StageError::Failed)?;
     let scores: Vec<Vec<f64>> = test_rows.iter().map(|&i| model.scores(row(i), classes.len())).collect();
     let predictions = Predictions {
         meta: PredictionsMeta { task: "single".into(), classes },

@@ -16,15 +16,9 @@ const SLEEP: ParamDef = ParamDef {
     default: Default::Int(0),
     doc: "milliseconds to sleep (in small cancellable steps)",
 };
-const FAIL: ParamDef =
-    ParamDef { name: "fail", ty: ParamType::Bool, default: Default::Bool(false), doc: "fail instead of writing" };
-const VALUES: SlotDef = SlotDef {
-    name: "values",
-    accepts: &[ArtifactType::Numbers],
-    many: true,
-    required: true,
-    doc: "stages whose numbers are summed",
-};
+const FAIL: ParamDef = ParamDef { name: "fail", ty: ParamType::Bool, default: Default::Bool(false), doc: "fail instead of writing" };
+const VALUES: SlotDef =
+    SlotDef { name: "values", accepts: &[ArtifactType::Numbers], many: true, required: true, doc: "stages whose numbers are summed" };
 
 pub static SOURCE: KindDef = KindDef {
     name: "test-source",
@@ -35,7 +29,12 @@ pub static SOURCE: KindDef = KindDef {
     params: &[
         ParamDef { name: "value", ty: ParamType::Int { min: -1_000_000, max: 1_000_000 }, default: Default::Int(1), doc: "the number" },
         ParamDef { name: "items", ty: ParamType::Int { min: 1, max: 10_000 }, default: Default::Int(3), doc: "progress steps" },
-        ParamDef { name: "root", ty: ParamType::Path { fingerprint: true }, default: Default::Unset, doc: "a folder whose files are counted" },
+        ParamDef {
+            name: "root",
+            ty: ParamType::Path { fingerprint: true },
+            default: Default::Unset,
+            doc: "a folder whose files are counted",
+        },
         SLEEP,
         FAIL,
     ],
@@ -52,11 +51,26 @@ pub static SUM: KindDef = KindDef {
     inputs: &[VALUES],
     output: ArtifactType::Numbers,
     params: &[
-        ParamDef { name: "offset", ty: ParamType::Int { min: -1_000_000, max: 1_000_000 }, default: Default::Int(0), doc: "added to the sum" },
+        ParamDef {
+            name: "offset",
+            ty: ParamType::Int { min: -1_000_000, max: 1_000_000 },
+            default: Default::Int(0),
+            doc: "added to the sum",
+        },
         ParamDef { name: "rate", ty: ParamType::Float { min: 0.0, max: 1.0 }, default: Default::Float(0.5), doc: "unused number" },
         ParamDef { name: "mode", ty: ParamType::Choice(&["fast", "slow"]), default: Default::Str("fast"), doc: "unused choice" },
-        ParamDef { name: "keep", ty: ParamType::IntOrChoice { min: 1, max: 100, choices: &["all"] }, default: Default::Int(2), doc: "unused" },
-        ParamDef { name: "grid", ty: ParamType::FloatList { min: 0.0, max: f64::INFINITY }, default: Default::Floats(&[0.1, 1.0]), doc: "unused" },
+        ParamDef {
+            name: "keep",
+            ty: ParamType::IntOrChoice { min: 1, max: 100, choices: &["all"] },
+            default: Default::Int(2),
+            doc: "unused",
+        },
+        ParamDef {
+            name: "grid",
+            ty: ParamType::FloatList { min: 0.0, max: f64::INFINITY },
+            default: Default::Floats(&[0.1, 1.0]),
+            doc: "unused",
+        },
         SLEEP,
         FAIL,
     ],
@@ -142,10 +156,7 @@ fn sum_inputs(ctx: &StageContext) -> Result<i64, StageError> {
     for input in ctx.inputs_of("values") {
         let path = input.dir.join("value.txt");
         let text = std::fs::read_to_string(&path).at("read", &path)?;
-        sum += text
-            .trim()
-            .parse::<i64>()
-            .map_err(|e| StageError::Failed(format!("{}: not a number: {e}", path.display())))?;
+        sum += text.trim().parse::<i64>().map_err(|e| StageError::Failed(format!("{}: not a number: {e}", path.display())))?;
     }
     Ok(sum)
 }

@@ -45,7 +45,9 @@ pub fn with(mut v: serde_json::Value, key: &str, value: impl Into<serde_json::Va
 pub fn run(kind: &'static KindDef, params: serde_json::Value, inputs: &[(&str, &Path)], seed: u64) -> Run {
     let inputs: BTreeMap<String, Vec<InputArtifact>> = inputs
         .iter()
-        .map(|(slot, dir)| (slot.to_string(), vec![InputArtifact { stage: "input".into(), artifact: ArtifactType::Images, dir: dir.to_path_buf() }]))
+        .map(|(slot, dir)| {
+            (slot.to_string(), vec![InputArtifact { stage: "input".into(), artifact: ArtifactType::Images, dir: dir.to_path_buf() }])
+        })
         .collect();
     run_with_inputs(kind, params, inputs, seed)
 }
@@ -63,7 +65,17 @@ pub fn run_with_inputs(kind: &'static KindDef, params: serde_json::Value, inputs
             sink.lock().unwrap().push(w);
         }
     });
-    let mut ctx = StageContext::new("stage".into(), kind, params, seed, inputs, 2, out.path().to_path_buf(), events, Arc::new(AtomicBool::new(false)));
+    let mut ctx = StageContext::new(
+        "stage".into(),
+        kind,
+        params,
+        seed,
+        inputs,
+        2,
+        out.path().to_path_buf(),
+        events,
+        Arc::new(AtomicBool::new(false)),
+    );
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let run = match kind.process {
         super::Process::Engine(f) => f,

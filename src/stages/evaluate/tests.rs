@@ -23,10 +23,13 @@ fn one_long_table_for_every_approach() {
     predictions(x.path(), vec![0, 0, 1, 2], vec![0, 1, 1, 1]);
     predictions(y.path(), vec![0, 0, 1, 2], vec![0, 0, 1, 2]);
     let mut inputs = std::collections::BTreeMap::new();
-    inputs.insert("predictions".to_string(), vec![
-        crate::stages::InputArtifact { stage: "weak".into(), artifact: ArtifactType::Predictions, dir: x.path().into() },
-        crate::stages::InputArtifact { stage: "strong".into(), artifact: ArtifactType::Predictions, dir: y.path().into() },
-    ]);
+    inputs.insert(
+        "predictions".to_string(),
+        vec![
+            crate::stages::InputArtifact { stage: "weak".into(), artifact: ArtifactType::Predictions, dir: x.path().into() },
+            crate::stages::InputArtifact { stage: "strong".into(), artifact: ArtifactType::Predictions, dir: y.path().into() },
+        ],
+    );
     let run = testutil::run_with_inputs(&EVALUATE, serde_json::json!({}), inputs, 1);
     let out = run.ok();
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();

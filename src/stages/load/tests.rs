@@ -146,11 +146,11 @@ fn limit_and_rare_classes() {
 fn imet_layout_with_bad_rows() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(root.join("labels.csv"), b"attribute_id,attribute_name\n1,culture::french\n2,tag::flowers\n3,\"culture::dutch, north\"\n4,tag::men\n");
     write(
-        root.join("train.csv"),
-        b"id,attribute_ids\na1,1 2\na2,2 1\na3,3 4 2\na4,1\nmissing,1 2\na5,1 99\n",
+        root.join("labels.csv"),
+        b"attribute_id,attribute_name\n1,culture::french\n2,tag::flowers\n3,\"culture::dutch, north\"\n4,tag::men\n",
     );
+    write(root.join("train.csv"), b"id,attribute_ids\na1,1 2\na2,2 1\na3,3 4 2\na4,1\nmissing,1 2\na5,1 99\n");
     for (i, id) in ["a1", "a2", "a3", "a4", "a5"].iter().enumerate() {
         write(root.join(format!("train/{id}.png")), &testpng::solid(2, 2, [i as u8 * 40, 0, 0]));
     }
