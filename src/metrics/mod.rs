@@ -157,6 +157,65 @@ pub fn single_label_report(y_true: &[usize], y_pred: &[usize], scores: &[Vec<f64
     rows
 }
 
+/// Averages of per-item counts: `(precision, recall, F1, F2)` each the mean
+/// (optionally weighted) of the items' own values.
+fn averaged(items: &[Counts], weights: Option<&[f64]>) -> (f64, f64, f64, f64) {
+    let total: f64 = weights.map_or(items.len() as f64, |w| w.iter().sum());
+    if total == 0.0 {
+        return (0.0, 0.0, 0.0, 0.0);
+    }
+    let w = |i: usize| weights.map_or(1.0, |w| w[i]);
+    let mean = |f: &dyn Fn(&Counts) -> f64| items.iter().enumerate().map(|(i, c)| w(i) * f(c)).sum::<f64>() / total;
+    (mean(&|c| c.precision()), mean(&|c| c.recall()), mean(&|c| c.fbeta(1.0)), mean(&|c| c.fbeta(2.0)))
+}
+
+/// The multi-label report (label sets as lists of label indices): one row
+/// per label, then micro, macro, weighted and samples averages — scikit-learn's
+/// `precision_recall_fscore_support` / `fbeta_score` on indicator matrices
+/// with `zero_division=0` (a sample with no true and no predicted labels
+/// scores 0 in the samples average).
+pub fn multi_label_report(y_true: &[Vec<usize>], y_pred: &[Vec<usize>], labels: &[String]) -> Vec<Row> {
+    let mut per_label = vec![Counts::default(); labels.len()];
+    let mut per_sample = Vec::with_capacity(y_true.len());
+    for (t, p) in y_true.iter().zip(y_pred) {
+        let mut sample = Counts::default();
+        for &l in t {
+            per_label[l].support += 1;
+            if p.contains(&l) {
+                per_label[l].tp += 1;
+                sample.tp += 1;
+            } else {
+                per_label[l].fn_ += 1;
+                sample.fn_ += 1;
+            }
+        }
+        for &l in p.iter().filter(|l| !t.contains(l)) {
+            per_label[l].fp += 1;
+            sample.fp += 1;
+        }
+        sample.support = t.len();
+        per_sample.push(sample);
+    }
+    let support: usize = per_label.iter().map(|c| c.support).sum();
+    let mut rows: Vec<Row> = labels.iter().zip(&per_label).map(|(n, c)| Row::of(n, c)).collect();
+    let micro = per_label.iter().fold(Counts::default(), |a, c| Counts {
+        tp: a.tp + c.tp,
+        fp: a.fp + c.fp,
+        fn_: a.fn_ + c.fn_,
+        support: a.support + c.support,
+    });
+    rows.push(Row::of("micro avg", &micro));
+    let weights: Vec<f64> = per_label.iter().map(|c| c.support as f64).collect();
+    for (name, (p, r, f1, f2)) in [
+        ("macro avg", averaged(&per_label, None)),
+        ("weighted avg", averaged(&per_label, Some(&weights))),
+        ("samples avg", averaged(&per_sample, None)),
+    ] {
+        rows.push(Row { class: name.into(), precision: p, recall: r, f1, f2: Some(f2), support });
+    }
+    rows
+}
+
 /// `matrix[true][predicted]` counts over `labels` labels.
 pub fn confusion(y_true: &[usize], y_pred: &[usize], labels: usize) -> Vec<Vec<usize>> {
     let mut m = vec![vec![0; labels]; labels];
@@ -206,6 +265,31 @@ mod tests {
         assert_eq!(get("accuracy").f2, None);
         let none = single_label_report(&[0], &[0], &[], &names[..1]);
         assert_eq!(none.iter().find(|r| r.class == "macro avg").unwrap().f1, 1.0);
+    }
+
+    /// Expected values printed by scikit-learn 1.x for these indicator matrices:
+    /// Y = [[1,0,1,0],[0,0,0,0],[1,1,0,0],[0,1,1,0]], P = [[1,0,0,0],[0,0,0,0],[1,0,0,1],[0,1,1,0]].
+    #[test]
+    fn multi_label_matches_scikit_learn() {
+        let sets = |m: &[[u8; 4]]| m.iter().map(|r| (0..4).filter(|&i| r[i] == 1).collect::<Vec<usize>>()).collect::<Vec<_>>();
+        let y = sets(&[[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0]]);
+        let p = sets(&[[1, 0, 0, 0], [0, 0, 0, 0], [1, 0, 0, 1], [0, 1, 1, 0]]);
+        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let rows = multi_label_report(&y, &p, &names);
+        let get = |n: &str| rows.iter().find(|r| r.class == n).unwrap().clone();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        for (name, pr, rc, f1, f2) in [
+            ("micro avg", 0.8, 0.666667, 0.727273, 0.689655),
+            ("macro avg", 0.75, 0.5, 0.583333, 0.527778),
+            ("weighted avg", 1.0, 0.666667, 0.777778, 0.703704),
+            ("samples avg", 0.625, 0.5, 0.541667, 0.513889),
+        ] {
+            let r = get(name);
+            assert!(close(r.precision, pr) && close(r.recall, rc) && close(r.f1, f1) && close(r.f2.unwrap(), f2), "{name}: {r:?}");
+        }
+        let b = get("b");
+        assert!(close(b.f1, 0.666667) && close(b.f2.unwrap(), 0.555556) && b.support == 2);
+        assert_eq!((get("d").precision, get("d").support), (0.0, 0));
     }
 
     #[test]
