@@ -48,11 +48,11 @@ fn outputs(dir: &Path, record: &Value) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// cv.csv without its `mean_fit_seconds` column.
+/// A CSV without its measured-time column (`mean_fit_seconds`, `seconds`).
 fn without_times(csv: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(csv);
     let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
-    let col = header.iter().position(|h| *h == "mean_fit_seconds").expect("cv.csv has fit times");
+    let col = header.iter().position(|h| *h == "mean_fit_seconds" || *h == "seconds").expect("the table has times");
     text.lines().map(|l| l.split(',').enumerate().filter(|(i, _)| *i != col).map(|(_, v)| v).collect::<Vec<_>>().join(",")).collect()
 }
 
@@ -60,10 +60,12 @@ fn without_times(csv: &[u8]) -> Vec<String> {
 fn quickstart_cold_cached_edited_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let cold = run(dir.path(), &pipeline());
-    let names = ["data", "kaze", "vocab", "bow", "svm", "augmented", "compare"];
+    let names = ["data", "kaze", "vocab", "bow", "svm", "augmented", "cnn", "compare"];
     assert_eq!(statuses(&cold), names.map(|n| format!("{n}=ran")));
     let files = outputs(dir.path(), &cold);
-    for expected in ["data/index.parquet", "augmented/preview.png", "svm/predictions.csv", "svm/cv.csv"] {
+    for expected in
+        ["data/index.parquet", "augmented/preview.png", "svm/predictions.csv", "svm/cv.csv", "cnn/history.csv", "cnn/model.safetensors"]
+    {
         assert!(files.iter().any(|(n, _)| n == expected), "{expected} is written");
     }
 
@@ -90,10 +92,10 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     let edited = dir.path().join("edited.toml");
     std::fs::write(&edited, std::fs::read_to_string(pipeline()).unwrap().replace("rotate = 20", "rotate = 10")).unwrap();
     let after = run(dir.path(), &edited);
-    let expected = names.map(|n| format!("{n}={}", if ["augmented", "compare"].contains(&n) { "ran" } else { "cached" }));
+    let expected = names.map(|n| format!("{n}={}", if ["augmented", "cnn", "compare"].contains(&n) { "ran" } else { "cached" }));
     assert_eq!(statuses(&after), expected, "exactly the edited stage and what reads it re-run");
     assert_eq!(after["stages"][5]["reason"], "params.rotate 20.0 → 10.0");
-    assert_eq!(after["stages"][6]["reason"], "input augmented changed (images)");
+    assert_eq!(after["stages"][7]["reason"], "input augmented changed (images); input cnn changed (predictions)");
 
     // --stage: only what the target needs, and no report for the rest.
     let only =
@@ -107,7 +109,11 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     let differing: Vec<String> = outputs(other.path(), &again)
         .into_iter()
         .zip(&files)
-        .filter(|((name, a), (_, b))| if name == "svm/cv.csv" { without_times(a) != without_times(b) } else { a != b })
+        .filter(
+            |((name, a), (_, b))| {
+                if name == "svm/cv.csv" || name == "cnn/history.csv" { without_times(a) != without_times(b) } else { a != b }
+            },
+        )
         .map(|((name, _), _)| name)
         .collect();
     assert!(differing.is_empty(), "differ between two fresh runs: {differing:?}");

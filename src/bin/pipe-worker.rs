@@ -3,5 +3,5 @@
 //! The `pipe` engine spawns it, so the engine itself never links OpenCV.
 
 fn main() {
-    std::process::exit(pipe::exec::worker::main_of("pipe-worker", &[]));
+    std::process::exit(pipe::exec::worker::main_of("pipe-worker", pipe::stages::worker_runner, &[]));
 }

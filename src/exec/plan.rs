@@ -123,6 +123,12 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
 fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
     match previous.and_then(|r| r.stage(name)) {
         None => vec![Reason::New],
+        Some(old) if old.key == key && old.status == crate::record::StageStatus::Failed => {
+            vec![Reason::NotCached("failed in the previous run".into())]
+        }
+        Some(old) if old.key == key && old.status == crate::record::StageStatus::Skipped => {
+            vec![Reason::NotCached("skipped in the previous run".into())]
+        }
         Some(old) if old.key == key => vec![Reason::NotCached("not in the cache (removed)".into())],
         Some(old) => reasons(&old.doc, doc, inputs),
     }

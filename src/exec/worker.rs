@@ -109,11 +109,11 @@ pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSi
 }
 
 /// Worker side: runs the job in this process, printing events as JSON lines.
-pub fn serve(job_file: &Path) -> Result<(), String> {
+pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Result<(), String> {
     let bytes = std::fs::read(job_file).map_err(|e| format!("cannot read job {}: {e}", job_file.display()))?;
     let job: Job = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a job file: {e}", job_file.display()))?;
     let kind = stages::kind(&job.kind).ok_or_else(|| format!("this worker has no stage kind `{}`", job.kind))?;
-    let run = stages::worker_runner(kind.name).ok_or_else(|| format!("stage kind `{}` does not run in a worker", job.kind))?;
+    let run = lookup(kind.name).ok_or_else(|| format!("stage kind `{}` does not run in this worker", job.kind))?;
     let params = Params::from_json(kind, &job.params).map_err(|e| format!("job {}: {e}", job_file.display()))?;
     let inputs = job
         .inputs
@@ -141,10 +141,24 @@ pub fn serve(job_file: &Path) -> Result<(), String> {
 /// A worker subcommand besides `run`: its name and its `main`.
 pub type Subcommand<'a> = (&'a str, fn() -> i32);
 
-pub fn main_of(name: &str, extra: &[Subcommand]) -> i32 {
+pub fn main_of(name: &str, lookup: fn(&str) -> Option<stages::RunFn>, extra: &[Subcommand]) -> i32 {
+    // A panic inside a stage (a libtorch shape error, say) becomes one line
+    // on stderr, which the engine shows as the stage's error.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info.payload().downcast_ref::<String>().cloned().or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()));
+        let msg = msg.unwrap_or_else(|| "panic".into());
+        // libtorch errors arrive as `Torch("what\nException raised from ...")`:
+        // keep what went wrong, never the C++ stack trace.
+        let (what, origin) = match msg.split_once("Torch(\"") {
+            Some((_, rest)) => (rest.to_string(), "libtorch"),
+            None => (msg.clone(), "internal error"),
+        };
+        let first = what.split("\\n").next().unwrap_or_default().lines().next().unwrap_or_default().trim_end_matches(['"', ')']);
+        eprintln!("error: {origin}: {first}");
+    }));
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["run", job] => match serve(Path::new(job)) {
+        ["run", job] => match serve(Path::new(job), lookup) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("error: {e}");

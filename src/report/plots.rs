@@ -98,6 +98,46 @@ pub fn bars_png(categories: &[String], series: &[(&str, Vec<f64>, Scalar)], titl
     encode(&img)
 }
 
+/// Line chart over epochs 1..=n: one line per series, y from 0 to the max.
+pub fn lines_png(series: &[(&str, Vec<f64>, Scalar)], title: &str) -> Result<Vec<u8>, String> {
+    let (left, top, w, h) = (60, 50, 420, 220);
+    let mut img = canvas(left + w + 30, top + h + 40)?;
+    text(&mut img, title, 10, 22, 0.55, Scalar::all(0.0))?;
+    let n = series.iter().map(|s| s.1.len()).max().unwrap_or(0);
+    let max = series.iter().flat_map(|s| s.1.iter().copied()).filter(|v| v.is_finite()).fold(0.0, f64::max).max(1e-9);
+    rectangle(&mut img, Rect::new(left, top, w, h), Scalar::all(180.0), 1, LINE_AA, 0).map_err(cv)?;
+    text(&mut img, &format!("{max:.2}"), 6, top + 10, 0.38, Scalar::all(60.0))?;
+    text(&mut img, "0", 40, top + h, 0.38, Scalar::all(60.0))?;
+    text(&mut img, "epoch", left + w / 2 - 20, top + h + 32, 0.4, Scalar::all(60.0))?;
+    let x_of = |i: usize| left + if n > 1 { (i as i32) * w / (n as i32 - 1) } else { w / 2 };
+    let y_of = |v: f64| top + h - ((v / max).clamp(0.0, 1.0) * h as f64) as i32;
+    for i in 0..n {
+        text(&mut img, &(i + 1).to_string(), x_of(i) - 4, top + h + 16, 0.35, Scalar::all(60.0))?;
+    }
+    let mut legend_x = left;
+    for (name, values, colour) in series {
+        for (i, pair) in values.windows(2).enumerate() {
+            opencv::imgproc::line(
+                &mut img,
+                Point::new(x_of(i), y_of(pair[0])),
+                Point::new(x_of(i + 1), y_of(pair[1])),
+                *colour,
+                2,
+                LINE_AA,
+                0,
+            )
+            .map_err(cv)?;
+        }
+        for (i, v) in values.iter().enumerate() {
+            opencv::imgproc::circle(&mut img, Point::new(x_of(i), y_of(*v)), 3, *colour, -1, LINE_AA, 0).map_err(cv)?;
+        }
+        rectangle(&mut img, Rect::new(legend_x, 30, 10, 10), *colour, -1, LINE_AA, 0).map_err(cv)?;
+        text(&mut img, name, legend_x + 14, 40, 0.4, Scalar::all(0.0))?;
+        legend_x += 110;
+    }
+    encode(&img)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +149,7 @@ mod tests {
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         let bars = bars_png(&classes, &[("train", vec![5.0, 2.0], Scalar::new(200.0, 120.0, 40.0, 0.0))], "images").unwrap();
         assert_eq!(&bars[1..4], b"PNG");
+        let lines = lines_png(&[("loss", vec![2.0, 1.0, 0.5], Scalar::all(0.0))], "loss").unwrap();
+        assert_eq!(&lines[1..4], b"PNG");
     }
 }

@@ -83,6 +83,9 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             page.push(Block::Image(format!("{} confusion matrix, {what}", input.stage), png));
         }
         page.push(Block::Table(class_rows(&rows)));
+        if let Ok(text) = std::fs::read_to_string(input.dir.join("history.csv")) {
+            page.extend(curves(&text, &input.stage, &out)?);
+        }
         let cv = input.dir.join("cv.csv");
         if let Ok(text) = std::fs::read_to_string(&cv) {
             let _ = writeln!(md_sections, "Grid search (cross-validation on the training split):\n\n{}", csv_to_markdown(&text));
@@ -124,6 +127,41 @@ fn dataset_blocks(dir: &std::path::Path, out: &std::path::Path) -> Result<Vec<Bl
     if let Ok(preview) = std::fs::read(dir.join("preview.png")) {
         save(&out.join("plots").join("augmentation_preview.png"), &preview)?;
         blocks.push(Block::Image("augmentation: originals (left) beside augmented copies".into(), preview));
+    }
+    Ok(blocks)
+}
+
+/// Training curves from a CNN stage's `history.csv` (loss; accuracy, top-3, top-5).
+fn curves(history: &str, stage: &str, out: &std::path::Path) -> Result<Vec<Block>, StageError> {
+    let header: Vec<&str> = history.lines().next().unwrap_or_default().split(',').collect();
+    let column = |name: &str| -> Vec<f64> {
+        let Some(c) = header.iter().position(|h| *h == name) else { return Vec::new() };
+        history.lines().skip(1).filter_map(|l| l.split(',').nth(c).and_then(|v| v.parse().ok())).collect()
+    };
+    let colour = |b: f64, g: f64, r: f64| opencv::core::Scalar::new(b, g, r, 0.0);
+    let charts = [
+        (
+            "loss",
+            vec![
+                ("train loss", column("train_loss"), colour(180.0, 119.0, 31.0)),
+                ("validation loss", column("val_loss"), colour(14.0, 127.0, 255.0)),
+            ],
+        ),
+        (
+            "accuracy",
+            vec![
+                ("accuracy", column("val_accuracy"), colour(44.0, 160.0, 44.0)),
+                ("top-3", column("val_top3"), colour(40.0, 39.0, 214.0)),
+                ("top-5", column("val_top5"), colour(189.0, 103.0, 148.0)),
+            ],
+        ),
+    ];
+    let mut blocks = Vec::new();
+    for (what, series) in charts {
+        let title = format!("{stage}: {what} per epoch (validation split)");
+        let png = plots::lines_png(&series, &title).map_err(StageError::Failed)?;
+        save(&out.join("plots").join(format!("curves_{stage}_{what}.png")), &png)?;
+        blocks.push(Block::Image(title, png));
     }
     Ok(blocks)
 }

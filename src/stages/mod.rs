@@ -12,6 +12,7 @@ pub mod augment;
 #[cfg(test)]
 mod bow_chain_tests;
 pub mod cluster;
+pub mod cnn;
 pub mod context;
 pub mod encode;
 pub mod evaluate;
@@ -172,8 +173,16 @@ pub const PLANNED_KINDS: &[&str] =
     &["load", "augment", "extract", "cluster", "encode", "svm", "cnn-stage1", "cnn-stage2", "multilabel", "evaluate"];
 
 /// The product's stage kinds in this build.
-static KINDS: &[&KindDef] =
-    &[&load::LOAD, &augment::AUGMENT, &extract::EXTRACT, &cluster::CLUSTER, &encode::ENCODE, &svm::SVM, &evaluate::EVALUATE];
+static KINDS: &[&KindDef] = &[
+    &load::LOAD,
+    &augment::AUGMENT,
+    &extract::EXTRACT,
+    &cluster::CLUSTER,
+    &encode::ENCODE,
+    &svm::SVM,
+    &cnn::CNN_STAGE1,
+    &evaluate::EVALUATE,
+];
 
 /// Every stage kind this build can run.
 pub fn registry() -> &'static [&'static KindDef] {
@@ -214,7 +223,7 @@ mod tests {
                 assert!(keys.insert(s.name), "{}: slot {} collides", k.name, s.name);
                 assert!(!s.accepts.is_empty());
             }
-            let in_worker = !matches!(k.process, Process::Engine(_));
+            let in_worker = matches!(k.process, Process::Worker);
             assert_eq!(in_worker, worker_runner(k.name).is_some(), "{}: worker kinds, and only they, have a worker runner", k.name);
         }
     }

@@ -4,7 +4,24 @@
 //! engine never links libtorch (~0.26 s and ~111 MiB at every start).
 
 fn main() {
-    std::process::exit(pipe::exec::worker::main_of("pipe-torch", &[("probe", probe)]));
+    std::process::exit(pipe::exec::worker::main_of("pipe-torch", runner, &[("probe", probe)]));
+}
+
+#[cfg(feature = "torch")]
+mod cnn_train;
+
+/// The kinds that run here ([`pipe::stages::Process::Torch`]).
+#[cfg(feature = "torch")]
+fn runner(kind: &str) -> Option<pipe::stages::RunFn> {
+    match kind {
+        "cnn-stage1" => Some(cnn_train::run_stage1),
+        _ => None,
+    }
+}
+
+#[cfg(not(feature = "torch"))]
+fn runner(_: &str) -> Option<pipe::stages::RunFn> {
+    None
 }
 
 #[cfg(feature = "torch")]
@@ -21,4 +38,15 @@ fn probe() -> i32 {
 fn probe() -> i32 {
     eprintln!("this pipe-torch was built without the `torch` feature");
     1
+}
+
+#[cfg(all(test, feature = "torch"))]
+mod tests {
+    #[test]
+    fn every_torch_kind_runs_here() {
+        for k in pipe::stages::registry() {
+            let torch = matches!(k.process, pipe::stages::Process::Torch);
+            assert_eq!(torch, super::runner(k.name).is_some(), "{}", k.name);
+        }
+    }
 }

@@ -1,0 +1,115 @@
+//! `cnn-stage1`: an AlexNet-like CNN (paper 2.1.2). With `keep = "all"` it
+//! is a flat N-class classifier (the paper's first attempt); with `keep = N`
+//! it is the first step of the two-step scheme: the N most frequent classes
+//! plus "other". Trained in the `pipe-torch` worker (libtorch); the training
+//! itself is in `cnn_train`, compiled with the `torch` feature.
+//!
+//! Output: `predictions.*` for the test split (softmax probabilities as
+//! scores), `history.csv` (per epoch: train and validation loss, validation
+//! accuracy, top-3 and top-5 accuracy, seconds), `model.safetensors` (the
+//! weights that did best on validation).
+
+use super::params::{Default, ParamDef, ParamType};
+use super::{ArtifactType, KindDef, Params, Process, SlotDef, ThreadUse};
+
+/// Parameters of the network and its training, shared by the CNN kinds.
+pub const TRAINING: &[ParamDef] = &[
+    ParamDef {
+        name: "width",
+        ty: ParamType::Int { min: 2, max: 256 },
+        default: Default::Int(16),
+        doc: "channels of the first convolution (AlexNet: 64); the others scale with it",
+    },
+    ParamDef {
+        name: "hidden",
+        ty: ParamType::Int { min: 8, max: 8192 },
+        default: Default::Int(256),
+        doc: "units of the two hidden fully connected layers (AlexNet: 4096)",
+    },
+    ParamDef {
+        name: "dropout",
+        ty: ParamType::Float { min: 0.0, max: 0.95 },
+        default: Default::Float(0.5),
+        doc: "dropout before each hidden layer",
+    },
+    ParamDef { name: "batch_norm", ty: ParamType::Bool, default: Default::Bool(false), doc: "batch normalisation after each convolution" },
+    ParamDef {
+        name: "epochs",
+        ty: ParamType::Int { min: 1, max: 1000 },
+        default: Default::Int(5),
+        doc: "passes over the training images (the paper: 20)",
+    },
+    ParamDef {
+        name: "batch_size",
+        ty: ParamType::Int { min: 1, max: 4096 },
+        default: Default::Int(64),
+        doc: "images per step (the paper: 32)",
+    },
+    ParamDef {
+        name: "learning_rate",
+        ty: ParamType::Float { min: 1e-8, max: 1.0 },
+        default: Default::Float(0.001),
+        doc: "Adam's learning rate (the paper: 1e-4)",
+    },
+    ParamDef {
+        name: "class_weights",
+        ty: ParamType::Choice(&["none", "balanced"]),
+        default: Default::Str("none"),
+        doc: "weight the loss by the input's balanced class weights",
+    },
+    ParamDef {
+        name: "patience",
+        ty: ParamType::Int { min: 0, max: 1000 },
+        default: Default::Int(0),
+        doc: "stop after this many epochs without a better validation loss (0: never)",
+    },
+    ParamDef {
+        name: "device",
+        ty: ParamType::Choice(&["auto", "cpu", "cuda"]),
+        default: Default::Str("auto"),
+        doc: "auto = CUDA when present",
+    },
+];
+
+pub static CNN_STAGE1: KindDef = KindDef {
+    name: "cnn-stage1",
+    version: 1,
+    summary: "AlexNet-like CNN: flat (keep = \"all\") or the two-step scheme's first step",
+    inputs: &[SlotDef {
+        name: "images",
+        accepts: &[ArtifactType::Images],
+        many: false,
+        required: true,
+        doc: "training and test images (a load or augment stage)",
+    }],
+    output: ArtifactType::Predictions,
+    params: &[
+        ParamDef {
+            name: "keep",
+            ty: ParamType::IntOrChoice { min: 1, max: 10_000, choices: &["all"] },
+            default: Default::Str("all"),
+            doc: "the most frequent classes kept; the rest become \"other\" (the paper: 2)",
+        },
+        TRAINING[0],
+        TRAINING[1],
+        TRAINING[2],
+        TRAINING[3],
+        TRAINING[4],
+        TRAINING[5],
+        TRAINING[6],
+        TRAINING[7],
+        TRAINING[8],
+        TRAINING[9],
+    ],
+    threads: ThreadUse::Parallel,
+    process: Process::Torch,
+    check: check_training,
+    names_inputs: false,
+};
+
+fn check_training(p: &Params) -> Vec<String> {
+    if p.str("device") == Some("cuda") && !cfg!(feature = "torch") {
+        return vec!["device = \"cuda\" needs a build with the `torch` feature".into()];
+    }
+    Vec::new()
+}
