@@ -31,15 +31,6 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
         let dest = if evaluations.len() == 1 { run_dir.to_path_buf() } else { run_dir.join(&stage.name) };
         let entry = cache.entry_dir(&plan.stages[i].key).join("out");
         copy_tree(&entry, &dest)?;
-        for r in stage.inputs.get("predictions").into_iter().flatten() {
-            let j = plan.spec.stages.iter().position(|s| s.name == r.stage).expect("validated reference");
-            let from = cache.entry_dir(&plan.stages[j].key).join("out");
-            for ext in ["csv", "parquet"] {
-                let src = from.join(format!("predictions.{ext}"));
-                let to = dest.join("predictions").join(format!("{}.{ext}", r.stage));
-                copy(&src, &to)?;
-            }
-        }
         let md = std::fs::read_to_string(entry.join("comparison.md")).map_err(|e| format!("cannot read comparison: {e}"))?;
         let table: String =
             md.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect::<Vec<_>>().join("\n");

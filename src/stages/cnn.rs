@@ -107,6 +107,45 @@ pub static CNN_STAGE1: KindDef = KindDef {
     names_inputs: false,
 };
 
+pub static CNN_STAGE2: KindDef = KindDef {
+    name: "cnn-stage2",
+    version: 1,
+    summary: "the two-step scheme's second CNN: the classes stage 1 calls \"other\"; combined with stage 1",
+    inputs: &[
+        SlotDef {
+            name: "images",
+            accepts: &[ArtifactType::Images],
+            many: false,
+            required: true,
+            doc: "the same images stage 1 was trained on",
+        },
+        SlotDef {
+            name: "stage1",
+            accepts: &[ArtifactType::Predictions],
+            many: false,
+            required: true,
+            doc: "a cnn-stage1 stage with keep = N",
+        },
+    ],
+    output: ArtifactType::Predictions,
+    params: &[
+        TRAINING[0],
+        TRAINING[1],
+        TRAINING[2],
+        TRAINING[3],
+        TRAINING[4],
+        TRAINING[5],
+        TRAINING[6],
+        TRAINING[7],
+        TRAINING[8],
+        TRAINING[9],
+    ],
+    threads: ThreadUse::Parallel,
+    process: Process::Torch,
+    check: check_training,
+    names_inputs: false,
+};
+
 fn check_training(p: &Params) -> Vec<String> {
     if p.str("device") == Some("cuda") && !cfg!(feature = "torch") {
         return vec!["device = \"cuda\" needs a build with the `torch` feature".into()];

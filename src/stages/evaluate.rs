@@ -60,39 +60,44 @@ pub const HEADLINE: &[(&str, &str, &str)] = &[
 pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv();
     let out = ctx.out_dir().to_path_buf();
-    for sub in ["confusion", "plots"] {
+    for sub in ["confusion", "plots", "predictions"] {
         std::fs::create_dir_all(out.join(sub)).map_err(|e| StageError::Failed(e.to_string()))?;
     }
     let mut page: Vec<Block> = Vec::new();
     let mut table: Vec<(String, String, Row)> = Vec::new();
     let mut md_sections = String::new();
-    for input in ctx.inputs_of("predictions").to_vec() {
-        let p = Predictions::read(&input.dir).map_err(StageError::Failed)?;
+    for (name, dir) in approaches(ctx.inputs_of("predictions")) {
+        let p = Predictions::read(&dir).map_err(StageError::Failed)?;
+        for ext in ["csv", "parquet"] {
+            let to = out.join("predictions").join(format!("{name}.{ext}"));
+            std::fs::copy(dir.join(format!("predictions.{ext}")), &to)
+                .map_err(|e| StageError::Failed(format!("cannot write {}: {e}", to.display())))?;
+        }
         let truth: Vec<usize> = p.y_true.iter().map(|&v| v as usize).collect();
         let pred: Vec<usize> = p.y_pred.iter().map(|&v| v as usize).collect();
         let rows = single_label_report(&truth, &pred, &p.scores, &p.meta.classes);
         let matrix = confusion(&truth, &pred, p.meta.classes.len());
-        write_confusion(&out.join("confusion").join(format!("{}.csv", input.stage)), &matrix, &p.meta.classes)?;
-        let _ = writeln!(md_sections, "\n## {}\n\n{}", input.stage, class_table(&rows));
-        page.push(Block::Heading(input.stage.clone()));
+        write_confusion(&out.join("confusion").join(format!("{}.csv", name)), &matrix, &p.meta.classes)?;
+        let _ = writeln!(md_sections, "\n## {}\n\n{}", name, class_table(&rows));
+        page.push(Block::Heading(name.clone()));
         for (normalise, what) in [(false, "counts"), (true, "row-normalised, %")] {
-            let png = plots::confusion_png(&matrix, &p.meta.classes, normalise, &format!("{}: confusion matrix ({what})", input.stage))
+            let png = plots::confusion_png(&matrix, &p.meta.classes, normalise, &format!("{}: confusion matrix ({what})", name))
                 .map_err(StageError::Failed)?;
-            let name = format!("confusion_{}_{}.png", input.stage, if normalise { "normalised" } else { "counts" });
+            let name = format!("confusion_{}_{}.png", name, if normalise { "normalised" } else { "counts" });
             save(&out.join("plots").join(&name), &png)?;
-            page.push(Block::Image(format!("{} confusion matrix, {what}", input.stage), png));
+            page.push(Block::Image(format!("{} confusion matrix, {what}", name), png));
         }
         page.push(Block::Table(class_rows(&rows)));
-        if let Ok(text) = std::fs::read_to_string(input.dir.join("history.csv")) {
-            page.extend(curves(&text, &input.stage, &out)?);
+        if let Ok(text) = std::fs::read_to_string(dir.join("history.csv")) {
+            page.extend(curves(&text, &name, &out)?);
         }
-        let cv = input.dir.join("cv.csv");
+        let cv = dir.join("cv.csv");
         if let Ok(text) = std::fs::read_to_string(&cv) {
             let _ = writeln!(md_sections, "Grid search (cross-validation on the training split):\n\n{}", csv_to_markdown(&text));
             page.push(Block::Text("Grid search (cross-validation on the training split):".into()));
             page.push(Block::Table(grid_rows(&text)));
         }
-        table.extend(rows.into_iter().map(|r| (input.stage.clone(), p.meta.task.clone(), r)));
+        table.extend(rows.into_iter().map(|r| (name.clone(), p.meta.task.clone(), r)));
     }
     write_metrics(&out, &table)?;
     let md = format!("# Comparison\n\n{}\n{md_sections}", comparison_table(&table));
@@ -129,6 +134,23 @@ fn dataset_blocks(dir: &std::path::Path, out: &std::path::Path) -> Result<Vec<Bl
         blocks.push(Block::Image("augmentation: originals (left) beside augmented copies".into(), preview));
     }
     Ok(blocks)
+}
+
+/// The approaches behind the inputs: a stage's name and its predictions,
+/// except the two-step stage 2, which gives two — `<stage>-combined` (the
+/// final N-class predictions) and `<stage>-stage2` (stage 2 alone, on its
+/// own classes' images).
+fn approaches(inputs: &[crate::stages::InputArtifact]) -> Vec<(String, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.dir.join("combined").is_file() {
+            out.push((format!("{}-combined", input.stage), input.dir.clone()));
+            out.push((format!("{}-stage2", input.stage), input.dir.join("stage2")));
+        } else {
+            out.push((input.stage.clone(), input.dir.clone()));
+        }
+    }
+    out
 }
 
 /// Training curves from a CNN stage's `history.csv` (loss; accuracy, top-3, top-5).

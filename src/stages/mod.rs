@@ -181,6 +181,7 @@ static KINDS: &[&KindDef] = &[
     &encode::ENCODE,
     &svm::SVM,
     &cnn::CNN_STAGE1,
+    &cnn::CNN_STAGE2,
     &evaluate::EVALUATE,
 ];
 

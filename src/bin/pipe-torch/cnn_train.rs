@@ -113,9 +113,32 @@ pub struct Task {
     pub target: Vec<Option<i64>>,
 }
 
+/// A trained network, for predicting more images.
+struct Trained {
+    _vs: nn::VarStore,
+    net: Net,
+    device: Device,
+    batch_size: usize,
+}
+
+impl Trained {
+    /// Softmax probabilities of `rows`.
+    fn probabilities(&self, data: &Dataset, rows: &[usize]) -> Vec<Vec<f64>> {
+        let zeros = Tensor::zeros([rows.len() as i64], (Kind::Int64, self.device));
+        evaluate(&self.net, data, rows, &zeros, self.batch_size, self.device).1
+    }
+}
+
 /// Trains on the training split (validation split for model choice) and
 /// predicts the test split, writing the stage's output files.
 pub fn train_and_predict(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<(), StageError> {
+    let (predictions, _) = train(ctx, data, task)?;
+    predictions.write(ctx.out_dir()).map_err(StageError::Failed)
+}
+
+/// Trains (writing `history.csv` and `model.safetensors`) and predicts the
+/// task's test images.
+fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<(Predictions, Trained), StageError> {
     let p = ctx.params.clone();
     let device = device(&p)?;
     tch::set_num_threads(ctx.threads as i32);
@@ -210,8 +233,8 @@ pub fn train_and_predict(ctx: &mut StageContext, data: &Dataset, task: &Task) ->
         y_pred: scores.iter().map(|s| pipe::data::svm::argmax(s) as u32).collect(),
         scores,
     };
-    predictions.write(ctx.out_dir()).map_err(StageError::Failed)?;
-    std::fs::write(ctx.out_dir().join("history.csv"), history).map_err(|e| StageError::Failed(e.to_string()))
+    std::fs::write(ctx.out_dir().join("history.csv"), history).map_err(|e| StageError::Failed(e.to_string()))?;
+    Ok((predictions, Trained { _vs: vs, net, device, batch_size: bs }))
 }
 
 /// Mean loss and softmax probabilities over `rows`, in evaluation mode.
@@ -229,6 +252,67 @@ fn evaluate(net: &Net, data: &Dataset, rows: &[usize], targets: &Tensor, bs: usi
         scores.extend(flat.chunks(n.max(1)).map(<[f64]>::to_vec));
     }
     (loss / rows.len().max(1) as f64, scores)
+}
+
+/// `cnn-stage2`, run by `pipe-torch`: learns the classes stage 1 folds into
+/// "other", on those images only; then combines. For each test image: stage
+/// 1's class when it is a kept class, else stage 2's. Combined scores are
+/// probabilities: P(kept class) from stage 1, P(other) x P(class | other)
+/// for the rest. `predictions.*` hold the combination (all N classes; the
+/// file `combined` marks it); `stage2/predictions.*` hold stage 2 alone, on
+/// the test images of its own classes.
+pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
+    let input = ctx.input("images")?.dir.clone();
+    let stage1_dir = ctx.input("stage1")?.dir.clone();
+    let data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let first = Predictions::read(&stage1_dir).map_err(StageError::Failed)?;
+    let n = data.meta.classes.len();
+    let keep = first.meta.classes.len().saturating_sub(1);
+    if first.meta.classes.last().map(String::as_str) != Some("other")
+        || keep == 0
+        || keep >= n
+        || first.meta.classes[..keep] != data.meta.classes[..keep]
+    {
+        return Err(StageError::Failed(
+            "input `stage1` must be a cnn-stage1 stage with keep = N (fewer than all classes) on the same images".into(),
+        ));
+    }
+    if first.ids.iter().zip(&first.sources).any(|(&i, s)| data.rows.get(i as usize).is_none_or(|r| &r.source != s)) {
+        return Err(StageError::Failed(
+            "stage 1 predicted other images than `images` holds: give both stages the same images input".into(),
+        ));
+    }
+    let task = Task {
+        classes: data.meta.classes[keep..].to_vec(),
+        target: data.rows.iter().map(|r| (r.label_id as usize >= keep).then(|| (r.label_id as usize - keep) as i64)).collect(),
+    };
+    let (alone, trained) = train(ctx, &data, &task)?;
+    let alone_dir = ctx.out_dir().join("stage2");
+    std::fs::create_dir_all(&alone_dir).map_err(|e| StageError::Failed(e.to_string()))?;
+    alone.write(&alone_dir).map_err(StageError::Failed)?;
+    let test_rows: Vec<usize> = first.ids.iter().map(|&i| i as usize).collect();
+    let rest = trained.probabilities(&data, &test_rows);
+    let mut scores = Vec::with_capacity(test_rows.len());
+    let mut y_pred = Vec::with_capacity(test_rows.len());
+    for (k, s1) in first.scores.iter().enumerate() {
+        let mut s: Vec<f64> = s1[..keep].to_vec();
+        s.extend(rest[k].iter().map(|p| s1[keep] * p));
+        let p1 = first.y_pred[k] as usize;
+        y_pred.push(if p1 < keep { p1 as u32 } else { (keep + pipe::data::svm::argmax(&rest[k])) as u32 });
+        scores.push(s);
+    }
+    Predictions {
+        meta: PredictionsMeta { task: "single".into(), classes: data.meta.classes.clone() },
+        ids: first.ids.clone(),
+        sources: first.sources.clone(),
+        y_true: test_rows.iter().map(|&i| data.rows[i].label_id).collect(),
+        y_pred,
+        scores,
+    }
+    .write(ctx.out_dir())
+    .map_err(StageError::Failed)?;
+    std::fs::write(ctx.out_dir().join("combined"), "stage 1's class when kept, else stage 2's\n")
+        .map_err(|e| StageError::Failed(e.to_string()))
 }
 
 /// `cnn-stage1`, run by `pipe-torch`.

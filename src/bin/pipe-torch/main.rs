@@ -15,6 +15,7 @@ mod cnn_train;
 fn runner(kind: &str) -> Option<pipe::stages::RunFn> {
     match kind {
         "cnn-stage1" => Some(cnn_train::run_stage1),
+        "cnn-stage2" => Some(cnn_train::run_stage2),
         _ => None,
     }
 }
