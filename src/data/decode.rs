@@ -40,10 +40,18 @@ impl Layout {
     }
 }
 
-/// Makes OpenCV quiet and single-threaded: the stages parallelise with rayon.
-pub fn init_opencv() {
-    let _ = opencv::core::set_num_threads(1);
-    let _ = opencv::core::set_log_level(opencv::core::LogLevel::LOG_LEVEL_SILENT);
+/// Makes OpenCV quiet and sets how many threads its own loops use: 1 for
+/// stages that parallelise with rayon, the granted slots for one that relies
+/// on OpenCV's loops (k-means). Only the first call in a process counts:
+/// changing OpenCV's thread count while another thread is inside one of its
+/// parallel loops crashes it (seen with its TBB back end), and a worker
+/// process runs one stage anyway.
+pub fn init_opencv(threads: usize) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = opencv::core::set_num_threads(threads.max(1) as i32);
+        let _ = opencv::core::set_log_level(opencv::core::LogLevel::LOG_LEVEL_SILENT);
+    });
 }
 
 /// Why a file gave no image.

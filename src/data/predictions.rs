@@ -123,3 +123,123 @@ mod tests {
         );
     }
 }
+
+/// The `predictions` artifact of a multi-label stage: `predictions.json` has
+/// `task = "multi"` and the label vocabulary; the tables hold `id`,
+/// `source`, `y_true` and `y_pred` (label names separated by spaces, for
+/// people and other tools), `y_true_ids` and `y_pred_ids` (label indices
+/// separated by spaces: exact even when a name contains a space), and one
+/// `score_<label>` probability column per label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiPredictions {
+    pub meta: PredictionsMeta,
+    pub ids: Vec<u32>,
+    pub sources: Vec<String>,
+    pub y_true: Vec<Vec<u32>>,
+    pub y_pred: Vec<Vec<u32>>,
+    pub scores: Vec<Vec<f64>>,
+}
+
+/// The task a predictions folder holds (`single` or `multi`).
+pub fn task_of(dir: &Path) -> Result<String, String> {
+    let path = dir.join("predictions.json");
+    let meta: PredictionsMeta = serde_json::from_slice(&std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(meta.task)
+}
+
+impl MultiPredictions {
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        let names = |sets: &[Vec<u32>]| {
+            sets.iter().map(|s| s.iter().map(|&i| self.meta.classes[i as usize].as_str()).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>()
+        };
+        let ids =
+            |sets: &[Vec<u32>]| sets.iter().map(|s| s.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>();
+        let mut columns: Vec<Column> = vec![
+            Column::new("id".into(), &self.ids),
+            Column::new("source".into(), self.sources.iter().map(String::as_str).collect::<Vec<_>>()),
+            Column::new("y_true".into(), names(&self.y_true)),
+            Column::new("y_pred".into(), names(&self.y_pred)),
+            Column::new("y_true_ids".into(), ids(&self.y_true)),
+            Column::new("y_pred_ids".into(), ids(&self.y_pred)),
+        ];
+        for (c, label) in self.meta.classes.iter().enumerate() {
+            columns.push(Column::new(format!("score_{label}").into(), self.scores.iter().map(|s| s[c]).collect::<Vec<f64>>()));
+        }
+        let mut df = DataFrame::new(self.ids.len(), columns).map_err(|e| e.to_string())?;
+        for (name, parquet) in [("predictions.parquet", true), ("predictions.csv", false)] {
+            let path = dir.join(name);
+            let f = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            let r = if parquet { ParquetWriter::new(f).finish(&mut df).map(|_| ()) } else { CsvWriter::new(f).finish(&mut df) };
+            r.map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let path = dir.join("predictions.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&self.meta).expect("meta serialises"))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    pub fn read(dir: &Path) -> Result<MultiPredictions, String> {
+        let meta_path = dir.join("predictions.json");
+        let meta: PredictionsMeta =
+            serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
+                .map_err(|e| format!("{}: {e}", meta_path.display()))?;
+        let path = dir.join("predictions.parquet");
+        let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let df = ParquetReader::new(f).finish().map_err(|e| format!("{}: {e}", path.display()))?;
+        let err = |e: PolarsError| format!("{}: {e}", path.display());
+        let sets = |name: &str| -> Result<Vec<Vec<u32>>, String> {
+            let col = df.column(name).and_then(|c| c.str().cloned()).map_err(err)?;
+            col.into_iter()
+                .map(|v| {
+                    v.unwrap_or_default()
+                        .split_whitespace()
+                        .map(|t| {
+                            t.parse::<u32>()
+                                .ok()
+                                .filter(|&i| (i as usize) < meta.classes.len())
+                                .ok_or_else(|| format!("{}: bad label id `{t}`", path.display()))
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let ids: Vec<u32> = df.column("id").and_then(|c| c.u32().cloned()).map_err(err)?.into_no_null_iter().collect();
+        let sources = df
+            .column("source")
+            .and_then(|c| c.str().cloned())
+            .map_err(err)?
+            .into_iter()
+            .map(|s| s.unwrap_or_default().to_string())
+            .collect();
+        let cols = meta
+            .classes
+            .iter()
+            .map(|c| df.column(&format!("score_{c}")).and_then(|s| s.f64().cloned()).map_err(err))
+            .collect::<Result<Vec<_>, _>>()?;
+        let scores = (0..df.height()).map(|i| cols.iter().map(|c| c.get(i).unwrap_or(f64::NAN)).collect()).collect();
+        Ok(MultiPredictions { y_true: sets("y_true_ids")?, y_pred: sets("y_pred_ids")?, meta, ids, sources, scores })
+    }
+}
+
+#[cfg(test)]
+mod multi_tests {
+    use super::*;
+
+    #[test]
+    fn multi_label_round_trips_with_spaces_in_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = MultiPredictions {
+            meta: PredictionsMeta { task: "multi".into(), classes: vec!["red".into(), "clip art".into(), "cat".into()] },
+            ids: vec![0, 4],
+            sources: vec!["a.png".into(), "b.png".into()],
+            y_true: vec![vec![0, 1], vec![]],
+            y_pred: vec![vec![1], vec![2]],
+            scores: vec![vec![0.4, 0.9, 0.1], vec![0.1, 0.2, 0.7]],
+        };
+        p.write(dir.path()).unwrap();
+        assert_eq!(MultiPredictions::read(dir.path()).unwrap(), p);
+        assert_eq!(task_of(dir.path()).unwrap(), "multi");
+        let csv = std::fs::read_to_string(dir.path().join("predictions.csv")).unwrap();
+        assert!(csv.contains("0,a.png,red clip art,clip art,0 1,1,"), "{csv}");
+    }
+}

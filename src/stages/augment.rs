@@ -145,7 +145,7 @@ fn plan_copies(data: &Dataset, p: &Params) -> Vec<(usize, usize)> {
 }
 
 pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
-    init_opencv();
+    init_opencv(1);
     let p = ctx.params.clone();
     let input = ctx.input("images")?.dir.clone();
     let mut data = Dataset::read(&input).map_err(StageError::Failed)?;

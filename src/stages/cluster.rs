@@ -62,11 +62,10 @@ pub static CLUSTER: KindDef = KindDef {
 };
 
 pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
-    init_opencv();
     // k-means is the only work here: let OpenCV's own loops use the slots
     // granted (each sample's distances are independent, so the result does not
     // depend on the thread count).
-    let _ = opencv::core::set_num_threads(ctx.threads as i32);
+    init_opencv(ctx.threads);
     let p = ctx.params.clone();
     let input = ctx.input("features")?.dir.clone();
     let meta: FeaturesMeta = read_json(&input.join("features.json"))?;

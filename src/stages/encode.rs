@@ -59,7 +59,7 @@ pub static ENCODE: KindDef = KindDef {
 };
 
 pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
-    init_opencv();
+    init_opencv(1);
     let p = ctx.params.clone();
     let features_dir = ctx.input("features")?.dir.clone();
     let vocab_dir = ctx.input("vocabulary")?.dir.clone();

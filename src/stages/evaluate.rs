@@ -13,8 +13,8 @@ use polars::prelude::*;
 
 use super::{ArtifactType, KindDef, Process, SlotDef, StageContext, StageError, ThreadUse, no_check};
 use crate::data::decode::init_opencv;
-use crate::data::predictions::Predictions;
-use crate::metrics::{Row, confusion, single_label_report};
+use crate::data::predictions::{MultiPredictions, Predictions, task_of};
+use crate::metrics::{Row, confusion, multi_label_report, single_label_report};
 use crate::report::html::{self, Block};
 use crate::report::plots;
 
@@ -55,10 +55,12 @@ pub const HEADLINE: &[(&str, &str, &str)] = &[
     ("micro avg", "f1", "micro F1"),
     ("top-3", "f1", "top-3"),
     ("top-5", "f1", "top-5"),
+    ("micro avg", "f2", "micro F2"),
+    ("samples avg", "f2", "samples F2"),
 ];
 
 pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
-    init_opencv();
+    init_opencv(1);
     let out = ctx.out_dir().to_path_buf();
     for sub in ["confusion", "plots", "predictions"] {
         std::fs::create_dir_all(out.join(sub)).map_err(|e| StageError::Failed(e.to_string()))?;
@@ -67,12 +69,22 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let mut table: Vec<(String, String, Row)> = Vec::new();
     let mut md_sections = String::new();
     for (name, dir) in approaches(ctx.inputs_of("predictions")) {
-        let p = Predictions::read(&dir).map_err(StageError::Failed)?;
         for ext in ["csv", "parquet"] {
             let to = out.join("predictions").join(format!("{name}.{ext}"));
             std::fs::copy(dir.join(format!("predictions.{ext}")), &to)
                 .map_err(|e| StageError::Failed(format!("cannot write {}: {e}", to.display())))?;
         }
+        if task_of(&dir).map_err(StageError::Failed)? == "multi" {
+            let m = MultiPredictions::read(&dir).map_err(StageError::Failed)?;
+            let sets = |v: &[Vec<u32>]| v.iter().map(|s| s.iter().map(|&i| i as usize).collect()).collect::<Vec<Vec<usize>>>();
+            let rows = multi_label_report(&sets(&m.y_true), &sets(&m.y_pred), &m.meta.classes);
+            let _ = writeln!(md_sections, "\n## {name} (multi-label)\n\n{}", class_table(&rows));
+            page.push(Block::Heading(format!("{name} (multi-label)")));
+            page.push(Block::Table(class_rows(&rows)));
+            table.extend(rows.into_iter().map(|r| (name.clone(), "multi".to_string(), r)));
+            continue;
+        }
+        let p = Predictions::read(&dir).map_err(StageError::Failed)?;
         let truth: Vec<usize> = p.y_true.iter().map(|&v| v as usize).collect();
         let pred: Vec<usize> = p.y_pred.iter().map(|&v| v as usize).collect();
         let rows = single_label_report(&truth, &pred, &p.scores, &p.meta.classes);
@@ -259,8 +271,10 @@ pub fn comparison_table(table: &[(String, String, Row)]) -> String {
     for a in approaches {
         let cells: Vec<String> = HEADLINE
             .iter()
-            .map(|(class, _, _)| {
-                table.iter().find(|(x, _, r)| x == a && r.class == *class).map_or("-".into(), |(_, _, r)| format!("{:.3}", r.f1))
+            .map(|(class, column, _)| {
+                let row = table.iter().find(|(x, _, r)| x == a && r.class == *class);
+                let value = row.and_then(|(_, _, r)| if *column == "f2" { r.f2 } else { Some(r.f1) });
+                value.map_or("-".into(), |v| format!("{v:.3}"))
             })
             .collect();
         let _ = writeln!(md, "| {a} | {} |", cells.join(" | "));

@@ -76,7 +76,7 @@ pub static EXTRACT: KindDef = KindDef {
 };
 
 pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
-    init_opencv();
+    init_opencv(1);
     let p = ctx.params.clone();
     let input = ctx.input("images")?.dir.clone();
     let data = Dataset::read(&input).map_err(StageError::Failed)?;

@@ -157,7 +157,7 @@ fn check(p: &Params) -> Vec<String> {
 }
 
 pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
-    decode::init_opencv();
+    decode::init_opencv(1);
     let p = ctx.params.clone();
     let dataset = p.str("dataset").unwrap_or_default().to_string();
     let root = p.str("root").map(Path::new);

@@ -102,7 +102,7 @@ fn best(points: &[Point]) -> usize {
 }
 
 pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
-    init_opencv();
+    init_opencv(1);
     let p = ctx.params.clone();
     let input = ctx.input("features")?.dir.clone();
     let meta: HistogramsMeta = read_json(&input.join("histograms.json"))?;

@@ -43,3 +43,30 @@ fn one_long_table_for_every_approach() {
     let confusion = std::fs::read_to_string(out.join("confusion/weak.csv")).unwrap();
     assert_eq!(confusion, "true\\predicted,a,b,c\na,1,1,0\nb,0,1,0\nc,0,1,0\n");
 }
+
+#[test]
+fn multi_label_approaches_get_f2_rows() {
+    use crate::data::predictions::MultiPredictions;
+    let dir = tempfile::tempdir().unwrap();
+    MultiPredictions {
+        meta: PredictionsMeta { task: "multi".into(), classes: vec!["a".into(), "b".into(), "c".into(), "d".into()] },
+        ids: (0..4).collect(),
+        sources: (0..4).map(|i| format!("img{i}.png")).collect(),
+        // The indicator matrices of `metrics::tests::multi_label_matches_scikit_learn`.
+        y_true: vec![vec![0, 2], vec![], vec![0, 1], vec![1, 2]],
+        y_pred: vec![vec![0], vec![], vec![0, 3], vec![1, 2]],
+        scores: vec![vec![0.5; 4]; 4],
+    }
+    .write(dir.path())
+    .unwrap();
+    let mut inputs = std::collections::BTreeMap::new();
+    inputs.insert(
+        "predictions".to_string(),
+        vec![crate::stages::InputArtifact { stage: "tags".into(), artifact: ArtifactType::MultiLabelPredictions, dir: dir.path().into() }],
+    );
+    let run = testutil::run_with_inputs(&EVALUATE, serde_json::json!({}), inputs, 1);
+    let csv = std::fs::read_to_string(run.ok().join("metrics.csv")).unwrap();
+    assert!(csv.contains("tags,multi,samples avg,0.625,0.5,"), "{csv}");
+    let md = std::fs::read_to_string(run.ok().join("comparison.md")).unwrap();
+    assert!(md.contains("| tags | - | 0.583 | 0.778 | 0.727 | - | - | 0.690 | 0.514 |"), "{md}");
+}
