@@ -27,6 +27,31 @@ pub struct Predictions {
     pub scores: Vec<Vec<f64>>,
 }
 
+/// Writes a predictions table as Parquet and CSV, and `predictions.json`.
+fn write_all(dir: &Path, df: &mut DataFrame, meta: &PredictionsMeta) -> Result<(), String> {
+    for (name, parquet) in [("predictions.parquet", true), ("predictions.csv", false)] {
+        let path = dir.join(name);
+        let f = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let r = if parquet { ParquetWriter::new(f).finish(df).map(|_| ()) } else { CsvWriter::new(f).finish(df) };
+        r.map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let path = dir.join("predictions.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(meta).expect("meta serialises"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `predictions.json` and the Parquet table of a predictions folder.
+fn read_all(dir: &Path) -> Result<(PredictionsMeta, DataFrame, std::path::PathBuf), String> {
+    let meta_path = dir.join("predictions.json");
+    let meta: PredictionsMeta =
+        serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
+            .map_err(|e| format!("{}: {e}", meta_path.display()))?;
+    let path = dir.join("predictions.parquet");
+    let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let df = ParquetReader::new(f).finish().map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((meta, df, path))
+}
+
 impl Predictions {
     fn frame(&self) -> PolarsResult<DataFrame> {
         let name = |i: &u32| self.meta.classes[*i as usize].as_str();
@@ -46,25 +71,11 @@ impl Predictions {
 
     pub fn write(&self, dir: &Path) -> Result<(), String> {
         let mut df = self.frame().map_err(|e| e.to_string())?;
-        for (name, parquet) in [("predictions.parquet", true), ("predictions.csv", false)] {
-            let path = dir.join(name);
-            let f = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            let r = if parquet { ParquetWriter::new(f).finish(&mut df).map(|_| ()) } else { CsvWriter::new(f).finish(&mut df) };
-            r.map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-        let path = dir.join("predictions.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&self.meta).expect("meta serialises"))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        write_all(dir, &mut df, &self.meta)
     }
 
     pub fn read(dir: &Path) -> Result<Predictions, String> {
-        let meta_path = dir.join("predictions.json");
-        let meta: PredictionsMeta =
-            serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
-                .map_err(|e| format!("{}: {e}", meta_path.display()))?;
-        let path = dir.join("predictions.parquet");
-        let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let df = ParquetReader::new(f).finish().map_err(|e| format!("{}: {e}", path.display()))?;
+        let (meta, df, path) = read_all(dir)?;
         let err = |e: PolarsError| format!("{}: {e}", path.display());
         let index_of = |name: Option<&str>| -> Result<u32, String> {
             let name = name.ok_or_else(|| format!("{}: empty class name", path.display()))?;
@@ -167,25 +178,11 @@ impl MultiPredictions {
             columns.push(Column::new(format!("score_{label}").into(), self.scores.iter().map(|s| s[c]).collect::<Vec<f64>>()));
         }
         let mut df = DataFrame::new(self.ids.len(), columns).map_err(|e| e.to_string())?;
-        for (name, parquet) in [("predictions.parquet", true), ("predictions.csv", false)] {
-            let path = dir.join(name);
-            let f = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            let r = if parquet { ParquetWriter::new(f).finish(&mut df).map(|_| ()) } else { CsvWriter::new(f).finish(&mut df) };
-            r.map_err(|e| format!("{}: {e}", path.display()))?;
-        }
-        let path = dir.join("predictions.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&self.meta).expect("meta serialises"))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        write_all(dir, &mut df, &self.meta)
     }
 
     pub fn read(dir: &Path) -> Result<MultiPredictions, String> {
-        let meta_path = dir.join("predictions.json");
-        let meta: PredictionsMeta =
-            serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
-                .map_err(|e| format!("{}: {e}", meta_path.display()))?;
-        let path = dir.join("predictions.parquet");
-        let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let df = ParquetReader::new(f).finish().map_err(|e| format!("{}: {e}", path.display()))?;
+        let (meta, df, path) = read_all(dir)?;
         let err = |e: PolarsError| format!("{}: {e}", path.display());
         let sets = |name: &str| -> Result<Vec<Vec<u32>>, String> {
             let col = df.column(name).and_then(|c| c.str().cloned()).map_err(err)?;
