@@ -40,31 +40,61 @@ fn write_all(dir: &Path, df: &mut DataFrame, meta: &PredictionsMeta) -> Result<(
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// `predictions.json` of a predictions folder.
+fn read_meta(dir: &Path) -> Result<PredictionsMeta, String> {
+    let path = dir.join("predictions.json");
+    serde_json::from_slice(&std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// `predictions.json` and the Parquet table of a predictions folder.
 fn read_all(dir: &Path) -> Result<(PredictionsMeta, DataFrame, std::path::PathBuf), String> {
-    let meta_path = dir.join("predictions.json");
-    let meta: PredictionsMeta =
-        serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
-            .map_err(|e| format!("{}: {e}", meta_path.display()))?;
+    let meta = read_meta(dir)?;
     let path = dir.join("predictions.parquet");
     let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let df = ParquetReader::new(f).finish().map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((meta, df, path))
 }
 
+/// The `id` and `source` columns every predictions table starts with.
+fn identity_columns(ids: &[u32], sources: &[String]) -> Vec<Column> {
+    vec![Column::new("id".into(), ids), Column::new("source".into(), sources.iter().map(String::as_str).collect::<Vec<_>>())]
+}
+
+/// One `score_<class>` column per class.
+fn score_columns(classes: &[String], scores: &[Vec<f64>]) -> Vec<Column> {
+    classes
+        .iter()
+        .enumerate()
+        .map(|(c, class)| Column::new(format!("score_{class}").into(), scores.iter().map(|s| s[c]).collect::<Vec<f64>>()))
+        .collect()
+}
+
+/// The `id` and `source` columns back.
+fn read_identity(df: &DataFrame, err: impl Fn(PolarsError) -> String) -> Result<(Vec<u32>, Vec<String>), String> {
+    let ids = df.column("id").and_then(|c| c.u32().cloned()).map_err(&err)?.into_no_null_iter().collect();
+    let sources =
+        df.column("source").and_then(|c| c.str().cloned()).map_err(&err)?.into_iter().map(|s| s.unwrap_or_default().to_string()).collect();
+    Ok((ids, sources))
+}
+
+/// The `score_<class>` columns back, one row of scores per image.
+fn read_scores(df: &DataFrame, classes: &[String], err: impl Fn(PolarsError) -> String) -> Result<Vec<Vec<f64>>, String> {
+    let cols = classes
+        .iter()
+        .map(|c| df.column(&format!("score_{c}")).and_then(|s| s.f64().cloned()).map_err(&err))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((0..df.height()).map(|i| cols.iter().map(|c| c.get(i).unwrap_or(f64::NAN)).collect()).collect())
+}
+
 impl Predictions {
     fn frame(&self) -> PolarsResult<DataFrame> {
         let name = |i: &u32| self.meta.classes[*i as usize].as_str();
-        let mut columns: Vec<Column> = vec![
-            Column::new("id".into(), &self.ids),
-            Column::new("source".into(), self.sources.iter().map(String::as_str).collect::<Vec<_>>()),
-            Column::new("y_true".into(), self.y_true.iter().map(name).collect::<Vec<_>>()),
-            Column::new("y_pred".into(), self.y_pred.iter().map(name).collect::<Vec<_>>()),
-        ];
+        let mut columns = identity_columns(&self.ids, &self.sources);
+        columns.push(Column::new("y_true".into(), self.y_true.iter().map(name).collect::<Vec<_>>()));
+        columns.push(Column::new("y_pred".into(), self.y_pred.iter().map(name).collect::<Vec<_>>()));
         if !self.scores.is_empty() {
-            for (c, class) in self.meta.classes.iter().enumerate() {
-                columns.push(Column::new(format!("score_{class}").into(), self.scores.iter().map(|s| s[c]).collect::<Vec<f64>>()));
-            }
+            columns.extend(score_columns(&self.meta.classes, &self.scores));
         }
         DataFrame::new(self.ids.len(), columns)
     }
@@ -85,27 +115,13 @@ impl Predictions {
                 .map(|i| i as u32)
                 .ok_or_else(|| format!("{}: unknown class `{name}`", path.display()))
         };
-        let ids: Vec<u32> = df.column("id").and_then(|c| c.u32().cloned()).map_err(err)?.into_no_null_iter().collect();
-        let sources: Vec<String> = df
-            .column("source")
-            .and_then(|c| c.str().cloned())
-            .map_err(err)?
-            .into_iter()
-            .map(|s| s.unwrap_or_default().to_string())
-            .collect();
+        let (ids, sources) = read_identity(&df, err)?;
         let y_true =
             df.column("y_true").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
         let y_pred =
             df.column("y_pred").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
-        let mut scores = Vec::new();
-        if df.get_column_names().iter().any(|n| n.starts_with("score_")) {
-            let cols = meta
-                .classes
-                .iter()
-                .map(|c| df.column(&format!("score_{c}")).and_then(|s| s.f64().cloned()).map_err(err))
-                .collect::<Result<Vec<_>, _>>()?;
-            scores = (0..df.height()).map(|i| cols.iter().map(|c| c.get(i).unwrap_or(f64::NAN)).collect()).collect();
-        }
+        let has_scores = df.get_column_names().iter().any(|n| n.starts_with("score_"));
+        let scores = if has_scores { read_scores(&df, &meta.classes, err)? } else { Vec::new() };
         Ok(Predictions { meta, ids, sources, y_true, y_pred, scores })
     }
 }
@@ -153,10 +169,7 @@ pub struct MultiPredictions {
 
 /// The task a predictions folder holds (`single` or `multi`).
 pub fn task_of(dir: &Path) -> Result<String, String> {
-    let path = dir.join("predictions.json");
-    let meta: PredictionsMeta = serde_json::from_slice(&std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(meta.task)
+    Ok(read_meta(dir)?.task)
 }
 
 impl MultiPredictions {
@@ -166,17 +179,14 @@ impl MultiPredictions {
         };
         let ids =
             |sets: &[Vec<u32>]| sets.iter().map(|s| s.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>();
-        let mut columns: Vec<Column> = vec![
-            Column::new("id".into(), &self.ids),
-            Column::new("source".into(), self.sources.iter().map(String::as_str).collect::<Vec<_>>()),
+        let mut columns = identity_columns(&self.ids, &self.sources);
+        columns.extend([
             Column::new("y_true".into(), names(&self.y_true)),
             Column::new("y_pred".into(), names(&self.y_pred)),
             Column::new("y_true_ids".into(), ids(&self.y_true)),
             Column::new("y_pred_ids".into(), ids(&self.y_pred)),
-        ];
-        for (c, label) in self.meta.classes.iter().enumerate() {
-            columns.push(Column::new(format!("score_{label}").into(), self.scores.iter().map(|s| s[c]).collect::<Vec<f64>>()));
-        }
+        ]);
+        columns.extend(score_columns(&self.meta.classes, &self.scores));
         let mut df = DataFrame::new(self.ids.len(), columns).map_err(|e| e.to_string())?;
         write_all(dir, &mut df, &self.meta)
     }
@@ -200,20 +210,8 @@ impl MultiPredictions {
                 })
                 .collect()
         };
-        let ids: Vec<u32> = df.column("id").and_then(|c| c.u32().cloned()).map_err(err)?.into_no_null_iter().collect();
-        let sources = df
-            .column("source")
-            .and_then(|c| c.str().cloned())
-            .map_err(err)?
-            .into_iter()
-            .map(|s| s.unwrap_or_default().to_string())
-            .collect();
-        let cols = meta
-            .classes
-            .iter()
-            .map(|c| df.column(&format!("score_{c}")).and_then(|s| s.f64().cloned()).map_err(err))
-            .collect::<Result<Vec<_>, _>>()?;
-        let scores = (0..df.height()).map(|i| cols.iter().map(|c| c.get(i).unwrap_or(f64::NAN)).collect()).collect();
+        let (ids, sources) = read_identity(&df, err)?;
+        let scores = read_scores(&df, &meta.classes, err)?;
         Ok(MultiPredictions { y_true: sets("y_true_ids")?, y_pred: sets("y_pred_ids")?, meta, ids, sources, scores })
     }
 }
