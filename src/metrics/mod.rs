@@ -3,6 +3,8 @@
 //! denominator is zero counts as 0. Averages run over the labels present in
 //! `y_true` or `y_pred` (scikit-learn's default `labels`).
 
+pub mod threshold;
+
 /// Per-label counts of one single-label prediction.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Counts {
@@ -175,7 +177,25 @@ fn averaged(items: &[Counts], weights: Option<&[f64]>) -> (f64, f64, f64, f64) {
 /// with `zero_division=0` (a sample with no true and no predicted labels
 /// scores 0 in the samples average).
 pub fn multi_label_report(y_true: &[Vec<usize>], y_pred: &[Vec<usize>], labels: &[String]) -> Vec<Row> {
-    let mut per_label = vec![Counts::default(); labels.len()];
+    let (per_label, per_sample) = multi_label_counts(y_true, y_pred, labels.len());
+    let support: usize = per_label.iter().map(|c| c.support).sum();
+    let mut rows: Vec<Row> = labels.iter().zip(&per_label).map(|(n, c)| Row::of(n, c)).collect();
+    rows.push(Row::of("micro avg", &summed(&per_label)));
+    let weights: Vec<f64> = per_label.iter().map(|c| c.support as f64).collect();
+    for (name, (p, r, f1, f2)) in [
+        ("macro avg", averaged(&per_label, None)),
+        ("weighted avg", averaged(&per_label, Some(&weights))),
+        ("samples avg", averaged(&per_sample, None)),
+    ] {
+        rows.push(Row { class: name.into(), precision: p, recall: r, f1, f2: Some(f2), support });
+    }
+    rows
+}
+
+/// Per-label and per-sample counts of multi-label predictions over
+/// `labels` labels.
+fn multi_label_counts(y_true: &[Vec<usize>], y_pred: &[Vec<usize>], labels: usize) -> (Vec<Counts>, Vec<Counts>) {
+    let mut per_label = vec![Counts::default(); labels];
     let mut per_sample = Vec::with_capacity(y_true.len());
     for (t, p) in y_true.iter().zip(y_pred) {
         let mut sample = Counts::default();
@@ -196,24 +216,43 @@ pub fn multi_label_report(y_true: &[Vec<usize>], y_pred: &[Vec<usize>], labels: 
         sample.support = t.len();
         per_sample.push(sample);
     }
-    let support: usize = per_label.iter().map(|c| c.support).sum();
-    let mut rows: Vec<Row> = labels.iter().zip(&per_label).map(|(n, c)| Row::of(n, c)).collect();
-    let micro = per_label.iter().fold(Counts::default(), |a, c| Counts {
-        tp: a.tp + c.tp,
-        fp: a.fp + c.fp,
-        fn_: a.fn_ + c.fn_,
-        support: a.support + c.support,
-    });
-    rows.push(Row::of("micro avg", &micro));
-    let weights: Vec<f64> = per_label.iter().map(|c| c.support as f64).collect();
-    for (name, (p, r, f1, f2)) in [
-        ("macro avg", averaged(&per_label, None)),
-        ("weighted avg", averaged(&per_label, Some(&weights))),
-        ("samples avg", averaged(&per_sample, None)),
-    ] {
-        rows.push(Row { class: name.into(), precision: p, recall: r, f1, f2: Some(f2), support });
+    (per_label, per_sample)
+}
+
+/// The counts of all labels together (the micro average).
+fn summed(items: &[Counts]) -> Counts {
+    items.iter().fold(Counts::default(), |a, c| Counts { tp: a.tp + c.tp, fp: a.fp + c.fp, fn_: a.fn_ + c.fn_, support: a.support + c.support })
+}
+
+/// How a multi-label F-score is averaged (scikit-learn's `average`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Average {
+    Micro,
+    Macro,
+    Samples,
+}
+
+impl Average {
+    /// `"micro" | "macro" | "samples"`.
+    pub fn parse(word: &str) -> Option<Average> {
+        match word {
+            "micro" => Some(Average::Micro),
+            "macro" => Some(Average::Macro),
+            "samples" => Some(Average::Samples),
+            _ => None,
+        }
     }
-    rows
+}
+
+/// Multi-label F2 with the given average, as scikit-learn's
+/// `fbeta_score(beta=2, average=..., zero_division=0)` on indicator matrices.
+pub fn multi_label_f2(y_true: &[Vec<usize>], y_pred: &[Vec<usize>], labels: usize, average: Average) -> f64 {
+    let (per_label, per_sample) = multi_label_counts(y_true, y_pred, labels);
+    match average {
+        Average::Micro => summed(&per_label).fbeta(2.0),
+        Average::Macro => averaged(&per_label, None).3,
+        Average::Samples => averaged(&per_sample, None).3,
+    }
 }
 
 /// `matrix[true][predicted]` counts over `labels` labels.
