@@ -67,7 +67,7 @@ fn without_times(csv: &[u8]) -> Vec<String> {
 fn quickstart_cold_cached_edited_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let cold = run(dir.path(), &pipeline());
-    let names = ["augmented", "bow", "cnn", "compare", "data", "kaze", "step1", "step2", "svm", "vocab"];
+    let names = ["augmented", "bow", "cnn", "compare", "data", "kaze", "step1", "step2", "svm", "tags", "vocab"];
     assert_eq!(statuses(&cold), names.map(|n| format!("{n}=ran")));
     let files = outputs(dir.path(), &cold);
     for expected in [
@@ -79,6 +79,9 @@ fn quickstart_cold_cached_edited_and_reproducible() {
         "cnn/model.safetensors",
         "step2/combined",
         "step2/stage2/predictions.csv",
+        "tags/predictions.csv",
+        "tags/thresholds.csv",
+        "tags/history.csv",
     ] {
         assert!(files.iter().any(|(n, _)| n == expected), "{expected} is written");
     }
@@ -94,6 +97,8 @@ fn quickstart_cold_cached_edited_and_reproducible() {
             "predictions/step2-combined.csv",
             "predictions/step2-stage2.csv",
             "predictions/svm.parquet",
+            "predictions/tags.csv",
+            "plots/curves_tags_f2.png",
         ]
         .iter()
         .map(|f| std::fs::read(d.join("reports/quickstart/latest").join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))

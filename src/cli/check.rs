@@ -37,10 +37,6 @@ pub fn stages(kind: Option<&str>) -> i32 {
         let rows: Vec<Vec<String>> =
             stages::registry().iter().map(|k| vec![k.name.to_string(), k.output.describe().to_string(), k.summary.to_string()]).collect();
         print!("{}", table(&["kind", "produces", "summary"], &rows));
-        let missing: Vec<&str> = stages::PLANNED_KINDS.iter().copied().filter(|k| stages::kind(k).is_none()).collect();
-        if !missing.is_empty() {
-            println!("\nplanned, not in this build yet: {}", missing.join(", "));
-        }
         return EXIT_OK;
     };
     let Some(k) = stages::kind(name) else {

@@ -221,7 +221,12 @@ fn multi_label_counts(y_true: &[Vec<usize>], y_pred: &[Vec<usize>], labels: usiz
 
 /// The counts of all labels together (the micro average).
 fn summed(items: &[Counts]) -> Counts {
-    items.iter().fold(Counts::default(), |a, c| Counts { tp: a.tp + c.tp, fp: a.fp + c.fp, fn_: a.fn_ + c.fn_, support: a.support + c.support })
+    items.iter().fold(Counts::default(), |a, c| Counts {
+        tp: a.tp + c.tp,
+        fp: a.fp + c.fp,
+        fn_: a.fn_ + c.fn_,
+        support: a.support + c.support,
+    })
 }
 
 /// How a multi-label F-score is averaged (scikit-learn's `average`).

@@ -144,13 +144,7 @@ mod tests {
         // never occurs. The global optimum, 0.21, is perfect for label 1, so
         // labels 1 and 2 keep it and label 0 gets the first perfect point.
         let truth = vec![vec![0], vec![0, 1], vec![1], vec![], vec![]];
-        let probs = vec![
-            vec![0.85, 0.05, 0.0],
-            vec![0.9, 0.3, 0.1],
-            vec![0.6, 0.25, 0.0],
-            vec![0.5, 0.1, 0.2],
-            vec![0.2, 0.0, 0.0],
-        ];
+        let probs = vec![vec![0.85, 0.05, 0.0], vec![0.9, 0.3, 0.1], vec![0.6, 0.25, 0.0], vec![0.5, 0.1, 0.2], vec![0.2, 0.0, 0.0]];
         let (global, _) = tune_global(&truth, &probs, 3, Average::Macro, false);
         let t = tune_per_label(&truth, &probs, 3, Average::Macro, false);
         assert_eq!(global, 0.21);

@@ -245,14 +245,8 @@ fn resolve_kind(value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Optio
     if let Some(kind) = stages::kind(text) {
         return Some(kind);
     }
-    let d = if stages::PLANNED_KINDS.contains(&text) {
-        Diagnostic::new(value.span(), format!("stage kind `{text}` is not available in this build yet"))
-            .hint("it is part of pipe's design but its implementation has not landed; `pipe stages` lists what this build runs")
-    } else {
-        let all = stages::registry().iter().map(|k| k.name).chain(stages::PLANNED_KINDS.iter().copied());
-        Diagnostic::new(value.span(), format!("unknown stage kind `{text}`")).suggest(text, all).hint_if_none(&kinds_hint())
-    };
-    errors.push(d);
+    let all = stages::registry().iter().map(|k| k.name);
+    errors.push(Diagnostic::new(value.span(), format!("unknown stage kind `{text}`")).suggest(text, all).hint_if_none(&kinds_hint()));
     None
 }
 

@@ -36,7 +36,7 @@ mode = "fsat"
 kind = "test-summ"
 
 [stages.d]
-kind = "multilabel"
+kind = "multilabell"
 
 [stages.e]
 values = "a"

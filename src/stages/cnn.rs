@@ -73,7 +73,7 @@ pub const TRAINING: &[ParamDef] = &[
 
 pub static CNN_STAGE1: KindDef = KindDef {
     name: "cnn-stage1",
-    version: 1,
+    version: 2,
     summary: "AlexNet-like CNN: flat (keep = \"all\") or the two-step scheme's first step",
     inputs: &[SlotDef {
         name: "images",
@@ -109,7 +109,7 @@ pub static CNN_STAGE1: KindDef = KindDef {
 
 pub static CNN_STAGE2: KindDef = KindDef {
     name: "cnn-stage2",
-    version: 1,
+    version: 2,
     summary: "the two-step scheme's second CNN: the classes stage 1 calls \"other\"; combined with stage 1",
     inputs: &[
         SlotDef {
@@ -135,7 +135,7 @@ pub static CNN_STAGE2: KindDef = KindDef {
     names_inputs: false,
 };
 
-fn check_training(p: &Params) -> Vec<String> {
+pub(super) fn check_training(p: &Params) -> Vec<String> {
     if p.str("device") == Some("cuda") && !cfg!(feature = "torch") {
         return vec!["device = \"cuda\" needs a build with the `torch` feature".into()];
     }

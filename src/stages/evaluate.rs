@@ -81,6 +81,9 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             let _ = writeln!(md_sections, "\n## {name} (multi-label)\n\n{}", class_table(&rows));
             page.push(Block::Heading(format!("{name} (multi-label)")));
             page.push(Block::Table(class_rows(&rows)));
+            if let Ok(text) = std::fs::read_to_string(dir.join("history.csv")) {
+                page.extend(curves(&text, &name, &out)?);
+            }
             table.extend(rows.into_iter().map(|r| (name.clone(), "multi".to_string(), r)));
             continue;
         }
@@ -165,7 +168,8 @@ fn approaches(inputs: &[crate::stages::InputArtifact]) -> Vec<(String, std::path
     out
 }
 
-/// Training curves from a CNN stage's `history.csv` (loss; accuracy, top-3, top-5).
+/// Training curves from a CNN stage's `history.csv`: loss, and accuracy,
+/// top-3 and top-5 (single-label) or F2 (multi-label).
 fn curves(history: &str, stage: &str, out: &std::path::Path) -> Result<Vec<Block>, StageError> {
     let header: Vec<&str> = history.lines().next().unwrap_or_default().split(',').collect();
     let column = |name: &str| -> Vec<f64> {
@@ -181,14 +185,18 @@ fn curves(history: &str, stage: &str, out: &std::path::Path) -> Result<Vec<Block
                 ("validation loss", column("val_loss"), colour(14.0, 127.0, 255.0)),
             ],
         ),
-        (
-            "accuracy",
-            vec![
-                ("accuracy", column("val_accuracy"), colour(44.0, 160.0, 44.0)),
-                ("top-3", column("val_top3"), colour(40.0, 39.0, 214.0)),
-                ("top-5", column("val_top5"), colour(189.0, 103.0, 148.0)),
-            ],
-        ),
+        if header.contains(&"val_f2") {
+            ("f2", vec![("F2", column("val_f2"), colour(44.0, 160.0, 44.0))])
+        } else {
+            (
+                "accuracy",
+                vec![
+                    ("accuracy", column("val_accuracy"), colour(44.0, 160.0, 44.0)),
+                    ("top-3", column("val_top3"), colour(40.0, 39.0, 214.0)),
+                    ("top-5", column("val_top5"), colour(189.0, 103.0, 148.0)),
+                ],
+            )
+        },
     ];
     let mut blocks = Vec::new();
     for (what, series) in charts {

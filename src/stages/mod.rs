@@ -4,9 +4,6 @@
 //!
 //! The registry is data (one [`KindDef`] per kind), so `pipe check`, `pipe
 //! stages`, key computation and the scheduler all read the same definitions.
-//! Kinds of the product brief whose implementation has not landed yet are
-//! listed in [`PLANNED_KINDS`] so that a pipeline naming them gets an honest
-//! "not available in this build" rather than "unknown kind".
 
 pub mod augment;
 #[cfg(test)]
@@ -18,6 +15,7 @@ pub mod encode;
 pub mod evaluate;
 pub mod extract;
 pub mod load;
+pub mod multilabel;
 pub mod params;
 pub mod svm;
 #[cfg(feature = "test-kinds")]
@@ -167,11 +165,6 @@ impl KindDef {
     }
 }
 
-/// The stage kinds of the product brief. Those not in [`registry`] yet are
-/// reported as planned rather than unknown.
-pub const PLANNED_KINDS: &[&str] =
-    &["load", "augment", "extract", "cluster", "encode", "svm", "cnn-stage1", "cnn-stage2", "multilabel", "evaluate"];
-
 /// The product's stage kinds in this build.
 static KINDS: &[&KindDef] = &[
     &load::LOAD,
@@ -182,6 +175,7 @@ static KINDS: &[&KindDef] = &[
     &svm::SVM,
     &cnn::CNN_STAGE1,
     &cnn::CNN_STAGE2,
+    &multilabel::MULTILABEL,
     &evaluate::EVALUATE,
 ];
 
@@ -226,6 +220,13 @@ mod tests {
             }
             let in_worker = matches!(k.process, Process::Worker);
             assert_eq!(in_worker, worker_runner(k.name).is_some(), "{}: worker kinds, and only they, have a worker runner", k.name);
+        }
+    }
+
+    #[test]
+    fn every_kind_of_the_product_brief_is_here() {
+        for name in ["load", "augment", "extract", "cluster", "encode", "svm", "cnn-stage1", "cnn-stage2", "multilabel", "evaluate"] {
+            assert!(kind(name).is_some(), "{name}");
         }
     }
 }

@@ -15,13 +15,15 @@ use pipe::data::dataset::Dataset;
 use pipe::data::predictions::{Predictions, PredictionsMeta};
 use pipe::data::rng::Rng;
 use pipe::data::split::Split;
-use pipe::metrics::top_k_accuracy;
+use pipe::metrics::threshold;
+use pipe::metrics::{Average, multi_label_f2, top_k_accuracy};
+use pipe::stages::multilabel::Threshold;
 use pipe::stages::{ParamValue, Params, StageContext, StageError};
 
 /// AlexNet's shape (5 convolutions, 3 fully connected layers, dropout),
 /// scaled by `width` and `hidden`.
 #[derive(Debug)]
-struct Net {
+pub struct Net {
     convs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)>,
     fc1: nn::Linear,
     fc2: nn::Linear,
@@ -83,17 +85,52 @@ impl ModuleT for Net {
     }
 }
 
-/// Images `rows` of the dataset as a normalised float batch, NCHW.
-fn batch(data: &Dataset, rows: &[usize], device: Device) -> Tensor {
-    let (s, c) = (data.pixels.height as i64, data.pixels.channels as i64);
-    let mut bytes = Vec::with_capacity(rows.len() * data.pixels.image_len());
-    for &r in rows {
-        bytes.extend_from_slice(data.pixels.image(r));
+/// The pixels of images `rows`, NCHW, scaled from 0..=255 to -2..=2: what
+/// the network reads.
+pub fn batch_pixels(data: &Dataset, rows: &[usize]) -> Vec<f32> {
+    let (c, plane) = (data.pixels.channels, data.pixels.height * data.pixels.width);
+    let mut out = vec![0f32; rows.len() * c * plane];
+    for (k, &r) in rows.iter().enumerate() {
+        let image = &mut out[k * c * plane..(k + 1) * c * plane];
+        for (p, pixel) in data.pixels.image(r).chunks_exact(c).enumerate() {
+            for (ch, &v) in pixel.iter().enumerate() {
+                image[ch * plane + p] = f32::from(v) / 255.0 * 4.0 - 2.0;
+            }
+        }
     }
-    Tensor::from_data_size(&bytes, &[rows.len() as i64, s, s, c], Kind::Uint8).to_device(device).permute([0, 3, 1, 2]).to_kind(Kind::Float)
-        / 255.0
-        * 4.0
-        - 2.0
+    out
+}
+
+/// A batch tensor from [`batch_pixels`].
+pub fn batch_tensor(data: &Dataset, rows: &[usize], pixels: &[f32], device: Device) -> Tensor {
+    let (s, c) = (data.pixels.height as i64, data.pixels.channels as i64);
+    Tensor::from_slice(pixels).view([rows.len() as i64, c, s, s]).to_device(device)
+}
+
+/// Calls `step` with each batch of `order` (chunks of `batch_size`) and its
+/// pixels, which a second thread prepares up to two batches ahead: training
+/// never waits on gathering and scaling pixels. An error from `step` stops
+/// both.
+pub fn for_each_batch<E>(
+    data: &Dataset,
+    order: &[usize],
+    batch_size: usize,
+    mut step: impl FnMut(usize, &[usize], Vec<f32>) -> Result<(), E>,
+) -> Result<(), E> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        scope.spawn(move || {
+            for rows in order.chunks(batch_size) {
+                if tx.send(batch_pixels(data, rows)).is_err() {
+                    break;
+                }
+            }
+        });
+        for (k, (rows, pixels)) in order.chunks(batch_size).zip(rx).enumerate() {
+            step(k, rows, pixels)?;
+        }
+        Ok(())
+    })
 }
 
 fn device(p: &Params) -> Result<Device, StageError> {
@@ -107,14 +144,110 @@ fn device(p: &Params) -> Result<Device, StageError> {
     }
 }
 
-/// What a CNN learns: the class of each image (`None`: left out).
+/// What a network learns, per image of the dataset (`None`: left out).
+pub enum Targets {
+    /// One class: softmax and cross-entropy.
+    Single(Vec<Option<i64>>),
+    /// A set of labels: sigmoid and binary cross-entropy; validation F2 with
+    /// this average and decision rule.
+    Multi { sets: Vec<Option<Vec<usize>>>, threshold: Threshold, average: Average, at_least_one: bool },
+}
+
+/// A network's outputs (class or label names) and targets.
 pub struct Task {
     pub classes: Vec<String>,
-    pub target: Vec<Option<i64>>,
+    pub targets: Targets,
+}
+
+impl Task {
+    fn includes(&self, row: usize) -> bool {
+        match &self.targets {
+            Targets::Single(t) => t[row].is_some(),
+            Targets::Multi { sets, .. } => sets[row].is_some(),
+        }
+    }
+
+    /// Class indices of `rows` (int64, N), or their label indicator matrix
+    /// (float, N x labels).
+    fn target_tensor(&self, rows: &[usize], device: Device) -> Tensor {
+        match &self.targets {
+            Targets::Single(t) => Tensor::from_slice(&rows.iter().map(|&i| t[i].expect("picked")).collect::<Vec<i64>>()).to_device(device),
+            Targets::Multi { sets, .. } => {
+                let n = self.classes.len();
+                let mut m = vec![0f32; rows.len() * n];
+                for (k, &i) in rows.iter().enumerate() {
+                    for &l in sets[i].as_ref().expect("picked") {
+                        m[k * n + l] = 1.0;
+                    }
+                }
+                Tensor::from_slice(&m).view([rows.len() as i64, n as i64]).to_device(device)
+            }
+        }
+    }
+
+    fn loss(&self, logits: &Tensor, targets: &Tensor, weights: Option<&Tensor>, reduction: Reduction) -> Tensor {
+        match self.targets {
+            Targets::Single(_) => logits.cross_entropy_loss(targets, weights, reduction, -100, 0.0),
+            // Mean over images and labels for training; the sum over labels
+            // per image for the validation loss, like cross-entropy's.
+            Targets::Multi { .. } => match reduction {
+                Reduction::Sum => {
+                    logits.binary_cross_entropy_with_logits::<Tensor>(targets, None, None, Reduction::Sum) / self.classes.len() as f64
+                }
+                r => logits.binary_cross_entropy_with_logits::<Tensor>(targets, None, None, r),
+            },
+        }
+    }
+
+    /// Softmax (one class) or sigmoid (labels) probabilities.
+    fn probabilities(&self, logits: &Tensor) -> Tensor {
+        match self.targets {
+            Targets::Single(_) => logits.softmax(-1, Kind::Double),
+            Targets::Multi { .. } => logits.to_kind(Kind::Double).sigmoid(),
+        }
+    }
+
+    /// The label sets of `rows` (multi-label only).
+    fn sets(&self, rows: &[usize]) -> Vec<Vec<usize>> {
+        match &self.targets {
+            Targets::Single(_) => Vec::new(),
+            Targets::Multi { sets, .. } => rows.iter().map(|&i| sets[i].clone().expect("picked")).collect(),
+        }
+    }
+
+    fn history_header(&self) -> &'static str {
+        match self.targets {
+            Targets::Single(_) => "epoch,train_loss,val_loss,val_accuracy,val_top3,val_top5,seconds",
+            Targets::Multi { .. } => "epoch,train_loss,val_loss,val_f2,val_threshold,seconds",
+        }
+    }
+
+    /// The validation columns of one epoch's history row, and the same for
+    /// the log: accuracy, top-3 and top-5 (one class) or F2 at the
+    /// threshold rule, the global tuned threshold for the tuned rules.
+    fn epoch_metrics(&self, rows: &[usize], scores: &[Vec<f64>]) -> (String, String) {
+        match &self.targets {
+            Targets::Single(t) => {
+                let truth: Vec<usize> = rows.iter().map(|&i| t[i].expect("picked") as usize).collect();
+                let acc = top_k_accuracy(&truth, scores, 1);
+                let (top3, top5) = (top_k_accuracy(&truth, scores, 3), top_k_accuracy(&truth, scores, 5));
+                (format!("{acc:.6},{top3:.6},{top5:.6}"), format!("accuracy {acc:.4}"))
+            }
+            Targets::Multi { threshold, average, at_least_one, .. } => {
+                let truth = self.sets(rows);
+                let n = self.classes.len();
+                let (t, f2) = match *threshold {
+                    Threshold::Fixed(t) => (t, multi_label_f2(&truth, &threshold::decide(scores, &vec![t; n], *at_least_one), n, *average)),
+                    _ => threshold::tune_global(&truth, scores, n, *average, *at_least_one),
+                };
+                (format!("{f2:.6},{t:.2}"), format!("F2 {f2:.4} at threshold {t:.2}"))
+            }
+        }
+    }
 }
 
 /// A trained network, for predicting more images.
-struct Trained {
+pub struct Trained {
     _vs: nn::VarStore,
     net: Net,
     device: Device,
@@ -122,94 +255,118 @@ struct Trained {
 }
 
 impl Trained {
-    /// Softmax probabilities of `rows`.
-    fn probabilities(&self, data: &Dataset, rows: &[usize]) -> Vec<Vec<f64>> {
-        let zeros = Tensor::zeros([rows.len() as i64], (Kind::Int64, self.device));
-        evaluate(&self.net, data, rows, &zeros, self.batch_size, self.device).1
+    /// Probabilities of `rows` (softmax or sigmoid, as the task).
+    pub fn probabilities(&self, data: &Dataset, task: &Task, rows: &[usize]) -> Vec<Vec<f64>> {
+        evaluate(&self.net, data, task, rows, None, self.batch_size, self.device).1
     }
 }
 
-/// Trains on the training split (validation split for model choice) and
-/// predicts the test split, writing the stage's output files.
-pub fn train_and_predict(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<(), StageError> {
-    let (predictions, _) = train(ctx, data, task)?;
-    predictions.write(ctx.out_dir()).map_err(StageError::Failed)
+/// What training gives: the trained network, the test rows of the task
+/// (images of the test split that it includes) and their probabilities.
+pub struct Fitted {
+    pub trained: Trained,
+    pub test: Vec<usize>,
+    pub scores: Vec<Vec<f64>>,
+    /// The validation rows (the training rows when there is no validation split).
+    pub validation: Vec<usize>,
 }
 
-/// Trains (writing `history.csv` and `model.safetensors`) and predicts the
-/// task's test images.
-fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<(Predictions, Trained), StageError> {
+/// Single-label predictions of the test rows from their probabilities.
+pub fn single_predictions(data: &Dataset, task: &Task, fitted: &Fitted) -> Predictions {
+    let Targets::Single(t) = &task.targets else { unreachable!("a single-label task") };
+    Predictions {
+        meta: PredictionsMeta { task: "single".into(), classes: task.classes.clone() },
+        ids: fitted.test.iter().map(|&i| i as u32).collect(),
+        sources: fitted.test.iter().map(|&i| data.rows[i].source.clone()).collect(),
+        y_true: fitted.test.iter().map(|&i| t[i].expect("picked") as u32).collect(),
+        y_pred: fitted.scores.iter().map(|s| pipe::data::svm::argmax(s) as u32).collect(),
+        scores: fitted.scores.clone(),
+    }
+}
+
+/// The network a stage's parameters describe, for `outputs` outputs.
+pub fn build_net(vs: &nn::Path, p: &Params, channels: usize, outputs: usize) -> Net {
+    Net::new(vs, channels as i64, p.int("width"), p.int("hidden"), outputs as i64, p.bool("batch_norm"), p.float("dropout"))
+}
+
+/// One optimiser step on a batch; the batch's loss, or the error that stops
+/// training when it is not finite.
+pub fn train_step(
+    net: &Net,
+    opt: &mut nn::Optimizer,
+    task: &Task,
+    input: &Tensor,
+    targets: &Tensor,
+    weights: Option<&Tensor>,
+) -> Result<f64, f64> {
+    let logits = net.forward_t(input, true);
+    let loss = task.loss(&logits, targets, weights, Reduction::Mean);
+    let value = loss.double_value(&[]);
+    if !value.is_finite() {
+        return Err(value);
+    }
+    opt.backward_step(&loss);
+    Ok(value)
+}
+
+/// Trains on the training split (the validation split chooses the epoch
+/// whose weights are kept), writes `history.csv` and `model.safetensors`,
+/// and predicts the task's test images.
+pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitted, StageError> {
     let p = ctx.params.clone();
     let device = device(&p)?;
     tch::set_num_threads(ctx.threads as i32);
     tch::manual_seed(ctx.seed as i64);
-    let pick = |split: Split| -> Vec<usize> {
-        (0..data.rows.len()).filter(|&i| data.rows[i].split == split && task.target[i].is_some()).collect()
-    };
+    let pick = |split: Split| -> Vec<usize> { (0..data.rows.len()).filter(|&i| data.rows[i].split == split && task.includes(i)).collect() };
     let (train, val, test) = (pick(Split::Train), pick(Split::Validation), pick(Split::Test));
     if train.is_empty() || test.is_empty() {
         return Err(StageError::Failed("no training or no test images for this task: check the load stage's fractions".into()));
     }
-    let n_classes = task.classes.len() as i64;
+    let n_outputs = task.classes.len();
     let vs = nn::VarStore::new(device);
-    let net = Net::new(
-        &vs.root(),
-        data.pixels.channels as i64,
-        p.int("width"),
-        p.int("hidden"),
-        n_classes,
-        p.bool("batch_norm"),
-        p.float("dropout"),
-    );
+    let net = build_net(&vs.root(), &p, data.pixels.channels, n_outputs);
     let mut opt = nn::Adam::default().build(&vs, p.float("learning_rate")).map_err(|e| StageError::Failed(format!("optimizer: {e}")))?;
-    let weights = (p.str("class_weights") == Some("balanced")).then(|| {
-        let counts: Vec<f64> = (0..n_classes).map(|c| train.iter().filter(|&&i| task.target[i] == Some(c)).count() as f64).collect();
-        let present = counts.iter().filter(|c| **c > 0.0).count() as f64;
-        let w: Vec<f32> = counts.iter().map(|&c| if c == 0.0 { 0.0 } else { (train.len() as f64 / (present * c)) as f32 }).collect();
-        Tensor::from_slice(&w).to_device(device)
-    });
-    let targets =
-        |rows: &[usize]| Tensor::from_slice(&rows.iter().map(|&i| task.target[i].expect("picked")).collect::<Vec<i64>>()).to_device(device);
+    let weights = match (&task.targets, p.str("class_weights")) {
+        (Targets::Single(t), Some("balanced")) => {
+            let counts: Vec<f64> = (0..n_outputs as i64).map(|c| train.iter().filter(|&&i| t[i] == Some(c)).count() as f64).collect();
+            let present = counts.iter().filter(|c| **c > 0.0).count() as f64;
+            let w: Vec<f32> = counts.iter().map(|&c| if c == 0.0 { 0.0 } else { (train.len() as f64 / (present * c)) as f32 }).collect();
+            Some(Tensor::from_slice(&w).to_device(device))
+        }
+        _ => None,
+    };
     let bs = p.int("batch_size") as usize;
     let epochs = p.int("epochs") as usize;
     let patience = p.int("patience") as usize;
     let best_path = ctx.out_dir().join("model.safetensors");
-    let mut history = String::from("epoch,train_loss,val_loss,val_accuracy,val_top3,val_top5,seconds\n");
+    let mut history = format!("{}\n", task.history_header());
     let (mut best, mut since_best) = (f64::INFINITY, 0);
     let mut order = train.clone();
+    let steps = order.len().div_ceil(bs) as u64;
+    let eval_rows = if val.is_empty() { train.clone() } else { val };
     for epoch in 1..=epochs {
         let clock = Instant::now();
         Rng::new(ctx.seed, &format!("cnn/epoch/{epoch}")).shuffle(&mut order);
         let (mut sum, mut seen) = (0.0, 0usize);
-        for (step, rows) in order.chunks(bs).enumerate() {
+        for_each_batch(data, &order, bs, |k, rows, pixels| -> Result<(), StageError> {
             ctx.check_cancelled()?;
-            let logits = net.forward_t(&batch(data, rows, device), true);
-            let loss = logits.cross_entropy_loss(&targets(rows), weights.as_ref(), Reduction::Mean, -100, 0.0);
-            let value = loss.double_value(&[]);
-            if !value.is_finite() {
-                return Err(StageError::Failed(format!(
+            let input = batch_tensor(data, rows, &pixels, device);
+            let value = train_step(&net, &mut opt, task, &input, &task.target_tensor(rows, device), weights.as_ref()).map_err(|value| {
+                StageError::Failed(format!(
                     "epoch {epoch}: the loss became {value}: lower learning_rate (now {})",
                     p.float("learning_rate")
-                )));
-            }
-            opt.backward_step(&loss);
+                ))
+            })?;
             sum += value * rows.len() as f64;
             seen += rows.len();
-            ctx.progress(((epoch - 1) * order.len().div_ceil(bs) + step + 1) as u64, (epochs * order.len().div_ceil(bs)) as u64, "batches");
-        }
-        let eval_rows = if val.is_empty() { &train } else { &val };
-        let (val_loss, scores) = evaluate(&net, data, eval_rows, &targets(eval_rows), bs, device);
-        let truth: Vec<usize> = eval_rows.iter().map(|&i| task.target[i].expect("picked") as usize).collect();
-        let acc = top_k_accuracy(&truth, &scores, 1);
-        let _ = writeln!(
-            history,
-            "{epoch},{:.6},{val_loss:.6},{acc:.6},{:.6},{:.6},{:.2}",
-            sum / seen as f64,
-            top_k_accuracy(&truth, &scores, 3),
-            top_k_accuracy(&truth, &scores, 5),
-            clock.elapsed().as_secs_f64()
-        );
-        ctx.log(format!("epoch {epoch}: train loss {:.4}, validation loss {val_loss:.4}, accuracy {acc:.4}", sum / seen as f64));
+            ctx.progress(k as u64 + 1, steps, &format!("batches, epoch {epoch}/{epochs}, loss {:.4}", sum / seen as f64));
+            Ok(())
+        })?;
+        let (val_loss, scores) = evaluate(&net, data, task, &eval_rows, Some(&task.target_tensor(&eval_rows, device)), bs, device);
+        let (columns, summary) = task.epoch_metrics(&eval_rows, &scores);
+        let train_loss = sum / seen as f64;
+        let _ = writeln!(history, "{epoch},{train_loss:.6},{val_loss:.6},{columns},{:.2}", clock.elapsed().as_secs_f64());
+        ctx.log(format!("epoch {epoch}: train loss {train_loss:.4}, validation loss {val_loss:.4}, {summary}"));
         if val_loss < best {
             best = val_loss;
             since_best = 0;
@@ -224,33 +381,37 @@ fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<(Predict
     }
     let mut vs = vs;
     vs.load(&best_path).map_err(|e| StageError::Failed(format!("reloading the best model: {e}")))?;
-    let (_, scores) = evaluate(&net, data, &test, &targets(&test), bs, device);
-    let predictions = Predictions {
-        meta: PredictionsMeta { task: "single".into(), classes: task.classes.clone() },
-        ids: test.iter().map(|&i| i as u32).collect(),
-        sources: test.iter().map(|&i| data.rows[i].source.clone()).collect(),
-        y_true: test.iter().map(|&i| task.target[i].expect("picked") as u32).collect(),
-        y_pred: scores.iter().map(|s| pipe::data::svm::argmax(s) as u32).collect(),
-        scores,
-    };
+    let (_, scores) = evaluate(&net, data, task, &test, None, bs, device);
     std::fs::write(ctx.out_dir().join("history.csv"), history).map_err(|e| StageError::Failed(e.to_string()))?;
-    Ok((predictions, Trained { _vs: vs, net, device, batch_size: bs }))
+    Ok(Fitted { trained: Trained { _vs: vs, net, device, batch_size: bs }, test, scores, validation: eval_rows })
 }
 
-/// Mean loss and softmax probabilities over `rows`, in evaluation mode.
-fn evaluate(net: &Net, data: &Dataset, rows: &[usize], targets: &Tensor, bs: usize, device: Device) -> (f64, Vec<Vec<f64>>) {
+/// Probabilities over `rows` in evaluation mode, and with `targets`, the
+/// mean loss per image.
+fn evaluate(
+    net: &Net,
+    data: &Dataset,
+    task: &Task,
+    rows: &[usize],
+    targets: Option<&Tensor>,
+    bs: usize,
+    device: Device,
+) -> (f64, Vec<Vec<f64>>) {
     let _guard = tch::no_grad_guard();
     let mut scores = Vec::with_capacity(rows.len());
     let mut loss = 0.0;
-    for (k, chunk) in rows.chunks(bs).enumerate() {
-        let logits = net.forward_t(&batch(data, chunk, device), false);
-        let t = targets.narrow(0, (k * bs) as i64, chunk.len() as i64);
-        loss += logits.cross_entropy_loss::<Tensor>(&t, None, Reduction::Sum, -100, 0.0).double_value(&[]);
-        let probs = logits.softmax(-1, Kind::Double).to_device(Device::Cpu);
+    let _ = for_each_batch(data, rows, bs, |k, chunk, pixels| -> Result<(), ()> {
+        let logits = net.forward_t(&batch_tensor(data, chunk, &pixels, device), false);
+        if let Some(targets) = targets {
+            let t = targets.narrow(0, (k * bs) as i64, chunk.len() as i64);
+            loss += task.loss(&logits, &t, None, Reduction::Sum).double_value(&[]);
+        }
+        let probs = task.probabilities(&logits).to_device(Device::Cpu);
         let flat: Vec<f64> = Vec::<f64>::try_from(probs.flatten(0, -1)).unwrap_or_default();
         let n = flat.len() / chunk.len().max(1);
         scores.extend(flat.chunks(n.max(1)).map(<[f64]>::to_vec));
-    }
+        Ok(())
+    });
     (loss / rows.len().max(1) as f64, scores)
 }
 
@@ -284,21 +445,22 @@ pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
     }
     let task = Task {
         classes: data.meta.classes[keep..].to_vec(),
-        target: data.rows.iter().map(|r| (r.label_id as usize >= keep).then(|| (r.label_id as usize - keep) as i64)).collect(),
+        targets: Targets::Single(
+            data.rows.iter().map(|r| (r.label_id as usize >= keep).then(|| (r.label_id as usize - keep) as i64)).collect(),
+        ),
     };
-    let (alone, trained) = train(ctx, &data, &task)?;
+    let fitted = train(ctx, &data, &task)?;
+    let alone = single_predictions(&data, &task, &fitted);
     let alone_dir = ctx.out_dir().join("stage2");
     std::fs::create_dir_all(&alone_dir).map_err(|e| StageError::Failed(e.to_string()))?;
     alone.write(&alone_dir).map_err(StageError::Failed)?;
     let test_rows: Vec<usize> = first.ids.iter().map(|&i| i as usize).collect();
-    let rest = trained.probabilities(&data, &test_rows);
+    let rest = fitted.trained.probabilities(&data, &task, &test_rows);
     let mut scores = Vec::with_capacity(test_rows.len());
     let mut y_pred = Vec::with_capacity(test_rows.len());
     for (k, s1) in first.scores.iter().enumerate() {
-        let mut s: Vec<f64> = s1[..keep].to_vec();
-        s.extend(rest[k].iter().map(|p| s1[keep] * p));
-        let p1 = first.y_pred[k] as usize;
-        y_pred.push(if p1 < keep { p1 as u32 } else { (keep + pipe::data::svm::argmax(&rest[k])) as u32 });
+        let (pred, s) = combine(s1, first.y_pred[k] as usize, &rest[k]);
+        y_pred.push(pred as u32);
         scores.push(s);
     }
     Predictions {
@@ -315,6 +477,19 @@ pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
         .map_err(|e| StageError::Failed(e.to_string()))
 }
 
+/// The two-step combination for one image, from stage 1's probabilities
+/// over (the kept classes, "other") and its predicted class, and stage 2's
+/// probabilities over the rest: the N-class prediction (stage 1's class when
+/// it is a kept class, else stage 2's) and N scores (P(kept class), and
+/// P(other) x P(class | other) for the rest).
+pub fn combine(stage1: &[f64], stage1_class: usize, stage2: &[f64]) -> (usize, Vec<f64>) {
+    let keep = stage1.len() - 1;
+    let mut scores = stage1[..keep].to_vec();
+    scores.extend(stage2.iter().map(|p| stage1[keep] * p));
+    let class = if stage1_class < keep { stage1_class } else { keep + pipe::data::svm::argmax(stage2) };
+    (class, scores)
+}
+
 /// `cnn-stage1`, run by `pipe-torch`.
 pub fn run_stage1(ctx: &mut StageContext) -> Result<(), StageError> {
     let input = ctx.input("images")?.dir.clone();
@@ -327,11 +502,15 @@ pub fn run_stage1(ctx: &mut StageContext) -> Result<(), StageError> {
     // Classes are numbered most frequent first (see `load`), so keeping the
     // first `keep` keeps the dominant ones.
     let task = if keep >= n {
-        Task { classes: data.meta.classes.clone(), target: data.rows.iter().map(|r| Some(i64::from(r.label_id))).collect() }
+        Task {
+            classes: data.meta.classes.clone(),
+            targets: Targets::Single(data.rows.iter().map(|r| Some(i64::from(r.label_id))).collect()),
+        }
     } else {
         let mut classes = data.meta.classes[..keep].to_vec();
         classes.push("other".into());
-        Task { classes, target: data.rows.iter().map(|r| Some((r.label_id as usize).min(keep) as i64)).collect() }
+        Task { classes, targets: Targets::Single(data.rows.iter().map(|r| Some((r.label_id as usize).min(keep) as i64)).collect()) }
     };
-    train_and_predict(ctx, &data, &task)
+    let fitted = train(ctx, &data, &task)?;
+    single_predictions(&data, &task, &fitted).write(ctx.out_dir()).map_err(StageError::Failed)
 }

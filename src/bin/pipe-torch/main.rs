@@ -9,6 +9,10 @@ fn main() {
 
 #[cfg(feature = "torch")]
 mod cnn_train;
+#[cfg(feature = "torch")]
+mod multilabel;
+#[cfg(all(test, feature = "torch"))]
+mod tests;
 
 /// The kinds that run here ([`pipe::stages::Process::Torch`]).
 #[cfg(feature = "torch")]
@@ -16,6 +20,7 @@ fn runner(kind: &str) -> Option<pipe::stages::RunFn> {
     match kind {
         "cnn-stage1" => Some(cnn_train::run_stage1),
         "cnn-stage2" => Some(cnn_train::run_stage2),
+        "multilabel" => Some(multilabel::run),
         _ => None,
     }
 }
@@ -42,7 +47,7 @@ fn probe() -> i32 {
 }
 
 #[cfg(all(test, feature = "torch"))]
-mod tests {
+mod registry_tests {
     #[test]
     fn every_torch_kind_runs_here() {
         for k in pipe::stages::registry() {
