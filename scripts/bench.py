@@ -10,8 +10,12 @@ Reports medians of several runs and the peak RSS (from wait4), as Markdown.
   - with --load: the `load` stage on all of Open Clip Art (64x64 colour),
     1 and 2 threads: images/s and peak RSS;
   - with --bow: KAZE extraction (images/s) and the SVM grid search (wall
-    time) of pipelines/openclipart.toml, 1 and 2 threads.
-Usage: python3 scripts/bench.py [--runs N] [--load] [--bow]
+    time) of pipelines/openclipart.toml, 1 and 2 threads;
+  - with --cnn: `pipe-torch bench` on the default pipeline's augmented
+    training images: CNN training throughput fed as in training against a
+    tight loop on one pre-built batch, and the paper's 224x224 net's
+    seconds per epoch (printed as its own table).
+Usage: python3 scripts/bench.py [--runs N] [--load] [--bow] [--cnn]
 """
 import argparse, os, pathlib, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -107,11 +111,24 @@ def bench_bow(pipe, tmp):
     return out
 
 
+def bench_cnn(pipe, tmp):
+    """pipe-torch bench on the `augmented` stage's output of the default pipeline."""
+    pipeline = ROOT / "pipelines" / "openclipart.toml"
+    cache = tmp / "cnn-cache"
+    timed([pipe, "run", pipeline, "--stage", "augmented", "--cache-dir", cache, "--reports-dir", tmp / "cnn-reports", "-q"], tmp)
+    augmented = next(cache.glob("entries/*/*/out/preview.png")).parent
+    out = subprocess.run([pipe.parent / "pipe-torch", "bench", augmented], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"bench: pipe-torch bench failed: {out.stderr}")
+    return out.stdout
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--load", action="store_true", help="also benchmark the load stage on Open Clip Art")
     ap.add_argument("--bow", action="store_true", help="also benchmark KAZE extraction and the SVM grid search")
+    ap.add_argument("--cnn", action="store_true", help="also benchmark CNN training (data feeding, the paper's net)")
     args = ap.parse_args()
     pipe = build()
     rows = []
@@ -153,6 +170,7 @@ def main():
             rows.extend(bench_load(pipe, tmp))
         if args.bow and OPENCLIPART.is_dir():
             rows.extend(bench_bow(pipe, tmp))
+        cnn = bench_cnn(pipe, tmp) if args.cnn and OPENCLIPART.is_dir() else None
 
     print(f"\n{os.cpu_count()} cores; medians of {args.runs} runs (3 for cold fingerprints); peak RSS is the max over runs\n")
     print("| benchmark | wall | peak RSS | goal / reference |")
@@ -160,6 +178,8 @@ def main():
     for name, w, r, goal in rows:
         wall = f"{w * 1000:.1f} ms" if w < 1 else f"{w:.2f} s"
         print(f"| {name} | {wall} | {r:.1f} MiB | {goal} |")
+    if cnn:
+        print(f"\nCNN training (pipe-torch bench, one process):\n\n{cnn}")
 
 
 if __name__ == "__main__":

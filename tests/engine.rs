@@ -334,7 +334,13 @@ fn changed_source_data_reruns_the_stage() {
     std::fs::remove_dir_all(p.path().join("data")).unwrap();
     let gone = p.pipe(&["run", "p.toml"]);
     assert_eq!(gone.status.code(), Some(2));
-    assert!(text(&gone.stderr).contains("stage `a`: `root`: cannot find data"), "{}", text(&gone.stderr));
+    assert!(
+        text(&gone.stderr).contains(
+            "stage `a`: `root`: data (relative to the current folder) does not exist: put the data there, or change `root` in p.toml"
+        ),
+        "{}",
+        text(&gone.stderr)
+    );
 }
 
 #[test]

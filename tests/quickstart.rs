@@ -139,3 +139,18 @@ fn quickstart_cold_cached_edited_and_reproducible() {
         .collect();
     assert!(differing.is_empty(), "differ between two fresh runs: {differing:?}");
 }
+
+/// Every pipeline shipped in `pipelines/` passes `pipe check` (the paper's
+/// configuration included, whose data is not on this machine).
+#[test]
+fn every_shipped_pipeline_passes_check() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension() == Some("toml".as_ref())).collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipe")).arg("check").arg(&file).output().unwrap();
+        assert!(out.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    }
+}

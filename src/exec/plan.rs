@@ -94,6 +94,16 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
         let mut sources = BTreeMap::new();
         for def in stage.kind.params.iter().filter(|p| matches!(p.ty, ParamType::Path { fingerprint: true })) {
             if let ParamValue::Str(path) = stage.params.get(def.name) {
+                if !std::path::Path::new(path).exists() {
+                    let relative = if std::path::Path::new(path).is_relative() { " (relative to the current folder)" } else { "" };
+                    return Err(format!(
+                        "stage `{}`: `{}`: {path}{relative} does not exist: put the data there, or change `{}` in {}",
+                        stage.name,
+                        def.name,
+                        def.name,
+                        spec.file.display()
+                    ));
+                }
                 let fp = fingerprint::fingerprint(&cache.root().join("fingerprints"), path.as_ref())
                     .map_err(|e| format!("stage `{}`: `{}`: {e}", stage.name, def.name))?;
                 sources.insert(def.name.to_string(), fp.hash);

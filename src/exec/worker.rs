@@ -136,11 +136,26 @@ pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Resu
     ctx.save_log().map_err(|e| e.to_string())
 }
 
-/// The `main` of a worker executable: `NAME run JOB`, or one of `extra`'s
-/// subcommands. Returns the exit code.
-/// A worker subcommand besides `run`: its name and its `main`.
+/// What to change for the libtorch errors a user can cause with parameters.
+pub fn libtorch_hint(message: &str) -> Option<&'static str> {
+    let m = message.to_ascii_lowercase();
+    if m.contains("out of memory") || m.contains("can't allocate memory") || m.contains("failed to allocate") {
+        Some("lower batch_size, width or hidden, or the load stage's image_size")
+    } else if m.contains("cuda") || m.contains("device") {
+        Some("set device = \"cpu\", or check the GPU with `pipe-torch probe`")
+    } else if m.contains("shape") || m.contains("size mismatch") || m.contains("must match the size") {
+        Some("the images' size or channels do not fit the network: check the load stage's image_size and color")
+    } else {
+        None
+    }
+}
+
+/// A worker subcommand besides `run`: its name and its `main` (which reads
+/// its own arguments).
 pub type Subcommand<'a> = (&'a str, fn() -> i32);
 
+/// The `main` of a worker executable: `NAME run JOB`, or one of `extra`'s
+/// subcommands. Returns the exit code.
 pub fn main_of(name: &str, lookup: fn(&str) -> Option<stages::RunFn>, extra: &[Subcommand]) -> i32 {
     // A panic inside a stage (a libtorch shape error, say) becomes one line
     // on stderr, which the engine shows as the stage's error.
@@ -154,7 +169,8 @@ pub fn main_of(name: &str, lookup: fn(&str) -> Option<stages::RunFn>, extra: &[S
             None => (msg.clone(), "internal error"),
         };
         let first = what.split("\\n").next().unwrap_or_default().lines().next().unwrap_or_default().trim_end_matches(['"', ')']);
-        eprintln!("error: {origin}: {first}");
+        let hint = if origin == "libtorch" { libtorch_hint(first).map(|h| format!(" ({h})")).unwrap_or_default() } else { String::new() };
+        eprintln!("error: {origin}: {first}{hint}");
     }));
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -165,11 +181,28 @@ pub fn main_of(name: &str, lookup: fn(&str) -> Option<stages::RunFn>, extra: &[S
                 1
             }
         },
-        [cmd] if extra.iter().any(|(n, _)| n == cmd) => extra.iter().find(|(n, _)| n == cmd).map_or(2, |(_, f)| f()),
+        [cmd, ..] if extra.iter().any(|(n, _)| n == cmd) => extra.iter().find(|(n, _)| n == cmd).map_or(2, |(_, f)| f()),
         _ => {
             let more: String = extra.iter().map(|(n, _)| format!(" | {name} {n}")).collect();
             eprintln!("usage: {name} run JOB.json{more}\n(`pipe run` starts this executable itself)");
             2
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::libtorch_hint;
+
+    #[test]
+    fn libtorch_errors_name_the_parameter_to_change() {
+        let oom = "CUDA out of memory. Tried to allocate 2.00 GiB";
+        assert!(libtorch_hint(oom).unwrap().contains("batch_size"));
+        assert!(
+            libtorch_hint("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory").unwrap().contains("batch_size")
+        );
+        assert!(libtorch_hint("mat1 and mat2 shapes cannot be multiplied (64x512 and 1024x128)").unwrap().contains("image_size"));
+        assert!(libtorch_hint("Found no NVIDIA driver on your system").is_none());
+        assert!(libtorch_hint("Expected all tensors to be on the same device").unwrap().contains("device"));
     }
 }

@@ -25,7 +25,8 @@ pub enum ParamType {
     Choice(&'static [&'static str]),
     /// Free text.
     Text,
-    /// A filesystem path, resolved against the pipeline file's folder. When
+    /// A filesystem path; a relative one starts from the folder `pipe` runs
+    /// in (as `cache/` and `reports/` do). When
     /// `fingerprint` is set, the content below it is folded into the key.
     Path {
         fingerprint: bool,

@@ -169,7 +169,7 @@ impl Task {
 
     /// Class indices of `rows` (int64, N), or their label indicator matrix
     /// (float, N x labels).
-    fn target_tensor(&self, rows: &[usize], device: Device) -> Tensor {
+    pub fn target_tensor(&self, rows: &[usize], device: Device) -> Tensor {
         match &self.targets {
             Targets::Single(t) => Tensor::from_slice(&rows.iter().map(|&i| t[i].expect("picked")).collect::<Vec<i64>>()).to_device(device),
             Targets::Multi { sets, .. } => {

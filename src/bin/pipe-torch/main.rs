@@ -1,12 +1,15 @@
 //! The worker executable for stage kinds that need libtorch (the CNN
-//! stages): `pipe-torch run JOB` like `pipe-worker`, and `pipe-torch probe`,
-//! which checks that libtorch loads and says which device it would use. The
+//! stages): `pipe-torch run JOB` like `pipe-worker`; `pipe-torch probe`,
+//! which checks that libtorch loads and says which device it would use; and
+//! `pipe-torch bench IMAGES_DIR`, the training benchmarks. The
 //! engine never links libtorch (~0.26 s and ~111 MiB at every start).
 
 fn main() {
-    std::process::exit(pipe::exec::worker::main_of("pipe-torch", runner, &[("probe", probe)]));
+    std::process::exit(pipe::exec::worker::main_of("pipe-torch", runner, &[("probe", probe), ("bench", bench)]));
 }
 
+#[cfg(feature = "torch")]
+mod bench;
 #[cfg(feature = "torch")]
 mod cnn_train;
 #[cfg(feature = "torch")]
@@ -38,6 +41,17 @@ fn probe() -> i32 {
     let devices = if cuda { format!("yes, {} device(s)", tch::Cuda::device_count()) } else { "no".to_string() };
     println!("libtorch: ok (1+2+3 = {sum}), {} threads, CUDA: {devices}", tch::get_num_threads());
     if sum == 6.0 { 0 } else { 1 }
+}
+
+#[cfg(feature = "torch")]
+fn bench() -> i32 {
+    bench::main()
+}
+
+#[cfg(not(feature = "torch"))]
+fn bench() -> i32 {
+    eprintln!("this pipe-torch was built without the `torch` feature");
+    1
 }
 
 #[cfg(not(feature = "torch"))]

@@ -66,7 +66,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
                 vec![tune_global(&val_truth, &val_scores, n, average, at_least_one).0; n]
             };
             let f2 = multi_label_f2(&val_truth, &decide(&val_scores, &thresholds, at_least_one), n, average);
-            ctx.log(format!("validation F2 ({average:?} average) with the tuned thresholds: {f2:.4}"));
+            ctx.log(format!("validation F2 ({} average) with the tuned thresholds: {f2:.4}", format!("{average:?}").to_lowercase()));
             thresholds
         }
     };
