@@ -309,6 +309,11 @@ pub fn train_step(
     Ok(value)
 }
 
+/// The error that stops training when the loss is not a finite number.
+pub fn non_finite_loss(epoch: usize, value: f64, learning_rate: f64) -> StageError {
+    StageError::Failed(format!("epoch {epoch}: the loss became {value}: lower learning_rate (now {learning_rate})"))
+}
+
 /// Trains on the training split (the validation split chooses the epoch
 /// whose weights are kept), writes `history.csv` and `model.safetensors`,
 /// and predicts the task's test images.
@@ -351,12 +356,8 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
         for_each_batch(data, &order, bs, |k, rows, pixels| -> Result<(), StageError> {
             ctx.check_cancelled()?;
             let input = batch_tensor(data, rows, &pixels, device);
-            let value = train_step(&net, &mut opt, task, &input, &task.target_tensor(rows, device), weights.as_ref()).map_err(|value| {
-                StageError::Failed(format!(
-                    "epoch {epoch}: the loss became {value}: lower learning_rate (now {})",
-                    p.float("learning_rate")
-                ))
-            })?;
+            let value = train_step(&net, &mut opt, task, &input, &task.target_tensor(rows, device), weights.as_ref())
+                .map_err(|value| non_finite_loss(epoch, value, p.float("learning_rate")))?;
             sum += value * rows.len() as f64;
             seen += rows.len();
             ctx.progress(k as u64 + 1, steps, &format!("batches, epoch {epoch}/{epochs}, loss {:.4}", sum / seen as f64));

@@ -177,6 +177,31 @@ fn a_fixed_threshold_is_used_as_given() {
 }
 
 #[test]
+fn a_non_finite_loss_stops_training_with_the_epoch_and_a_remedy() {
+    let _turn = LIBTORCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let kind = kind("cnn-stage1").unwrap();
+    let json = serde_json::json!({ "width": 4, "hidden": 8, "dropout": 0.0, "batch_norm": false });
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = super::cnn_train::build_net(&vs.root(), &Params::from_json(kind, &json).unwrap(), 3, 2);
+    let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &vs, 1e-3).unwrap();
+    tch::no_grad(|| {
+        for mut v in vs.trainable_variables() {
+            let _ = v.fill_(f64::NAN);
+        }
+    });
+    let task = super::cnn_train::Task {
+        classes: vec!["a".into(), "b".into()],
+        targets: super::cnn_train::Targets::Single(vec![Some(0), Some(1)]),
+    };
+    let input = tch::Tensor::zeros([2, 3, SIZE as i64, SIZE as i64], (tch::Kind::Float, tch::Device::Cpu));
+    let loss = super::cnn_train::train_step(&net, &mut opt, &task, &input, &task.target_tensor(&[0, 1], tch::Device::Cpu), None);
+    let value = loss.expect_err("a NaN loss is not trained on");
+    assert!(value.is_nan());
+    let message = super::cnn_train::non_finite_loss(3, value, 0.01).to_string();
+    assert!(message.contains("epoch 3: the loss became NaN: lower learning_rate (now 0.01)"), "{message}");
+}
+
+#[test]
 fn the_two_steps_combine_as_documented() {
     // Stage 1 kept 2 classes (+ other); stage 2 knows classes 2, 3 and 4.
     let stage2 = [0.2, 0.5, 0.3];
