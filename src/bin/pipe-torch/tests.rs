@@ -3,7 +3,7 @@
 //! two steps as documented, and report a missing GPU clearly.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -80,6 +80,20 @@ fn dataset(dir: &Path) {
     data.write(dir).unwrap();
 }
 
+/// A temporary folder with the generated dataset in `data/` and an empty
+/// folder for each of `outs`.
+fn fixture(outs: &[&str]) -> (tempfile::TempDir, PathBuf, Vec<PathBuf>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    dataset(&data);
+    let outs = outs.iter().map(|o| tmp.path().join(o)).collect::<Vec<_>>();
+    for o in &outs {
+        std::fs::create_dir(o).unwrap();
+    }
+    (tmp, data, outs)
+}
+
 /// libtorch's random generator and thread count are per process (each stage
 /// runs in its own `pipe-torch`); tests in one process take turns.
 static LIBTORCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -112,16 +126,12 @@ fn run(kind_name: &str, overrides: serde_json::Value, inputs: &[(&str, &Path)], 
 
 #[test]
 fn a_flat_cnn_learns_well_above_chance_and_is_deterministic() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    dataset(&data);
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    for out in [&a, &b] {
-        std::fs::create_dir(out).unwrap();
+    let (_tmp, data, outs) = fixture(&["a", "b"]);
+    let (a, b) = (&outs[0], &outs[1]);
+    for out in [a, b] {
         run("cnn-stage1", serde_json::json!({}), &[("images", &data)], out).unwrap();
     }
-    let p = Predictions::read(&a).unwrap();
+    let p = Predictions::read(a).unwrap();
     let to = |v: &[u32]| v.iter().map(|&c| c as usize).collect::<Vec<_>>();
     let acc = accuracy(&to(&p.y_true), &to(&p.y_pred));
     assert!(acc >= 0.9, "accuracy {acc} (chance: 0.33)");
@@ -135,14 +145,10 @@ fn a_flat_cnn_learns_well_above_chance_and_is_deterministic() {
 
 #[test]
 fn multilabel_learns_label_sets_with_a_tuned_threshold() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::create_dir(&out).unwrap();
-    dataset(&data);
-    run("multilabel", serde_json::json!({ "epochs": 10 }), &[("images", &data)], &out).unwrap();
-    let p = MultiPredictions::read(&out).unwrap();
+    let (_tmp, data, outs) = fixture(&["out"]);
+    let out = &outs[0];
+    run("multilabel", serde_json::json!({ "epochs": 10 }), &[("images", &data)], out).unwrap();
+    let p = MultiPredictions::read(out).unwrap();
     assert_eq!(p.meta.task, "multi");
     assert_eq!(p.y_true.len(), 48);
     let sets = |v: &[Vec<u32>]| v.iter().map(|s| s.iter().map(|&l| l as usize).collect()).collect::<Vec<Vec<usize>>>();
@@ -161,14 +167,10 @@ fn multilabel_learns_label_sets_with_a_tuned_threshold() {
 
 #[test]
 fn a_fixed_threshold_is_used_as_given() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let out = tmp.path().join("out");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::create_dir(&out).unwrap();
-    dataset(&data);
-    run("multilabel", serde_json::json!({ "epochs": 1, "threshold": 0.99, "at_least_one": false }), &[("images", &data)], &out).unwrap();
-    let p = MultiPredictions::read(&out).unwrap();
+    let (_tmp, data, outs) = fixture(&["out"]);
+    let out = &outs[0];
+    run("multilabel", serde_json::json!({ "epochs": 1, "threshold": 0.99, "at_least_one": false }), &[("images", &data)], out).unwrap();
+    let p = MultiPredictions::read(out).unwrap();
     for (scores, set) in p.scores.iter().zip(&p.y_pred) {
         let expected: Vec<u32> = (0..6).filter(|&l| scores[l as usize] >= 0.99).collect();
         assert_eq!(set, &expected);
@@ -218,18 +220,13 @@ fn the_two_steps_combine_as_documented() {
 
 #[test]
 fn the_two_step_stages_run_end_to_end() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
-    for d in [&data, &one, &two] {
-        std::fs::create_dir(d).unwrap();
-    }
-    dataset(&data);
-    run("cnn-stage1", serde_json::json!({ "keep": 1, "epochs": 2 }), &[("images", &data)], &one).unwrap();
-    let first = Predictions::read(&one).unwrap();
+    let (_tmp, data, outs) = fixture(&["one", "two"]);
+    let (one, two) = (&outs[0], &outs[1]);
+    run("cnn-stage1", serde_json::json!({ "keep": 1, "epochs": 2 }), &[("images", &data)], one).unwrap();
+    let first = Predictions::read(one).unwrap();
     assert_eq!(first.meta.classes, ["red", "other"]);
-    run("cnn-stage2", serde_json::json!({ "epochs": 2 }), &[("images", &data), ("stage1", &one)], &two).unwrap();
-    let combined = Predictions::read(&two).unwrap();
+    run("cnn-stage2", serde_json::json!({ "epochs": 2 }), &[("images", &data), ("stage1", one)], two).unwrap();
+    let combined = Predictions::read(two).unwrap();
     assert_eq!(combined.meta.classes, COLOURS);
     assert_eq!(combined.ids, first.ids);
     for (k, &p1) in first.y_pred.iter().enumerate() {
@@ -249,10 +246,7 @@ fn cuda_without_a_gpu_is_a_clear_error() {
     if tch::Cuda::is_available() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    dataset(&data);
-    let err = run("cnn-stage1", serde_json::json!({ "device": "cuda" }), &[("images", &data)], tmp.path()).unwrap_err();
+    let (_tmp, data, outs) = fixture(&["out"]);
+    let err = run("cnn-stage1", serde_json::json!({ "device": "cuda" }), &[("images", &data)], &outs[0]).unwrap_err();
     assert!(err.to_string().contains("no CUDA device is available: use device = \"auto\" or \"cpu\""), "{err}");
 }
