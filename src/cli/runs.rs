@@ -42,15 +42,26 @@ pub struct DiffArgs {
     pub reports_dir: PathBuf,
 }
 
-/// The headline metric of each approach in a run: accuracy from its metrics.csv.
+/// The headline metric of each approach in a run, from its metrics.csv:
+/// accuracy (single-label), samples-averaged F2 (multi-label).
 fn headline(dir: &std::path::Path) -> String {
     let Ok(text) = std::fs::read_to_string(dir.join("metrics.csv")) else { return String::new() };
-    text.lines()
+    headline_of(&text)
+}
+
+fn headline_of(metrics_csv: &str) -> String {
+    metrics_csv
+        .lines()
         .skip(1)
         .filter_map(|l| {
+            // approach,task,class,precision,recall,f1,f2,support
             let f: Vec<&str> = l.split(',').collect();
-            (f.get(2) == Some(&"accuracy"))
-                .then(|| format!("{} {:.3}", f[0], f.get(5).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN)))
+            let number = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+            match (f.get(1).copied(), f.get(2).copied()) {
+                (Some("single"), Some("accuracy")) => Some(format!("{} {:.3}", f[0], number(5))),
+                (Some("multi"), Some("samples avg")) => Some(format!("{} F2 {:.3}", f[0], number(6))),
+                _ => None,
+            }
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -83,7 +94,7 @@ pub fn runs(args: &RunsArgs) -> i32 {
             ]
         })
         .collect();
-    print!("{}", table(&["run", "started", "pipeline", "status", "ran", "accuracy"], &rows));
+    print!("{}", table(&["run", "started", "pipeline", "status", "ran", "accuracy (multi-label: samples F2)"], &rows));
     EXIT_OK
 }
 
@@ -136,4 +147,17 @@ pub fn diff(args: &DiffArgs) -> i32 {
     let why = diff::why(&a.record, &b.record);
     print!("{}", diff::render(&a, &b, &deltas, &why, args.format, args.tolerance));
     EXIT_OK
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn headline_is_accuracy_or_samples_f2() {
+        let csv = "approach,task,class,precision,recall,f1,f2,support\n\
+                   svm,single,cats,0.5,0.5,0.5,0.5,2\n\
+                   svm,single,accuracy,,,0.75,,4\n\
+                   tags,multi,micro avg,0.2,0.8,0.32,0.5,10\n\
+                   tags,multi,samples avg,0.3,0.6,0.4,0.4567,10\n";
+        assert_eq!(super::headline_of(csv), "svm 0.750, tags F2 0.457");
+    }
 }
