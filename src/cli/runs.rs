@@ -43,7 +43,7 @@ pub struct DiffArgs {
 }
 
 /// The headline metric of each approach in a run, from its metrics.csv:
-/// accuracy (single-label), samples-averaged F2 (multi-label).
+/// accuracy (single-label), micro-averaged F2 (multi-label, the paper's).
 fn headline(dir: &std::path::Path) -> String {
     let Ok(text) = std::fs::read_to_string(dir.join("metrics.csv")) else { return String::new() };
     headline_of(&text)
@@ -59,7 +59,7 @@ fn headline_of(metrics_csv: &str) -> String {
             let number = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
             match (f.get(1).copied(), f.get(2).copied()) {
                 (Some("single"), Some("accuracy")) => Some(format!("{} {:.3}", f[0], number(5))),
-                (Some("multi"), Some("samples avg")) => Some(format!("{} F2 {:.3}", f[0], number(6))),
+                (Some("multi"), Some("micro avg")) => Some(format!("{} micro F2 {:.3}", f[0], number(6))),
                 _ => None,
             }
         })
@@ -94,7 +94,7 @@ pub fn runs(args: &RunsArgs) -> i32 {
             ]
         })
         .collect();
-    print!("{}", table(&["run", "started", "pipeline", "status", "ran", "accuracy (multi-label: samples F2)"], &rows));
+    print!("{}", table(&["run", "started", "pipeline", "status", "ran", "accuracy (multi-label: micro F2)"], &rows));
     EXIT_OK
 }
 
@@ -152,12 +152,12 @@ pub fn diff(args: &DiffArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn headline_is_accuracy_or_samples_f2() {
+    fn headline_is_accuracy_or_micro_f2() {
         let csv = "approach,task,class,precision,recall,f1,f2,support\n\
                    svm,single,cats,0.5,0.5,0.5,0.5,2\n\
                    svm,single,accuracy,,,0.75,,4\n\
                    tags,multi,micro avg,0.2,0.8,0.32,0.5,10\n\
                    tags,multi,samples avg,0.3,0.6,0.4,0.4567,10\n";
-        assert_eq!(super::headline_of(csv), "svm 0.750, tags F2 0.457");
+        assert_eq!(super::headline_of(csv), "svm 0.750, tags micro F2 0.500");
     }
 }

@@ -46,7 +46,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     }
     let p = ctx.params.clone();
     let rule = Threshold::of(&p);
-    let average = Average::parse(p.str("f2_average").unwrap_or("samples")).unwrap_or(Average::Samples);
+    let average = Average::parse(p.str("f2_average").unwrap_or("micro")).unwrap_or(Average::Micro);
     let at_least_one = p.bool("at_least_one");
     let task = Task { classes: labels.clone(), targets: Targets::Multi { sets: sets.clone(), threshold: rule, average, at_least_one } };
     let fitted = train(ctx, &data, &task)?;
