@@ -1,6 +1,8 @@
 //! Training and prediction for the CNN kinds, with libtorch (tch), in the
 //! shape of tch-rs's MNIST example: a `Net` built from a `nn::Path`,
-//! `ModuleT` for train/eval, Adam, `no_grad` evaluation. It lives in the
+//! `ModuleT` for train/eval, Adam, `no_grad` evaluation. One loop serves
+//! single-label (softmax, cross-entropy) and multi-label (sigmoid, BCE)
+//! tasks; batches are prepared on a second thread. It lives in the
 //! `pipe-torch` executable itself: code in the library that referenced tch
 //! would make every binary load libtorch (the linker keeps a library a
 //! binary's objects mention, even in functions it then drops).
