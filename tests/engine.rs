@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+use common::statuses;
+
 struct Project {
     dir: tempfile::TempDir,
 }
@@ -76,18 +79,6 @@ fn status_of(record: &Value, stage: &str) -> String {
 
 fn stage_of<'a>(record: &'a Value, stage: &str) -> &'a Value {
     record["stages"].as_array().unwrap().iter().find(|s| s["name"] == stage).unwrap_or_else(|| panic!("no stage {stage} in {record}"))
-}
-
-/// The statuses of all stages, as `name=status` sorted by name.
-fn statuses(record: &Value) -> Vec<String> {
-    let mut v: Vec<String> = record["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| format!("{}={}", s["name"].as_str().unwrap(), s["status"].as_str().unwrap()))
-        .collect();
-    v.sort();
-    v
 }
 
 fn value_of(p: &Project, record: &Value, stage: &str) -> String {

@@ -6,6 +6,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+use common::statuses;
+
 fn pipeline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.toml")
 }
@@ -14,18 +17,6 @@ fn run(dir: &Path, file: &Path) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_pipe")).arg("run").arg(file).current_dir(dir).output().unwrap();
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&std::fs::read(dir.join("reports/quickstart/latest/summary.json")).unwrap()).unwrap()
-}
-
-/// `name=status` of every stage, sorted by name.
-fn statuses(record: &Value) -> Vec<String> {
-    let mut v: Vec<String> = record["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| format!("{}={}", s["name"].as_str().unwrap(), s["status"].as_str().unwrap()))
-        .collect();
-    v.sort();
-    v
 }
 
 fn reason<'a>(record: &'a Value, stage: &str) -> &'a str {

@@ -209,10 +209,10 @@ impl Task {
         }
     }
 
-    /// The label sets of `rows` (multi-label only).
-    fn sets(&self, rows: &[usize]) -> Vec<Vec<usize>> {
+    /// The label sets of `rows`, which the task includes (multi-label only).
+    pub fn sets(&self, rows: &[usize]) -> Vec<Vec<usize>> {
         match &self.targets {
-            Targets::Single(_) => Vec::new(),
+            Targets::Single(_) => unreachable!("label sets of a single-label task"),
             Targets::Multi { sets, .. } => rows.iter().map(|&i| sets[i].clone().expect("picked")).collect(),
         }
     }

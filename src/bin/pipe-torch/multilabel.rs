@@ -48,17 +48,16 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let rule = Threshold::of(&p);
     let average = Average::parse(p.str("f2_average").unwrap_or("micro")).unwrap_or(Average::Micro);
     let at_least_one = p.bool("at_least_one");
-    let task = Task { classes: labels.clone(), targets: Targets::Multi { sets: sets.clone(), threshold: rule, average, at_least_one } };
+    let task = Task { classes: labels.clone(), targets: Targets::Multi { sets, threshold: rule, average, at_least_one } };
     let fitted = train(ctx, &data, &task)?;
     let n = labels.len();
-    let truth = |rows: &[usize]| -> Vec<Vec<usize>> { rows.iter().map(|&i| sets[i].clone().expect("included")).collect() };
     let thresholds = match rule {
         Threshold::Fixed(t) => vec![t; n],
         tuned => {
             if !data.rows.iter().any(|r| r.split == pipe::data::split::Split::Validation) {
                 ctx.warn("no validation split: thresholds are tuned on the training images (set load's validation_fraction)");
             }
-            let val_truth = truth(&fitted.validation);
+            let val_truth = task.sets(&fitted.validation);
             let val_scores = fitted.trained.probabilities(&data, &task, &fitted.validation);
             let thresholds = if tuned == Threshold::TunePerLabel {
                 tune_per_label(&val_truth, &val_scores, n, average, at_least_one)
@@ -79,7 +78,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         meta: PredictionsMeta { task: "multi".into(), classes: labels },
         ids: fitted.test.iter().map(|&i| i as u32).collect(),
         sources: fitted.test.iter().map(|&i| data.rows[i].source.clone()).collect(),
-        y_true: truth(&fitted.test).into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect(),
+        y_true: task.sets(&fitted.test).into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect(),
         y_pred: decide(&fitted.scores, &thresholds, at_least_one).into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect(),
         scores: fitted.scores,
     }
