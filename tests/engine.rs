@@ -2,90 +2,10 @@
 //! caching, invalidation, failures, interruption, concurrency, the worker
 //! process, the thread budget, fingerprints and gc.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
+use std::process::Command;
 
 mod common;
-use common::statuses;
-
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new(pipeline: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("p.toml"), pipeline).unwrap();
-        Project { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, pipeline: &str) {
-        std::fs::write(self.path().join("p.toml"), pipeline).unwrap();
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_pipe"));
-        c.args(args).current_dir(self.path()).stdin(Stdio::null());
-        c
-    }
-
-    fn pipe(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    /// `pipe run p.toml`, expecting `code`; returns the run record.
-    fn run(&self, extra: &[&str], code: i32) -> Value {
-        let mut args = vec!["run", "p.toml"];
-        args.extend_from_slice(extra);
-        let out = self.pipe(&args);
-        assert_eq!(out.status.code(), Some(code), "stdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
-        self.latest()
-    }
-
-    fn latest(&self) -> Value {
-        let name = self.pipeline_name();
-        let path = self.path().join("reports").join(name).join("latest/summary.json");
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-    }
-
-    fn pipeline_name(&self) -> String {
-        let text = std::fs::read_to_string(self.path().join("p.toml")).unwrap();
-        text.lines().find_map(|l| l.strip_prefix("name = \"").map(|n| n.trim_end_matches('"').to_string())).unwrap_or_else(|| "p".into())
-    }
-
-    fn entries(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for shard in std::fs::read_dir(self.path().join("cache/entries")).into_iter().flatten().flatten() {
-            out.extend(std::fs::read_dir(shard.path()).unwrap().flatten().map(|e| e.path()));
-        }
-        out
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn status_of(record: &Value, stage: &str) -> String {
-    stage_of(record, stage)["status"].as_str().unwrap().to_string()
-}
-
-fn stage_of<'a>(record: &'a Value, stage: &str) -> &'a Value {
-    record["stages"].as_array().unwrap().iter().find(|s| s["name"] == stage).unwrap_or_else(|| panic!("no stage {stage} in {record}"))
-}
-
-fn value_of(p: &Project, record: &Value, stage: &str) -> String {
-    let key = stage_of(record, stage)["key"].as_str().unwrap();
-    let path = p.path().join("cache/entries").join(&key[..2]).join(key).join("out/value.txt");
-    std::fs::read_to_string(path).unwrap().trim().to_string()
-}
+use common::{Project, spawn_run, stage_of, status_of, statuses, text, tmp_is_busy, value_of, wait_for};
 
 /// a -> sum <- b, sum -> total; c independent.
 const DIAMOND: &str = r#"
@@ -229,24 +149,6 @@ values = "fast"
 sleep_ms = 60000
 "#;
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn spawn_run(p: &Project, extra: &[&str]) -> Child {
-    let mut args = vec!["run", "p.toml"];
-    args.extend_from_slice(extra);
-    p.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
-}
-
-fn tmp_is_busy(p: &Project) -> bool {
-    std::fs::read_dir(p.path().join("cache/tmp")).map(|d| d.count() > 0).unwrap_or(false)
-}
-
 #[test]
 fn a_killed_run_leaves_no_partial_entry_and_its_work_is_reused() {
     let p = Project::new(SLOW);
@@ -270,7 +172,7 @@ fn ctrl_c_stops_running_stages_and_exits_130() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     assert!(!tmp_is_busy(&p), "the interrupted stage's folder is removed");
-    let record = p.latest();
+    let record = p.last();
     assert_eq!(record["status"], "interrupted");
     assert_eq!(stage_of(&record, "slow")["error"], "interrupted");
 }
@@ -309,6 +211,17 @@ fn parallel_stages_share_the_cpu_budget() {
     let two = Project::new("[stages.t]\nkind = \"test-threads\"\n[stages.u]\nkind = \"test-threads\"\nsleep_ms = 1\n");
     let record = two.run(&["--jobs", "2"], 0);
     assert_eq!((value_of(&two, &record, "t"), value_of(&two, &record, "u")), ("1".into(), "1".into()), "two ready stages split two slots");
+}
+
+#[test]
+fn keyed_stages_run_on_the_threads_their_key_names() {
+    let p = Project::new("[stages.k]\nkind = \"test-keyed\"\nthreads = 3\n[stages.t]\nkind = \"test-threads\"\n");
+    let record = p.run(&["--jobs", "1"], 0);
+    assert_eq!(value_of(&p, &record, "k"), "3", "more threads than slots: still the key's count");
+    let q = Project::new("[stages.k]\nkind = \"test-keyed\"\nthreads = 3\n[stages.t]\nkind = \"test-threads\"\n");
+    let record = q.run(&["--jobs", "4"], 0);
+    assert_eq!(value_of(&q, &record, "k"), "3", "fewer threads than slots: the key's count");
+    assert_eq!(stage_of(&record, "k")["key"], stage_of(&p.last(), "k")["key"]);
 }
 
 #[test]

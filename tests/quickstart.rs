@@ -14,7 +14,11 @@ fn pipeline() -> PathBuf {
 }
 
 fn run(dir: &Path, file: &Path) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_pipe")).arg("run").arg(file).current_dir(dir).output().unwrap();
+    run_with(dir, file, &[])
+}
+
+fn run_with(dir: &Path, file: &Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_pipe")).arg("run").arg(file).args(args).current_dir(dir).output().unwrap();
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&std::fs::read(dir.join("reports/quickstart/latest/summary.json")).unwrap()).unwrap()
 }
@@ -57,7 +61,8 @@ fn without_times(csv: &[u8]) -> Vec<String> {
 #[test]
 fn quickstart_cold_cached_edited_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
-    let cold = run(dir.path(), &pipeline());
+    // One slot: every stage is granted one thread.
+    let cold = run_with(dir.path(), &pipeline(), &["--jobs", "1"]);
     let names = ["augmented", "bow", "cnn", "compare", "data", "kaze", "step1", "step2", "svm", "tags", "vocab"];
     assert_eq!(statuses(&cold), names.map(|n| format!("{n}=ran")));
     let files = outputs(dir.path(), &cold);
@@ -114,9 +119,23 @@ fn quickstart_cold_cached_edited_and_reproducible() {
         Command::new(env!("CARGO_BIN_EXE_pipe")).args(["run", "--stage", "data"]).arg(pipeline()).current_dir(dir.path()).output().unwrap();
     assert!(only.status.success(), "{}", String::from_utf8_lossy(&only.stderr));
 
-    // Same pipeline and seed, another cache: byte-identical outputs, but
-    // for the measured fit times in the SVM's grid table.
+    // Same pipeline and seed, another cache, each stage alone with two
+    // slots (so every parallel kind is granted two threads): byte-identical
+    // outputs, but for the measured times in the SVM's grid table and the
+    // training histories. One key, one result.
     let other = tempfile::tempdir().unwrap();
+    for stage in ["data", "augmented", "kaze", "vocab", "bow", "svm", "cnn", "step1", "step2", "tags", "compare"] {
+        let alone = run_with(other.path(), &pipeline(), &["--jobs", "2", "--stage", stage]);
+        let ran: Vec<String> = statuses(&alone).into_iter().filter(|s| s.ends_with("=ran")).collect();
+        assert_eq!(ran, [format!("{stage}=ran")], "{stage} ran alone");
+        let record = alone["stages"].as_array().unwrap().iter().find(|s| s["name"] == stage).unwrap().clone();
+        let expected = match record["kind"].as_str().unwrap() {
+            "evaluate" => 1,                                // single-threaded
+            "cnn-stage1" | "cnn-stage2" | "multilabel" => 1, // the key's `threads`
+            _ => 2,
+        };
+        assert_eq!(record["threads"], expected, "{stage}: threads granted");
+    }
     let again = run(other.path(), &pipeline());
     let differing: Vec<String> = outputs(other.path(), &again)
         .into_iter()

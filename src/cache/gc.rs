@@ -1,12 +1,14 @@
 //! `pipe gc`: removes cache entries that no given pipeline references, or
 //! that are older than a given age, and reports the bytes freed. Entries in
-//! use by a running `pipe run` are skipped (their key lock is held).
+//! use by a running `pipe run` are skipped and counted: gc takes both of an
+//! entry's locks exclusively, without waiting, and a run holds the write lock
+//! of what it builds and the read lock of everything it will read.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::path::Path;
 use std::time::SystemTime;
 
+use super::lock::{read_lock_path, try_exclusive, write_lock_path};
 use super::{Cache, Lookup};
 use crate::util::{IoContext, PathError, parse_rfc3339};
 
@@ -23,57 +25,48 @@ pub struct GcPolicy {
 pub struct GcReport {
     pub removed: usize,
     pub kept: usize,
+    /// Of the kept entries, those skipped because a live run holds them.
+    pub in_use: usize,
     pub bytes: u64,
 }
 
 /// Applies `policy` to every entry of `cache` (and clears abandoned temporary folders).
 pub fn collect(cache: &Cache, policy: &GcPolicy) -> Result<GcReport, PathError> {
     let mut report = GcReport::default();
-    let entries = cache.root().join("entries");
-    for shard in std::fs::read_dir(&entries).at("read", &entries)? {
-        let shard = shard.at("read", &entries)?.path();
-        for item in std::fs::read_dir(&shard).at("read", &shard)? {
-            let dir = item.at("read", &shard)?.path();
-            let key = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let (created, bytes) = match cache.lookup(&key) {
-                Lookup::Hit(e) => (parse_rfc3339(&e.manifest.created), e.manifest.bytes()),
-                _ => (None, dir_size(&dir)),
-            };
-            let referenced = policy.keep.as_ref().is_some_and(|k| k.contains(&key));
-            let old_enough = match (policy.older_than, created) {
-                (Some(limit), Some(c)) => c < limit,
-                (Some(_), None) => true, // corrupt or partial: no reason to keep it
-                (None, _) => true,
-            };
-            if referenced || !old_enough {
-                report.kept += 1;
-                continue;
-            }
-            if !policy.dry_run {
-                let Some(_lock) = try_lock(cache, &key)? else {
-                    report.kept += 1; // a run is using it right now
-                    continue;
-                };
-                cache.discard(&key)?;
-            }
-            report.removed += 1;
-            report.bytes += bytes;
+    for key in cache.keys()? {
+        let dir = cache.entry_dir(&key);
+        let (created, bytes) = match cache.lookup(&key) {
+            Lookup::Hit(e) => (parse_rfc3339(&e.manifest.created), e.manifest.bytes()),
+            _ => (None, dir_size(&dir)),
+        };
+        let referenced = policy.keep.as_ref().is_some_and(|k| k.contains(&key));
+        let old_enough = match (policy.older_than, created) {
+            (Some(limit), Some(c)) => c < limit,
+            (Some(_), None) => true, // corrupt or partial: no reason to keep it
+            (None, _) => true,
+        };
+        if referenced || !old_enough {
+            report.kept += 1;
+            continue;
         }
+        let root = cache.root();
+        let locks = (try_exclusive(&write_lock_path(root, &key))?, try_exclusive(&read_lock_path(root, &key))?);
+        let (Some(_writing), Some(_reading)) = locks else {
+            // A live run builds it or will read it.
+            report.kept += 1;
+            report.in_use += 1;
+            continue;
+        };
+        if !policy.dry_run {
+            cache.discard(&key)?;
+        }
+        report.removed += 1;
+        report.bytes += bytes;
     }
     if !policy.dry_run {
         clear_tmp(cache)?;
     }
     Ok(report)
-}
-
-fn try_lock(cache: &Cache, key: &str) -> Result<Option<File>, PathError> {
-    let path = cache.root().join("locks").join(format!("{key}.lock"));
-    let file = File::options().create(true).truncate(false).write(true).open(&path).at("open lock", &path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(e).at("lock", &path),
-    }
 }
 
 /// Removes temporary folders whose key is not locked by a live run.
@@ -83,7 +76,7 @@ fn clear_tmp(cache: &Cache) -> Result<(), PathError> {
         let path = item.at("read", &tmp)?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let key = name.trim_start_matches("discard-").split('-').next().unwrap_or_default().to_string();
-        if key.len() == 64 && try_lock(cache, &key)?.is_some() {
+        if key.len() == 64 && try_exclusive(&write_lock_path(cache.root(), &key))?.is_some() {
             std::fs::remove_dir_all(&path).at("remove", &path)?;
         }
     }

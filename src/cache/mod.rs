@@ -4,27 +4,32 @@
 //! - `entries/<k0k1>/<key>/manifest.json` and `entries/<k0k1>/<key>/out/...`
 //! - `tmp/<key>-<pid>-<n>/`: an entry being built, published by one atomic
 //!   rename, so a killed run never leaves half an entry behind;
-//! - `locks/<key>.lock`: per-key advisory locks, so two runs never compute the
-//!   same key at once (the second waits, then finds the entry);
+//! - `locks/<key>.lock` and `locks/<key>.read`: per-key advisory locks (see
+//!   [`lock`]): two runs never compute the same key at once (the second
+//!   waits, then finds the entry), and `pipe gc` never removes an entry that
+//!   a live run will read;
 //! - `fingerprints/`: the stat cache of [`fingerprint`].
 //!
 //! [`Cache::acquire`] returns [`CacheStatus::Hit`] or [`CacheStatus::Miss`]
 //! holding the only [`Writer`] for that key (just's `CacheStatus` idiom):
-//! nothing else can publish an entry. Reads check the manifest and file sizes
+//! nothing else can publish an entry. A hit and a published entry both come
+//! with a [`Hold`] that keeps `pipe gc` away while the run needs them. Reads check the manifest and file sizes
 //! ([`Cache::lookup`]); a stage about to consume an entry checks every file's
 //! blake3 ([`Entry::verify`]). Either failure is reported and the entry is
 //! recomputed, never used.
 
 pub mod fingerprint;
 pub mod gc;
+pub mod lock;
+pub mod verify;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+pub use lock::Hold;
 use crate::util::{IoContext, PathError, rfc3339, write_atomic};
 
 /// One output file of an entry.
@@ -72,6 +77,11 @@ impl Entry {
 
     /// Recomputes every file's blake3 against the manifest.
     pub fn verify(&self) -> Result<(), String> {
+        self.verify_with(|_| {})
+    }
+
+    /// [`Entry::verify`], calling `checked` with each file's size once it is checked.
+    pub fn verify_with(&self, mut checked: impl FnMut(u64)) -> Result<(), String> {
         let out = self.out_dir();
         for f in &self.manifest.files {
             let path = out.join(&f.path);
@@ -79,8 +89,20 @@ impl Entry {
             if size != f.size || hash != f.blake3 {
                 return Err(format!("{} does not match its checksum", path.display()));
             }
+            checked(size);
         }
         Ok(())
+    }
+
+    /// Reads one output file, checking it against the manifest's size and
+    /// blake3 on the way (for files copied out of the cache into a report).
+    pub fn read_verified(&self, file: &FileRecord) -> Result<Vec<u8>, String> {
+        let path = self.out_dir().join(&file.path);
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if bytes.len() as u64 != file.size || blake3::hash(&bytes).to_hex().as_str() != file.blake3 {
+            return Err(format!("{} does not match its checksum", path.display()));
+        }
+        Ok(bytes)
     }
 }
 
@@ -95,8 +117,11 @@ pub enum Lookup {
 
 /// The outcome of [`Cache::acquire`].
 pub enum CacheStatus {
-    Hit(Entry),
+    /// A sound entry, held for reading until the [`Hold`] is dropped.
+    Hit(Entry, Hold),
     Miss(Writer),
+    /// The run was interrupted while it waited for another run's lock.
+    Cancelled,
 }
 
 /// Errors of the store itself (not of stages).
@@ -128,6 +153,20 @@ impl Cache {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The keys of every entry folder under `entries/`, sound or not, sorted.
+    pub fn keys(&self) -> Result<Vec<String>, PathError> {
+        let entries = self.root.join("entries");
+        let mut keys = Vec::new();
+        for shard in std::fs::read_dir(&entries).at("read", &entries)? {
+            let shard = shard.at("read", &entries)?.path();
+            for item in std::fs::read_dir(&shard).at("read", &shard)? {
+                keys.push(item.at("read", &shard)?.file_name().to_string_lossy().into_owned());
+            }
+        }
+        keys.sort();
+        Ok(keys)
     }
 
     pub fn entry_dir(&self, key: &str) -> PathBuf {
@@ -168,18 +207,23 @@ impl Cache {
     /// looks again: a hit releases the lock, a miss hands back the only writer.
     /// A corrupt entry found here is removed so it can be rebuilt.
     pub fn acquire(&self, key: &str) -> Result<CacheStatus, CacheError> {
-        self.acquire_unless(key, |_| true)
+        self.acquire_unless(key, |_| true, &AtomicBool::new(false))
     }
 
     /// Like [`Cache::acquire`], but an existing entry is only a hit if `keep`
     /// accepts it (a full checksum check, say, or never under `--force`);
-    /// otherwise it is removed under the lock and a writer handed back.
-    pub fn acquire_unless(&self, key: &str, keep: impl FnOnce(&Entry) -> bool) -> Result<CacheStatus, CacheError> {
-        let lock_path = self.root.join("locks").join(format!("{key}.lock"));
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).at("open lock", &lock_path)?;
-        lock.lock().at("lock", &lock_path)?;
+    /// otherwise it is removed under the lock and a writer handed back. The
+    /// wait for another run's lock ends early once `cancel` is set.
+    pub fn acquire_unless(&self, key: &str, keep: impl FnOnce(&Entry) -> bool, cancel: &AtomicBool) -> Result<CacheStatus, CacheError> {
+        let lock = match lock::lock_for_writing(&self.root, key, cancel)? {
+            lock::Waited::Locked(file) => file,
+            lock::Waited::Cancelled => return Ok(CacheStatus::Cancelled),
+        };
         match self.lookup(key) {
-            Lookup::Hit(entry) if keep(&entry) => return Ok(CacheStatus::Hit(entry)),
+            Lookup::Hit(entry) if keep(&entry) => {
+                let hold = self.hold(key)?;
+                return Ok(CacheStatus::Hit(entry, hold));
+            }
             Lookup::Hit(_) | Lookup::Corrupt(_) => self.discard(key)?,
             Lookup::Missing => {}
         }
@@ -196,6 +240,12 @@ impl Cache {
             started: Instant::now(),
             published: false,
         }))
+    }
+
+    /// Holds `key`'s entry for reading (see [`lock`]): `pipe gc` will not
+    /// remove it while the returned [`Hold`] lives.
+    pub fn hold(&self, key: &str) -> Result<Hold, PathError> {
+        lock::hold(&self.root, key)
     }
 
     /// Moves a bad entry out of the way and deletes it. Call with the key's lock held.
@@ -229,7 +279,7 @@ pub struct Writer {
     key: String,
     tmp: PathBuf,
     dest: PathBuf,
-    _lock: File,
+    _lock: std::fs::File,
     started: Instant,
     published: bool,
 }
@@ -244,8 +294,9 @@ impl Writer {
     }
 
     /// Checksums the output, writes the manifest and renames the entry into
-    /// place. Returns the published entry.
-    pub fn publish(mut self, kind: &str, stage: &str, doc: serde_json::Value) -> Result<Entry, CacheError> {
+    /// place. Returns the published entry, held for reading: the hold is
+    /// taken before the write lock goes, so gc never finds it unguarded.
+    pub fn publish(mut self, kind: &str, stage: &str, doc: serde_json::Value) -> Result<(Entry, Hold), CacheError> {
         let out = self.out_dir();
         let mut files = Vec::new();
         collect_files(&out, &out, &mut files)?;
@@ -264,9 +315,10 @@ impl Writer {
         write_atomic(&self.tmp.join("manifest.json"), &bytes)?;
         let parent = self.dest.parent().expect("entries have a parent");
         std::fs::create_dir_all(parent).at("create", parent)?;
+        let hold = lock::hold(self.tmp.parent().and_then(Path::parent).expect("tmp/ sits in the cache root"), &self.key)?;
         std::fs::rename(&self.tmp, &self.dest).at("publish entry", &self.dest)?;
         self.published = true;
-        Ok(Entry { dir: self.dest.clone(), manifest })
+        Ok((Entry { dir: self.dest.clone(), manifest }, hold))
     }
 }
 

@@ -8,7 +8,7 @@ const KEY_B: &str = "bb222222222222222222222222222222222222222222222222222222222
 fn put(cache: &Cache, key: &str, text: &str) -> Entry {
     let CacheStatus::Miss(w) = cache.acquire(key).unwrap() else { panic!("expected a miss") };
     std::fs::write(w.out_dir().join("value.txt"), text).unwrap();
-    w.publish("test-source", "s", serde_json::json!({"k": 1})).unwrap()
+    w.publish("test-source", "s", serde_json::json!({"k": 1})).unwrap().0
 }
 
 #[test]
@@ -22,7 +22,7 @@ fn published_entries_are_found_with_checksums() {
     let Lookup::Hit(found) = cache.lookup(KEY_A) else { panic!("expected a hit") };
     assert_eq!(std::fs::read_to_string(found.out_dir().join("value.txt")).unwrap(), "42");
     found.verify().unwrap();
-    assert!(matches!(cache.acquire(KEY_A).unwrap(), CacheStatus::Hit(_)));
+    assert!(matches!(cache.acquire(KEY_A).unwrap(), CacheStatus::Hit(..)));
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn a_second_acquirer_waits_then_reuses() {
     let cache = Cache::open(dir.path()).unwrap();
     let CacheStatus::Miss(w) = cache.acquire(KEY_A).unwrap() else { panic!() };
     let other = cache.clone();
-    let waiter = std::thread::spawn(move || matches!(other.acquire(KEY_A).unwrap(), CacheStatus::Hit(_)));
+    let waiter = std::thread::spawn(move || matches!(other.acquire(KEY_A).unwrap(), CacheStatus::Hit(..)));
     std::thread::sleep(Duration::from_millis(100));
     assert!(!waiter.is_finished(), "the second acquirer must wait for the lock");
     std::fs::write(w.out_dir().join("value.txt"), "1").unwrap();
@@ -90,7 +90,7 @@ fn gc_removes_unreferenced_entries_and_counts_bytes() {
     put(&cache, KEY_B, "123");
     let policy = gc::GcPolicy { keep: Some([KEY_A.to_string()].into()), older_than: None, dry_run: true };
     let dry = gc::collect(&cache, &policy).unwrap();
-    assert_eq!(dry, gc::GcReport { removed: 1, kept: 1, bytes: 3 });
+    assert_eq!(dry, gc::GcReport { removed: 1, kept: 1, in_use: 0, bytes: 3 });
     assert!(matches!(cache.lookup(KEY_B), Lookup::Hit(_)), "a dry run removes nothing");
     let real = gc::collect(&cache, &gc::GcPolicy { dry_run: false, ..policy }).unwrap();
     assert_eq!(real.bytes, 3);
@@ -98,4 +98,48 @@ fn gc_removes_unreferenced_entries_and_counts_bytes() {
     assert!(matches!(cache.lookup(KEY_A), Lookup::Hit(_)));
     let aged = gc::GcPolicy { keep: None, older_than: Some(SystemTime::now() - Duration::from_secs(3600)), dry_run: false };
     assert_eq!(gc::collect(&cache, &aged).unwrap().removed, 0, "young entries stay");
+}
+
+#[test]
+fn gc_skips_entries_a_live_run_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    put(&cache, KEY_A, "1");
+    put(&cache, KEY_B, "2");
+    let held = cache.hold(KEY_A).unwrap();
+    let CacheStatus::Miss(_building) = cache.acquire("cc33333333333333333333333333333333333333333333333333333333333333").unwrap() else { panic!() };
+    let everything = gc::GcPolicy { keep: None, older_than: None, dry_run: false };
+    let report = gc::collect(&cache, &everything).unwrap();
+    assert_eq!((report.removed, report.kept, report.in_use), (1, 1, 1), "{report:?}");
+    assert!(matches!(cache.lookup(KEY_A), Lookup::Hit(_)), "the held entry stays");
+    assert!(dir.path().join("tmp").read_dir().unwrap().count() == 1, "the entry being built stays");
+    drop(held);
+    assert_eq!(gc::collect(&cache, &everything).unwrap().removed, 1, "released, it can go");
+}
+
+#[test]
+fn a_published_entry_comes_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let CacheStatus::Miss(w) = cache.acquire(KEY_A).unwrap() else { panic!() };
+    std::fs::write(w.out_dir().join("value.txt"), "1").unwrap();
+    let (_entry, hold) = w.publish("k", "s", serde_json::Value::Null).unwrap();
+    let everything = gc::GcPolicy { keep: None, older_than: None, dry_run: false };
+    assert_eq!(gc::collect(&cache, &everything).unwrap().in_use, 1);
+    drop(hold);
+    assert_eq!(gc::collect(&cache, &everything).unwrap().removed, 1);
+}
+
+#[test]
+fn waiting_for_another_runs_lock_ends_on_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let CacheStatus::Miss(_w) = cache.acquire(KEY_A).unwrap() else { panic!() };
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
+    let (other, flag) = (cache.clone(), std::sync::Arc::clone(&cancel));
+    let waiter = std::thread::spawn(move || matches!(other.acquire_unless(KEY_A, |_| true, &flag).unwrap(), CacheStatus::Cancelled));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!waiter.is_finished());
+    cancel.store(true, Ordering::Relaxed);
+    assert!(waiter.join().unwrap(), "the wait ends with Cancelled while the lock is still taken");
 }

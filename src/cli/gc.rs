@@ -73,11 +73,12 @@ pub fn gc(args: &GcArgs) -> i32 {
         Ok(r) => {
             let verb = if args.dry_run { "would remove" } else { "removed" };
             println!(
-                "{verb} {} entr{}, freeing {}; kept {}",
+                "{verb} {} entr{}, freeing {}; kept {}{}",
                 r.removed,
                 if r.removed == 1 { "y" } else { "ies" },
                 human_bytes(r.bytes),
-                r.kept
+                r.kept,
+                if r.in_use > 0 { format!(" ({} in use by a running `pipe run`)", r.in_use) } else { String::new() }
             );
             EXIT_OK
         }

@@ -9,6 +9,7 @@ mod fingerprint;
 mod gc;
 mod run;
 mod runs;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -69,6 +70,8 @@ pub enum Command {
     Stages { kind: Option<String> },
     /// Remove cache entries no given pipeline uses (or older than an age)
     Gc(gc::GcArgs),
+    /// Check every cache entry against its checksums; name the corrupt ones
+    Verify(verify::VerifyArgs),
     /// Print the content fingerprint of a data folder (as `load` keys use it)
     Fingerprint(fingerprint::FingerprintArgs),
     /// List earlier runs with each approach's accuracy
@@ -89,6 +92,7 @@ pub fn main() -> i32 {
         Command::Dag { file, dot } => check::dag(&file, dot),
         Command::Stages { kind } => check::stages(kind.as_deref()),
         Command::Gc(args) => gc::gc(&args),
+        Command::Verify(args) => verify::verify(&args),
         Command::Fingerprint(args) => fingerprint::run(&args),
         Command::Runs(args) => runs::runs(&args),
         Command::Show(args) => runs::show(&args),

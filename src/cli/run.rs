@@ -44,14 +44,23 @@ pub struct RunArgs {
 
 /// Loads, opens the cache and plans. Errors are printed; the code is returned.
 fn prepare(args: &PlanArgs) -> Result<(Plan, Cache, PathBuf), i32> {
+    prepare_checked(args, |_, _| Ok(()))
+}
+
+/// [`prepare`], with `check(spec, reports)` run before the cache is opened.
+fn prepare_checked(args: &PlanArgs, check: impl FnOnce(&crate::spec::PipelineSpec, &std::path::Path) -> Result<(), String>) -> Result<(Plan, Cache, PathBuf), i32> {
     let (spec, dag) = load_pipeline(&args.file)?;
     let cache_dir = args.dirs.cache(&spec);
     let reports = args.dirs.reports(&spec);
+    check(&spec, &reports).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_INVALID
+    })?;
     let cache = Cache::open(&cache_dir).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_FAILED
     })?;
-    let previous = record::latest(&reports, &spec.name);
+    let previous = record::last(&reports, &spec.name);
     let opts = PlanOptions { targets: args.stages.clone(), force: args.force.clone() };
     let plan = make_plan(spec, dag, &cache, previous.as_ref(), &opts).map_err(|e| {
         eprintln!("error: {e}");
@@ -92,7 +101,12 @@ pub fn plan(args: &PlanArgs) -> i32 {
 pub fn run(args: &RunArgs) -> i32 {
     let started_at = SystemTime::now();
     let clock = Instant::now();
-    let (plan, cache, reports) = match prepare(&args.plan) {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let dry_run = args.dry_run;
+    let writable = |spec: &crate::spec::PipelineSpec, reports: &std::path::Path| {
+        if dry_run { Ok(()) } else { record::check_writable(reports, &spec.name) }
+    };
+    let (plan, cache, reports) = match prepare_checked(&args.plan, writable) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -101,23 +115,22 @@ pub fn run(args: &RunArgs) -> i32 {
         println!("{} of {} stages would run (dry run: nothing was run)", plan.to_run(), plan.stages.len());
         return EXIT_OK;
     }
-    let cancel = Arc::new(AtomicBool::new(false));
     install_interrupt_handler(&cancel);
     let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
     let mut progress = Progress::new(Mode::detect(args.quiet), plan.to_run());
     let outcome = exec::execute(&plan, &cache, jobs, &cancel, &mut progress);
     progress.finish();
 
-    let record = run_record(&plan, &outcome, started_at, clock.elapsed().as_secs_f64());
-    let run_dir = match record::write(&reports, &record) {
-        Ok(dir) => dir,
+    let record = run_record(&plan, &outcome, &cache, started_at, clock.elapsed().as_secs_f64());
+    let (run_dir, record, report) = match record::write(&reports, record, |staging| crate::report::write(staging, &plan, &outcome, &cache)) {
+        Ok(written) => written,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: cannot write the run's record: {e} (the cache is intact: run again once there is room)");
             return EXIT_FAILED;
         }
     };
-    print_summary(&plan, &outcome, &record, &run_dir);
-    match crate::report::write(&run_dir, &plan, &outcome, &cache) {
+    print_summary(&record, &run_dir);
+    match report {
         Ok(tables) => {
             for (stage, table) in tables {
                 println!("\n{stage}: test-split metrics (full report: {})\n{table}", run_dir.join("comparison.md").display());
@@ -125,6 +138,7 @@ pub fn run(args: &RunArgs) -> i32 {
         }
         Err(e) => {
             eprintln!("error: writing the report: {e}");
+            eprintln!("(the run is recorded as failed in {}; `latest` still points at the last complete run)", run_dir.join("summary.json").display());
             return EXIT_FAILED;
         }
     }
@@ -149,7 +163,7 @@ fn install_interrupt_handler(cancel: &Arc<AtomicBool>) {
     });
 }
 
-fn run_record(plan: &Plan, outcome: &RunOutcome, started: SystemTime, seconds: f64) -> RunRecord {
+fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemTime, seconds: f64) -> RunRecord {
     let stages = plan
         .dag
         .order
@@ -165,6 +179,11 @@ fn run_record(plan: &Plan, outcome: &RunOutcome, started: SystemTime, seconds: f
                 seconds: r.seconds,
                 reason: r.reason.clone(),
                 error: r.error.clone(),
+                threads: r.threads,
+                warnings: match r.status {
+                    StageStatus::Cached => logged_warnings(cache, &p.key),
+                    _ => r.warnings.clone(),
+                },
                 inputs: p.input_stages.clone(),
                 doc: p.doc.clone(),
             }
@@ -184,11 +203,19 @@ fn run_record(plan: &Plan, outcome: &RunOutcome, started: SystemTime, seconds: f
         started: rfc3339(started),
         seconds,
         status: status.to_string(),
+        report: "complete".into(),
         stages,
     }
 }
 
-fn print_summary(plan: &Plan, outcome: &RunOutcome, record: &RunRecord, run_dir: &std::path::Path) {
+/// The warnings a cached stage gave when it ran, from its `stage.log`.
+fn logged_warnings(cache: &Cache, key: &str) -> Vec<String> {
+    let log = cache.entry_dir(key).join("out/stage.log");
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines().filter_map(|l| l.strip_prefix("warning: ")).map(str::to_string).collect()
+}
+
+fn print_summary(record: &RunRecord, run_dir: &std::path::Path) {
     let rows: Vec<Vec<String>> = record
         .stages
         .iter()
@@ -213,5 +240,4 @@ fn print_summary(plan: &Plan, outcome: &RunOutcome, record: &RunRecord, run_dir:
         record.status
     );
     println!("record: {}", run_dir.join("summary.json").display());
-    let _ = (plan, outcome);
 }

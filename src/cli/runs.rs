@@ -75,7 +75,10 @@ pub fn runs(args: &RunsArgs) -> i32 {
             p.to_string()
         }
     });
-    let found = record::list(&args.reports_dir, name.as_deref());
+    let (found, unreadable) = record::list_all(&args.reports_dir, name.as_deref());
+    for (dir, why) in &unreadable {
+        eprintln!("warning: run folder {} is unreadable: {why}", dir.display());
+    }
     if found.is_empty() {
         println!("no runs under {}", args.reports_dir.display());
         return EXIT_OK;
@@ -107,6 +110,9 @@ pub fn show(args: &ShowArgs) -> i32 {
         }
     };
     println!("{} ({}), started {}, {:.2}s, {}\n", r.run_id, r.pipeline, r.started, r.seconds, r.status);
+    if r.report != "complete" {
+        println!("report: {}\n", r.report);
+    }
     let rows: Vec<Vec<String>> = r
         .stages
         .iter()
@@ -116,11 +122,17 @@ pub fn show(args: &ShowArgs) -> i32 {
                 s.kind.clone(),
                 s.status.as_str().into(),
                 format!("{:.2}", s.seconds),
+                if s.threads > 0 { s.threads.to_string() } else { "-".into() },
                 s.error.clone().unwrap_or_else(|| s.reason.clone()),
             ]
         })
         .collect();
-    print!("{}", table(&["stage", "kind", "status", "seconds", "why"], &rows));
+    print!("{}", table(&["stage", "kind", "status", "seconds", "threads", "why"], &rows));
+    for s in r.stages.iter().filter(|s| !s.warnings.is_empty()) {
+        for w in &s.warnings {
+            println!("warning: {}: {w}", s.name);
+        }
+    }
     match std::fs::read_to_string(dir.join("comparison.md")) {
         Ok(md) => println!("\n{md}"),
         Err(_) => println!("\n(no evaluate stage in this run)"),

@@ -10,8 +10,10 @@
 //! (independent branches) and data-level parallelism inside a stage: a
 //! [`ThreadUse::Parallel`] stage gets an equal share of the free slots among
 //! the stages ready to start, and runs inside a rayon pool of exactly that
-//! size (worker stages get it as libtorch's thread count), so two cores are
-//! never oversubscribed.
+//! size, so two cores are never oversubscribed. A [`ThreadUse::Keyed`]
+//! stage (libtorch) runs on exactly its `threads` parameter's count, which
+//! is part of its key, and holds that many slots (at most `--jobs`): its
+//! output never depends on what else was running.
 //!
 //! Failure and interruption. A failed stage skips its dependents only;
 //! independent branches finish and are cached. Ctrl-C sets a flag that stages
@@ -30,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::cache::{Cache, CacheStatus, Entry};
+use crate::cache::{Cache, CacheStatus, Hold, Lookup};
 use crate::record::StageStatus;
 use crate::stages::context::{EventSink, StageEvent};
 use crate::stages::{InputArtifact, Process, StageContext, StageError, ThreadUse};
@@ -46,12 +48,19 @@ pub struct StageResult {
     /// Why it ran, or why it was skipped/cached.
     pub reason: String,
     pub error: Option<String>,
+    /// Warnings the stage gave while it ran in this session.
+    pub warnings: Vec<String>,
+    /// Threads it ran on (0 when it did not run).
+    pub threads: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOutcome {
     pub results: Vec<StageResult>,
     pub interrupted: bool,
+    /// Read holds on the entries this run published or found published by
+    /// a concurrent run: `pipe gc` leaves them alone until the report is written.
+    pub holds: Vec<Hold>,
 }
 
 impl RunOutcome {
@@ -66,9 +75,9 @@ enum Msg {
 }
 
 enum Done {
-    Ran,
+    Ran(Hold),
     /// Another run published the entry while this one waited for its lock.
-    CachedMeanwhile,
+    CachedMeanwhile(Hold),
 }
 
 /// Runs the plan's `Run` stages within `jobs` CPU slots.
@@ -77,7 +86,7 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
     let mut results: Vec<StageResult> = plan
         .stages
         .iter()
-        .map(|p| StageResult { status: StageStatus::Cached, seconds: 0.0, reason: p.reason_text(), error: None })
+        .map(|p| StageResult { status: StageStatus::Cached, seconds: 0.0, reason: p.reason_text(), error: None, warnings: Vec::new(), threads: 0 })
         .collect();
     let active: Vec<bool> = plan.stages.iter().map(|p| p.action == Action::Run).collect();
     let mut queue = DependencyQueue::new(&plan.dag, &active);
@@ -85,6 +94,7 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
     let mut free = jobs;
     let mut granted = vec![0usize; n];
     let mut running = 0usize;
+    let mut holds = Vec::new();
     let (tx, rx) = mpsc::channel::<Msg>();
 
     std::thread::scope(|scope| {
@@ -96,14 +106,19 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
             }
             while free > 0 {
                 let waiting = queue.ready_len();
-                let Some(i) = queue.pop() else { break };
+                let Some(i) = queue.pop_first(|i| slots_needed(&plan.spec.stages[i], jobs) <= free) else { break };
                 let stage = &plan.spec.stages[i];
-                let threads = match stage.kind.threads {
-                    ThreadUse::Single => 1,
-                    ThreadUse::Parallel => (free / waiting.max(1)).max(1),
+                let (slots, threads) = match stage.kind.threads {
+                    ThreadUse::Single => (1, 1),
+                    ThreadUse::Parallel => {
+                        let share = (free / waiting.max(1)).max(1);
+                        (share, share)
+                    }
+                    ThreadUse::Keyed => (slots_needed(stage, jobs), keyed_threads(stage)),
                 };
-                free -= threads;
-                granted[i] = threads;
+                free -= slots;
+                granted[i] = slots;
+                results[i].threads = threads;
                 running += 1;
                 progress.started(i, &stage.name, threads);
                 let tx = tx.clone();
@@ -127,20 +142,30 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                 Msg::Event(i, StageEvent::Progress { pos, len, unit }) => {
                     progress.progress(i, &plan.spec.stages[i].name, pos, len, &unit);
                 }
-                Msg::Event(i, StageEvent::Warning(w)) => progress.warning(&plan.spec.stages[i].name, &w),
+                Msg::Event(i, StageEvent::Warning(w)) => {
+                    progress.warning(&plan.spec.stages[i].name, &w);
+                    results[i].warnings.push(w);
+                }
                 Msg::Done(i, result, seconds) => {
                     running -= 1;
                     free += granted[i];
                     let name = &plan.spec.stages[i].name;
                     let (status, reason, error) = match result {
-                        Ok(Done::Ran) => (StageStatus::Ran, plan.stages[i].reason_text(), None),
-                        Ok(Done::CachedMeanwhile) => (StageStatus::Cached, "computed by a concurrent run".into(), None),
+                        Ok(Done::Ran(hold)) => {
+                            holds.push(hold);
+                            (StageStatus::Ran, plan.stages[i].reason_text(), None)
+                        }
+                        Ok(Done::CachedMeanwhile(hold)) => {
+                            holds.push(hold);
+                            (StageStatus::Cached, "computed by a concurrent run".into(), None)
+                        }
                         Err(StageError::Cancelled) => (StageStatus::Failed, plan.stages[i].reason_text(), Some("interrupted".to_string())),
                         Err(e) => (StageStatus::Failed, plan.stages[i].reason_text(), Some(e.to_string())),
                     };
                     let ok = status != StageStatus::Failed;
                     progress.finished(i, name, status, seconds, error.as_deref().unwrap_or(""));
-                    results[i] = StageResult { status, seconds, reason, error };
+                    let warnings = std::mem::take(&mut results[i].warnings);
+                    results[i] = StageResult { status, seconds, reason, error, warnings, threads: results[i].threads };
                     for s in queue.finish(i, ok) {
                         let why = format!("input {name} failed");
                         progress.finished(s, &plan.spec.stages[s].name, StageStatus::Skipped, 0.0, &why);
@@ -150,11 +175,24 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
             }
         }
     });
-    RunOutcome { results, interrupted: cancel.load(Ordering::Relaxed) }
+    RunOutcome { results, interrupted: cancel.load(Ordering::Relaxed), holds }
+}
+
+/// The threads a [`ThreadUse::Keyed`] stage runs on: its `threads` parameter.
+fn keyed_threads(stage: &crate::spec::StageSpec) -> usize {
+    usize::try_from(stage.params.int("threads")).unwrap_or(1).max(1)
+}
+
+/// The slots a stage needs free before it can start.
+fn slots_needed(stage: &crate::spec::StageSpec, jobs: usize) -> usize {
+    match stage.kind.threads {
+        ThreadUse::Keyed => keyed_threads(stage).min(jobs),
+        ThreadUse::Single | ThreadUse::Parallel => 1,
+    }
 }
 
 fn skipped(why: &str) -> StageResult {
-    StageResult { status: StageStatus::Skipped, seconds: 0.0, reason: why.to_string(), error: None }
+    StageResult { status: StageStatus::Skipped, seconds: 0.0, reason: why.to_string(), error: None, warnings: Vec::new(), threads: 0 }
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -170,12 +208,14 @@ fn run_stage(plan: &Plan, cache: &Cache, i: usize, threads: usize, events: Event
     // under --force).
     let forced = planned.reasons.contains(&crate::graph::keys::Reason::Forced);
     let writer = match cache
-        .acquire_unless(&planned.key, |entry| !forced && entry.verify().is_ok())
+        .acquire_unless(&planned.key, |entry| !forced && entry.verify().is_ok(), &cancel)
         .map_err(|e| StageError::Failed(e.to_string()))?
     {
-        CacheStatus::Hit(_) => return Ok(Done::CachedMeanwhile),
+        CacheStatus::Hit(_, hold) => return Ok(Done::CachedMeanwhile(hold)),
         CacheStatus::Miss(w) => w,
+        CacheStatus::Cancelled => return Err(StageError::Cancelled),
     };
+    check_inputs_present(plan, cache, i)?;
     let inputs = input_artifacts(plan, cache, i);
     match stage.kind.process {
         Process::Engine(run) => {
@@ -223,8 +263,26 @@ fn run_stage(plan: &Plan, cache: &Cache, i: usize, threads: usize, events: Event
     if cancel.load(Ordering::Relaxed) {
         return Err(StageError::Cancelled);
     }
-    let _entry: Entry = writer.publish(stage.kind.name, &stage.name, planned.doc.clone()).map_err(|e| StageError::Failed(e.to_string()))?;
-    Ok(Done::Ran)
+    let (_entry, hold) = writer.publish(stage.kind.name, &stage.name, planned.doc.clone()).map_err(|e| StageError::Failed(e.to_string()))?;
+    Ok(Done::Ran(hold))
+}
+
+/// Every input entry must still be in the cache: the run holds them, so
+/// only a hand deletion (or a `pipe gc` from before this version) can take
+/// one away, and then the message names the stage that produces it.
+fn check_inputs_present(plan: &Plan, cache: &Cache, i: usize) -> Result<(), StageError> {
+    for j in plan.dag.deps[i].iter().copied() {
+        let key = &plan.stages[j].key;
+        if let Lookup::Missing | Lookup::Corrupt(_) = cache.lookup(key) {
+            return Err(StageError::Failed(format!(
+                "missing input: the output of stage `{}` (cache entry {}) is gone from {}; run again to recompute it",
+                plan.spec.stages[j].name,
+                &key[..12],
+                cache.root().display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn input_artifacts(plan: &Plan, cache: &Cache, i: usize) -> BTreeMap<String, Vec<InputArtifact>> {

@@ -1,18 +1,21 @@
 //! Planning: every stage's key (Merkle chain in DAG order, with source
 //! fingerprints), then which stages are cached and which must run and why.
-//! A stage that will run has its cached inputs checked in full (every file's
-//! blake3); a corrupt input is recomputed instead of being used.
+//! Every cached entry the run will read is held for reading (so `pipe gc`
+//! leaves it alone until the run ends) and checked in full (every file's
+//! blake3): the cached inputs of a stage that will run, and the `evaluate`
+//! entries whose files the report copies. A corrupt one is recomputed
+//! instead of being used.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::cache::{Cache, Lookup, fingerprint};
+use crate::cache::{Cache, Hold, Lookup, fingerprint};
 use crate::graph::Dag;
 use crate::graph::keys::{Reason, key_of, reasons, stage_doc};
 use crate::record::RunRecord;
 use crate::spec::PipelineSpec;
-use crate::stages::{ParamType, ParamValue};
+use crate::stages::{ArtifactType, ParamType, ParamValue};
 
 /// What the run will do with a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,12 +47,19 @@ impl PlannedStage {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Plan {
     pub spec: PipelineSpec,
     pub dag: Dag,
     /// Aligned with `spec.stages`.
     pub stages: Vec<PlannedStage>,
+    /// Read holds on the cached entries this run will read.
+    pub holds: Vec<Hold>,
+}
+
+/// Whether a stage's output files are copied into the run's report folder.
+pub fn feeds_report(kind: &crate::stages::KindDef) -> bool {
+    kind.output == ArtifactType::Metrics
 }
 
 impl Plan {
@@ -126,8 +136,9 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
         planned[i] = Some(PlannedStage { key, doc, input_stages, action, reasons: why });
     }
     let mut stages: Vec<PlannedStage> = planned.into_iter().map(|p| p.expect("every stage planned")).collect();
-    verify_inputs_of_running_stages(&dag, cache, &mut stages);
-    Ok(Plan { spec, dag, stages })
+    let report: Vec<bool> = spec.stages.iter().map(|s| feeds_report(s.kind)).collect();
+    let holds = hold_and_verify_reads(&dag, cache, &report, &mut stages).map_err(|e| e.to_string())?;
+    Ok(Plan { spec, dag, stages, holds })
 }
 
 fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
@@ -144,26 +155,43 @@ fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value,
     }
 }
 
-/// Reverse DAG order: a running stage's cached inputs get the full checksum
-/// check; a failing input is re-run (and its own inputs checked in turn).
-fn verify_inputs_of_running_stages(dag: &Dag, cache: &Cache, stages: &mut [PlannedStage]) {
+/// Reverse DAG order: each cached entry the run reads (a running stage's
+/// input, or a report's source when `report[i]`) is held, then checked in
+/// full; a failing one is re-run (and its own inputs checked in turn).
+fn hold_and_verify_reads(dag: &Dag, cache: &Cache, report: &[bool], stages: &mut [PlannedStage]) -> Result<Vec<Hold>, crate::util::PathError> {
+    let mut holds = Vec::new();
+    let mut held = vec![false; stages.len()];
     for &i in dag.order.iter().rev() {
+        if report[i] && stages[i].action == Action::Cached {
+            hold_and_verify(cache, &mut stages[i], &mut holds)?;
+            held[i] = true;
+        }
         if stages[i].action != Action::Run {
             continue;
         }
         for &j in &dag.deps[i] {
-            if stages[j].action != Action::Cached {
-                continue;
-            }
-            let problem = match cache.lookup(&stages[j].key) {
-                Lookup::Hit(entry) => entry.verify().err(),
-                Lookup::Corrupt(why) => Some(why),
-                Lookup::Missing => Some("entry vanished".into()),
-            };
-            if let Some(why) = problem {
-                stages[j].action = Action::Run;
-                stages[j].reasons = vec![Reason::NotCached(format!("cache entry corrupt ({why})"))];
+            if stages[j].action == Action::Cached && !held[j] {
+                hold_and_verify(cache, &mut stages[j], &mut holds)?;
+                held[j] = true;
             }
         }
     }
+    Ok(holds)
+}
+
+fn hold_and_verify(cache: &Cache, stage: &mut PlannedStage, holds: &mut Vec<Hold>) -> Result<(), crate::util::PathError> {
+    let hold = cache.hold(&stage.key)?;
+    let problem = match cache.lookup(&stage.key) {
+        Lookup::Hit(entry) => entry.verify().err().map(|why| format!("cache entry corrupt ({why})")),
+        Lookup::Corrupt(why) => Some(format!("cache entry corrupt ({why})")),
+        Lookup::Missing => Some("cache entry removed while planning".into()),
+    };
+    match problem {
+        Some(why) => {
+            stage.action = Action::Run;
+            stage.reasons = vec![Reason::NotCached(why)];
+        }
+        None => holds.push(hold),
+    }
+    Ok(())
 }

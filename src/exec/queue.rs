@@ -58,7 +58,13 @@ impl DependencyQueue {
     }
 
     pub fn pop(&mut self) -> Option<usize> {
-        let i = self.ready.pop_front()?;
+        self.pop_first(|_| true)
+    }
+
+    /// The first ready stage that `fits` (in readiness order), if any.
+    pub fn pop_first(&mut self, fits: impl Fn(usize) -> bool) -> Option<usize> {
+        let at = self.ready.iter().position(|&i| fits(i))?;
+        let i = self.ready.remove(at).expect("position is in range");
         self.state[i] = State::Running;
         Some(i)
     }
@@ -151,6 +157,14 @@ mod tests {
         assert_eq!(q.pop(), None);
         q.finish(1, true);
         assert_eq!(q.pop(), Some(3));
+    }
+
+    #[test]
+    fn pop_first_passes_over_stages_that_do_not_fit() {
+        let mut q = DependencyQueue::new(&dag(), &[true; 5]);
+        assert_eq!(q.pop_first(|i| i != 0), Some(4));
+        assert_eq!(q.pop_first(|i| i != 0), None);
+        assert_eq!(q.pop(), Some(0));
     }
 
     #[test]

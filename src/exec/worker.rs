@@ -60,8 +60,11 @@ pub fn worker_exe(name: &str) -> PathBuf {
 pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSink, cancel: &AtomicBool) -> Result<(), StageError> {
     std::fs::write(job_file, serde_json::to_vec_pretty(job).expect("jobs serialise")).at("write job file", job_file)?;
     let exe = worker_exe(exe_name);
+    let mut command = Command::new(&exe);
+    command.arg("run").arg(job_file).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    die_with_parent(&mut command);
     let mut child =
-        Command::new(&exe).arg("run").arg(job_file).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(
+        command.spawn().map_err(
             |e| {
                 StageError::Failed(format!(
                     "cannot start the worker {}: {e} (build it with `cargo build`; it sits next to `pipe`)",
@@ -100,12 +103,57 @@ pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSi
         };
         let err_text = err_reader.join().unwrap_or_default();
         if status.success() {
-            Ok(())
-        } else {
-            let last = err_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim().to_string();
-            Err(StageError::Failed(last.trim_start_matches("error: ").to_string()))
+            return Ok(());
         }
+        if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+            return Err(StageError::Failed(killed_by(exe_name, signal)));
+        }
+        let last = err_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim().to_string();
+        Err(StageError::Failed(last.trim_start_matches("error: ").to_string()))
     })
+}
+
+/// Asks the kernel to SIGKILL the child when the thread that spawned it
+/// dies (that thread waits for the child, so this happens only when the
+/// engine itself is gone). If the engine died before the child set it, the
+/// child sees a new parent and exits at once.
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let engine = std::process::id() as libc::pid_t;
+    // SAFETY: prctl, getppid and _exit are async-signal-safe; nothing is allocated.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != engine {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The message for a worker that a signal ended.
+fn killed_by(exe_name: &str, signal: i32) -> String {
+    let name = match signal {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGILL => "SIGILL",
+        _ => "",
+    };
+    let name = if name.is_empty() { String::new() } else { format!(" ({name})") };
+    let why = match signal {
+        libc::SIGKILL => "; out of memory? see `dmesg` (or lower batch_size, image_size or the number of images)",
+        libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGABRT => "; a crash in native code (OpenCV or libtorch): please report it with the stage's parameters",
+        _ => "",
+    };
+    format!("{exe_name} killed by signal {signal}{name}{why}")
 }
 
 /// Worker side: runs the job in this process, printing events as JSON lines.
@@ -192,7 +240,14 @@ pub fn main_of(name: &str, lookup: fn(&str) -> Option<stages::RunFn>, extra: &[S
 
 #[cfg(test)]
 mod tests {
-    use super::libtorch_hint;
+    use super::{killed_by, libtorch_hint};
+
+    #[test]
+    fn a_worker_killed_by_a_signal_says_so() {
+        let m = killed_by("pipe-torch", 9);
+        assert!(m.starts_with("pipe-torch killed by signal 9 (SIGKILL); out of memory? see `dmesg`"), "{m}");
+        assert_eq!(killed_by("pipe-worker", 10), "pipe-worker killed by signal 10");
+    }
 
     #[test]
     fn libtorch_errors_name_the_parameter_to_change() {

@@ -1,7 +1,14 @@
 //! Run records: `REPORTS/<pipeline>/<run-id>/summary.json`, written by every
-//! `pipe run` (cached or not), and the `latest` link beside them. The record
-//! keeps each stage's key document, so the next `pipe plan` and `pipe diff`
-//! can say which parameter or input changed.
+//! `pipe run` (cached or not), and two links beside them: `latest`, the
+//! newest run that succeeded with a complete report (what `pipe diff
+//! PIPELINE.toml` compares), and `last`, the newest run of any outcome (what
+//! the next plan explains its reasons against). The record keeps each
+//! stage's key document, so the next `pipe plan` and `pipe diff` can say
+//! which parameter or input changed.
+//!
+//! A run's folder is built as `.partial-<run-id>/` and renamed into place
+//! once its report and summary are written, so a full disk or a killed
+//! engine never leaves a half report under a run id.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +51,12 @@ pub struct StageRecord {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Threads it ran on in this run (0: cached or skipped).
+    #[serde(default)]
+    pub threads: usize,
+    /// Warnings the stage gave when it ran (also in its `stage.log`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Slot -> stage names bound to it.
     pub inputs: BTreeMap<String, Vec<String>>,
     /// The key document (kind version, seed, params, input keys, sources).
@@ -57,9 +70,16 @@ pub struct RunRecord {
     pub pipeline_file: String,
     pub started: String,
     pub seconds: f64,
-    /// `ok`, `failed` or `interrupted`.
+    /// `ok`, `failed` or `interrupted` (`failed` too when the report could not be written).
     pub status: String,
+    /// `complete`, or `incomplete: <why>` when writing the report failed.
+    #[serde(default = "complete")]
+    pub report: String,
     pub stages: Vec<StageRecord>,
+}
+
+fn complete() -> String {
+    "complete".into()
 }
 
 impl RunRecord {
@@ -75,19 +95,53 @@ pub fn new_run_id(now: SystemTime) -> String {
     format!("{}-{}", compact_stamp(now), &salt[..4])
 }
 
-/// Writes the record and points `<pipeline>/latest` at it. Returns its folder.
-pub fn write(reports: &Path, record: &RunRecord) -> Result<PathBuf, PathError> {
+/// Checks, before anything runs, that run folders can be written under
+/// `reports` (a file in the way, or a read-only folder, is found now rather
+/// than after every stage has run).
+pub fn check_writable(reports: &Path, pipeline: &str) -> Result<(), String> {
+    let dir = reports.join(pipeline);
+    let fail = |e: std::io::Error| format!("cannot write reports under {}: {e}; choose another folder with --reports-dir", reports.display());
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    let probe = dir.join(format!(".probe.{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)
+}
+
+/// Writes a run's folder: `fill` writes the report into a staging folder,
+/// then the record (saying whether the report is complete) goes beside it
+/// and the folder is renamed to its run id. `last` always moves to it,
+/// `latest` only when the run succeeded and its report is complete. Returns
+/// the run folder and what `fill` returned.
+pub fn write<T>(reports: &Path, mut record: RunRecord, fill: impl FnOnce(&Path) -> Result<T, String>) -> Result<(PathBuf, RunRecord, Result<T, String>), PathError> {
     let pipeline_dir = reports.join(&record.pipeline);
     let run_dir = pipeline_dir.join(&record.run_id);
-    std::fs::create_dir_all(&run_dir).at("create report folder", &run_dir)?;
-    let json = serde_json::to_vec_pretty(record).expect("records serialise");
-    write_atomic(&run_dir.join("summary.json"), &json)?;
-    let link_tmp = pipeline_dir.join(format!(".latest.{}", std::process::id()));
+    let staging = pipeline_dir.join(format!(".partial-{}", record.run_id));
+    std::fs::create_dir_all(&staging).at("create report folder", &staging)?;
+    let filled = fill(&staging);
+    if let Err(e) = &filled {
+        record.report = format!("incomplete: {e}");
+        record.status = "failed".into();
+    }
+    let json = serde_json::to_vec_pretty(&record).expect("records serialise");
+    let placed = write_atomic(&staging.join("summary.json"), &json).and_then(|()| std::fs::rename(&staging, &run_dir).at("rename into place", &run_dir));
+    if let Err(e) = placed {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    point(&pipeline_dir, "last", &record.run_id)?;
+    if record.status == "ok" && filled.is_ok() {
+        point(&pipeline_dir, "latest", &record.run_id)?;
+    }
+    Ok((run_dir, record, filled))
+}
+
+/// Points the link `pipeline_dir/name` at `run_id`, atomically.
+fn point(pipeline_dir: &Path, name: &str, run_id: &str) -> Result<(), PathError> {
+    let link_tmp = pipeline_dir.join(format!(".{name}.{}", std::process::id()));
     let _ = std::fs::remove_file(&link_tmp);
-    std::os::unix::fs::symlink(&record.run_id, &link_tmp).at("link", &link_tmp)?;
-    let latest = pipeline_dir.join("latest");
-    std::fs::rename(&link_tmp, &latest).at("update", &latest)?;
-    Ok(run_dir)
+    std::os::unix::fs::symlink(run_id, &link_tmp).at("link", &link_tmp)?;
+    let link = pipeline_dir.join(name);
+    std::fs::rename(&link_tmp, &link).at("update", &link)
 }
 
 /// Reads a `summary.json` (or the one inside a run folder).
@@ -97,14 +151,25 @@ pub fn read(path: &Path) -> Result<RunRecord, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a run record: {e}", file.display()))
 }
 
-/// The newest run of `pipeline`, if any.
+/// The newest run of `pipeline` that succeeded with a complete report.
 pub fn latest(reports: &Path, pipeline: &str) -> Option<RunRecord> {
     read(&reports.join(pipeline).join("latest")).ok()
 }
 
+/// The newest run of `pipeline` whatever its outcome (runs written before
+/// `last` existed fall back to `latest`).
+pub fn last(reports: &Path, pipeline: &str) -> Option<RunRecord> {
+    read(&reports.join(pipeline).join("last")).ok().or_else(|| latest(reports, pipeline))
+}
+
 /// Every run under `reports` (of one pipeline, or all), oldest first.
 pub fn list(reports: &Path, pipeline: Option<&str>) -> Vec<(PathBuf, RunRecord)> {
-    let mut out = Vec::new();
+    list_all(reports, pipeline).0
+}
+
+/// [`list`], and the run folders whose record cannot be read, with why.
+pub fn list_all(reports: &Path, pipeline: Option<&str>) -> (Vec<(PathBuf, RunRecord)>, Vec<(PathBuf, String)>) {
+    let (mut out, mut unreadable) = (Vec::new(), Vec::new());
     let pipelines: Vec<PathBuf> = match pipeline {
         Some(p) => vec![reports.join(p)],
         None => std::fs::read_dir(reports).into_iter().flatten().flatten().map(|e| e.path()).collect(),
@@ -112,20 +177,27 @@ pub fn list(reports: &Path, pipeline: Option<&str>) -> Vec<(PathBuf, RunRecord)>
     for dir in pipelines {
         for run in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = run.path();
-            if path.file_name().is_some_and(|n| n == "latest") || !path.is_dir() {
+            let name = run.file_name().to_string_lossy().into_owned();
+            // Links to runs, folders being written, probes.
+            if name == "latest" || name == "last" || name.starts_with('.') || !run.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            if let Ok(record) = read(&path) {
-                out.push((path, record));
+            match read(&path) {
+                Ok(record) => out.push((path, record)),
+                Err(e) => unreadable.push((path, e)),
             }
         }
     }
     out.sort_by(|a, b| a.1.run_id.cmp(&b.1.run_id));
-    out
+    unreadable.sort();
+    (out, unreadable)
 }
 
 /// Finds a run by id (searching every pipeline) or by folder path.
 pub fn find(reports: &Path, id_or_path: &str) -> Result<(PathBuf, RunRecord), String> {
+    if id_or_path.trim().is_empty() {
+        return Err("no run id given: `pipe runs` lists them".into());
+    }
     let as_path = Path::new(id_or_path);
     if as_path.join("summary.json").is_file() || (as_path.is_file() && as_path.extension().is_some_and(|e| e == "json")) {
         return read(as_path).map(|r| (as_path.to_path_buf(), r));

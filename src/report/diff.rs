@@ -16,6 +16,8 @@ use crate::record::RunRecord;
 pub struct RunRef {
     pub dir: PathBuf,
     pub record: RunRecord,
+    /// How the run was picked, when not by its id (a pipeline file's latest complete run).
+    pub via: Option<String>,
 }
 
 /// A run id (or a unique prefix), a run folder, or a pipeline file (its latest run).
@@ -24,12 +26,14 @@ pub fn resolve(reports: &Path, arg: &str) -> Result<RunRef, String> {
     if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
         let spec = crate::spec::load(path).map_err(|e| format!("{arg}: {e}"))?;
         let dir = reports.join(&spec.name).join("latest");
-        let record = crate::record::read(&dir)
-            .map_err(|_| format!("pipeline `{}` ({arg}) has no run under {} yet: `pipe run {arg}` first", spec.name, reports.display()))?;
-        return Ok(RunRef { dir: dir.canonicalize().unwrap_or(dir), record });
+        let record = crate::record::read(&dir).map_err(|_| {
+            format!("pipeline `{}` ({arg}) has no complete run under {} yet: `pipe run {arg}` first", spec.name, reports.display())
+        })?;
+        let via = Some(format!("the latest complete run of {arg}"));
+        return Ok(RunRef { dir: dir.canonicalize().unwrap_or(dir), record, via });
     }
     let (dir, record) = crate::record::find(reports, arg)?;
-    Ok(RunRef { dir, record })
+    Ok(RunRef { dir, record, via: None })
 }
 
 /// The rows shown by default: the averages and single-number rows.
@@ -201,7 +205,11 @@ pub fn render(a: &RunRef, b: &RunRef, deltas: &[Delta], why: &[String], format: 
                     ]
                 })
                 .collect();
-            let mut s = format!("A: {} ({})\nB: {} ({})\n\n", a.record.run_id, a.record.pipeline, b.record.run_id, b.record.pipeline);
+            let label = |r: &RunRef| match &r.via {
+                Some(via) => format!("{} ({}; {via})", r.record.run_id, r.record.pipeline),
+                None => format!("{} ({})", r.record.run_id, r.record.pipeline),
+            };
+            let mut s = format!("A: {}\nB: {}\n\n", label(a), label(b));
             if format == Format::Md {
                 s.push_str(&format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len())));
                 for r in &rows {

@@ -4,8 +4,12 @@
 //! `report.html` with the PNGs under `plots/`, and the predictions of
 //! each approach it compared (`predictions/<approach>.csv` and `.parquet`).
 //! Everything is copied from cache entries, so a fully cached re-run writes
-//! byte-identical files. With several `evaluate` stages, each gets a
-//! sub-folder named after it.
+//! byte-identical files, and every file is checked against its entry's
+//! manifest (size and blake3) on the way: the plan has already checked these
+//! entries in full and recomputed corrupt ones, so a mismatch here means the
+//! cache changed during the run, and the report is refused rather than
+//! written wrong. With several `evaluate` stages, each gets a sub-folder
+//! named after it.
 
 use std::path::Path;
 
@@ -13,25 +17,30 @@ pub mod diff;
 pub mod html;
 pub mod plots;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Entry, Lookup};
 use crate::exec::RunOutcome;
-use crate::exec::plan::{Action, Plan};
+use crate::exec::plan::{Action, Plan, feeds_report};
 use crate::record::StageStatus;
 
 /// Copies the evaluation outputs into `run_dir`; returns the comparison
 /// tables to show in the terminal.
 pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -> Result<Vec<(String, String)>, String> {
     let evaluations: Vec<usize> = (0..plan.stages.len())
-        .filter(|&i| plan.spec.stages[i].kind.name == "evaluate" && plan.stages[i].action != Action::Unselected)
+        .filter(|&i| feeds_report(plan.spec.stages[i].kind) && plan.stages[i].action != Action::Unselected)
         .filter(|&i| matches!(outcome.results[i].status, StageStatus::Ran | StageStatus::Cached))
         .collect();
     let mut shown = Vec::new();
     for &i in &evaluations {
         let stage = &plan.spec.stages[i];
         let dest = if evaluations.len() == 1 { run_dir.to_path_buf() } else { run_dir.join(&stage.name) };
-        let entry = cache.entry_dir(&plan.stages[i].key).join("out");
-        copy_tree(&entry, &dest)?;
-        let md = std::fs::read_to_string(entry.join("comparison.md")).map_err(|e| format!("cannot read comparison: {e}"))?;
+        let key = &plan.stages[i].key;
+        let entry = match cache.lookup(key) {
+            Lookup::Hit(entry) => entry,
+            Lookup::Missing => return Err(format!("stage `{}`: its cache entry {} is gone; run again to recompute it", stage.name, &key[..12])),
+            Lookup::Corrupt(why) => return Err(format!("stage `{}`: its cache entry {} is corrupt ({why}); run again to recompute it", stage.name, &key[..12])),
+        };
+        let md = copy_verified(&entry, &dest).map_err(|e| format!("stage `{}`: {e}; run again to recompute it", stage.name))?;
+        let md = String::from_utf8_lossy(&md);
         let table: String =
             md.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect::<Vec<_>>().join("\n");
         shown.push((stage.name.clone(), table));
@@ -39,22 +48,20 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
     Ok(shown)
 }
 
-fn copy(src: &Path, to: &Path) -> Result<(), String> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    }
-    std::fs::copy(src, to).map(|_| ()).map_err(|e| format!("cannot copy {} to {}: {e}", src.display(), to.display()))
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
-    for item in std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?.flatten() {
-        let path = item.path();
-        let target = to.join(item.file_name());
-        if path.is_dir() {
-            copy_tree(&path, &target)?;
-        } else if item.file_name() != "stage.log" {
-            copy(&path, &target)?;
+/// Copies every output file of `entry` but its log into `to`, checking each
+/// against the manifest. Returns the bytes of `comparison.md`.
+fn copy_verified(entry: &Entry, to: &Path) -> Result<Vec<u8>, String> {
+    let mut comparison = Vec::new();
+    for file in entry.manifest.files.iter().filter(|f| f.path != "stage.log") {
+        let bytes = entry.read_verified(file)?;
+        let target = to.join(&file.path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&target, &bytes).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        if file.path == "comparison.md" {
+            comparison = bytes;
         }
     }
-    Ok(())
+    Ok(comparison)
 }

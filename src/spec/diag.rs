@@ -1,10 +1,41 @@
 //! Diagnostics for pipeline files: every problem found, each with its
 //! file:line:column, the offending line with a caret, and a hint. All of a
 //! file's problems are collected and shown together, sorted by position.
+//! Long values are cut: a message shows at most [`MAX_MESSAGE`] characters
+//! and a source line a window of [`MAX_LINE`] around the caret, so a
+//! megabyte-long string in a file gives a few lines of output, not megabytes.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
+
+/// The most characters of a message that are shown.
+pub const MAX_MESSAGE: usize = 300;
+/// The most characters of a source line that are shown.
+pub const MAX_LINE: usize = 120;
+
+/// `text` cut to `max` characters, with an ellipsis saying how much is left out.
+pub fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let n = text.chars().count();
+    if n <= max {
+        return text.into();
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!("{kept}… ({} more characters)", n - max).into()
+}
+
+/// The part of `line` to show around 1-based column `col`: the text, and
+/// the column of `col` within it.
+fn window(line: &str, col: usize) -> (String, usize) {
+    let n = line.chars().count();
+    if n <= MAX_LINE {
+        return (line.to_string(), col);
+    }
+    let start = (col - 1).saturating_sub(20).min(n.saturating_sub(MAX_LINE));
+    let body: String = line.chars().skip(start).take(MAX_LINE).collect();
+    let (head, tail) = (if start > 0 { "…" } else { "" }, if start + MAX_LINE < n { "…" } else { "" });
+    (format!("{head}{body}{tail}"), col - start + head.chars().count())
+}
 
 /// One problem in a pipeline file.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,26 +107,28 @@ impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = self.file.display();
         for d in self.sorted() {
-            writeln!(f, "error: {}", d.message)?;
+            writeln!(f, "error: {}", shorten(&d.message, MAX_MESSAGE))?;
+            let hint = d.hint.as_deref().map(|h| shorten(h, MAX_MESSAGE));
             match &d.span {
                 Some(span) => {
                     let span = self.clamp(span);
                     let (line, col) = self.line_col(span.start);
-                    let text = self.source.lines().nth(line - 1).unwrap_or("");
+                    let full = self.source.lines().nth(line - 1).unwrap_or("");
+                    let (text, shown_col) = window(full, col);
                     let width = self.source[span].lines().next().map_or(1, |s| s.chars().count()).max(1);
-                    let width = width.min(text.chars().count().saturating_sub(col - 1).max(1));
+                    let width = width.min(text.chars().count().saturating_sub(shown_col - 1).max(1));
                     let gutter = " ".repeat(line.to_string().len());
                     writeln!(f, "{gutter}--> {file}:{line}:{col}")?;
                     writeln!(f, "{gutter} |")?;
                     writeln!(f, "{line} | {text}")?;
-                    writeln!(f, "{gutter} | {}{}", " ".repeat(col - 1), "^".repeat(width))?;
-                    if let Some(hint) = &d.hint {
+                    writeln!(f, "{gutter} | {}{}", " ".repeat(shown_col - 1), "^".repeat(width))?;
+                    if let Some(hint) = &hint {
                         writeln!(f, "{gutter} = hint: {hint}")?;
                     }
                 }
                 None => {
                     writeln!(f, " --> {file}")?;
-                    if let Some(hint) = &d.hint {
+                    if let Some(hint) = &hint {
                         writeln!(f, "  = hint: {hint}")?;
                     }
                 }

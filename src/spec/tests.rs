@@ -110,3 +110,11 @@ fn a_file_that_is_not_utf8_is_reported() {
         other => panic!("expected a diagnostic, got {other:?}"),
     }
 }
+
+#[test]
+fn long_values_are_cut_in_diagnostics() {
+    let long = "x".repeat(1_000_000);
+    let text = errors(&format!("[pipeline]\nname = \"{long}\"\n\n[stages.a]\nkind = \"test-source\"\n"));
+    assert!(text.len() < 2_000, "{} bytes of diagnostics for a 1 MB value", text.len());
+    assert!(text.contains("more characters)") && text.contains(":2:8"), "{text}");
+}

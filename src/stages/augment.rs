@@ -89,6 +89,7 @@ pub static AUGMENT: KindDef = KindDef {
         },
     ],
     threads: ThreadUse::Parallel,
+    estimate_seconds: 10.0,
     process: Process::Worker,
     check,
     names_inputs: false,

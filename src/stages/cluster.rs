@@ -56,6 +56,7 @@ pub static CLUSTER: KindDef = KindDef {
         },
     ],
     threads: ThreadUse::Parallel,
+    estimate_seconds: 30.0,
     process: Process::Worker,
     check: no_check,
     names_inputs: false,

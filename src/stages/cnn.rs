@@ -69,6 +69,13 @@ pub const TRAINING: &[ParamDef] = &[
         default: Default::Str("auto"),
         doc: "auto = CUDA when present",
     },
+    ParamDef {
+        name: "threads",
+        ty: ParamType::Int { min: 1, max: 256 },
+        default: Default::Int(1),
+        doc: "libtorch's CPU threads; part of the key, since its sums (and so the weights) depend on it; \
+              the scheduler reserves that many slots (at most --jobs)",
+    },
 ];
 
 pub static CNN_STAGE1: KindDef = KindDef {
@@ -100,8 +107,10 @@ pub static CNN_STAGE1: KindDef = KindDef {
         TRAINING[7],
         TRAINING[8],
         TRAINING[9],
+        TRAINING[10],
     ],
-    threads: ThreadUse::Parallel,
+    threads: ThreadUse::Keyed,
+    estimate_seconds: 45.0,
     process: Process::Torch,
     check: check_training,
     names_inputs: false,
@@ -129,7 +138,8 @@ pub static CNN_STAGE2: KindDef = KindDef {
     ],
     output: ArtifactType::Predictions,
     params: TRAINING,
-    threads: ThreadUse::Parallel,
+    threads: ThreadUse::Keyed,
+    estimate_seconds: 35.0,
     process: Process::Torch,
     check: check_training,
     names_inputs: false,

@@ -53,6 +53,7 @@ pub static ENCODE: KindDef = KindDef {
         },
     ],
     threads: ThreadUse::Parallel,
+    estimate_seconds: 10.0,
     process: Process::Worker,
     check: no_check,
     names_inputs: false,

@@ -41,6 +41,7 @@ pub static EVALUATE: KindDef = KindDef {
     output: ArtifactType::Metrics,
     params: &[],
     threads: ThreadUse::Single,
+    estimate_seconds: 5.0,
     // The plots are drawn with OpenCV: a worker stage.
     process: Process::Worker,
     check: no_check,
@@ -71,8 +72,8 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     for (name, dir) in approaches(ctx.inputs_of("predictions")) {
         for ext in ["csv", "parquet"] {
             let to = out.join("predictions").join(format!("{name}.{ext}"));
-            std::fs::copy(dir.join(format!("predictions.{ext}")), &to)
-                .map_err(|e| StageError::Failed(format!("cannot write {}: {e}", to.display())))?;
+            let from = dir.join(format!("predictions.{ext}"));
+            std::fs::copy(&from, &to).map_err(|e| StageError::Failed(format!("cannot copy {} to {}: {e}", from.display(), to.display())))?;
         }
         if task_of(&dir).map_err(StageError::Failed)? == "multi" {
             let m = MultiPredictions::read(&dir).map_err(StageError::Failed)?;

@@ -70,6 +70,7 @@ pub static EXTRACT: KindDef = KindDef {
         },
     ],
     threads: ThreadUse::Parallel,
+    estimate_seconds: 55.0,
     process: Process::Worker,
     check: no_check,
     names_inputs: false,

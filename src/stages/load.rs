@@ -138,6 +138,7 @@ pub static LOAD: KindDef = KindDef {
         },
     ],
     threads: ThreadUse::Parallel,
+    estimate_seconds: 15.0,
     process: Process::Worker,
     check,
     names_inputs: false,
@@ -241,6 +242,15 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let rare = rare_classes(ctx, &mut kept, &mut dropped, &p)?;
 
     let (classes, label_ids) = class_ids(&kept.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>());
+    if classes.len() < 2 {
+        return Err(StageError::Failed(format!(
+            "only {} class{} left ({}) after removing duplicates, bad and rare images: a classification task needs at least two; \
+             add class folders under `root` (or lower min_class_count)",
+            classes.len(),
+            if classes.len() == 1 { "" } else { "es" },
+            classes.join(", ")
+        )));
+    }
     let emptied: Vec<&String> = listed_classes.iter().filter(|c| !classes.contains(c) && !rare.contains(c)).collect();
     if !emptied.is_empty() {
         let names = emptied.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");

@@ -87,8 +87,13 @@ pub enum ThreadUse {
     /// Runs on one thread whatever it is given.
     Single,
     /// Spreads its work over every thread the scheduler grants (rayon, or
-    /// libtorch's intra-op threads).
+    /// OpenCV's threads); its output must not depend on how many.
     Parallel,
+    /// Runs on exactly as many threads as its `threads` parameter says,
+    /// because its output depends on the count (libtorch's reductions): the
+    /// count is part of the key, and the scheduler reserves that many slots
+    /// (at most `--jobs`) instead of granting a share.
+    Keyed,
 }
 
 /// Which process runs a stage, and with it, what the engine links.
@@ -141,6 +146,10 @@ pub struct KindDef {
     pub output: ArtifactType,
     pub params: &'static [ParamDef],
     pub threads: ThreadUse,
+    /// Typical seconds of one run on the default pipeline's data: the
+    /// scheduler's estimate for ordering stages critical-path first, until
+    /// a recorded run of the stage gives a better one.
+    pub estimate_seconds: f64,
     pub process: Process,
     /// Rules across parameters (`root` needed for file datasets, fractions
     /// summing below one); each message becomes a `pipe check` error.

@@ -65,6 +65,7 @@ pub static SVM: KindDef = KindDef {
         },
     ],
     threads: ThreadUse::Parallel,
+    estimate_seconds: 80.0,
     process: Process::Worker,
     check: no_check,
     names_inputs: false,

@@ -1,6 +1,7 @@
 //! Small stage kinds that exercise the engine in its own tests: sources,
 //! sums, sleeps, failures, a text producer (for type errors) and a kind that
-//! runs in the worker process. Compiled only with the `test-kinds` feature.
+//! runs in the worker process, and a metrics kind whose files go into the
+//! run's report. Compiled only with the `test-kinds` feature.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use super::params::{Default, ParamDef, ParamType};
 use super::{ArtifactType, KindDef, Process, SlotDef, StageContext, StageError, ThreadUse};
 use crate::util::IoContext;
 
-pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &TEXT, &WORKER, &THREADS];
+pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &TEXT, &WORKER, &THREADS, &KEYED, &METRICS];
 
 const SLEEP: ParamDef = ParamDef {
     name: "sleep_ms",
@@ -39,6 +40,7 @@ pub static SOURCE: KindDef = KindDef {
         FAIL,
     ],
     threads: ThreadUse::Single,
+    estimate_seconds: 1.0,
     process: Process::Engine(run_source),
     check: super::no_check,
     names_inputs: false,
@@ -75,6 +77,7 @@ pub static SUM: KindDef = KindDef {
         FAIL,
     ],
     threads: ThreadUse::Single,
+    estimate_seconds: 1.0,
     process: Process::Engine(run_sum),
     check: super::no_check,
     names_inputs: false,
@@ -88,6 +91,7 @@ pub static TEXT: KindDef = KindDef {
     output: ArtifactType::Text,
     params: &[ParamDef { name: "text", ty: ParamType::Text, default: Default::Str("hello"), doc: "the text" }],
     threads: ThreadUse::Single,
+    estimate_seconds: 1.0,
     process: Process::Engine(|ctx| write(ctx, "text.txt", ctx.params.str("text").unwrap_or_default().to_string())),
     check: super::no_check,
     names_inputs: false,
@@ -101,6 +105,7 @@ pub static WORKER: KindDef = KindDef {
     output: ArtifactType::Numbers,
     params: &[SLEEP, FAIL],
     threads: ThreadUse::Parallel,
+    estimate_seconds: 1.0,
     process: Process::Worker,
     check: super::no_check,
     names_inputs: false,
@@ -120,6 +125,7 @@ pub static THREADS: KindDef = KindDef {
     output: ArtifactType::Numbers,
     params: &[SLEEP, FAIL],
     threads: ThreadUse::Parallel,
+    estimate_seconds: 1.0,
     check: super::no_check,
     names_inputs: false,
     process: Process::Engine(|ctx| {
@@ -130,6 +136,57 @@ pub static THREADS: KindDef = KindDef {
         }
         finish(ctx, granted)
     }),
+};
+
+pub static METRICS: KindDef = KindDef {
+    name: "test-metrics",
+    version: 1,
+    summary: "reports the sum of its inputs as an accuracy, like evaluate (test kind)",
+    inputs: &[VALUES],
+    output: ArtifactType::Metrics,
+    params: &[
+        ParamDef {
+            name: "padding",
+            ty: ParamType::Int { min: 0, max: 10_000_000 },
+            default: Default::Int(0),
+            doc: "bytes of padding added to comparison.md",
+        },
+        SLEEP,
+        FAIL,
+    ],
+    threads: ThreadUse::Single,
+    estimate_seconds: 1.0,
+    process: Process::Engine(run_metrics),
+    check: super::no_check,
+    names_inputs: false,
+};
+
+/// `metrics.csv` in evaluate's columns and a `comparison.md` with one table.
+fn run_metrics(ctx: &mut StageContext) -> Result<(), StageError> {
+    let sum = sum_inputs(ctx)?;
+    finish(ctx, sum)?;
+    let csv = format!("approach,task,class,precision,recall,f1,f2,support\nsum,single,accuracy,,,{sum}.0,,1\n");
+    write(ctx, "metrics.csv", csv)?;
+    let padding = "<!-- padding -->\n".repeat(ctx.params.int("padding") as usize / 17 + 1);
+    write(ctx, "comparison.md", format!("# test\n\n| approach | sum |\n|---|---|\n| sum | {sum} |\n\n{padding}"))
+}
+
+pub static KEYED: KindDef = KindDef {
+    name: "test-keyed",
+    version: 1,
+    summary: "records the threads it runs on, which its key fixes (test kind)",
+    inputs: &[],
+    output: ArtifactType::Numbers,
+    params: &[
+        ParamDef { name: "threads", ty: ParamType::Int { min: 1, max: 64 }, default: Default::Int(2), doc: "threads to run on" },
+        SLEEP,
+        FAIL,
+    ],
+    threads: ThreadUse::Keyed,
+    estimate_seconds: 1.0,
+    check: super::no_check,
+    names_inputs: false,
+    process: Process::Engine(|ctx| finish(ctx, ctx.threads as i64)),
 };
 
 fn run_source(ctx: &mut StageContext) -> Result<(), StageError> {

@@ -350,6 +350,9 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
     let (mut best, mut since_best) = (f64::INFINITY, 0);
     let mut order = train.clone();
     let steps = order.len().div_ceil(bs) as u64;
+    if val.is_empty() {
+        ctx.warn("no validation split: the epoch whose weights are kept is chosen on the training images (set load's validation_fraction above 0)");
+    }
     let eval_rows = if val.is_empty() { train.clone() } else { val };
     for epoch in 1..=epochs {
         let clock = Instant::now();

@@ -12,6 +12,8 @@ fn stage(name: &str, kind: &str, key: &str, params: serde_json::Value) -> StageR
         seconds: 1.0,
         reason: "new".into(),
         error: None,
+        threads: 1,
+        warnings: Vec::new(),
         inputs: BTreeMap::new(),
         doc: serde_json::json!({"kind": kind, "version": 1, "format": 1, "seed": 1, "params": params, "inputs": {}, "sources": {}}),
     }
@@ -25,6 +27,7 @@ fn run(dir: &Path, id: &str, words: i64, metrics: &str) -> RunRef {
         started: "2026-11-30T00:00:00Z".into(),
         seconds: 1.0,
         status: "ok".into(),
+        report: "complete".into(),
         stages: vec![
             stage("data", "load", "k1", serde_json::json!({"image_size": 64})),
             stage("vocab", "cluster", &format!("k{words}"), serde_json::json!({"words": words})),
@@ -33,7 +36,7 @@ fn run(dir: &Path, id: &str, words: i64, metrics: &str) -> RunRef {
     let d = dir.join(id);
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("metrics.csv"), metrics).unwrap();
-    RunRef { dir: d, record }
+    RunRef { dir: d, record, via: None }
 }
 
 const A: &str = "approach,task,class,precision,recall,f1,f2,support\n\

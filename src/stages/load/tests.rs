@@ -192,3 +192,13 @@ fn openclipart_labels_come_from_folders_and_svg_keywords() {
     let lion = data.rows.iter().find(|r| r.source.ends_with("lion.png")).unwrap();
     assert_eq!(data.meta.classes[lion.label_id as usize], "animals", "sub-folders count for their top-level class");
 }
+
+#[test]
+fn a_single_class_is_an_error_that_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..6u8 {
+        write(dir.path().join(format!("only/o{i}.png")), &testpng::solid(3, 3, [i, 50, 50]));
+    }
+    let err = load(with(defaults("folder", Some(dir.path())), "image_size", 8), 1).error();
+    assert!(err.contains("only 1 class left (only)") && err.contains("at least two"), "{err}");
+}
