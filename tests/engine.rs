@@ -225,6 +225,40 @@ fn keyed_stages_run_on_the_threads_their_key_names() {
 }
 
 #[test]
+fn an_elastic_stage_takes_the_slots_freed_while_it_runs() {
+    // Two slots: `e` starts beside `short` with one, then takes the second
+    // once `short` is done and nothing else is ready.
+    let p = Project::new(
+        "[stages.short]\nkind = \"test-source\"\nsleep_ms = 300\n[stages.e]\nkind = \"test-elastic\"\nitems = 40\nitem_ms = 50\n",
+    );
+    let record = p.run(&["--jobs", "2"], 0);
+    assert_eq!(value_of(&p, &record, "e"), "2", "the worker ran two items at once after the grant was raised");
+    assert_eq!(stage_of(&record, "e")["threads"], 2);
+    // Alone on one slot it never exceeds it.
+    let q = Project::new("[stages.e]\nkind = \"test-elastic\"\nitems = 10\nitem_ms = 20\n");
+    assert_eq!(value_of(&q, &q.run(&["--jobs", "1"], 0), "e"), "1");
+}
+
+#[test]
+fn the_longest_path_starts_first_using_recorded_durations() {
+    // One slot; `a` and `b` are ready together. Kind estimates tie (1 s), so
+    // the DAG's order starts `b`; once a run has recorded that `a` takes
+    // longer, `a` goes first.
+    let pipeline = "[stages.a]\nkind = \"test-source\"\nvalue = 1\nsleep_ms = 300\n[stages.b]\nkind = \"test-source\"\nvalue = 2\nsleep_ms = 10\n";
+    let p = Project::new(pipeline);
+    let first = p.run(&["--jobs", "1"], 0);
+    let started = |r: &serde_json::Value| -> Vec<String> {
+        let mut order: Vec<(f64, String)> = ["a", "b"].iter().map(|s| (stage_of(r, s)["start"].as_f64().unwrap(), s.to_string())).collect();
+        order.sort_by(|x, y| x.0.total_cmp(&y.0));
+        order.into_iter().map(|(_, s)| s).collect()
+    };
+    assert_eq!(started(&first), ["b", "a"], "no record yet: the DAG's order");
+    p.write(&pipeline.replace("value = 1", "value = 10").replace("value = 2", "value = 20"));
+    let second = p.run(&["--jobs", "1"], 0);
+    assert_eq!(started(&second), ["a", "b"], "the recorded 0.3 s of a beats b's 0.01 s");
+}
+
+#[test]
 fn changed_source_data_reruns_the_stage() {
     let p = Project::new("[stages.a]\nkind = \"test-source\"\nroot = \"data\"\n");
     std::fs::create_dir_all(p.path().join("data")).unwrap();

@@ -180,6 +180,7 @@ fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemT
                 reason: r.reason.clone(),
                 error: r.error.clone(),
                 threads: r.threads,
+                start: r.start,
                 warnings: match r.status {
                     StageStatus::Cached => logged_warnings(cache, &p.key),
                     _ => r.warnings.clone(),
@@ -203,9 +204,25 @@ fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemT
         started: rfc3339(started),
         seconds,
         status: status.to_string(),
+        cpu_seconds: cpu_seconds(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         report: "complete".into(),
         stages,
     }
+}
+
+/// User + system CPU seconds of this process and of the workers it has waited for.
+fn cpu_seconds() -> f64 {
+    let of = |who| {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+            return 0.0;
+        }
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        secs(usage.ru_utime) + secs(usage.ru_stime)
+    };
+    of(libc::RUSAGE_SELF) + of(libc::RUSAGE_CHILDREN)
 }
 
 /// The warnings a cached stage gave when it ran, from its `stage.log`.
@@ -229,6 +246,9 @@ fn print_summary(record: &RunRecord, run_dir: &std::path::Path) {
         .collect();
     print!("{}", table(&["stage", "kind", "status", "seconds", "why"], &rows));
     let count = |st: StageStatus| record.stages.iter().filter(|s| s.status == st).count();
+    if let Some(u) = record.utilisation().filter(|_| record.stages.iter().any(|s| s.status == StageStatus::Ran)) {
+        println!("CPU: {:.1} s over {} cores × {:.1} s: {:.0}% used", record.cpu_seconds, record.cores, record.seconds, 100.0 * u);
+    }
     println!(
         "{}: {} ran, {} cached, {} failed, {} skipped in {:.2}s ({})",
         record.run_id,

@@ -113,6 +113,9 @@ pub fn show(args: &ShowArgs) -> i32 {
     if r.report != "complete" {
         println!("report: {}\n", r.report);
     }
+    if let Some(u) = r.utilisation() {
+        println!("CPU: {:.1} s over {} cores × {:.1} s: {:.0}% used\n", r.cpu_seconds, r.cores, r.seconds, 100.0 * u);
+    }
     let rows: Vec<Vec<String>> = r
         .stages
         .iter()

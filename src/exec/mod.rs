@@ -1,16 +1,20 @@
 //! The scheduler: the one module that starts threads and processes.
 //!
-//! Design. [`plan`] decides what runs; [`queue::DependencyQueue`] says what
+//! Design. [`mod@plan`] decides what runs; [`queue::DependencyQueue`] says what
 //! can start; this module's loop (on the calling thread) starts every ready
 //! stage while CPU slots are free, each in its own scoped thread, and then
 //! waits on one channel for their messages: progress events and completions.
 //! Only this loop talks to [`progress`], so output never interleaves.
 //!
-//! CPU budget. `--jobs N` slots are shared between stage-level parallelism
-//! (independent branches) and data-level parallelism inside a stage: a
-//! [`ThreadUse::Parallel`] stage gets an equal share of the free slots among
-//! the stages ready to start, and runs inside a rayon pool of exactly that
-//! size, so two cores are never oversubscribed. A [`ThreadUse::Keyed`]
+//! CPU budget ([`slots`]). `--jobs N` slots are shared between stage-level
+//! parallelism (independent branches) and data-level parallelism inside a
+//! stage: a [`ThreadUse::Parallel`](crate::stages::ThreadUse) stage gets an equal share of the free
+//! slots among the stages ready to start, and runs inside a rayon pool of
+//! exactly that size, so two cores are never oversubscribed. An
+//! [`ThreadUse::Elastic`](crate::stages::ThreadUse) stage also borrows the slots that free up while it
+//! runs when no ready stage can use them, and gives them back as soon as one
+//! can. Ready stages start longest critical path first (estimated from the
+//! previous run's durations, see [`plan::estimate`]). A [`ThreadUse::Keyed`](crate::stages::ThreadUse)
 //! stage (libtorch) runs on exactly its `threads` parameter's count, which
 //! is part of its key, and holds that many slots (at most `--jobs`): its
 //! output never depends on what else was running.
@@ -23,6 +27,7 @@
 pub mod plan;
 pub mod progress;
 pub mod queue;
+pub mod slots;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -35,7 +40,9 @@ use std::time::{Duration, Instant};
 use crate::cache::{Cache, CacheStatus, Hold, Lookup};
 use crate::record::StageStatus;
 use crate::stages::context::{EventSink, StageEvent};
-use crate::stages::{InputArtifact, Process, StageContext, StageError, ThreadUse};
+use crate::stages::grant::Grant;
+use crate::stages::{InputArtifact, Process, StageContext, StageError};
+use slots::Slots;
 use plan::{Action, Plan};
 use progress::Progress;
 use queue::DependencyQueue;
@@ -50,8 +57,10 @@ pub struct StageResult {
     pub error: Option<String>,
     /// Warnings the stage gave while it ran in this session.
     pub warnings: Vec<String>,
-    /// Threads it ran on (0 when it did not run).
+    /// Threads it ran on (0 when it did not run); the most, for an elastic stage.
     pub threads: usize,
+    /// When it started, in seconds after the run began.
+    pub start: f64,
 }
 
 #[derive(Debug)]
@@ -86,13 +95,14 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
     let mut results: Vec<StageResult> = plan
         .stages
         .iter()
-        .map(|p| StageResult { status: StageStatus::Cached, seconds: 0.0, reason: p.reason_text(), error: None, warnings: Vec::new(), threads: 0 })
+        .map(|p| StageResult { status: StageStatus::Cached, seconds: 0.0, reason: p.reason_text(), error: None, warnings: Vec::new(), threads: 0, start: 0.0 })
         .collect();
     let active: Vec<bool> = plan.stages.iter().map(|p| p.action == Action::Run).collect();
-    let mut queue = DependencyQueue::new(&plan.dag, &active);
-    let jobs = jobs.max(1);
-    let mut free = jobs;
-    let mut granted = vec![0usize; n];
+    let estimates: Vec<f64> = plan.stages.iter().map(|p| p.estimate).collect();
+    let mut queue = DependencyQueue::new(&plan.dag, &active).with_priority(queue::critical_path(&plan.dag, &active, &estimates));
+    let mut slots = Slots::new(jobs, n);
+    let clock = Instant::now();
+    let jobs = slots.jobs();
     let mut running = 0usize;
     let mut holds = Vec::new();
     let (tx, rx) = mpsc::channel::<Msg>();
@@ -104,21 +114,19 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     results[i] = skipped("interrupted");
                 }
             }
-            while free > 0 {
+            if queue.ready_len() > 0 && slots.lent_any() {
+                slots.reclaim();
+            }
+            while slots.free() > 0 {
                 let waiting = queue.ready_len();
-                let Some(i) = queue.pop_first(|i| slots_needed(&plan.spec.stages[i], jobs) <= free) else { break };
+                let Some(i) = queue.pop_first(|i| slots.needed(&plan.spec.stages[i]) <= slots.free()) else { break };
                 let stage = &plan.spec.stages[i];
-                let (slots, threads) = match stage.kind.threads {
-                    ThreadUse::Single => (1, 1),
-                    ThreadUse::Parallel => {
-                        let share = (free / waiting.max(1)).max(1);
-                        (share, share)
-                    }
-                    ThreadUse::Keyed => (slots_needed(stage, jobs), keyed_threads(stage)),
-                };
-                free -= slots;
-                granted[i] = slots;
+                let (taken, threads) = slots.share(stage, waiting);
+                let grant = slots.start(i, stage, taken);
+                // An elastic stage's pool can use every slot it may be lent.
+                let pool = if grant.is_some() { jobs } else { threads };
                 results[i].threads = threads;
+                results[i].start = clock.elapsed().as_secs_f64();
                 running += 1;
                 progress.started(i, &stage.name, threads);
                 let tx = tx.clone();
@@ -129,10 +137,16 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     let events: EventSink = Arc::new(move |e| {
                         let _ = events_tx.send(Msg::Event(i, e));
                     });
-                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_stage(plan, cache, i, threads, events, cancel)))
+                    let run = StageRun { index: i, threads, pool, grant };
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_stage(plan, cache, run, events, cancel)))
                         .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error: {}", panic_text(&p)))));
                     let _ = tx.send(Msg::Done(i, result, started.elapsed().as_secs_f64()));
                 });
+            }
+            if queue.ready_len() == 0
+                && let Some((i, now)) = slots.lend(|i| queue.priority(i))
+            {
+                results[i].threads = results[i].threads.max(now);
             }
             if running == 0 {
                 break;
@@ -148,7 +162,7 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                 }
                 Msg::Done(i, result, seconds) => {
                     running -= 1;
-                    free += granted[i];
+                    slots.finish(i);
                     let name = &plan.spec.stages[i].name;
                     let (status, reason, error) = match result {
                         Ok(Done::Ran(hold)) => {
@@ -165,7 +179,7 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     let ok = status != StageStatus::Failed;
                     progress.finished(i, name, status, seconds, error.as_deref().unwrap_or(""));
                     let warnings = std::mem::take(&mut results[i].warnings);
-                    results[i] = StageResult { status, seconds, reason, error, warnings, threads: results[i].threads };
+                    results[i] = StageResult { status, seconds, reason, error, warnings, threads: results[i].threads, start: results[i].start };
                     for s in queue.finish(i, ok) {
                         let why = format!("input {name} failed");
                         progress.finished(s, &plan.spec.stages[s].name, StageStatus::Skipped, 0.0, &why);
@@ -178,21 +192,17 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
     RunOutcome { results, interrupted: cancel.load(Ordering::Relaxed), holds }
 }
 
-/// The threads a [`ThreadUse::Keyed`] stage runs on: its `threads` parameter.
-fn keyed_threads(stage: &crate::spec::StageSpec) -> usize {
-    usize::try_from(stage.params.int("threads")).unwrap_or(1).max(1)
-}
-
-/// The slots a stage needs free before it can start.
-fn slots_needed(stage: &crate::spec::StageSpec, jobs: usize) -> usize {
-    match stage.kind.threads {
-        ThreadUse::Keyed => keyed_threads(stage).min(jobs),
-        ThreadUse::Single | ThreadUse::Parallel => 1,
-    }
+/// How one stage runs: on `threads` threads (a rayon pool of `pool`), and
+/// for an elastic stage, the grant the scheduler may raise while it runs.
+struct StageRun {
+    index: usize,
+    threads: usize,
+    pool: usize,
+    grant: Option<Arc<Grant>>,
 }
 
 fn skipped(why: &str) -> StageResult {
-    StageResult { status: StageStatus::Skipped, seconds: 0.0, reason: why.to_string(), error: None, warnings: Vec::new(), threads: 0 }
+    StageResult { status: StageStatus::Skipped, seconds: 0.0, reason: why.to_string(), error: None, warnings: Vec::new(), threads: 0, start: 0.0 }
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -200,7 +210,9 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// One stage, on its own thread: take the key's lock, run, publish.
-fn run_stage(plan: &Plan, cache: &Cache, i: usize, threads: usize, events: EventSink, cancel: Arc<AtomicBool>) -> Result<Done, StageError> {
+fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cancel: Arc<AtomicBool>) -> Result<Done, StageError> {
+    let StageRun { index: i, threads, pool, grant } = run;
+    let grant = grant.unwrap_or_else(|| Grant::new(threads));
     let stage = &plan.spec.stages[i];
     let planned = &plan.stages[i];
     // The plan saw no sound entry; one found now was published by a
@@ -229,9 +241,10 @@ fn run_stage(plan: &Plan, cache: &Cache, i: usize, threads: usize, events: Event
                 writer.out_dir(),
                 events,
                 Arc::clone(&cancel),
-            );
+            )
+            .with_grant(Arc::clone(&grant));
             let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
+                .num_threads(pool)
                 .thread_name(move |t| format!("stage-{i}-{t}"))
                 .build()
                 .map_err(|e| StageError::Failed(format!("cannot start threads: {e}")))?;
@@ -246,6 +259,7 @@ fn run_stage(plan: &Plan, cache: &Cache, i: usize, threads: usize, events: Event
                 params: stage.params.to_json(),
                 seed: plan.spec.seed,
                 threads,
+                pool,
                 inputs: inputs
                     .into_iter()
                     .map(|(slot, items)| {
@@ -255,7 +269,7 @@ fn run_stage(plan: &Plan, cache: &Cache, i: usize, threads: usize, events: Event
                 out_dir: writer.out_dir(),
             };
             let job_file = writer.out_dir().with_extension("job.json");
-            let result = worker::run_in_worker(exe, &job, &job_file, events, &cancel);
+            let result = worker::run_in_worker(exe, &job, &job_file, events, &cancel, &grant);
             let _ = std::fs::remove_file(&job_file);
             result?;
         }

@@ -35,6 +35,8 @@ pub struct PlannedStage {
     pub input_stages: BTreeMap<String, Vec<String>>,
     pub action: Action,
     pub reasons: Vec<Reason>,
+    /// Expected seconds, for stages that run (see [`estimate`]); 0 otherwise.
+    pub estimate: f64,
 }
 
 impl PlannedStage {
@@ -133,12 +135,30 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
                 Lookup::Missing => (Action::Run, why_missing(previous, &stage.name, &key, &doc, &input_stages)),
             }
         };
-        planned[i] = Some(PlannedStage { key, doc, input_stages, action, reasons: why });
+        planned[i] = Some(PlannedStage { key, doc, input_stages, action, reasons: why, estimate: 0.0 });
     }
     let mut stages: Vec<PlannedStage> = planned.into_iter().map(|p| p.expect("every stage planned")).collect();
     let report: Vec<bool> = spec.stages.iter().map(|s| feeds_report(s.kind)).collect();
     let holds = hold_and_verify_reads(&dag, cache, &report, &mut stages).map_err(|e| e.to_string())?;
+    for (stage, planned) in spec.stages.iter().zip(stages.iter_mut()).filter(|(_, p)| p.action == Action::Run) {
+        planned.estimate = estimate(previous, cache, stage);
+    }
     Ok(Plan { spec, dag, stages, holds })
+}
+
+/// How long a stage that must run will take: the seconds it took in the
+/// previous run when it ran there, else the recorded duration of the entry
+/// that run used (its manifest, if still cached), else the kind's estimate.
+pub fn estimate(previous: Option<&RunRecord>, cache: &Cache, stage: &crate::spec::StageSpec) -> f64 {
+    if let Some(old) = previous.and_then(|r| r.stage(&stage.name)) {
+        if old.status == crate::record::StageStatus::Ran && old.seconds > 0.0 {
+            return old.seconds;
+        }
+        if let Lookup::Hit(entry) = cache.lookup(&old.key) {
+            return entry.manifest.seconds;
+        }
+    }
+    stage.kind.estimate_seconds
 }
 
 fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {

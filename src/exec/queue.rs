@@ -2,7 +2,10 @@
 //! bookkeeping with no threads or I/O (cargo's `DependencyQueue` idea), so
 //! its rules are unit-tested on their own: a stage is ready once every input
 //! that runs in this session has succeeded; a failure skips everything
-//! downstream of it and nothing else.
+//! downstream of it and nothing else. Among ready stages the one with the
+//! longest estimated path to the end of the run goes first
+//! ([`critical_path`]), so the stages that decide the run's length never wait
+//! behind short side branches.
 
 use std::collections::VecDeque;
 
@@ -22,6 +25,8 @@ enum State {
 
 pub struct DependencyQueue {
     state: Vec<State>,
+    /// Higher first; see [`critical_path`].
+    priority: Vec<f64>,
     pending: Vec<usize>,
     dependents: Vec<Vec<usize>>,
     ready: VecDeque<usize>,
@@ -34,6 +39,7 @@ impl DependencyQueue {
         let n = active.len();
         let mut q = DependencyQueue {
             state: vec![State::Idle; n],
+            priority: vec![0.0; n],
             pending: vec![0; n],
             dependents: dag.dependents.clone(),
             ready: VecDeque::new(),
@@ -53,6 +59,16 @@ impl DependencyQueue {
         q
     }
 
+    /// Orders ready stages by `priority` (higher first; ties in DAG order).
+    pub fn with_priority(mut self, priority: Vec<f64>) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    pub fn priority(&self, i: usize) -> f64 {
+        self.priority[i]
+    }
+
     pub fn ready_len(&self) -> usize {
         self.ready.len()
     }
@@ -61,9 +77,15 @@ impl DependencyQueue {
         self.pop_first(|_| true)
     }
 
-    /// The first ready stage that `fits` (in readiness order), if any.
+    /// The ready stage of highest priority that `fits`, if any.
     pub fn pop_first(&mut self, fits: impl Fn(usize) -> bool) -> Option<usize> {
-        let at = self.ready.iter().position(|&i| fits(i))?;
+        let mut best: Option<usize> = None;
+        for (at, &i) in self.ready.iter().enumerate() {
+            if fits(i) && best.is_none_or(|b| self.priority[i] > self.priority[self.ready[b]]) {
+                best = Some(at);
+            }
+        }
+        let at = best?;
         let i = self.ready.remove(at).expect("position is in range");
         self.state[i] = State::Running;
         Some(i)
@@ -114,6 +136,21 @@ impl DependencyQueue {
     }
 }
 
+/// Each active stage's estimated seconds from its start to the end of the
+/// run: its own estimate plus the longest such path among the active stages
+/// that read it (the critical path through it).
+pub fn critical_path(dag: &Dag, active: &[bool], seconds: &[f64]) -> Vec<f64> {
+    let mut length = vec![0.0; active.len()];
+    for &i in dag.order.iter().rev() {
+        if !active[i] {
+            continue;
+        }
+        let after = dag.dependents[i].iter().filter(|&&d| active[d]).map(|&d| length[d]).fold(0.0, f64::max);
+        length[i] = seconds[i] + after;
+    }
+    length
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +194,28 @@ mod tests {
         assert_eq!(q.pop(), None);
         q.finish(1, true);
         assert_eq!(q.pop(), Some(3));
+    }
+
+    #[test]
+    fn the_critical_path_goes_first() {
+        // a(10) -> b(50) -> d(5), a -> c(1), e(30): after a, b (55 to go)
+        // before c (1); at the start a (65) before e (30).
+        let seconds = [10.0, 50.0, 1.0, 5.0, 30.0];
+        let length = critical_path(&dag(), &[true; 5], &seconds);
+        assert_eq!(length, vec![65.0, 55.0, 1.0, 5.0, 30.0]);
+        let mut q = DependencyQueue::new(&dag(), &[true; 5]).with_priority(length);
+        assert_eq!(q.pop(), Some(0));
+        assert_eq!(q.pop(), Some(4));
+        q.finish(0, true);
+        assert_eq!((q.pop(), q.pop()), (Some(1), Some(2)));
+    }
+
+    #[test]
+    fn a_long_side_branch_overtakes_dag_order() {
+        // e alone takes 100: it starts before a's whole chain (66).
+        let length = critical_path(&dag(), &[true; 5], &[10.0, 50.0, 1.0, 5.0, 100.0]);
+        let mut q = DependencyQueue::new(&dag(), &[true; 5]).with_priority(length);
+        assert_eq!(q.pop(), Some(4));
     }
 
     #[test]

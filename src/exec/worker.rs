@@ -6,7 +6,7 @@
 //! handed later.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::stages::context::{EventSink, StageEvent};
+use crate::stages::grant::Grant;
 use crate::stages::{self, InputArtifact, Params, StageContext, StageError};
 use crate::util::IoContext;
 
@@ -34,8 +35,19 @@ pub struct Job {
     pub params: serde_json::Value,
     pub seed: u64,
     pub threads: usize,
+    /// The rayon pool's size: `threads`, or the whole budget for an elastic
+    /// kind, whose grant the engine raises and lowers through the worker's
+    /// stdin (`{"grant": N}` lines).
+    #[serde(default)]
+    pub pool: usize,
     pub inputs: BTreeMap<String, Vec<JobInput>>,
     pub out_dir: PathBuf,
+}
+
+/// One line the engine writes to an elastic worker's stdin.
+#[derive(Debug, Serialize, Deserialize)]
+struct GrantLine {
+    grant: usize,
 }
 
 /// One line a worker prints on stdout.
@@ -57,11 +69,11 @@ pub fn worker_exe(name: &str) -> PathBuf {
 }
 
 /// Engine side: runs `job` in a worker process, forwarding its events.
-pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSink, cancel: &AtomicBool) -> Result<(), StageError> {
+pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSink, cancel: &AtomicBool, grant: &Grant) -> Result<(), StageError> {
     std::fs::write(job_file, serde_json::to_vec_pretty(job).expect("jobs serialise")).at("write job file", job_file)?;
     let exe = worker_exe(exe_name);
     let mut command = Command::new(&exe);
-    command.arg("run").arg(job_file).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.arg("run").arg(job_file).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     die_with_parent(&mut command);
     let mut child =
         command.spawn().map_err(
@@ -74,6 +86,8 @@ pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSi
         )?;
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut told = grant.slots();
     std::thread::scope(|s| {
         s.spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -94,6 +108,12 @@ pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSi
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(StageError::Cancelled);
+            }
+            let now = grant.slots();
+            if now != told {
+                // A worker that has finished its parallel part may have closed stdin.
+                let _ = writeln!(stdin, "{}", serde_json::to_string(&GrantLine { grant: now }).expect("grants serialise"));
+                told = now;
             }
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -178,10 +198,25 @@ pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Resu
         println!("{}", serde_json::to_string(&line).expect("events serialise"));
     });
     let cancel = Arc::new(AtomicBool::new(false));
-    let mut ctx = StageContext::new(job.stage, kind, params, job.seed, inputs, job.threads, job.out_dir, events, cancel);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(job.threads.max(1)).build().map_err(|e| e.to_string())?;
+    let grant = Grant::new(job.threads);
+    follow_grants(Arc::clone(&grant));
+    let mut ctx =
+        StageContext::new(job.stage, kind, params, job.seed, inputs, job.threads, job.out_dir, events, cancel).with_grant(grant);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(job.pool.max(job.threads).max(1)).build().map_err(|e| e.to_string())?;
     pool.install(|| run(&mut ctx)).map_err(|e| e.to_string())?;
     ctx.save_log().map_err(|e| e.to_string())
+}
+
+/// Worker side: applies the grant lines the engine writes to stdin, until
+/// it closes.
+fn follow_grants(grant: Arc<Grant>) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if let Ok(GrantLine { grant: slots }) = serde_json::from_str(&line) {
+                grant.set(slots);
+            }
+        }
+    });
 }
 
 /// What to change for the libtorch errors a user can cause with parameters.

@@ -51,9 +51,13 @@ pub struct StageRecord {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Threads it ran on in this run (0: cached or skipped).
+    /// Threads it ran on in this run (0: cached or skipped; the most it was
+    /// granted, for an elastic stage).
     #[serde(default)]
     pub threads: usize,
+    /// When it started, in seconds after the run began.
+    #[serde(default)]
+    pub start: f64,
     /// Warnings the stage gave when it ran (also in its `stage.log`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -72,6 +76,13 @@ pub struct RunRecord {
     pub seconds: f64,
     /// `ok`, `failed` or `interrupted` (`failed` too when the report could not be written).
     pub status: String,
+    /// CPU time of the run, user + system, of the engine and every worker
+    /// it waited for (as `/usr/bin/time` counts it).
+    #[serde(default)]
+    pub cpu_seconds: f64,
+    /// The machine's cores: utilisation is `cpu_seconds / (seconds × cores)`.
+    #[serde(default)]
+    pub cores: usize,
     /// `complete`, or `incomplete: <why>` when writing the report failed.
     #[serde(default = "complete")]
     pub report: String,
@@ -85,6 +96,11 @@ fn complete() -> String {
 impl RunRecord {
     pub fn stage(&self, name: &str) -> Option<&StageRecord> {
         self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// CPU time over wall time × cores (0 to 1), when both were recorded.
+    pub fn utilisation(&self) -> Option<f64> {
+        (self.cores > 0 && self.seconds > 0.0).then(|| self.cpu_seconds / (self.seconds * self.cores as f64))
     }
 }
 

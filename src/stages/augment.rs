@@ -88,7 +88,7 @@ pub static AUGMENT: KindDef = KindDef {
             doc: "rows of the preview sheet (original + 5 augmentations each)",
         },
     ],
-    threads: ThreadUse::Parallel,
+    threads: ThreadUse::Elastic,
     estimate_seconds: 10.0,
     process: Process::Worker,
     check,
@@ -158,6 +158,7 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let made: Vec<Result<Vec<u8>, String>> = jobs
         .par_iter()
         .map(|&(i, k)| {
+            let _permit = ctx.permit();
             if ctx.check_cancelled().is_err() {
                 return Err("interrupted".into());
             }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use super::grant::{Grant, Permit};
 use super::params::Params;
 use super::{ArtifactType, KindDef};
 use crate::util::{IoContext, PathError};
@@ -76,6 +77,7 @@ pub struct StageContext {
     out_dir: PathBuf,
     events: EventSink,
     cancel: Arc<AtomicBool>,
+    grant: Arc<Grant>,
     log: Vec<String>,
 }
 
@@ -92,7 +94,21 @@ impl StageContext {
         events: EventSink,
         cancel: Arc<AtomicBool>,
     ) -> Self {
-        StageContext { name, kind, params, seed, inputs, threads, out_dir, events, cancel, log: Vec::new() }
+        let grant = Grant::new(threads);
+        StageContext { name, kind, params, seed, inputs, threads, out_dir, events, cancel, grant, log: Vec::new() }
+    }
+
+    /// Uses `grant` (which the scheduler may raise while the stage runs)
+    /// instead of a fixed grant of `threads`.
+    pub fn with_grant(mut self, grant: Arc<Grant>) -> Self {
+        self.grant = grant;
+        self
+    }
+
+    /// A work item's permit: an elastic kind's parallel loop takes one per
+    /// item, so no more items run at once than slots are granted now.
+    pub fn permit(&self) -> Permit<'_> {
+        self.grant.permit()
     }
 
     /// The folder the stage writes its output files into.

@@ -69,7 +69,7 @@ pub static EXTRACT: KindDef = KindDef {
             doc: "keep the strongest this many per image (0: all)",
         },
     ],
-    threads: ThreadUse::Parallel,
+    threads: ThreadUse::Elastic,
     estimate_seconds: 55.0,
     process: Process::Worker,
     check: no_check,
@@ -100,6 +100,7 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         .map_init(
             || Detector::new(&config),
             |detector, i| {
+                let _permit = ctx.permit();
                 if ctx.check_cancelled().is_err() {
                     return Err("interrupted".into());
                 }

@@ -137,7 +137,7 @@ pub static LOAD: KindDef = KindDef {
             doc: "imet: only attributes whose name starts with this (e.g. \"culture::\") can be the single label",
         },
     ],
-    threads: ThreadUse::Parallel,
+    threads: ThreadUse::Elastic,
     estimate_seconds: 15.0,
     process: Process::Worker,
     check,
@@ -314,6 +314,7 @@ fn decode_all(
     let results: Vec<Result<Decoded, DecodeError>> = candidates
         .par_iter()
         .map(|c| {
+            let _permit = ctx.permit();
             if ctx.check_cancelled().is_err() {
                 return Err(DecodeError::Bad("interrupted".to_string()));
             }

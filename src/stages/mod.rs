@@ -14,6 +14,7 @@ pub mod context;
 pub mod encode;
 pub mod evaluate;
 pub mod extract;
+pub mod grant;
 pub mod load;
 pub mod multilabel;
 pub mod params;
@@ -89,6 +90,9 @@ pub enum ThreadUse {
     /// Spreads its work over every thread the scheduler grants (rayon, or
     /// OpenCV's threads); its output must not depend on how many.
     Parallel,
+    /// Like `Parallel`, and takes slots freed while it runs: its parallel
+    /// loops take a [`grant::Permit`] per work item (see [`grant`]).
+    Elastic,
     /// Runs on exactly as many threads as its `threads` parameter says,
     /// because its output depends on the count (libtorch's reductions): the
     /// count is part of the key, and the scheduler reserves that many slots
@@ -127,6 +131,8 @@ pub fn worker_runner(kind: &str) -> Option<RunFn> {
         "evaluate" => Some(evaluate::run),
         #[cfg(feature = "test-kinds")]
         "test-worker" => Some(testing::run_worker),
+        #[cfg(feature = "test-kinds")]
+        "test-elastic" => Some(testing::run_elastic),
         _ => None,
     }
 }

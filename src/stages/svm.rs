@@ -64,7 +64,7 @@ pub static SVM: KindDef = KindDef {
             doc: "balanced: C scaled per class by n / (classes x count)",
         },
     ],
-    threads: ThreadUse::Parallel,
+    threads: ThreadUse::Elastic,
     estimate_seconds: 80.0,
     process: Process::Worker,
     check: no_check,
@@ -155,6 +155,7 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let results: Vec<Result<(f64, f64), String>> = jobs
         .par_iter()
         .map(|&(g, f)| {
+            let _permit = ctx.permit();
             if ctx.check_cancelled().is_err() {
                 return Err("interrupted".into());
             }

@@ -9,7 +9,7 @@ use super::params::{Default, ParamDef, ParamType};
 use super::{ArtifactType, KindDef, Process, SlotDef, StageContext, StageError, ThreadUse};
 use crate::util::IoContext;
 
-pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &TEXT, &WORKER, &THREADS, &KEYED, &METRICS];
+pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &TEXT, &WORKER, &THREADS, &KEYED, &ELASTIC, &METRICS];
 
 const SLEEP: ParamDef = ParamDef {
     name: "sleep_ms",
@@ -188,6 +188,40 @@ pub static KEYED: KindDef = KindDef {
     names_inputs: false,
     process: Process::Engine(|ctx| finish(ctx, ctx.threads as i64)),
 };
+
+pub static ELASTIC: KindDef = KindDef {
+    name: "test-elastic",
+    version: 1,
+    summary: "runs `items` items of `item_ms` in parallel in the worker; writes the most it ran at once (test kind)",
+    inputs: &[],
+    output: ArtifactType::Numbers,
+    params: &[
+        ParamDef { name: "items", ty: ParamType::Int { min: 1, max: 10_000 }, default: Default::Int(20), doc: "work items" },
+        ParamDef { name: "item_ms", ty: ParamType::Int { min: 0, max: 10_000 }, default: Default::Int(50), doc: "milliseconds per item" },
+        SLEEP,
+        FAIL,
+    ],
+    threads: ThreadUse::Elastic,
+    estimate_seconds: 1.0,
+    process: Process::Worker,
+    check: super::no_check,
+    names_inputs: false,
+};
+
+/// `test-elastic`, run by `pipe-worker`.
+pub fn run_elastic(ctx: &mut StageContext) -> Result<(), StageError> {
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let item = Duration::from_millis(ctx.params.int("item_ms") as u64);
+    (0..ctx.params.int("items")).into_par_iter().for_each(|_| {
+        let _permit = ctx.permit();
+        most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+        std::thread::sleep(item);
+        now.fetch_sub(1, Ordering::SeqCst);
+    });
+    finish(ctx, most.load(Ordering::SeqCst) as i64)
+}
 
 fn run_source(ctx: &mut StageContext) -> Result<(), StageError> {
     let items = ctx.params.int("items") as u64;

@@ -13,6 +13,7 @@ fn stage(name: &str, kind: &str, key: &str, params: serde_json::Value) -> StageR
         reason: "new".into(),
         error: None,
         threads: 1,
+        start: 0.0,
         warnings: Vec::new(),
         inputs: BTreeMap::new(),
         doc: serde_json::json!({"kind": kind, "version": 1, "format": 1, "seed": 1, "params": params, "inputs": {}, "sources": {}}),
@@ -27,6 +28,8 @@ fn run(dir: &Path, id: &str, words: i64, metrics: &str) -> RunRef {
         started: "2026-11-30T00:00:00Z".into(),
         seconds: 1.0,
         status: "ok".into(),
+        cpu_seconds: 0.0,
+        cores: 0,
         report: "complete".into(),
         stages: vec![
             stage("data", "load", "k1", serde_json::json!({"image_size": 64})),
