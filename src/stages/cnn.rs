@@ -13,6 +13,9 @@ use super::params::{Default, ParamDef, ParamType};
 use super::{ArtifactType, KindDef, Params, Process, SlotDef, ThreadUse};
 
 /// Parameters of the network and its training, shared by the CNN kinds.
+/// The recipe's defaults (AdamW, cosine schedule with a warm-up epoch,
+/// label smoothing, random flips and shifts every epoch, flip averaging at
+/// test time) are what a practitioner uses on small data.
 pub const TRAINING: &[ParamDef] = &[
     ParamDef {
         name: "width",
@@ -70,6 +73,56 @@ pub const TRAINING: &[ParamDef] = &[
         doc: "auto = CUDA when present",
     },
     ParamDef {
+        name: "arch",
+        ty: ParamType::Choice(&["small", "alexnet", "resnet18"]),
+        default: Default::Str("small"),
+        doc: "the network: small (a small-image AlexNet variant: 5×5 stride-1 first convolution, 2×2 pools), \
+              alexnet (Krizhevsky's geometry: 11×11 stride 4, 3×3/2 pools, 6×6 pool, 9216 features at width 64; for 224 px), \
+              resnet18 (ResNet-18 with a small-image stem, batch norm built in)",
+    },
+    ParamDef {
+        name: "weight_decay",
+        ty: ParamType::Float { min: 0.0, max: 1.0 },
+        default: Default::Float(0.0005),
+        doc: "AdamW's decoupled weight decay (0: plain Adam)",
+    },
+    ParamDef {
+        name: "schedule",
+        ty: ParamType::Choice(&["constant", "cosine", "onecycle"]),
+        default: Default::Str("cosine"),
+        doc: "the learning rate over training: constant, cosine (after warm-up, down to 0), onecycle (up to learning_rate, then down)",
+    },
+    ParamDef {
+        name: "warmup_epochs",
+        ty: ParamType::Int { min: 0, max: 1000 },
+        default: Default::Int(1),
+        doc: "epochs of linear warm-up (cosine) or of the rise (onecycle; 0: 30% of training)",
+    },
+    ParamDef {
+        name: "label_smoothing",
+        ty: ParamType::Float { min: 0.0, max: 0.5 },
+        default: Default::Float(0.1),
+        doc: "cross-entropy's label smoothing (single-label kinds; the validation loss is unsmoothed)",
+    },
+    ParamDef {
+        name: "flip",
+        ty: ParamType::Bool,
+        default: Default::Bool(true),
+        doc: "mirror each training image at random, anew every epoch (seeded)",
+    },
+    ParamDef {
+        name: "shift",
+        ty: ParamType::Float { min: 0.0, max: 0.5 },
+        default: Default::Float(0.1),
+        doc: "shift each training image by up to this fraction of its side, anew every epoch (seeded; white fill)",
+    },
+    ParamDef {
+        name: "tta",
+        ty: ParamType::Bool,
+        default: Default::Bool(true),
+        doc: "test-time augmentation: average each image's probabilities with its mirror image's",
+    },
+    ParamDef {
         name: "threads",
         ty: ParamType::Int { min: 1, max: 256 },
         default: Default::Int(1),
@@ -80,7 +133,7 @@ pub const TRAINING: &[ParamDef] = &[
 
 pub static CNN_STAGE1: KindDef = KindDef {
     name: "cnn-stage1",
-    version: 2,
+    version: 3,
     summary: "AlexNet-like CNN: flat (keep = \"all\") or the two-step scheme's first step",
     inputs: &[SlotDef {
         name: "images",
@@ -108,6 +161,14 @@ pub static CNN_STAGE1: KindDef = KindDef {
         TRAINING[8],
         TRAINING[9],
         TRAINING[10],
+        TRAINING[11],
+        TRAINING[12],
+        TRAINING[13],
+        TRAINING[14],
+        TRAINING[15],
+        TRAINING[16],
+        TRAINING[17],
+        TRAINING[18],
     ],
     threads: ThreadUse::Keyed,
     estimate_seconds: 45.0,
@@ -118,7 +179,7 @@ pub static CNN_STAGE1: KindDef = KindDef {
 
 pub static CNN_STAGE2: KindDef = KindDef {
     name: "cnn-stage2",
-    version: 2,
+    version: 3,
     summary: "the two-step scheme's second CNN: the classes stage 1 calls \"other\"; combined with stage 1",
     inputs: &[
         SlotDef {

@@ -17,7 +17,7 @@ use super::{ArtifactType, KindDef, Params, Process, SlotDef, ThreadUse};
 
 pub static MULTILABEL: KindDef = KindDef {
     name: "multilabel",
-    version: 1,
+    version: 2,
     summary: "multi-label CNN: sigmoid outputs, binary cross-entropy, F2-tuned thresholds",
     inputs: &[SlotDef {
         name: "images",
@@ -56,6 +56,14 @@ pub static MULTILABEL: KindDef = KindDef {
         TRAINING[8],
         TRAINING[9],
         TRAINING[10],
+        TRAINING[11],
+        TRAINING[12],
+        TRAINING[13],
+        // not 14, label_smoothing: cross-entropy's
+        TRAINING[15],
+        TRAINING[16],
+        TRAINING[17],
+        TRAINING[18],
     ],
     threads: ThreadUse::Keyed,
     estimate_seconds: 35.0,

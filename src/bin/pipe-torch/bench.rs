@@ -62,7 +62,7 @@ pub fn main() -> i32 {
         let clock = Instant::now();
         let _ = for_each_batch(&data, &train, bs, |_, rows, pixels| -> Result<(), f64> {
             let input = batch_tensor(&data, rows, &pixels, device);
-            train_step(net, opt, &task, &input, &task.target_tensor(rows, device), None).map(|_| ())
+            train_step(net, opt, &task, &input, &task.target_tensor(rows, device), None, 0.0).map(|_| ())
         });
         train.len() as f64 / clock.elapsed().as_secs_f64()
     };
@@ -72,7 +72,7 @@ pub fn main() -> i32 {
     let tight = |net: &crate::cnn_train::Net, opt: &mut nn::Optimizer| -> f64 {
         let clock = Instant::now();
         for _ in 0..steps {
-            let _ = train_step(net, opt, &task, &input, &targets, None);
+            let _ = train_step(net, opt, &task, &input, &targets, None, 0.0);
         }
         (steps * bs) as f64 / clock.elapsed().as_secs_f64()
     };
@@ -97,13 +97,13 @@ pub fn main() -> i32 {
         .upsample_bilinear2d([paper_side, paper_side], false, None, None)
         .to_kind(Kind::Float);
     let targets = task.target_tensor(&rows, device);
-    let _ = train_step(&net, &mut opt, &task, &input, &targets, None); // warm-up
+    let _ = train_step(&net, &mut opt, &task, &input, &targets, None, 0.0); // warm-up
     let timed_steps = 3;
     let mut per_step = f64::INFINITY;
     for _ in 0..2 {
         let clock = Instant::now();
         for _ in 0..timed_steps {
-            let _ = train_step(&net, &mut opt, &task, &input, &targets, None);
+            let _ = train_step(&net, &mut opt, &task, &input, &targets, None, 0.0);
         }
         per_step = per_step.min(clock.elapsed().as_secs_f64() / timed_steps as f64);
     }

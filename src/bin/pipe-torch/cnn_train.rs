@@ -22,70 +22,13 @@ use pipe::metrics::{Average, multi_label_f2, top_k_accuracy};
 use pipe::stages::multilabel::Threshold;
 use pipe::stages::{ParamValue, Params, StageContext, StageError};
 
-/// AlexNet's shape (5 convolutions, 3 fully connected layers, dropout),
-/// scaled by `width` and `hidden`.
-#[derive(Debug)]
-pub struct Net {
-    convs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)>,
-    fc1: nn::Linear,
-    fc2: nn::Linear,
-    out: nn::Linear,
-    dropout: f64,
-}
+use crate::nets::{Arch, Shape};
+use crate::recipe::{Jitter, Schedule};
 
-impl Net {
-    fn new(vs: &nn::Path, channels: i64, width: i64, hidden: i64, classes: i64, batch_norm: bool, dropout: f64) -> Net {
-        let plan = [
-            (channels, width, 5, 2),
-            (width, 3 * width, 5, 2),
-            (3 * width, 6 * width, 3, 1),
-            (6 * width, 4 * width, 3, 1),
-            (4 * width, 4 * width, 3, 1),
-        ];
-        let convs = plan
-            .iter()
-            .enumerate()
-            .map(|(i, &(cin, cout, k, pad))| {
-                let conv = nn::conv2d(vs / format!("conv{i}"), cin, cout, k, nn::ConvConfig { padding: pad, ..Default::default() });
-                let bn = batch_norm.then(|| nn::batch_norm2d(vs / format!("bn{i}"), cout, Default::default()));
-                (conv, bn)
-            })
-            .collect();
-        let flat = 4 * width * 4 * 4;
-        Net {
-            convs,
-            fc1: nn::linear(vs / "fc1", flat, hidden, Default::default()),
-            fc2: nn::linear(vs / "fc2", hidden, hidden, Default::default()),
-            out: nn::linear(vs / "out", hidden, classes, Default::default()),
-            dropout,
-        }
-    }
-}
+/// White, as [`batch_pixels`] scales it: what a shifted image is filled with.
+const WHITE: f32 = 2.0;
 
-impl ModuleT for Net {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut x = xs.shallow_clone();
-        for (i, (conv, bn)) in self.convs.iter().enumerate() {
-            x = x.apply(conv);
-            if let Some(bn) = bn {
-                x = x.apply_t(bn, train);
-            }
-            x = x.relu();
-            if i == 0 || i == 1 || i == 4 {
-                x = x.max_pool2d_default(2);
-            }
-        }
-        x.adaptive_avg_pool2d([4, 4])
-            .flatten(1, -1)
-            .dropout(self.dropout, train)
-            .apply(&self.fc1)
-            .relu()
-            .dropout(self.dropout, train)
-            .apply(&self.fc2)
-            .relu()
-            .apply(&self.out)
-    }
-}
+pub use crate::nets::Net;
 
 /// The pixels of images `rows`, NCHW, scaled from 0..=255 to -2..=2: what
 /// the network reads.
@@ -117,13 +60,24 @@ pub fn for_each_batch<E>(
     data: &Dataset,
     order: &[usize],
     batch_size: usize,
+    step: impl FnMut(usize, &[usize], Vec<f32>) -> Result<(), E>,
+) -> Result<(), E> {
+    for_each_prepared_batch(order, batch_size, |rows| batch_pixels(data, rows), step)
+}
+
+/// [`for_each_batch`] with the feeder thread's work given: `prepare` turns
+/// a batch's rows into its pixels (scaled, and for training, jittered).
+pub fn for_each_prepared_batch<E>(
+    order: &[usize],
+    batch_size: usize,
+    prepare: impl Fn(&[usize]) -> Vec<f32> + Send,
     mut step: impl FnMut(usize, &[usize], Vec<f32>) -> Result<(), E>,
 ) -> Result<(), E> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         scope.spawn(move || {
             for rows in order.chunks(batch_size) {
-                if tx.send(batch_pixels(data, rows)).is_err() {
+                if tx.send(prepare(rows)).is_err() {
                     break;
                 }
             }
@@ -187,9 +141,10 @@ impl Task {
         }
     }
 
-    fn loss(&self, logits: &Tensor, targets: &Tensor, weights: Option<&Tensor>, reduction: Reduction) -> Tensor {
+    /// The loss; `smoothing` is cross-entropy's label smoothing (single-label only).
+    fn loss(&self, logits: &Tensor, targets: &Tensor, weights: Option<&Tensor>, reduction: Reduction, smoothing: f64) -> Tensor {
         match self.targets {
-            Targets::Single(_) => logits.cross_entropy_loss(targets, weights, reduction, -100, 0.0),
+            Targets::Single(_) => logits.cross_entropy_loss(targets, weights, reduction, -100, smoothing),
             // Mean over images and labels for training; the sum over labels
             // per image for the validation loss, like cross-entropy's.
             Targets::Multi { .. } => match reduction {
@@ -254,12 +209,13 @@ pub struct Trained {
     net: Net,
     device: Device,
     batch_size: usize,
+    tta: bool,
 }
 
 impl Trained {
     /// Probabilities of `rows` (softmax or sigmoid, as the task).
     pub fn probabilities(&self, data: &Dataset, task: &Task, rows: &[usize]) -> Vec<Vec<f64>> {
-        evaluate(&self.net, data, task, rows, None, self.batch_size, self.device).1
+        evaluate(&self.net, data, task, rows, None, self.batch_size, self.device, self.tta).1
     }
 }
 
@@ -286,9 +242,22 @@ pub fn single_predictions(data: &Dataset, task: &Task, fitted: &Fitted) -> Predi
     }
 }
 
-/// The network a stage's parameters describe, for `outputs` outputs.
+/// The network a stage's parameters describe (`arch`, `small` when not
+/// given), for `outputs` outputs.
 pub fn build_net(vs: &nn::Path, p: &Params, channels: usize, outputs: usize) -> Net {
-    Net::new(vs, channels as i64, p.int("width"), p.int("hidden"), outputs as i64, p.bool("batch_norm"), p.float("dropout"))
+    Net::new(vs, Arch::from_param(p.str("arch").unwrap_or("small")), shape(p, channels, outputs))
+}
+
+/// The network's shape from a stage's parameters.
+pub fn shape(p: &Params, channels: usize, outputs: usize) -> Shape {
+    Shape {
+        channels: channels as i64,
+        width: p.int("width"),
+        hidden: p.int("hidden"),
+        outputs: outputs as i64,
+        batch_norm: p.bool("batch_norm"),
+        dropout: p.float("dropout"),
+    }
 }
 
 /// One optimiser step on a batch; the batch's loss, or the error that stops
@@ -300,9 +269,10 @@ pub fn train_step(
     input: &Tensor,
     targets: &Tensor,
     weights: Option<&Tensor>,
+    smoothing: f64,
 ) -> Result<f64, f64> {
     let logits = net.forward_t(input, true);
-    let loss = task.loss(&logits, targets, weights, Reduction::Mean);
+    let loss = task.loss(&logits, targets, weights, Reduction::Mean, smoothing);
     let value = loss.double_value(&[]);
     if !value.is_finite() {
         return Err(value);
@@ -332,7 +302,12 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
     let n_outputs = task.classes.len();
     let vs = nn::VarStore::new(device);
     let net = build_net(&vs.root(), &p, data.pixels.channels, n_outputs);
-    let mut opt = nn::Adam::default().build(&vs, p.float("learning_rate")).map_err(|e| StageError::Failed(format!("optimizer: {e}")))?;
+    // AdamW: Adam with decoupled weight decay (Adam itself at weight_decay = 0).
+    let base_rate = p.float("learning_rate");
+    let mut opt = nn::AdamW::default()
+        .wd(p.float("weight_decay"))
+        .build(&vs, base_rate)
+        .map_err(|e| StageError::Failed(format!("optimizer: {e}")))?;
     let weights = match (&task.targets, p.str("class_weights")) {
         (Targets::Single(t), Some("balanced")) => {
             let counts: Vec<f64> = (0..n_outputs as i64).map(|c| train.iter().filter(|&&i| t[i] == Some(c)).count() as f64).collect();
@@ -350,6 +325,13 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
     let (mut best, mut since_best) = (f64::INFINITY, 0);
     let mut order = train.clone();
     let steps = order.len().div_ceil(bs) as u64;
+    let schedule = Schedule::from_params(&p, steps as usize);
+    let total_steps = steps as usize * epochs;
+    let jitter = Jitter::from_params(&p);
+    let smoothing = if matches!(task.targets, Targets::Single(_)) { p.float("label_smoothing") } else { 0.0 };
+    let tta = p.bool("tta");
+    let (channels, side) = (data.pixels.channels, data.pixels.height);
+    let mut step_index = 0usize;
     if val.is_empty() {
         ctx.warn("no validation split: the epoch whose weights are kept is chosen on the training images (set load's validation_fraction above 0)");
     }
@@ -358,17 +340,30 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
         let clock = Instant::now();
         Rng::new(ctx.seed, &format!("cnn/epoch/{epoch}")).shuffle(&mut order);
         let (mut sum, mut seen) = (0.0, 0usize);
-        for_each_batch(data, &order, bs, |k, rows, pixels| -> Result<(), StageError> {
+        let seed = ctx.seed;
+        let prepare = |rows: &[usize]| {
+            let mut pixels = batch_pixels(data, rows);
+            if let Some(j) = jitter {
+                let one = channels * side * side;
+                for (image, &row) in pixels.chunks_exact_mut(one).zip(rows) {
+                    j.apply(image, channels, side, seed, epoch, row, WHITE);
+                }
+            }
+            pixels
+        };
+        for_each_prepared_batch(&order, bs, prepare, |k, rows, pixels| -> Result<(), StageError> {
             ctx.check_cancelled()?;
+            opt.set_lr(schedule.rate(base_rate, step_index, total_steps));
+            step_index += 1;
             let input = batch_tensor(data, rows, &pixels, device);
-            let value = train_step(&net, &mut opt, task, &input, &task.target_tensor(rows, device), weights.as_ref())
-                .map_err(|value| non_finite_loss(epoch, value, p.float("learning_rate")))?;
+            let value = train_step(&net, &mut opt, task, &input, &task.target_tensor(rows, device), weights.as_ref(), smoothing)
+                .map_err(|value| non_finite_loss(epoch, value, base_rate))?;
             sum += value * rows.len() as f64;
             seen += rows.len();
             ctx.progress(k as u64 + 1, steps, &format!("batches, epoch {epoch}/{epochs}, loss {:.4}", sum / seen as f64));
             Ok(())
         })?;
-        let (val_loss, scores) = evaluate(&net, data, task, &eval_rows, Some(&task.target_tensor(&eval_rows, device)), bs, device);
+        let (val_loss, scores) = evaluate(&net, data, task, &eval_rows, Some(&task.target_tensor(&eval_rows, device)), bs, device, tta);
         let (columns, summary) = task.epoch_metrics(&eval_rows, &scores);
         let train_loss = sum / seen as f64;
         let _ = writeln!(history, "{epoch},{train_loss:.6},{val_loss:.6},{columns},{:.2}", clock.elapsed().as_secs_f64());
@@ -387,13 +382,15 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
     }
     let mut vs = vs;
     vs.load(&best_path).map_err(|e| StageError::Failed(format!("reloading the best model: {e}")))?;
-    let (_, scores) = evaluate(&net, data, task, &test, None, bs, device);
+    let (_, scores) = evaluate(&net, data, task, &test, None, bs, device, tta);
     std::fs::write(ctx.out_dir().join("history.csv"), history).map_err(|e| StageError::Failed(e.to_string()))?;
-    Ok(Fitted { trained: Trained { _vs: vs, net, device, batch_size: bs }, test, scores, validation: eval_rows })
+    Ok(Fitted { trained: Trained { _vs: vs, net, device, batch_size: bs, tta }, test, scores, validation: eval_rows })
 }
 
 /// Probabilities over `rows` in evaluation mode, and with `targets`, the
-/// mean loss per image.
+/// mean loss per image (of the images as they are). With `tta`, each
+/// image's probabilities are the mean of its own and its mirror image's.
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
     net: &Net,
     data: &Dataset,
@@ -402,17 +399,24 @@ fn evaluate(
     targets: Option<&Tensor>,
     bs: usize,
     device: Device,
+    tta: bool,
 ) -> (f64, Vec<Vec<f64>>) {
     let _guard = tch::no_grad_guard();
     let mut scores = Vec::with_capacity(rows.len());
     let mut loss = 0.0;
     let _ = for_each_batch(data, rows, bs, |k, chunk, pixels| -> Result<(), ()> {
-        let logits = net.forward_t(&batch_tensor(data, chunk, &pixels, device), false);
+        let input = batch_tensor(data, chunk, &pixels, device);
+        let logits = net.forward_t(&input, false);
         if let Some(targets) = targets {
             let t = targets.narrow(0, (k * bs) as i64, chunk.len() as i64);
-            loss += task.loss(&logits, &t, None, Reduction::Sum).double_value(&[]);
+            loss += task.loss(&logits, &t, None, Reduction::Sum, 0.0).double_value(&[]);
         }
-        let probs = task.probabilities(&logits).to_device(Device::Cpu);
+        let mut probs = task.probabilities(&logits);
+        if tta {
+            let mirrored = task.probabilities(&net.forward_t(&input.flip([3]), false));
+            probs = (probs + mirrored) / 2.0;
+        }
+        let probs = probs.to_device(Device::Cpu);
         let flat: Vec<f64> = Vec::<f64>::try_from(probs.flatten(0, -1)).unwrap_or_default();
         let n = flat.len() / chunk.len().max(1);
         scores.extend(flat.chunks(n.max(1)).map(<[f64]>::to_vec));

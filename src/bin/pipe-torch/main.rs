@@ -14,6 +14,10 @@ mod bench;
 mod cnn_train;
 #[cfg(feature = "torch")]
 mod multilabel;
+#[cfg(feature = "torch")]
+mod nets;
+#[cfg(feature = "torch")]
+mod recipe;
 #[cfg(all(test, feature = "torch"))]
 mod tests;
 
