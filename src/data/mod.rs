@@ -10,6 +10,7 @@ pub mod bow;
 pub mod dataset;
 pub mod decode;
 pub mod folder;
+pub mod hog;
 pub mod imet;
 pub mod keypoints;
 pub mod openclipart;

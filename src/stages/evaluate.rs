@@ -28,7 +28,7 @@ pub static EVALUATE: KindDef = KindDef {
             accepts: &[ArtifactType::Predictions, ArtifactType::MultiLabelPredictions],
             many: true,
             required: true,
-            doc: "the stages to compare (svm, cnn-stage1, cnn-stage2, multilabel)",
+            doc: "the stages to compare (svm, cnn-stage1, cnn-stage2, multilabel, ensemble)",
         },
         SlotDef {
             name: "images",

@@ -12,9 +12,11 @@ pub mod cluster;
 pub mod cnn;
 pub mod context;
 pub mod encode;
+pub mod ensemble;
 pub mod evaluate;
 pub mod extract;
 pub mod grant;
+pub mod hog;
 pub mod load;
 pub mod multilabel;
 pub mod params;
@@ -128,6 +130,8 @@ pub fn worker_runner(kind: &str) -> Option<RunFn> {
         "cluster" => Some(cluster::run),
         "encode" => Some(encode::run),
         "svm" => Some(svm::run),
+        "hog" => Some(hog::run),
+        "ensemble" => Some(ensemble::run),
         "evaluate" => Some(evaluate::run),
         #[cfg(feature = "test-kinds")]
         "test-worker" => Some(testing::run_worker),
@@ -188,9 +192,11 @@ static KINDS: &[&KindDef] = &[
     &cluster::CLUSTER,
     &encode::ENCODE,
     &svm::SVM,
+    &hog::HOG,
     &cnn::CNN_STAGE1,
     &cnn::CNN_STAGE2,
     &multilabel::MULTILABEL,
+    &ensemble::ENSEMBLE,
     &evaluate::EVALUATE,
 ];
 

@@ -33,7 +33,7 @@ pub static SVM: KindDef = KindDef {
         accepts: &[ArtifactType::Histograms],
         many: false,
         required: true,
-        doc: "BOW histograms (an encode stage)",
+        doc: "one vector per image: BOW histograms (an encode stage) or HOG descriptors (a hog stage)",
     }],
     output: ArtifactType::Predictions,
     params: &[

@@ -1,0 +1,132 @@
+//! `ensemble`: soft voting over single-label approaches evaluated on the
+//! same test images. Each approach's scores are first made a distribution
+//! per image (non-negative scores divided by their sum: softmax
+//! probabilities stay as they are, the SVM's one-vs-one votes become vote
+//! shares), then averaged with `weights` (equal by default); the prediction
+//! is the class of highest average. An approach beyond the paper, named as
+//! its own row in `evaluate`.
+
+use super::params::{Default, ParamDef, ParamType};
+use super::{ArtifactType, KindDef, Process, SlotDef, StageContext, StageError, ThreadUse, no_check};
+use crate::data::predictions::Predictions;
+use crate::data::svm::argmax;
+
+pub static ENSEMBLE: KindDef = KindDef {
+    name: "ensemble",
+    version: 1,
+    summary: "soft voting: the (weighted) mean of several approaches' per-image class distributions",
+    inputs: &[SlotDef {
+        name: "predictions",
+        accepts: &[ArtifactType::Predictions],
+        many: true,
+        required: true,
+        doc: "single-label approaches with scores, on the same test images and classes",
+    }],
+    output: ArtifactType::Predictions,
+    params: &[ParamDef {
+        name: "weights",
+        ty: ParamType::FloatList { min: 0.0, max: 1000.0 },
+        default: Default::Floats(&[]),
+        doc: "one weight per input, in order (empty: equal weights)",
+    }],
+    threads: ThreadUse::Single,
+    estimate_seconds: 2.0,
+    process: Process::Worker,
+    check: no_check,
+    names_inputs: false,
+};
+
+pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+    let inputs: Vec<(String, Predictions)> = ctx
+        .inputs_of("predictions")
+        .iter()
+        .map(|a| Predictions::read(&a.dir).map(|p| (a.stage.clone(), p)).map_err(StageError::Failed))
+        .collect::<Result<_, _>>()?;
+    let weights = match ctx.params.get("weights") {
+        super::ParamValue::Floats(w) if !w.is_empty() => w.clone(),
+        _ => vec![1.0; inputs.len()],
+    };
+    if weights.len() != inputs.len() {
+        return Err(StageError::Failed(format!("{} weights for {} inputs: give one weight per input, in order", weights.len(), inputs.len())));
+    }
+    let combined = vote(&inputs, &weights)?;
+    ctx.log(format!("soft vote of {}", inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")));
+    combined.write(ctx.out_dir()).map_err(StageError::Failed)
+}
+
+/// The weighted soft vote; every input must cover the same images and classes.
+pub fn vote(inputs: &[(String, Predictions)], weights: &[f64]) -> Result<Predictions, StageError> {
+    let Some((first_name, first)) = inputs.first() else {
+        return Err(StageError::Failed("no inputs to vote".into()));
+    };
+    for (name, p) in inputs {
+        if p.meta.classes != first.meta.classes || p.ids != first.ids {
+            return Err(StageError::Failed(format!(
+                "`{name}` and `{first_name}` predict other images or classes: an ensemble needs approaches on the same test split and classes"
+            )));
+        }
+        if p.scores.len() != p.ids.len() {
+            return Err(StageError::Failed(format!("`{name}` has no scores to vote with")));
+        }
+    }
+    let total: f64 = weights.iter().sum();
+    let n = first.meta.classes.len();
+    let scores: Vec<Vec<f64>> = (0..first.ids.len())
+        .map(|row| {
+            let mut mean = vec![0.0; n];
+            for ((_, p), w) in inputs.iter().zip(weights) {
+                let s = &p.scores[row];
+                let sum: f64 = s.iter().map(|v| v.max(0.0)).sum();
+                for (m, v) in mean.iter_mut().zip(s) {
+                    *m += w / total * if sum > 0.0 { v.max(0.0) / sum } else { 1.0 / n as f64 };
+                }
+            }
+            mean
+        })
+        .collect();
+    Ok(Predictions {
+        meta: first.meta.clone(),
+        ids: first.ids.clone(),
+        sources: first.sources.clone(),
+        y_true: first.y_true.clone(),
+        y_pred: scores.iter().map(|s| argmax(s) as u32).collect(),
+        scores,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::predictions::PredictionsMeta;
+
+    fn approach(scores: Vec<Vec<f64>>) -> Predictions {
+        Predictions {
+            meta: PredictionsMeta { task: "single".into(), classes: vec!["a".into(), "b".into()] },
+            ids: vec![0, 1],
+            sources: vec!["x".into(), "y".into()],
+            y_true: vec![0, 1],
+            y_pred: scores.iter().map(|s| argmax(s) as u32).collect(),
+            scores,
+        }
+    }
+
+    #[test]
+    fn distributions_are_averaged_with_weights() {
+        let cnn = approach(vec![vec![0.6, 0.4], vec![0.45, 0.55]]);
+        // Votes: 3 to 1, then 1 to 3 -> shares 0.75/0.25, 0.25/0.75.
+        let svm = approach(vec![vec![3.0, 1.0], vec![1.0, 3.0]]);
+        let equal = vote(&[("cnn".into(), cnn.clone()), ("svm".into(), svm.clone())], &[1.0, 1.0]).unwrap();
+        assert_eq!(equal.scores[0], vec![0.675, 0.325]);
+        assert_eq!(equal.y_pred, vec![0, 1]);
+        let leaning = vote(&[("cnn".into(), cnn), ("svm".into(), svm)], &[3.0, 1.0]).unwrap();
+        assert!((leaning.scores[1][1] - (0.75 * 0.55 + 0.25 * 0.75)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn other_test_images_are_refused() {
+        let mut other = approach(vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
+        other.ids = vec![0, 2];
+        let err = vote(&[("a".into(), approach(vec![vec![1.0, 0.0], vec![0.0, 1.0]])), ("b".into(), other)], &[1.0, 1.0]).unwrap_err();
+        assert!(err.to_string().contains("same test split"), "{err}");
+    }
+}
