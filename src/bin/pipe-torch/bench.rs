@@ -5,9 +5,10 @@
 //!   128, batch 64) fed as in training (batches prepared on a second
 //!   thread), against the same steps on one pre-built batch in a tight loop:
 //!   the difference is what feeding costs;
-//! - seconds per epoch of the paper's net (224x224 input, width 64, hidden
-//!   4096, batch 32) on these training images, extrapolated from timed
-//!   steps on batches upscaled to 224x224.
+//! - the machine's sgemm peak (2048x2048 in libtorch) and the GFLOP/s the
+//!   default net and the real AlexNet (224x224, width 64, hidden 4096,
+//!   batch 32, on batches upscaled to 224x224) achieve against it, with
+//!   AlexNet's seconds per epoch of these training images.
 //!
 //! Each measurement is taken twice, the faster kept, all in one process.
 
@@ -22,9 +23,9 @@ use pipe::stages::Params;
 
 use crate::cnn_train::{Targets, Task, batch_tensor, build_net, for_each_batch, train_step};
 
-fn params(width: i64, hidden: i64) -> Params {
+fn params(arch: &str, width: i64, hidden: i64) -> Params {
     let kind = pipe::stages::kind("cnn-stage1").expect("registered");
-    let json = serde_json::json!({ "width": width, "hidden": hidden, "dropout": 0.5, "batch_norm": false });
+    let json = serde_json::json!({ "arch": arch, "width": width, "hidden": hidden, "dropout": 0.5, "batch_norm": false });
     Params::from_json(kind, &json).expect("valid parameters")
 }
 
@@ -55,7 +56,8 @@ pub fn main() -> i32 {
     // The default pipeline's CNN: fed as in training, then a tight loop.
     let (bs, device) = (64, Device::Cpu);
     let vs = nn::VarStore::new(device);
-    let net = build_net(&vs.root(), &params(8, 128), data.pixels.channels, task.classes.len());
+    let small = params("small", 8, 128);
+    let net = build_net(&vs.root(), &small, data.pixels.channels, task.classes.len());
     let mut opt = nn::Adam::default().build(&vs, 1e-3).expect("optimizer");
     let steps = train.len().div_ceil(bs);
     let epoch_fed = |net: &crate::cnn_train::Net, opt: &mut nn::Optimizer| -> f64 {
@@ -86,11 +88,22 @@ pub fn main() -> i32 {
     println!("| default CNN (width 8, hidden 128, batch 64), fed as in training | {fed_rate:.0} images/s |");
     println!("| the same, one pre-built batch in a tight loop | {tight_rate:.0} images/s |");
     println!("| cost of data feeding | {:.1}% |", (1.0 - fed_rate / tight_rate) * 100.0);
+    // A training step costs about three forward passes (forward, and the
+    // two gradients of the backward pass).
+    let train_gflop = |p: &Params, side: i64| {
+        let shape = crate::cnn_train::shape(p, data.pixels.channels, task.classes.len());
+        3.0 * crate::nets::forward_flops(crate::nets::Arch::from_param(p.str("arch").unwrap_or("small")), shape, side) / 1e9
+    };
+    let peak = sgemm_peak();
+    println!("| sgemm 2048x2048 (libtorch), the machine's peak | {peak:.0} GFLOP/s |");
+    let small_rate = tight_rate * train_gflop(&small, side as i64);
+    println!("| default CNN, achieved | {small_rate:.1} GFLOP/s ({:.0}% of peak) |", 100.0 * small_rate / peak);
 
-    // The paper's net at 224x224, batch 32.
+    // The real AlexNet at 224x224, batch 32 (the paper's configuration).
     let (bs, paper_side) = (32usize, 224i64);
     let vs = nn::VarStore::new(device);
-    let net = build_net(&vs.root(), &params(64, 4096), data.pixels.channels, task.classes.len());
+    let alexnet = params("alexnet", 64, 4096);
+    let net = build_net(&vs.root(), &alexnet, data.pixels.channels, task.classes.len());
     let mut opt = nn::Adam::default().build(&vs, 1e-4).expect("optimizer");
     let rows: Vec<usize> = train.iter().copied().take(bs).collect();
     let input = batch_tensor(&data, &rows, &crate::cnn_train::batch_pixels(&data, &rows), device)
@@ -108,7 +121,24 @@ pub fn main() -> i32 {
         per_step = per_step.min(clock.elapsed().as_secs_f64() / timed_steps as f64);
     }
     let epoch = per_step * train.len().div_ceil(bs) as f64;
-    println!("| paper's net (224x224, width 64, hidden 4096, batch 32), one step | {per_step:.2} s |");
-    println!("| the same, one epoch of these {} training images (extrapolated) | {:.0} s ({:.1} min) |", train.len(), epoch, epoch / 60.0);
+    let rate = bs as f64 / per_step;
+    let gflops = rate * train_gflop(&alexnet, paper_side);
+    println!("| AlexNet (224x224, width 64, hidden 4096, batch 32), one step | {per_step:.2} s ({rate:.1} images/s) |");
+    println!("| AlexNet, achieved | {gflops:.0} GFLOP/s ({:.0}% of peak) |", 100.0 * gflops / peak);
+    println!("| the same, one epoch of these {} training images | {:.0} s ({:.1} min) |", train.len(), epoch, epoch / 60.0);
     0
+}
+
+/// GFLOP/s of a 2048x2048 single-precision matrix product, the best of 5.
+fn sgemm_peak() -> f64 {
+    let a = tch::Tensor::randn([2048, 2048], (Kind::Float, Device::Cpu));
+    let b = tch::Tensor::randn([2048, 2048], (Kind::Float, Device::Cpu));
+    let _ = a.matmul(&b);
+    (0..5)
+        .map(|_| {
+            let clock = Instant::now();
+            let _ = a.matmul(&b);
+            2.0 * 2048f64.powi(3) / clock.elapsed().as_secs_f64() / 1e9
+        })
+        .fold(0.0, f64::max)
 }
