@@ -131,6 +131,8 @@ pub enum CacheError {
     Io(#[from] PathError),
     #[error("cache entry {0}: {1}")]
     Invalid(String, String),
+    #[error("cache entry {0} is in use by another run, which is reading it: run again once it has finished")]
+    InUse(String),
 }
 
 /// A cache root.
@@ -224,7 +226,14 @@ impl Cache {
                 let hold = self.hold(key)?;
                 return Ok(CacheStatus::Hit(entry, hold));
             }
-            Lookup::Hit(_) | Lookup::Corrupt(_) => self.discard(key)?,
+            Lookup::Hit(_) => {
+                // Forced, or corrupt: never pull it from under a run that holds it.
+                let Some(_no_reader) = lock::try_exclusive(&lock::read_lock_path(&self.root, key))? else {
+                    return Err(CacheError::InUse(key[..12].to_string()));
+                };
+                self.discard(key)?
+            }
+            Lookup::Corrupt(_) => self.discard(key)?,
             Lookup::Missing => {}
         }
         self.remove_stale_tmp(key)?;

@@ -143,3 +143,16 @@ fn waiting_for_another_runs_lock_ends_on_cancel() {
     cancel.store(true, Ordering::Relaxed);
     assert!(waiter.join().unwrap(), "the wait ends with Cancelled while the lock is still taken");
 }
+
+#[test]
+fn a_rebuild_never_removes_an_entry_another_run_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    put(&cache, KEY_A, "1");
+    let reader = cache.hold(KEY_A).unwrap();
+    let forced = cache.acquire_unless(KEY_A, |_| false, &AtomicBool::new(false));
+    assert!(matches!(forced, Err(CacheError::InUse(_))), "a forced rebuild waits for readers");
+    assert!(matches!(cache.lookup(KEY_A), Lookup::Hit(_)));
+    drop(reader);
+    assert!(matches!(cache.acquire_unless(KEY_A, |_| false, &AtomicBool::new(false)).unwrap(), CacheStatus::Miss(_)));
+}

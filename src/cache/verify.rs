@@ -35,6 +35,10 @@ pub fn verify_all(cache: &Cache, discard: bool, mut progress: impl FnMut(u64, u6
     let mut done = 0;
     for (key, lookup) in looked {
         report.checked += 1;
+        // Held while hashed, so a run cannot rebuild it underneath; looked
+        // up again under the hold, since it may have changed since.
+        let hold = cache.hold(&key)?;
+        let lookup = if matches!(lookup, Lookup::Hit(_)) { cache.lookup(&key) } else { lookup };
         let (stage, problem) = match lookup {
             Lookup::Hit(entry) => {
                 let result = entry.verify_with(|n| {
@@ -47,6 +51,7 @@ pub fn verify_all(cache: &Cache, discard: bool, mut progress: impl FnMut(u64, u6
             Lookup::Corrupt(why) => (None, Some(why)),
             Lookup::Missing => continue, // removed meanwhile
         };
+        drop(hold);
         let Some(problem) = problem else { continue };
         let discarded = discard && discard_unused(cache, &key)?;
         report.corrupt.push(Corrupt { key, stage, problem, discarded });

@@ -139,7 +139,7 @@ pub fn run(args: &RunArgs) -> i32 {
         Err(e) => {
             eprintln!("error: writing the report: {e}");
             eprintln!("(the run is recorded as failed in {}; `latest` still points at the last complete run)", run_dir.join("summary.json").display());
-            return EXIT_FAILED;
+            return if outcome.interrupted { EXIT_INTERRUPTED } else { EXIT_FAILED };
         }
     }
     if outcome.interrupted {

@@ -119,7 +119,9 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
             }
             while slots.free() > 0 {
                 let waiting = queue.ready_len();
-                let Some(i) = queue.pop_first(|i| slots.needed(&plan.spec.stages[i]) <= slots.free()) else { break };
+                // The most urgent ready stage starts first; if it needs more
+                // slots than are free, nothing overtakes it: slots collect for it.
+                let Some(i) = queue.pop_first_if(|i| slots.needed(&plan.spec.stages[i]) <= slots.free()) else { break };
                 let stage = &plan.spec.stages[i];
                 let (taken, threads) = slots.share(stage, waiting);
                 let grant = slots.start(i, stage, taken);

@@ -77,18 +77,35 @@ impl DependencyQueue {
         self.pop_first(|_| true)
     }
 
+    /// The ready stage of highest priority, if `fits` accepts it (a stage
+    /// that cannot start yet is not overtaken).
+    pub fn pop_first_if(&mut self, fits: impl Fn(usize) -> bool) -> Option<usize> {
+        let at = self.best(|_| true)?;
+        fits(self.ready[at]).then(|| self.take(at))
+    }
+
     /// The ready stage of highest priority that `fits`, if any.
     pub fn pop_first(&mut self, fits: impl Fn(usize) -> bool) -> Option<usize> {
+        let at = self.best(fits)?;
+        Some(self.take(at))
+    }
+
+    /// Where in the ready list the stage of highest priority that `fits`
+    /// is (ties: the first ready).
+    fn best(&self, fits: impl Fn(usize) -> bool) -> Option<usize> {
         let mut best: Option<usize> = None;
         for (at, &i) in self.ready.iter().enumerate() {
             if fits(i) && best.is_none_or(|b| self.priority[i] > self.priority[self.ready[b]]) {
                 best = Some(at);
             }
         }
-        let at = best?;
+        best
+    }
+
+    fn take(&mut self, at: usize) -> usize {
         let i = self.ready.remove(at).expect("position is in range");
         self.state[i] = State::Running;
-        Some(i)
+        i
     }
 
     /// Records a finished stage. Returns the stages skipped because it failed.
@@ -224,6 +241,16 @@ mod tests {
         assert_eq!(q.pop_first(|i| i != 0), Some(4));
         assert_eq!(q.pop_first(|i| i != 0), None);
         assert_eq!(q.pop(), Some(0));
+    }
+
+    #[test]
+    fn the_most_urgent_stage_is_not_overtaken() {
+        let length = critical_path(&dag(), &[true; 5], &[10.0, 50.0, 1.0, 5.0, 1.0]);
+        let mut q = DependencyQueue::new(&dag(), &[true; 5]).with_priority(length);
+        assert_eq!(q.pop_first_if(|i| i != 0), None, "a (65 s to go) does not fit: e (1 s) must not take its slot");
+        assert_eq!(q.ready_len(), 2);
+        assert_eq!(q.pop_first_if(|_| true), Some(0));
+        assert_eq!(q.pop_first_if(|_| true), Some(4));
     }
 
     #[test]

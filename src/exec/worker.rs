@@ -87,7 +87,8 @@ pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSi
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let mut stdin = child.stdin.take().expect("piped");
-    let mut told = grant.slots();
+    // The worker starts at the job's threads; any raise since is sent at once.
+    let mut told = job.threads.max(1);
     std::thread::scope(|s| {
         s.spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {

@@ -120,7 +120,23 @@ pub fn check_writable(reports: &Path, pipeline: &str) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(fail)?;
     let probe = dir.join(format!(".probe.{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(fail)?;
-    std::fs::remove_file(&probe).map_err(fail)
+    std::fs::remove_file(&probe).map_err(fail)?;
+    remove_stale_partials(&dir);
+    Ok(())
+}
+
+/// A run folder still being written after this long belongs to a run that
+/// was killed while writing its report (writing takes seconds).
+const STALE_PARTIAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes `.partial-*` folders left by runs killed while writing their report.
+fn remove_stale_partials(pipeline_dir: &Path) {
+    for item in std::fs::read_dir(pipeline_dir).into_iter().flatten().flatten() {
+        let old = item.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > STALE_PARTIAL);
+        if old && item.file_name().to_string_lossy().starts_with(".partial-") {
+            let _ = std::fs::remove_dir_all(item.path());
+        }
+    }
 }
 
 /// Writes a run's folder: `fill` writes the report into a staging folder,
@@ -136,7 +152,9 @@ pub fn write<T>(reports: &Path, mut record: RunRecord, fill: impl FnOnce(&Path) 
     let filled = fill(&staging);
     if let Err(e) = &filled {
         record.report = format!("incomplete: {e}");
-        record.status = "failed".into();
+        if record.status == "ok" {
+            record.status = "failed".into();
+        }
     }
     let json = serde_json::to_vec_pretty(&record).expect("records serialise");
     let placed = write_atomic(&staging.join("summary.json"), &json).and_then(|()| std::fs::rename(&staging, &run_dir).at("rename into place", &run_dir));

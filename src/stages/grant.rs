@@ -5,6 +5,8 @@
 //! pool sized for the whole budget and takes a [`Permit`] per work item, so
 //! at most "grant" items run at once. The work is split per item, never per
 //! thread, so the grant changes how fast a stage runs, not what it writes.
+//! An item must not start nested rayon work while it holds its permit: the
+//! pool's other threads may all be waiting for permits.
 
 use std::sync::{Arc, Condvar, Mutex};
 
