@@ -1,10 +1,12 @@
 //! `ensemble`: soft voting over single-label approaches evaluated on the
 //! same test images. Each approach's scores are first made a distribution
-//! per image (non-negative scores divided by their sum: softmax
-//! probabilities stay as they are, the SVM's one-vs-one votes become vote
-//! shares), then averaged with `weights` (equal by default); the prediction
-//! is the class of highest average. An approach beyond the paper, named as
-//! its own row in `evaluate`.
+//! per image: probabilities (the CNNs' softmax) stay as they are; other
+//! scores (the SVM's one-vs-rest decision values, votes plus squashed
+//! confidences as scikit-learn's `decision_function_shape="ovr"`) go through
+//! a softmax, so one more vote weighs e times more. The distributions are
+//! averaged with `weights` (equal by default) and the prediction is the
+//! class of highest average. An approach beyond the paper, named as its own
+//! row in `evaluate`.
 
 use super::params::{Default, ParamDef, ParamType};
 use super::{ArtifactType, KindDef, Process, SlotDef, StageContext, StageError, ThreadUse, no_check};
@@ -13,7 +15,7 @@ use crate::data::svm::argmax;
 
 pub static ENSEMBLE: KindDef = KindDef {
     name: "ensemble",
-    version: 1,
+    version: 2,
     summary: "soft voting: the (weighted) mean of several approaches' per-image class distributions",
     inputs: &[SlotDef {
         name: "predictions",
@@ -26,8 +28,8 @@ pub static ENSEMBLE: KindDef = KindDef {
     params: &[ParamDef {
         name: "weights",
         ty: ParamType::FloatList { min: 0.0, max: 1000.0 },
-        default: Default::Floats(&[]),
-        doc: "one weight per input, in order (empty: equal weights)",
+        default: Default::Unset,
+        doc: "one weight per input, in order (not set: equal weights)",
     }],
     threads: ThreadUse::Single,
     estimate_seconds: 2.0,
@@ -43,7 +45,7 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         .map(|a| Predictions::read(&a.dir).map(|p| (a.stage.clone(), p)).map_err(StageError::Failed))
         .collect::<Result<_, _>>()?;
     let weights = match ctx.params.get("weights") {
-        super::ParamValue::Floats(w) if !w.is_empty() => w.clone(),
+        super::ParamValue::Floats(w) => w.clone(),
         _ => vec![1.0; inputs.len()],
     };
     if weights.len() != inputs.len() {
@@ -75,10 +77,8 @@ pub fn vote(inputs: &[(String, Predictions)], weights: &[f64]) -> Result<Predict
         .map(|row| {
             let mut mean = vec![0.0; n];
             for ((_, p), w) in inputs.iter().zip(weights) {
-                let s = &p.scores[row];
-                let sum: f64 = s.iter().map(|v| v.max(0.0)).sum();
-                for (m, v) in mean.iter_mut().zip(s) {
-                    *m += w / total * if sum > 0.0 { v.max(0.0) / sum } else { 1.0 / n as f64 };
+                for (m, v) in mean.iter_mut().zip(distribution(&p.scores[row])) {
+                    *m += w / total * v;
                 }
             }
             mean
@@ -92,6 +92,19 @@ pub fn vote(inputs: &[(String, Predictions)], weights: &[f64]) -> Result<Predict
         y_pred: scores.iter().map(|s| argmax(s) as u32).collect(),
         scores,
     })
+}
+
+/// `scores` as a distribution: unchanged when they already are one, else
+/// their softmax.
+fn distribution(scores: &[f64]) -> Vec<f64> {
+    let sum: f64 = scores.iter().sum();
+    if scores.iter().all(|v| (0.0..=1.0).contains(v)) && (sum - 1.0).abs() < 1e-6 {
+        return scores.to_vec();
+    }
+    let top = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = scores.iter().map(|v| (v - top).exp()).collect();
+    let z: f64 = exp.iter().sum();
+    exp.into_iter().map(|e| e / z).collect()
 }
 
 #[cfg(test)]
@@ -113,13 +126,15 @@ mod tests {
     #[test]
     fn distributions_are_averaged_with_weights() {
         let cnn = approach(vec![vec![0.6, 0.4], vec![0.45, 0.55]]);
-        // Votes: 3 to 1, then 1 to 3 -> shares 0.75/0.25, 0.25/0.75.
-        let svm = approach(vec![vec![3.0, 1.0], vec![1.0, 3.0]]);
+        // Decision values one vote apart: softmax 1/(1+e^-1) = 0.731 for the winner.
+        let svm = approach(vec![vec![1.2, 0.2], vec![0.1, 1.1]]);
+        let win = 1.0 / (1.0 + (-1.0f64).exp());
         let equal = vote(&[("cnn".into(), cnn.clone()), ("svm".into(), svm.clone())], &[1.0, 1.0]).unwrap();
-        assert_eq!(equal.scores[0], vec![0.675, 0.325]);
+        assert!((equal.scores[0][0] - (0.6 + win) / 2.0).abs() < 1e-12, "{:?}", equal.scores[0]);
+        assert!((equal.scores[0].iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert_eq!(equal.y_pred, vec![0, 1]);
         let leaning = vote(&[("cnn".into(), cnn), ("svm".into(), svm)], &[3.0, 1.0]).unwrap();
-        assert!((leaning.scores[1][1] - (0.75 * 0.55 + 0.25 * 0.75)).abs() < 1e-12);
+        assert!((leaning.scores[1][1] - (0.75 * 0.55 + 0.25 * win)).abs() < 1e-12);
     }
 
     #[test]

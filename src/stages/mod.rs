@@ -226,6 +226,16 @@ mod tests {
     /// Each definition is self-consistent: unique names, defaults that pass
     /// their own schema, slot names that do not collide with parameters.
     #[test]
+    fn every_kinds_defaults_travel_to_a_worker_and_back() {
+        // The engine sends a job's parameters as JSON; defaults must be valid values there too.
+        for k in registry() {
+            let json = testutil::defaults(k);
+            let params = Params::from_json(k, &json).unwrap_or_else(|e| panic!("{}: {e}", k.name));
+            assert_eq!(params.to_json(), json, "{}", k.name);
+        }
+    }
+
+    #[test]
     fn registry_definitions_are_consistent() {
         let mut names = std::collections::BTreeSet::new();
         for k in registry() {
