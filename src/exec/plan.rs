@@ -148,7 +148,8 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
 
 /// How long a stage that must run will take: the seconds it took in the
 /// previous run when it ran there, else the recorded duration of the entry
-/// that run used (its manifest, if still cached), else the kind's estimate.
+/// that run used (its manifest, if still cached), else the kind's estimate
+/// for these parameters.
 pub fn estimate(previous: Option<&RunRecord>, cache: &Cache, stage: &crate::spec::StageSpec) -> f64 {
     if let Some(old) = previous.and_then(|r| r.stage(&stage.name)) {
         if old.status == crate::record::StageStatus::Ran && old.seconds > 0.0 {
@@ -158,7 +159,7 @@ pub fn estimate(previous: Option<&RunRecord>, cache: &Cache, stage: &crate::spec
             return entry.manifest.seconds;
         }
     }
-    stage.kind.estimate_seconds
+    stage.kind.estimate(&stage.params)
 }
 
 fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {

@@ -171,7 +171,7 @@ pub static CNN_STAGE1: KindDef = KindDef {
         TRAINING[18],
     ],
     threads: ThreadUse::Keyed,
-    estimate_seconds: 45.0,
+    estimate_seconds: 35.0,
     process: Process::Torch,
     check: check_training,
     names_inputs: false,

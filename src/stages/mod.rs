@@ -156,9 +156,10 @@ pub struct KindDef {
     pub output: ArtifactType,
     pub params: &'static [ParamDef],
     pub threads: ThreadUse,
-    /// Typical seconds of one run on the default pipeline's data: the
-    /// scheduler's estimate for ordering stages critical-path first, until
-    /// a recorded run of the stage gives a better one.
+    /// Typical seconds of one run on the default pipeline's data (of one
+    /// epoch, for kinds with an `epochs` parameter): the scheduler's
+    /// estimate for ordering stages critical-path first, until a recorded
+    /// run of the stage gives a better one. See [`KindDef::estimate`].
     pub estimate_seconds: f64,
     pub process: Process,
     /// Rules across parameters (`root` needed for file datasets, fractions
@@ -175,6 +176,13 @@ pub fn no_check(_: &Params) -> Vec<String> {
 }
 
 impl KindDef {
+    /// The expected seconds of a run with `params`: `estimate_seconds`, times
+    /// the epochs for kinds that train in epochs.
+    pub fn estimate(&self, params: &Params) -> f64 {
+        let epochs = self.params.iter().any(|p| p.name == "epochs").then(|| params.int("epochs")).unwrap_or(1);
+        self.estimate_seconds * epochs.max(1) as f64
+    }
+
     pub fn param(&self, name: &str) -> Option<&ParamDef> {
         self.params.iter().find(|p| p.name == name)
     }
@@ -225,6 +233,15 @@ mod tests {
 
     /// Each definition is self-consistent: unique names, defaults that pass
     /// their own schema, slot names that do not collide with parameters.
+    #[test]
+    fn training_kinds_are_estimated_per_epoch() {
+        let cnn = kind("cnn-stage1").unwrap();
+        let eight = Params::from_json(cnn, &testutil::with(testutil::defaults(cnn), "epochs", 8)).unwrap();
+        assert_eq!(cnn.estimate(&eight), 8.0 * cnn.estimate_seconds);
+        let svm = kind("svm").unwrap();
+        assert_eq!(svm.estimate(&Params::from_json(svm, &testutil::defaults(svm)).unwrap()), svm.estimate_seconds);
+    }
+
     #[test]
     fn every_kinds_defaults_travel_to_a_worker_and_back() {
         // The engine sends a job's parameters as JSON; defaults must be valid values there too.

@@ -66,7 +66,7 @@ pub static MULTILABEL: KindDef = KindDef {
         TRAINING[18],
     ],
     threads: ThreadUse::Keyed,
-    estimate_seconds: 35.0,
+    estimate_seconds: 30.0,
     process: Process::Torch,
     check: super::cnn::check_training,
     names_inputs: false,

@@ -65,7 +65,7 @@ pub static SVM: KindDef = KindDef {
         },
     ],
     threads: ThreadUse::Elastic,
-    estimate_seconds: 80.0,
+    estimate_seconds: 120.0,
     process: Process::Worker,
     check: no_check,
     names_inputs: false,
