@@ -291,3 +291,14 @@ fn a_huge_value_gives_a_short_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stderr.len() < 4_000, "{} bytes of errors", out.stderr.len());
 }
+
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    let p = Project::new(REPORTED);
+    p.run(&[], 0);
+    // `pipe stages | head -1`: the reader goes away after one line.
+    let mut child = p.cmd(&["stages"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+}

@@ -85,6 +85,9 @@ pub enum Command {
 /// Parses arguments and runs the command; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run(_) | Command::Gc(_) | Command::Verify(_)) {
+        quiet_on_closed_pipe();
+    }
     match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Plan(args) => run::plan(&args),
@@ -97,6 +100,17 @@ pub fn main() -> i32 {
         Command::Runs(args) => runs::runs(&args),
         Command::Show(args) => runs::show(&args),
         Command::Diff(args) => runs::diff(&args),
+    }
+}
+
+/// `pipe runs | head` and the like: a closed stdout ends a command that only
+/// prints, quietly, as for any Unix tool (Rust ignores SIGPIPE, which turns
+/// every later print into a panic). Not for `run`, whose writes to a worker's
+/// stdin must fail softly when the worker has exited.
+fn quiet_on_closed_pipe() {
+    // SAFETY: restoring a signal's default disposition has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
