@@ -13,8 +13,9 @@ Reports medians of several runs and the peak RSS (from wait4), as Markdown.
     time) of pipelines/openclipart.toml, 1 and 2 threads;
   - with --cnn: `pipe-torch bench` on the default pipeline's augmented
     training images: CNN training throughput fed as in training against a
-    tight loop on one pre-built batch, and the paper's 224x224 net's
-    seconds per epoch (printed as its own table).
+    tight loop on one pre-built batch, the sgemm peak, and the real
+    AlexNet's images/s, GFLOP/s and seconds per epoch at 224x224 (printed
+    as its own table).
 Usage: python3 scripts/bench.py [--runs N] [--load] [--bow] [--cnn]
 """
 import argparse, os, pathlib, shutil, statistics, subprocess, sys, tempfile, time

@@ -19,8 +19,11 @@ use std::time::Duration;
 
 use crate::util::{IoContext, PathError};
 
-/// How often a waiting run looks at the lock (and at Ctrl-C) again.
-const POLL: Duration = Duration::from_millis(50);
+/// How often a waiting run looks at the lock (and at Ctrl-C) again: from
+/// 1 ms, doubling up to 50 ms, so a short wait (two stages of one run with
+/// the same key) ends almost at once and a long one costs nothing.
+const FIRST_POLL: Duration = Duration::from_millis(1);
+const MAX_POLL: Duration = Duration::from_millis(50);
 
 pub fn write_lock_path(root: &Path, key: &str) -> PathBuf {
     root.join("locks").join(format!("{key}.lock"))
@@ -60,6 +63,7 @@ pub enum Waited {
 pub fn lock_for_writing(root: &Path, key: &str, cancel: &AtomicBool) -> Result<Waited, PathError> {
     let path = write_lock_path(root, key);
     let file = open(&path)?;
+    let mut poll = FIRST_POLL;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(Waited::Locked(file)),
@@ -69,7 +73,8 @@ pub fn lock_for_writing(root: &Path, key: &str, cancel: &AtomicBool) -> Result<W
         if cancel.load(Ordering::Relaxed) {
             return Ok(Waited::Cancelled);
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll);
+        poll = (poll * 2).min(MAX_POLL);
     }
 }
 
