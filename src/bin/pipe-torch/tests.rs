@@ -121,7 +121,9 @@ fn run(kind_name: &str, overrides: serde_json::Value, inputs: &[(&str, &Path)], 
     let mut ctx =
         StageContext::new("test".into(), kind, params, 3, inputs, 2, out.to_path_buf(), Arc::new(|_| {}), Arc::new(AtomicBool::new(false)));
     let _turn = LIBTORCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    (super::runner(kind_name).unwrap())(&mut ctx)
+    (super::runner(kind_name).unwrap())(&mut ctx)?;
+    ctx.save_log()?;
+    Ok(())
 }
 
 #[test]
@@ -141,6 +143,22 @@ fn a_flat_cnn_learns_well_above_chance_and_is_deterministic() {
     let history = std::fs::read_to_string(a.join("history.csv")).unwrap();
     assert!(history.starts_with("epoch,train_loss,val_loss,val_accuracy,val_top3,val_top5,seconds\n"), "{history}");
     assert_eq!(history.lines().count(), 7);
+}
+
+#[test]
+fn without_a_validation_split_the_cnn_says_it_chooses_on_training_images() {
+    let (_tmp, data, outs) = fixture(&["out"]);
+    let mut d = Dataset::read(&data).unwrap();
+    for r in &mut d.rows {
+        if r.split == Split::Validation {
+            r.split = Split::Train;
+        }
+    }
+    d.refresh_stats();
+    d.write(&data).unwrap();
+    run("cnn-stage1", serde_json::json!({ "epochs": 1 }), &[("images", &data)], &outs[0]).unwrap();
+    let log = std::fs::read_to_string(outs[0].join("stage.log")).unwrap();
+    assert!(log.contains("warning: no validation split: the epoch whose weights are kept is chosen on the training images"), "{log}");
 }
 
 #[test]
