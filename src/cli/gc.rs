@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, load_pipeline};
-use crate::cache::{Cache, gc};
+use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, existing_cache, load_pipeline};
+use crate::cache::gc;
 use crate::exec::plan::{PlanOptions, plan};
 use crate::util::{human_bytes, parse_age};
 
@@ -39,16 +39,10 @@ pub fn gc(args: &GcArgs) -> i32 {
             return EXIT_INVALID;
         }
     };
-    if !args.cache_dir.join("entries").is_dir() {
-        println!("no cache at {}: nothing to remove", args.cache_dir.display());
-        return EXIT_OK;
-    }
-    let cache = match Cache::open(&args.cache_dir) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILED;
-        }
+    let cache = match existing_cache(&args.cache_dir, "remove") {
+        Ok(Some(c)) => c,
+        Ok(None) => return EXIT_OK,
+        Err(code) => return code,
     };
     let keep = if args.pipelines.is_empty() {
         None

@@ -114,6 +114,20 @@ fn quiet_on_closed_pipe() {
     }
 }
 
+/// The cache at `dir` for a command that only works on what is there
+/// (`gc`, `verify`): `Ok(None)` (having said so) when there is none yet;
+/// `Err(code)` when it cannot be opened.
+pub fn existing_cache(dir: &Path, nothing_to: &str) -> Result<Option<crate::cache::Cache>, i32> {
+    if !dir.join("entries").is_dir() {
+        println!("no cache at {}: nothing to {nothing_to}", dir.display());
+        return Ok(None);
+    }
+    crate::cache::Cache::open(dir).map(Some).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_FAILED
+    })
+}
+
 /// Loads and fully validates a pipeline (spec and graph). On failure, prints
 /// every problem and returns the exit code to use.
 pub fn load_pipeline(file: &Path) -> Result<(PipelineSpec, Dag), i32> {

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{EXIT_FAILED, EXIT_OK, table};
-use crate::cache::Cache;
+use super::{EXIT_FAILED, EXIT_OK, existing_cache, table};
 use crate::cache::verify::verify_all;
 use crate::util::human_bytes;
 
@@ -22,16 +21,10 @@ pub struct VerifyArgs {
 }
 
 pub fn verify(args: &VerifyArgs) -> i32 {
-    if !args.cache_dir.join("entries").is_dir() {
-        println!("no cache at {}: nothing to verify", args.cache_dir.display());
-        return EXIT_OK;
-    }
-    let cache = match Cache::open(&args.cache_dir) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILED;
-        }
+    let cache = match existing_cache(&args.cache_dir, "verify") {
+        Ok(Some(c)) => c,
+        Ok(None) => return EXIT_OK,
+        Err(code) => return code,
     };
     let bar = ProgressBar::new(0);
     bar.set_style(

@@ -74,14 +74,43 @@ impl ModuleT for Net {
     }
 }
 
-/// See the module doc: `small`.
+/// AlexNet's classifier, shared by `small` and `alexnet`: dropout, two
+/// hidden fully connected layers with ReLU, the output layer.
 #[derive(Debug)]
-pub struct Small {
-    convs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)>,
+struct Classifier {
     fc1: nn::Linear,
     fc2: nn::Linear,
     out: nn::Linear,
     dropout: f64,
+}
+
+impl Classifier {
+    fn new(vs: &nn::Path, features: i64, s: Shape) -> Classifier {
+        Classifier {
+            fc1: nn::linear(vs / "fc1", features, s.hidden, Default::default()),
+            fc2: nn::linear(vs / "fc2", s.hidden, s.hidden, Default::default()),
+            out: nn::linear(vs / "out", s.hidden, s.outputs, Default::default()),
+            dropout: s.dropout,
+        }
+    }
+
+    fn forward_t(&self, features: &Tensor, train: bool) -> Tensor {
+        features
+            .dropout(self.dropout, train)
+            .apply(&self.fc1)
+            .relu()
+            .dropout(self.dropout, train)
+            .apply(&self.fc2)
+            .relu()
+            .apply(&self.out)
+    }
+}
+
+/// See the module doc: `small`.
+#[derive(Debug)]
+pub struct Small {
+    convs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)>,
+    head: Classifier,
 }
 
 impl Small {
@@ -97,13 +126,7 @@ impl Small {
                 (conv, bn)
             })
             .collect();
-        Small {
-            convs,
-            fc1: nn::linear(vs / "fc1", 4 * w * 4 * 4, s.hidden, Default::default()),
-            fc2: nn::linear(vs / "fc2", s.hidden, s.hidden, Default::default()),
-            out: nn::linear(vs / "out", s.hidden, s.outputs, Default::default()),
-            dropout: s.dropout,
-        }
+        Small { convs, head: Classifier::new(vs, 4 * w * 4 * 4, s) }
     }
 }
 
@@ -120,15 +143,7 @@ impl ModuleT for Small {
                 x = x.max_pool2d_default(2);
             }
         }
-        x.adaptive_avg_pool2d([4, 4])
-            .flatten(1, -1)
-            .dropout(self.dropout, train)
-            .apply(&self.fc1)
-            .relu()
-            .dropout(self.dropout, train)
-            .apply(&self.fc2)
-            .relu()
-            .apply(&self.out)
+        self.head.forward_t(&x.adaptive_avg_pool2d([4, 4]).flatten(1, -1), train)
     }
 }
 
@@ -136,10 +151,7 @@ impl ModuleT for Small {
 #[derive(Debug)]
 pub struct AlexNet {
     convs: [nn::Conv2D; 5],
-    fc1: nn::Linear,
-    fc2: nn::Linear,
-    out: nn::Linear,
-    dropout: f64,
+    head: Classifier,
 }
 
 impl AlexNet {
@@ -156,13 +168,7 @@ impl AlexNet {
             conv("conv3", c(384), c(256), 3, 1, 1),
             conv("conv4", c(256), c(256), 3, 1, 1),
         ];
-        AlexNet {
-            convs,
-            fc1: nn::linear(vs / "fc1", c(256) * 6 * 6, s.hidden, Default::default()),
-            fc2: nn::linear(vs / "fc2", s.hidden, s.hidden, Default::default()),
-            out: nn::linear(vs / "out", s.hidden, s.outputs, Default::default()),
-            dropout: s.dropout,
-        }
+        AlexNet { convs, head: Classifier::new(vs, c(256) * 6 * 6, s) }
     }
 
     /// The features before the classifier: N × (channels × 6 × 6), 9216 at width 64.
@@ -178,14 +184,7 @@ impl AlexNet {
 
 impl ModuleT for AlexNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.features(xs)
-            .dropout(self.dropout, train)
-            .apply(&self.fc1)
-            .relu()
-            .dropout(self.dropout, train)
-            .apply(&self.fc2)
-            .relu()
-            .apply(&self.out)
+        self.head.forward_t(&self.features(xs), train)
     }
 }
 
