@@ -244,7 +244,8 @@ fn the_longest_path_starts_first_using_recorded_durations() {
     // One slot; `a` and `b` are ready together. Kind estimates tie (1 s), so
     // the DAG's order starts `b`; once a run has recorded that `a` takes
     // longer, `a` goes first.
-    let pipeline = "[stages.a]\nkind = \"test-source\"\nvalue = 1\nsleep_ms = 300\n[stages.b]\nkind = \"test-source\"\nvalue = 2\nsleep_ms = 10\n";
+    let pipeline =
+        "[stages.a]\nkind = \"test-source\"\nvalue = 1\nsleep_ms = 300\n[stages.b]\nkind = \"test-source\"\nvalue = 2\nsleep_ms = 10\n";
     let p = Project::new(pipeline);
     let first = p.run(&["--jobs", "1"], 0);
     let started = |r: &serde_json::Value| -> Vec<String> {

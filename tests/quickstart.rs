@@ -130,7 +130,7 @@ fn quickstart_cold_cached_edited_and_reproducible() {
         assert_eq!(ran, [format!("{stage}=ran")], "{stage} ran alone");
         let record = alone["stages"].as_array().unwrap().iter().find(|s| s["name"] == stage).unwrap().clone();
         let expected = match record["kind"].as_str().unwrap() {
-            "evaluate" => 1,                                // single-threaded
+            "evaluate" => 1,                                 // single-threaded
             "cnn-stage1" | "cnn-stage2" | "multilabel" => 1, // the key's `threads`
             _ => 2,
         };

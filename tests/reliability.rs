@@ -116,7 +116,10 @@ fn gc_leaves_alone_what_a_running_pipeline_needs() {
 
 #[test]
 fn a_missing_input_names_the_stage_that_produces_it() {
-    let p = Project::new(&SLOW.replace("values = \"fast\"\nsleep_ms = 60000", "values = [\"fast\", \"wait\"]\n\n[stages.wait]\nkind = \"test-source\"\nsleep_ms = 1500"));
+    let p = Project::new(&SLOW.replace(
+        "values = \"fast\"\nsleep_ms = 60000",
+        "values = [\"fast\", \"wait\"]\n\n[stages.wait]\nkind = \"test-source\"\nsleep_ms = 1500",
+    ));
     p.run(&["--stage", "fast"], 0);
     let run = spawn_run(&p, &["--quiet"]);
     wait_for("the waiting stage to start", || tmp_is_busy(&p));
@@ -222,7 +225,11 @@ fn a_report_cut_short_by_a_full_disk_is_not_the_latest() {
     let runs = text(&p.pipe(&["runs"]).stdout);
     let row = runs.lines().find(|l| l.contains(failed["run_id"].as_str().unwrap())).unwrap();
     assert!(row.contains("failed"), "{runs}");
-    let leftovers: Vec<_> = std::fs::read_dir(p.path().join("reports/reported")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".partial")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(p.path().join("reports/reported"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".partial"))
+        .collect();
     assert!(leftovers.is_empty(), "no half folder is left behind");
 }
 
@@ -267,7 +274,11 @@ fn an_unusable_reports_folder_is_found_before_anything_runs() {
     std::fs::write(p.path().join("taken"), "a file").unwrap();
     let out = p.pipe(&["run", "p.toml", "--reports-dir", "taken"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("cannot write reports under taken") && text(&out.stderr).contains("--reports-dir"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot write reports under taken") && text(&out.stderr).contains("--reports-dir"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(p.entries().is_empty(), "nothing ran");
 }
 
@@ -286,7 +297,9 @@ fn empty_and_unreadable_run_ids_are_errors() {
 
 #[test]
 fn a_huge_value_gives_a_short_error() {
-    let p = Project::new(&format!("[pipeline]\nname = \"{}\"\n{REPORTED}", "n".repeat(10_000_000)).replace("[pipeline]\nname = \"reported\"\n", ""));
+    let p = Project::new(
+        &format!("[pipeline]\nname = \"{}\"\n{REPORTED}", "n".repeat(10_000_000)).replace("[pipeline]\nname = \"reported\"\n", ""),
+    );
     let out = p.pipe(&["check", "p.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stderr.len() < 4_000, "{} bytes of errors", out.stderr.len());

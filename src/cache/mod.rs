@@ -29,8 +29,8 @@ use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-pub use lock::Hold;
 use crate::util::{IoContext, PathError, rfc3339, write_atomic};
+pub use lock::Hold;
 
 /// One output file of an entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

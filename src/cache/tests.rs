@@ -107,7 +107,9 @@ fn gc_skips_entries_a_live_run_holds() {
     put(&cache, KEY_A, "1");
     put(&cache, KEY_B, "2");
     let held = cache.hold(KEY_A).unwrap();
-    let CacheStatus::Miss(_building) = cache.acquire("cc33333333333333333333333333333333333333333333333333333333333333").unwrap() else { panic!() };
+    let CacheStatus::Miss(_building) = cache.acquire("cc33333333333333333333333333333333333333333333333333333333333333").unwrap() else {
+        panic!()
+    };
     let everything = gc::GcPolicy { keep: None, older_than: None, dry_run: false };
     let report = gc::collect(&cache, &everything).unwrap();
     assert_eq!((report.removed, report.kept, report.in_use), (1, 1, 1), "{report:?}");

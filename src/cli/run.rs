@@ -48,7 +48,10 @@ fn prepare(args: &PlanArgs) -> Result<(Plan, Cache, PathBuf), i32> {
 }
 
 /// [`prepare`], with `check(spec, reports)` run before the cache is opened.
-fn prepare_checked(args: &PlanArgs, check: impl FnOnce(&crate::spec::PipelineSpec, &std::path::Path) -> Result<(), String>) -> Result<(Plan, Cache, PathBuf), i32> {
+fn prepare_checked(
+    args: &PlanArgs,
+    check: impl FnOnce(&crate::spec::PipelineSpec, &std::path::Path) -> Result<(), String>,
+) -> Result<(Plan, Cache, PathBuf), i32> {
     let (spec, dag) = load_pipeline(&args.file)?;
     let cache_dir = args.dirs.cache(&spec);
     let reports = args.dirs.reports(&spec);
@@ -122,7 +125,8 @@ pub fn run(args: &RunArgs) -> i32 {
     progress.finish();
 
     let record = run_record(&plan, &outcome, &cache, started_at, clock.elapsed().as_secs_f64());
-    let (run_dir, record, report) = match record::write(&reports, record, |staging| crate::report::write(staging, &plan, &outcome, &cache)) {
+    let (run_dir, record, report) = match record::write(&reports, record, |staging| crate::report::write(staging, &plan, &outcome, &cache))
+    {
         Ok(written) => written,
         Err(e) => {
             eprintln!("error: cannot write the run's record: {e} (the cache is intact: run again once there is room)");
@@ -138,7 +142,10 @@ pub fn run(args: &RunArgs) -> i32 {
         }
         Err(e) => {
             eprintln!("error: writing the report: {e}");
-            eprintln!("(the run is recorded as failed in {}; `latest` still points at the last complete run)", run_dir.join("summary.json").display());
+            eprintln!(
+                "(the run is recorded as failed in {}; `latest` still points at the last complete run)",
+                run_dir.join("summary.json").display()
+            );
             return if outcome.interrupted { EXIT_INTERRUPTED } else { EXIT_FAILED };
         }
     }

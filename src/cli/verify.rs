@@ -53,7 +53,13 @@ pub fn verify(args: &VerifyArgs) -> i32 {
         .iter()
         .map(|c| {
             let (stage, kind) = c.stage.clone().unwrap_or_else(|| ("?".into(), "?".into()));
-            let done = if c.discarded { "discarded" } else if args.discard { "kept: in use" } else { "kept" };
+            let done = if c.discarded {
+                "discarded"
+            } else if args.discard {
+                "kept: in use"
+            } else {
+                "kept"
+            };
             vec![c.key[..12].to_string(), stage, kind, done.to_string(), c.problem.clone()]
         })
         .collect();
@@ -62,7 +68,11 @@ pub fn verify(args: &VerifyArgs) -> i32 {
         "{} corrupt entr{}: {}",
         report.corrupt.len(),
         if report.corrupt.len() == 1 { "y" } else { "ies" },
-        if args.discard { "the next run that needs one recomputes it" } else { "`pipe verify --discard` removes them, or the next run that reads one recomputes it" }
+        if args.discard {
+            "the next run that needs one recomputes it"
+        } else {
+            "`pipe verify --discard` removes them, or the next run that reads one recomputes it"
+        }
     );
     EXIT_FAILED
 }

@@ -42,7 +42,8 @@ impl Hog {
                 let pos = angle / bin_width - 0.5;
                 let lower = pos.floor();
                 let share = pos - lower;
-                let (b0, b1) = ((lower as i64).rem_euclid(self.bins as i64) as usize, ((lower as i64) + 1).rem_euclid(self.bins as i64) as usize);
+                let (b0, b1) =
+                    ((lower as i64).rem_euclid(self.bins as i64) as usize, ((lower as i64) + 1).rem_euclid(self.bins as i64) as usize);
                 let cell = (y / self.cell) * cells + x / self.cell;
                 hist[cell * self.bins + b0] += magnitude * (1.0 - share);
                 hist[cell * self.bins + b1] += magnitude * share;

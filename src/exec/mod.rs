@@ -42,10 +42,10 @@ use crate::record::StageStatus;
 use crate::stages::context::{EventSink, StageEvent};
 use crate::stages::grant::Grant;
 use crate::stages::{InputArtifact, Process, StageContext, StageError};
-use slots::Slots;
 use plan::{Action, Plan};
 use progress::Progress;
 use queue::DependencyQueue;
+use slots::Slots;
 
 /// The result of one stage in this run.
 #[derive(Debug, Clone)]
@@ -95,7 +95,15 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
     let mut results: Vec<StageResult> = plan
         .stages
         .iter()
-        .map(|p| StageResult { status: StageStatus::Cached, seconds: 0.0, reason: p.reason_text(), error: None, warnings: Vec::new(), threads: 0, start: 0.0 })
+        .map(|p| StageResult {
+            status: StageStatus::Cached,
+            seconds: 0.0,
+            reason: p.reason_text(),
+            error: None,
+            warnings: Vec::new(),
+            threads: 0,
+            start: 0.0,
+        })
         .collect();
     let active: Vec<bool> = plan.stages.iter().map(|p| p.action == Action::Run).collect();
     let estimates: Vec<f64> = plan.stages.iter().map(|p| p.estimate).collect();
@@ -181,7 +189,8 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     let ok = status != StageStatus::Failed;
                     progress.finished(i, name, status, seconds, error.as_deref().unwrap_or(""));
                     let warnings = std::mem::take(&mut results[i].warnings);
-                    results[i] = StageResult { status, seconds, reason, error, warnings, threads: results[i].threads, start: results[i].start };
+                    results[i] =
+                        StageResult { status, seconds, reason, error, warnings, threads: results[i].threads, start: results[i].start };
                     for s in queue.finish(i, ok) {
                         let why = format!("input {name} failed");
                         progress.finished(s, &plan.spec.stages[s].name, StageStatus::Skipped, 0.0, &why);
@@ -204,7 +213,15 @@ struct StageRun {
 }
 
 fn skipped(why: &str) -> StageResult {
-    StageResult { status: StageStatus::Skipped, seconds: 0.0, reason: why.to_string(), error: None, warnings: Vec::new(), threads: 0, start: 0.0 }
+    StageResult {
+        status: StageStatus::Skipped,
+        seconds: 0.0,
+        reason: why.to_string(),
+        error: None,
+        warnings: Vec::new(),
+        threads: 0,
+        start: 0.0,
+    }
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -279,7 +296,8 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
     if cancel.load(Ordering::Relaxed) {
         return Err(StageError::Cancelled);
     }
-    let (_entry, hold) = writer.publish(stage.kind.name, &stage.name, planned.doc.clone()).map_err(|e| StageError::Failed(e.to_string()))?;
+    let (_entry, hold) =
+        writer.publish(stage.kind.name, &stage.name, planned.doc.clone()).map_err(|e| StageError::Failed(e.to_string()))?;
     Ok(Done::Ran(hold))
 }
 

@@ -179,7 +179,12 @@ fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value,
 /// Reverse DAG order: each cached entry the run reads (a running stage's
 /// input, or a report's source when `report[i]`) is held, then checked in
 /// full; a failing one is re-run (and its own inputs checked in turn).
-fn hold_and_verify_reads(dag: &Dag, cache: &Cache, report: &[bool], stages: &mut [PlannedStage]) -> Result<Vec<Hold>, crate::util::PathError> {
+fn hold_and_verify_reads(
+    dag: &Dag,
+    cache: &Cache,
+    report: &[bool],
+    stages: &mut [PlannedStage],
+) -> Result<Vec<Hold>, crate::util::PathError> {
     let mut holds = Vec::new();
     let mut held = vec![false; stages.len()];
     for &i in dag.order.iter().rev() {

@@ -69,21 +69,22 @@ pub fn worker_exe(name: &str) -> PathBuf {
 }
 
 /// Engine side: runs `job` in a worker process, forwarding its events.
-pub fn run_in_worker(exe_name: &str, job: &Job, job_file: &Path, events: EventSink, cancel: &AtomicBool, grant: &Grant) -> Result<(), StageError> {
+pub fn run_in_worker(
+    exe_name: &str,
+    job: &Job,
+    job_file: &Path,
+    events: EventSink,
+    cancel: &AtomicBool,
+    grant: &Grant,
+) -> Result<(), StageError> {
     std::fs::write(job_file, serde_json::to_vec_pretty(job).expect("jobs serialise")).at("write job file", job_file)?;
     let exe = worker_exe(exe_name);
     let mut command = Command::new(&exe);
     command.arg("run").arg(job_file).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     die_with_parent(&mut command);
-    let mut child =
-        command.spawn().map_err(
-            |e| {
-                StageError::Failed(format!(
-                    "cannot start the worker {}: {e} (build it with `cargo build`; it sits next to `pipe`)",
-                    exe.display()
-                ))
-            },
-        )?;
+    let mut child = command.spawn().map_err(|e| {
+        StageError::Failed(format!("cannot start the worker {}: {e} (build it with `cargo build`; it sits next to `pipe`)", exe.display()))
+    })?;
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let mut stdin = child.stdin.take().expect("piped");
@@ -171,7 +172,9 @@ fn killed_by(exe_name: &str, signal: i32) -> String {
     let name = if name.is_empty() { String::new() } else { format!(" ({name})") };
     let why = match signal {
         libc::SIGKILL => "; out of memory? see `dmesg` (or lower batch_size, image_size or the number of images)",
-        libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGABRT => "; a crash in native code (OpenCV or libtorch): please report it with the stage's parameters",
+        libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGABRT => {
+            "; a crash in native code (OpenCV or libtorch): please report it with the stage's parameters"
+        }
         _ => "",
     };
     format!("{exe_name} killed by signal {signal}{name}{why}")
@@ -201,8 +204,7 @@ pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Resu
     let cancel = Arc::new(AtomicBool::new(false));
     let grant = Grant::new(job.threads);
     follow_grants(Arc::clone(&grant));
-    let mut ctx =
-        StageContext::new(job.stage, kind, params, job.seed, inputs, job.threads, job.out_dir, events, cancel).with_grant(grant);
+    let mut ctx = StageContext::new(job.stage, kind, params, job.seed, inputs, job.threads, job.out_dir, events, cancel).with_grant(grant);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(job.pool.max(job.threads).max(1)).build().map_err(|e| e.to_string())?;
     pool.install(|| run(&mut ctx)).map_err(|e| e.to_string())?;
     ctx.save_log().map_err(|e| e.to_string())

@@ -116,7 +116,8 @@ pub fn new_run_id(now: SystemTime) -> String {
 /// than after every stage has run).
 pub fn check_writable(reports: &Path, pipeline: &str) -> Result<(), String> {
     let dir = reports.join(pipeline);
-    let fail = |e: std::io::Error| format!("cannot write reports under {}: {e}; choose another folder with --reports-dir", reports.display());
+    let fail =
+        |e: std::io::Error| format!("cannot write reports under {}: {e}; choose another folder with --reports-dir", reports.display());
     std::fs::create_dir_all(&dir).map_err(fail)?;
     let probe = dir.join(format!(".probe.{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(fail)?;
@@ -144,7 +145,11 @@ fn remove_stale_partials(pipeline_dir: &Path) {
 /// and the folder is renamed to its run id. `last` always moves to it,
 /// `latest` only when the run succeeded and its report is complete. Returns
 /// the run folder and what `fill` returned.
-pub fn write<T>(reports: &Path, mut record: RunRecord, fill: impl FnOnce(&Path) -> Result<T, String>) -> Result<(PathBuf, RunRecord, Result<T, String>), PathError> {
+pub fn write<T>(
+    reports: &Path,
+    mut record: RunRecord,
+    fill: impl FnOnce(&Path) -> Result<T, String>,
+) -> Result<(PathBuf, RunRecord, Result<T, String>), PathError> {
     let pipeline_dir = reports.join(&record.pipeline);
     let run_dir = pipeline_dir.join(&record.run_id);
     let staging = pipeline_dir.join(format!(".partial-{}", record.run_id));
@@ -157,7 +162,8 @@ pub fn write<T>(reports: &Path, mut record: RunRecord, fill: impl FnOnce(&Path) 
         }
     }
     let json = serde_json::to_vec_pretty(&record).expect("records serialise");
-    let placed = write_atomic(&staging.join("summary.json"), &json).and_then(|()| std::fs::rename(&staging, &run_dir).at("rename into place", &run_dir));
+    let placed = write_atomic(&staging.join("summary.json"), &json)
+        .and_then(|()| std::fs::rename(&staging, &run_dir).at("rename into place", &run_dir));
     if let Err(e) = placed {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);

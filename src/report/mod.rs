@@ -36,8 +36,12 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
         let key = &plan.stages[i].key;
         let entry = match cache.lookup(key) {
             Lookup::Hit(entry) => entry,
-            Lookup::Missing => return Err(format!("stage `{}`: its cache entry {} is gone; run again to recompute it", stage.name, &key[..12])),
-            Lookup::Corrupt(why) => return Err(format!("stage `{}`: its cache entry {} is corrupt ({why}); run again to recompute it", stage.name, &key[..12])),
+            Lookup::Missing => {
+                return Err(format!("stage `{}`: its cache entry {} is gone; run again to recompute it", stage.name, &key[..12]));
+            }
+            Lookup::Corrupt(why) => {
+                return Err(format!("stage `{}`: its cache entry {} is corrupt ({why}); run again to recompute it", stage.name, &key[..12]));
+            }
         };
         let md = copy_verified(&entry, &dest).map_err(|e| format!("stage `{}`: {e}; run again to recompute it", stage.name))?;
         let md = String::from_utf8_lossy(&md);

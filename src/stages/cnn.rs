@@ -1,4 +1,5 @@
-//! `cnn-stage1`: an AlexNet-like CNN (paper 2.1.2). With `keep = "all"` it
+//! `cnn-stage1`: a CNN (paper 2.1.2; `arch`: the small-image net, the real
+//! AlexNet or ResNet-18, see `bin/pipe-torch/nets.rs`). With `keep = "all"` it
 //! is a flat N-class classifier (the paper's first attempt); with `keep = N`
 //! it is the first step of the two-step scheme: the N most frequent classes
 //! plus "other". Trained in the `pipe-torch` worker (libtorch); the training
@@ -35,7 +36,12 @@ pub const TRAINING: &[ParamDef] = &[
         default: Default::Float(0.5),
         doc: "dropout before each hidden layer",
     },
-    ParamDef { name: "batch_norm", ty: ParamType::Bool, default: Default::Bool(false), doc: "batch normalisation after each convolution" },
+    ParamDef {
+        name: "batch_norm",
+        ty: ParamType::Bool,
+        default: Default::Bool(false),
+        doc: "batch normalisation after each convolution (arch small; resnet18 always has it, alexnet never)",
+    },
     ParamDef {
         name: "epochs",
         ty: ParamType::Int { min: 1, max: 1000 },
@@ -52,7 +58,7 @@ pub const TRAINING: &[ParamDef] = &[
         name: "learning_rate",
         ty: ParamType::Float { min: 1e-8, max: 1.0 },
         default: Default::Float(0.001),
-        doc: "Adam's learning rate (the paper: 1e-4)",
+        doc: "AdamW's learning rate, the peak of the schedule (the paper: 1e-4)",
     },
     ParamDef {
         name: "class_weights",
@@ -134,7 +140,7 @@ pub const TRAINING: &[ParamDef] = &[
 pub static CNN_STAGE1: KindDef = KindDef {
     name: "cnn-stage1",
     version: 3,
-    summary: "AlexNet-like CNN: flat (keep = \"all\") or the two-step scheme's first step",
+    summary: "a CNN (small, AlexNet or ResNet-18): flat (keep = \"all\") or the two-step scheme's first step",
     inputs: &[SlotDef {
         name: "images",
         accepts: &[ArtifactType::Images],

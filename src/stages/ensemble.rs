@@ -49,7 +49,11 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         _ => vec![1.0; inputs.len()],
     };
     if weights.len() != inputs.len() {
-        return Err(StageError::Failed(format!("{} weights for {} inputs: give one weight per input, in order", weights.len(), inputs.len())));
+        return Err(StageError::Failed(format!(
+            "{} weights for {} inputs: give one weight per input, in order",
+            weights.len(),
+            inputs.len()
+        )));
     }
     let combined = vote(&inputs, &weights)?;
     ctx.log(format!("soft vote of {}", inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")));

@@ -73,7 +73,8 @@ pub(super) fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         for ext in ["csv", "parquet"] {
             let to = out.join("predictions").join(format!("{name}.{ext}"));
             let from = dir.join(format!("predictions.{ext}"));
-            std::fs::copy(&from, &to).map_err(|e| StageError::Failed(format!("cannot copy {} to {}: {e}", from.display(), to.display())))?;
+            std::fs::copy(&from, &to)
+                .map_err(|e| StageError::Failed(format!("cannot copy {} to {}: {e}", from.display(), to.display())))?;
         }
         if task_of(&dir).map_err(StageError::Failed)? == "multi" {
             let m = MultiPredictions::read(&dir).map_err(StageError::Failed)?;

@@ -1,5 +1,5 @@
 //! `multilabel`: the paper's multi-label task (section 2.2). The same
-//! AlexNet-like CNN as `cnn-stage1`, with one sigmoid output per label of the
+//! CNN as `cnn-stage1`, with one sigmoid output per label of the
 //! vocabulary `load` built (keywords used by at least `min_label_count`
 //! images) and binary cross-entropy. The decision threshold is tuned on the
 //! validation split to maximise F2 (see [`crate::metrics::threshold`]), or

@@ -120,4 +120,3 @@ pub fn spawn_run(p: &Project, extra: &[&str]) -> Child {
 pub fn tmp_is_busy(p: &Project) -> bool {
     std::fs::read_dir(p.path().join("cache/tmp")).map(|d| d.count() > 0).unwrap_or(false)
 }
-

@@ -14,8 +14,8 @@
 //!   the paper's future work suggests; `width` channels in the first stage
 //!   (64 in the paper), doubling per stage.
 
-use tch::nn::{self, ModuleT};
 use tch::Tensor;
+use tch::nn::{self, ModuleT};
 
 /// Which network, from the stage's `arch` parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,14 +95,7 @@ impl Classifier {
     }
 
     fn forward_t(&self, features: &Tensor, train: bool) -> Tensor {
-        features
-            .dropout(self.dropout, train)
-            .apply(&self.fc1)
-            .relu()
-            .dropout(self.dropout, train)
-            .apply(&self.fc2)
-            .relu()
-            .apply(&self.out)
+        features.dropout(self.dropout, train).apply(&self.fc1).relu().dropout(self.dropout, train).apply(&self.fc2).relu().apply(&self.out)
     }
 }
 

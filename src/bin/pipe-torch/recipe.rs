@@ -96,7 +96,8 @@ impl Jitter {
                 for x in 0..s {
                     let (sx, sy) = (x - dx, y - dy);
                     let sx = if flip { s - 1 - sx } else { sx };
-                    out[(y * s + x) as usize] = if (0..s).contains(&sx) && (0..s).contains(&sy) { plane[(sy * s + sx) as usize] } else { fill };
+                    out[(y * s + x) as usize] =
+                        if (0..s).contains(&sx) && (0..s).contains(&sy) { plane[(sy * s + sx) as usize] } else { fill };
                 }
             }
         }
