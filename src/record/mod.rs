@@ -203,12 +203,17 @@ pub fn last(reports: &Path, pipeline: &str) -> Option<RunRecord> {
 }
 
 /// Every run under `reports` (of one pipeline, or all), oldest first.
-pub fn list(reports: &Path, pipeline: Option<&str>) -> Vec<(PathBuf, RunRecord)> {
+pub fn list(reports: &Path, pipeline: Option<&str>) -> Runs {
     list_all(reports, pipeline).0
 }
 
+/// Run folders and their records.
+pub type Runs = Vec<(PathBuf, RunRecord)>;
+/// Run folders whose record cannot be read, and why.
+pub type Unreadable = Vec<(PathBuf, String)>;
+
 /// [`list`], and the run folders whose record cannot be read, with why.
-pub fn list_all(reports: &Path, pipeline: Option<&str>) -> (Vec<(PathBuf, RunRecord)>, Vec<(PathBuf, String)>) {
+pub fn list_all(reports: &Path, pipeline: Option<&str>) -> (Runs, Unreadable) {
     let (mut out, mut unreadable) = (Vec::new(), Vec::new());
     let pipelines: Vec<PathBuf> = match pipeline {
         Some(p) => vec![reports.join(p)],

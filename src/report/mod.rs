@@ -40,7 +40,11 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
                 return Err(format!("stage `{}`: its cache entry {} is gone; run again to recompute it", stage.name, &key[..12]));
             }
             Lookup::Corrupt(why) => {
-                return Err(format!("stage `{}`: its cache entry {} is corrupt ({why}); run again to recompute it", stage.name, &key[..12]));
+                return Err(format!(
+                    "stage `{}`: its cache entry {} is corrupt ({why}); run again to recompute it",
+                    stage.name,
+                    &key[..12]
+                ));
             }
         };
         let md = copy_verified(&entry, &dest).map_err(|e| format!("stage `{}`: {e}; run again to recompute it", stage.name))?;

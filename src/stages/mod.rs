@@ -179,7 +179,7 @@ impl KindDef {
     /// The expected seconds of a run with `params`: `estimate_seconds`, times
     /// the epochs for kinds that train in epochs.
     pub fn estimate(&self, params: &Params) -> f64 {
-        let epochs = self.params.iter().any(|p| p.name == "epochs").then(|| params.int("epochs")).unwrap_or(1);
+        let epochs = if self.params.iter().any(|p| p.name == "epochs") { params.int("epochs") } else { 1 };
         self.estimate_seconds * epochs.max(1) as f64
     }
 

@@ -23,7 +23,7 @@ use pipe::stages::multilabel::Threshold;
 use pipe::stages::{ParamValue, Params, StageContext, StageError};
 
 use crate::nets::{Arch, Shape};
-use crate::recipe::{Jitter, Schedule};
+use crate::recipe::{Jitter, Schedule, Variant};
 
 /// White, as [`batch_pixels`] scales it: what a shifted image is filled with.
 const WHITE: f32 = 2.0;
@@ -346,7 +346,7 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
             if let Some(j) = jitter {
                 let one = channels * side * side;
                 for (image, &row) in pixels.chunks_exact_mut(one).zip(rows) {
-                    j.apply(image, channels, side, seed, epoch, row, WHITE);
+                    j.apply(image, channels, side, Variant { seed, epoch, row }, WHITE);
                 }
             }
             pixels

@@ -47,19 +47,21 @@ pub struct Shape {
     pub dropout: f64,
 }
 
+/// The variants carry the networks' published names, "Net" included.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug)]
 pub enum Net {
     Small(Small),
-    AlexNet(AlexNet),
-    ResNet(ResNet),
+    AlexNet(Box<AlexNet>),
+    ResNet(Box<ResNet>),
 }
 
 impl Net {
     pub fn new(vs: &nn::Path, arch: Arch, shape: Shape) -> Net {
         match arch {
             Arch::Small => Net::Small(Small::new(vs, shape)),
-            Arch::AlexNet => Net::AlexNet(AlexNet::new(vs, shape)),
-            Arch::ResNet18 => Net::ResNet(ResNet::new(vs, shape)),
+            Arch::AlexNet => Net::AlexNet(Box::new(AlexNet::new(vs, shape))),
+            Arch::ResNet18 => Net::ResNet(Box::new(ResNet::new(vs, shape))),
         }
     }
 }

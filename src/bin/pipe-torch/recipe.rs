@@ -61,6 +61,14 @@ impl Schedule {
     }
 }
 
+/// Which variant of an image: the stage's seed, the epoch, the image's row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Variant {
+    pub seed: u64,
+    pub epoch: usize,
+    pub row: usize,
+}
+
 /// Random flips and shifts of training images, drawn per (seed, epoch,
 /// image): each epoch sees new variants, the same ones on every run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,9 +84,10 @@ impl Jitter {
         (j.flip || j.shift > 0.0).then_some(j)
     }
 
-    /// Applies the variant of `row` at `epoch` to one image, `c` planes of
-    /// `side`×`side` scaled pixels; uncovered pixels become `fill` (white).
-    pub fn apply(&self, image: &mut [f32], c: usize, side: usize, seed: u64, epoch: usize, row: usize, fill: f32) {
+    /// Applies `variant` to one image, `c` planes of `side`×`side` scaled
+    /// pixels; uncovered pixels become `fill` (white).
+    pub fn apply(&self, image: &mut [f32], c: usize, side: usize, variant: Variant, fill: f32) {
+        let Variant { seed, epoch, row } = variant;
         let mut rng = Rng::new(seed, &format!("cnn/jitter/{epoch}/{row}"));
         let flip = self.flip && rng.below(2) == 1;
         let most = (self.shift * side as f64).round() as i64;
@@ -130,7 +139,7 @@ mod tests {
         let image: Vec<f32> = (0..2 * 8 * 8).map(|v| v as f32).collect();
         let variant = |seed, epoch, row| {
             let mut x = image.clone();
-            j.apply(&mut x, 2, 8, seed, epoch, row, 2.0);
+            j.apply(&mut x, 2, 8, Variant { seed, epoch, row }, 2.0);
             x
         };
         assert_eq!(variant(1, 3, 5), variant(1, 3, 5), "the same draw every time");
@@ -148,7 +157,7 @@ mod tests {
         let flipped = (0..20)
             .map(|e| {
                 let mut x = image.clone();
-                j.apply(&mut x, 1, 3, 9, e, 0, 2.0);
+                j.apply(&mut x, 1, 3, Variant { seed: 9, epoch: e, row: 0 }, 2.0);
                 x
             })
             .find(|x| x != &image)
