@@ -132,9 +132,16 @@ const STALE_PARTIAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Removes `.partial-*` folders left by runs killed while writing their report.
 fn remove_stale_partials(pipeline_dir: &Path) {
-    for item in std::fs::read_dir(pipeline_dir).into_iter().flatten().flatten() {
+    // Every run calls this: only the few `.partial-` names are looked at
+    // closer, never the run folders, however many there are.
+    let partials = std::fs::read_dir(pipeline_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|i| i.file_name().to_string_lossy().starts_with(".partial-"));
+    for item in partials {
         let old = item.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > STALE_PARTIAL);
-        if old && item.file_name().to_string_lossy().starts_with(".partial-") {
+        if old {
             let _ = std::fs::remove_dir_all(item.path());
         }
     }
