@@ -230,3 +230,38 @@ items = 3
         assert_eq!(text, ["params.offset 0 → 5", "input a changed (values)"]);
     }
 }
+
+/// Keys of the shipped pipelines, pinned: a change to the key encoding, to a
+/// kind's schema or defaults, or to a kind's version shows up here. An
+/// intended change updates the pinned values in the same commit (and bumps
+/// the kind's `version` or [`crate::FORMAT_VERSION`] when outputs change).
+#[cfg(test)]
+mod pinned {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::{key_of, stage_doc};
+
+    /// `stage key` per line, sorted by stage name; data fingerprints left out.
+    fn keys_of(file: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines").join(file);
+        let spec = crate::spec::load(&path).unwrap_or_else(|e| panic!("{file}: {e:?}"));
+        let dag = crate::graph::Dag::build(&spec).unwrap();
+        let mut keys: BTreeMap<String, String> = BTreeMap::new();
+        for &i in &dag.order {
+            let s = &spec.stages[i];
+            let inputs = s.inputs.iter().map(|(slot, refs)| (slot.clone(), refs.iter().map(|r| keys[&r.stage].clone()).collect())).collect();
+            keys.insert(s.name.clone(), key_of(&stage_doc(s, spec.seed, &inputs, &BTreeMap::new())));
+        }
+        keys.iter().map(|(name, key)| format!("{name} {}\n", &key[..16])).collect()
+    }
+
+    #[test]
+    fn the_shipped_pipelines_keys_are_pinned() {
+        let all: String = ["quickstart.toml", "openclipart.toml", "met-paper.toml"]
+            .iter()
+            .map(|f| format!("# {f}\n{}", keys_of(f)))
+            .collect();
+        insta::assert_snapshot!(all);
+    }
+}
