@@ -24,7 +24,7 @@ run: build
 	$(CARGO_TARGET_DIR)/release/pipe run $(PIPELINE)
 
 test: setup
-	cargo test --features test-kinds
+	cargo test
 
 bench: setup
 	python3 scripts/bench.py

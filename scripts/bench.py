@@ -26,7 +26,7 @@ OPENCLIPART = pathlib.Path("/usr/share/openclipart/png")
 
 
 def build():
-    subprocess.run(["cargo", "build", "--release", "--features", "test-kinds", "--bins"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--features", "pipe-core/test-kinds", "--bins"], cwd=ROOT, check=True)
     return TARGET / "release" / "pipe"
 
 

@@ -1,7 +1,11 @@
-//! The `pipe` executable: everything lives in the library; this maps the
-//! command's outcome to the process exit code. It never references libtorch
-//! (see `pipe-worker`), so it never pays libtorch's start-up cost.
+//! The `pipe` executable: the command line over `pipe_core`, mapping each
+//! command's outcome to the process exit code. Its crate depends on neither
+//! OpenCV nor libtorch (see `tests/architecture.rs`), so it never pays their
+//! start-up cost: the stages that need them run in `pipe-worker` and
+//! `pipe-torch`.
+
+mod cli;
 
 fn main() {
-    std::process::exit(pipe::cli::main());
+    std::process::exit(cli::main());
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::{EXIT_INVALID, EXIT_OK, load_pipeline, table};
-use crate::stages::{self, params::Default};
+use pipe_core::stages::{self, params::Default};
 
 pub fn check(file: &Path) -> i32 {
     match load_pipeline(file) {
@@ -25,7 +25,7 @@ pub fn check(file: &Path) -> i32 {
 pub fn dag(file: &Path, dot: bool) -> i32 {
     match load_pipeline(file) {
         Ok((spec, dag)) => {
-            print!("{}", if dot { crate::graph::render_dot(&spec) } else { crate::graph::render_text(&spec, &dag) });
+            print!("{}", if dot { pipe_core::graph::render_dot(&spec) } else { pipe_core::graph::render_text(&spec, &dag) });
             EXIT_OK
         }
         Err(code) => code,
@@ -40,7 +40,7 @@ pub fn stages(kind: Option<&str>) -> i32 {
         return EXIT_OK;
     };
     let Some(k) = stages::kind(name) else {
-        let hint = crate::spec::suggest::nearest(name, stages::registry().iter().map(|k| k.name))
+        let hint = pipe_core::suggest::nearest(name, stages::registry().iter().map(|k| k.name))
             .map(|n| format!(" (did you mean `{n}`?)"))
             .unwrap_or_default();
         eprintln!("error: no stage kind `{name}` in this build{hint}; `pipe stages` lists them");
@@ -71,7 +71,7 @@ pub fn stages(kind: Option<&str>) -> i32 {
             let default = match p.default {
                 Default::Required => "required".to_string(),
                 Default::Unset => "unset".to_string(),
-                d => crate::stages::ParamValue::from(d).display(),
+                d => pipe_core::stages::ParamValue::from(d).display(),
             };
             vec![p.name.to_string(), p.ty.describe(), default, p.doc.to_string()]
         })

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{EXIT_FAILED, EXIT_OK};
-use crate::cache::{Cache, fingerprint::fingerprint};
+use pipe_core::cache::{Cache, fingerprint::fingerprint};
 
 #[derive(Debug, clap::Args)]
 pub struct FingerprintArgs {

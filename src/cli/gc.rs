@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, existing_cache, load_pipeline};
-use crate::cache::gc;
-use crate::exec::plan::{PlanOptions, plan};
-use crate::util::{human_bytes, parse_age};
+use pipe_core::cache::gc;
+use pipe_core::exec::plan::{PlanOptions, plan};
+use pipe_core::util::{human_bytes, parse_age};
 
 #[derive(Debug, clap::Args)]
 pub struct GcArgs {

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-use crate::graph::Dag;
-use crate::spec::{Diagnostics, LoadError, PipelineSpec};
+use pipe_core::graph::Dag;
+pub use pipe_core::report::table::table;
+use pipe_core::spec::{Diagnostics, LoadError, PipelineSpec};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
@@ -117,12 +118,12 @@ fn quiet_on_closed_pipe() {
 /// The cache at `dir` for a command that only works on what is there
 /// (`gc`, `verify`): `Ok(None)` (having said so) when there is none yet;
 /// `Err(code)` when it cannot be opened.
-pub fn existing_cache(dir: &Path, nothing_to: &str) -> Result<Option<crate::cache::Cache>, i32> {
+pub fn existing_cache(dir: &Path, nothing_to: &str) -> Result<Option<pipe_core::cache::Cache>, i32> {
     if !dir.join("entries").is_dir() {
         println!("no cache at {}: nothing to {nothing_to}", dir.display());
         return Ok(None);
     }
-    crate::cache::Cache::open(dir).map(Some).map_err(|e| {
+    pipe_core::cache::Cache::open(dir).map(Some).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_FAILED
     })
@@ -131,7 +132,7 @@ pub fn existing_cache(dir: &Path, nothing_to: &str) -> Result<Option<crate::cach
 /// Loads and fully validates a pipeline (spec and graph). On failure, prints
 /// every problem and returns the exit code to use.
 pub fn load_pipeline(file: &Path) -> Result<(PipelineSpec, Dag), i32> {
-    let spec = match crate::spec::load(file) {
+    let spec = match pipe_core::spec::load(file) {
         Ok(spec) => spec,
         Err(LoadError::Io(e)) => {
             eprintln!("error: {e}");
@@ -150,32 +151,4 @@ pub fn load_pipeline(file: &Path) -> Result<(PipelineSpec, Dag), i32> {
             Err(EXIT_INVALID)
         }
     }
-}
-
-/// Left-aligned columns for terminal tables.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  ", w = *w));
-            }
-        }
-        s.trim_end().to_string()
-    };
-    let mut out = line(header.to_vec());
-    out.push('\n');
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-        out.push('\n');
-    }
-    out
 }

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use super::{Dirs, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, load_pipeline, table};
-use crate::cache::Cache;
-use crate::exec::plan::{Action, Plan, PlanOptions, plan as make_plan};
-use crate::exec::progress::{Mode, Progress};
-use crate::exec::{self, RunOutcome};
-use crate::record::{self, RunRecord, StageRecord, StageStatus};
-use crate::util::rfc3339;
+use pipe_core::cache::Cache;
+use pipe_core::exec::plan::{Action, Plan, PlanOptions, plan as make_plan};
+use pipe_core::exec::progress::{Mode, Progress};
+use pipe_core::exec::{self, RunOutcome};
+use pipe_core::record::{self, RunRecord, StageRecord, StageStatus};
+use pipe_core::util::rfc3339;
 
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
@@ -50,7 +50,7 @@ fn prepare(args: &PlanArgs) -> Result<(Plan, Cache, PathBuf), i32> {
 /// [`prepare`], with `check(spec, reports)` run before the cache is opened.
 fn prepare_checked(
     args: &PlanArgs,
-    check: impl FnOnce(&crate::spec::PipelineSpec, &std::path::Path) -> Result<(), String>,
+    check: impl FnOnce(&pipe_core::spec::PipelineSpec, &std::path::Path) -> Result<(), String>,
 ) -> Result<(Plan, Cache, PathBuf), i32> {
     let (spec, dag) = load_pipeline(&args.file)?;
     let cache_dir = args.dirs.cache(&spec);
@@ -106,7 +106,7 @@ pub fn run(args: &RunArgs) -> i32 {
     let clock = Instant::now();
     let cancel = Arc::new(AtomicBool::new(false));
     let dry_run = args.dry_run;
-    let writable = |spec: &crate::spec::PipelineSpec, reports: &std::path::Path| {
+    let writable = |spec: &pipe_core::spec::PipelineSpec, reports: &std::path::Path| {
         if dry_run { Ok(()) } else { record::check_writable(reports, &spec.name) }
     };
     let (plan, cache, reports) = match prepare_checked(&args.plan, writable) {
@@ -125,14 +125,14 @@ pub fn run(args: &RunArgs) -> i32 {
     progress.finish();
 
     let record = run_record(&plan, &outcome, &cache, started_at, clock.elapsed().as_secs_f64());
-    let (run_dir, record, report) = match record::write(&reports, record, |staging| crate::report::write(staging, &plan, &outcome, &cache))
-    {
-        Ok(written) => written,
-        Err(e) => {
-            eprintln!("error: cannot write the run's record: {e} (the cache is intact: run again once there is room)");
-            return EXIT_FAILED;
-        }
-    };
+    let (run_dir, record, report) =
+        match record::write(&reports, record, |staging| pipe_core::report::write(staging, &plan, &outcome, &cache)) {
+            Ok(written) => written,
+            Err(e) => {
+                eprintln!("error: cannot write the run's record: {e} (the cache is intact: run again once there is room)");
+                return EXIT_FAILED;
+            }
+        };
     print_summary(&record, &run_dir);
     match report {
         Ok(tables) => {

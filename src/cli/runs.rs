@@ -4,8 +4,28 @@
 use std::path::PathBuf;
 
 use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, table};
-use crate::record;
-use crate::report::diff::{self, Format};
+use pipe_core::record;
+use pipe_core::report::diff;
+
+/// `pipe diff --format`: the command-line face of [`diff::Format`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Md,
+    Csv,
+    Json,
+}
+
+impl From<Format> for diff::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Table => diff::Format::Table,
+            Format::Md => diff::Format::Md,
+            Format::Csv => diff::Format::Csv,
+            Format::Json => diff::Format::Json,
+        }
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct RunsArgs {
@@ -70,7 +90,7 @@ fn headline_of(metrics_csv: &str) -> String {
 pub fn runs(args: &RunsArgs) -> i32 {
     let name = args.pipeline.as_deref().map(|p| {
         if p.ends_with(".toml") {
-            crate::spec::load(std::path::Path::new(p)).map(|s| s.name).unwrap_or_else(|_| p.to_string())
+            pipe_core::spec::load(std::path::Path::new(p)).map(|s| s.name).unwrap_or_else(|_| p.to_string())
         } else {
             p.to_string()
         }
@@ -160,7 +180,7 @@ pub fn diff(args: &DiffArgs) -> i32 {
         }
     };
     let why = diff::why(&a.record, &b.record);
-    print!("{}", diff::render(&a, &b, &deltas, &why, args.format, args.tolerance));
+    print!("{}", diff::render(&a, &b, &deltas, &why, args.format.into(), args.tolerance));
     EXIT_OK
 }
 

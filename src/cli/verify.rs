@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_FAILED, EXIT_OK, existing_cache, table};
-use crate::cache::verify::verify_all;
-use crate::util::human_bytes;
+use pipe_core::cache::verify::verify_all;
+use pipe_core::util::human_bytes;
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {

@@ -1,0 +1,80 @@
+//! Dataset readers and the artifact formats every stage kind shares (images,
+//! predictions, bag-of-words files), without OpenCV: decoding and the OpenCV
+//! algorithms are in the `pipe-cv` crate.
+//!
+//! A reader lists [`Candidate`]s (a source file, its single label, its label
+//! set) and the [`BadItem`]s it met while listing (CSV rows pointing at missing
+//! files, unknown attribute ids). Decoding, deduplication, filtering and the
+//! split are shared by every reader (see `stages::load`).
+
+pub mod bow;
+pub mod dataset;
+pub mod folder;
+pub mod hog;
+pub mod imet;
+pub mod openclipart;
+pub mod predictions;
+pub mod split;
+pub mod synthetic;
+pub mod tensor;
+#[cfg(any(test, feature = "test-kinds"))]
+pub mod testpng;
+
+use std::path::PathBuf;
+
+/// One image a reader found, not decoded yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Where its pixels come from.
+    pub source: Source,
+    /// The single label.
+    pub label: String,
+    /// The label set for the multi-label task (may be empty).
+    pub labels: Vec<String>,
+    /// Filed here through a symbolic link (the same artwork under a second
+    /// category): a deduplicated copy prefers the real file.
+    pub is_link: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    File(PathBuf),
+    /// Image `index` (of class number `class`) of the synthetic generator.
+    Synthetic {
+        index: u64,
+        class: usize,
+    },
+}
+
+impl Source {
+    pub fn display(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Synthetic { index, .. } => format!("synthetic:{index}"),
+        }
+    }
+}
+
+/// An input that could not be used, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadItem {
+    pub item: String,
+    pub problem: String,
+}
+
+/// What a reader found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub candidates: Vec<Candidate>,
+    /// Inputs that are broken (subject to `on_bad_image`).
+    pub bad: Vec<BadItem>,
+    /// Inputs left out by a rule (reported, never an error).
+    pub dropped: Vec<BadItem>,
+}
+
+/// Image file extensions the readers pick up (lower case).
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
+
+pub fn is_image(path: &std::path::Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}

@@ -1,0 +1,251 @@
+//! The `predictions` artifact of every classifier stage (single-label):
+//! `predictions.parquet` and `predictions.csv` with one row per test image —
+//! `id` (its row in the image index), `source`, `y_true`, `y_pred` (class
+//! names) and one `score_<class>` column per class — and `predictions.json`
+//! (task, class names). Any metric can be recomputed from these by any tool.
+
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PredictionsMeta {
+    pub task: String,
+    pub classes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    pub meta: PredictionsMeta,
+    pub ids: Vec<u32>,
+    pub sources: Vec<String>,
+    pub y_true: Vec<u32>,
+    pub y_pred: Vec<u32>,
+    /// Per row, one score per class (empty when the classifier has none).
+    pub scores: Vec<Vec<f64>>,
+}
+
+/// Writes a predictions table as Parquet and CSV, and `predictions.json`.
+fn write_all(dir: &Path, df: &mut DataFrame, meta: &PredictionsMeta) -> Result<(), String> {
+    for (name, parquet) in [("predictions.parquet", true), ("predictions.csv", false)] {
+        let path = dir.join(name);
+        let f = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let r = if parquet { ParquetWriter::new(f).finish(df).map(|_| ()) } else { CsvWriter::new(f).finish(df) };
+        r.map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let path = dir.join("predictions.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(meta).expect("meta serialises"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `predictions.json` of a predictions folder.
+fn read_meta(dir: &Path) -> Result<PredictionsMeta, String> {
+    let path = dir.join("predictions.json");
+    serde_json::from_slice(&std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `predictions.json` and the Parquet table of a predictions folder.
+fn read_all(dir: &Path) -> Result<(PredictionsMeta, DataFrame, std::path::PathBuf), String> {
+    let meta = read_meta(dir)?;
+    let path = dir.join("predictions.parquet");
+    let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let df = ParquetReader::new(f).finish().map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((meta, df, path))
+}
+
+/// The `id` and `source` columns every predictions table starts with.
+fn identity_columns(ids: &[u32], sources: &[String]) -> Vec<Column> {
+    vec![Column::new("id".into(), ids), Column::new("source".into(), sources.iter().map(String::as_str).collect::<Vec<_>>())]
+}
+
+/// One `score_<class>` column per class.
+fn score_columns(classes: &[String], scores: &[Vec<f64>]) -> Vec<Column> {
+    classes
+        .iter()
+        .enumerate()
+        .map(|(c, class)| Column::new(format!("score_{class}").into(), scores.iter().map(|s| s[c]).collect::<Vec<f64>>()))
+        .collect()
+}
+
+/// The `id` and `source` columns back.
+fn read_identity(df: &DataFrame, err: impl Fn(PolarsError) -> String) -> Result<(Vec<u32>, Vec<String>), String> {
+    let ids = df.column("id").and_then(|c| c.u32().cloned()).map_err(&err)?.into_no_null_iter().collect();
+    let sources =
+        df.column("source").and_then(|c| c.str().cloned()).map_err(&err)?.into_iter().map(|s| s.unwrap_or_default().to_string()).collect();
+    Ok((ids, sources))
+}
+
+/// The `score_<class>` columns back, one row of scores per image.
+fn read_scores(df: &DataFrame, classes: &[String], err: impl Fn(PolarsError) -> String) -> Result<Vec<Vec<f64>>, String> {
+    let cols = classes
+        .iter()
+        .map(|c| df.column(&format!("score_{c}")).and_then(|s| s.f64().cloned()).map_err(&err))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((0..df.height()).map(|i| cols.iter().map(|c| c.get(i).unwrap_or(f64::NAN)).collect()).collect())
+}
+
+impl Predictions {
+    fn frame(&self) -> PolarsResult<DataFrame> {
+        let name = |i: &u32| self.meta.classes[*i as usize].as_str();
+        let mut columns = identity_columns(&self.ids, &self.sources);
+        columns.push(Column::new("y_true".into(), self.y_true.iter().map(name).collect::<Vec<_>>()));
+        columns.push(Column::new("y_pred".into(), self.y_pred.iter().map(name).collect::<Vec<_>>()));
+        if !self.scores.is_empty() {
+            columns.extend(score_columns(&self.meta.classes, &self.scores));
+        }
+        DataFrame::new(self.ids.len(), columns)
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        let mut df = self.frame().map_err(|e| e.to_string())?;
+        write_all(dir, &mut df, &self.meta)
+    }
+
+    pub fn read(dir: &Path) -> Result<Predictions, String> {
+        let (meta, df, path) = read_all(dir)?;
+        let err = |e: PolarsError| format!("{}: {e}", path.display());
+        let index_of = |name: Option<&str>| -> Result<u32, String> {
+            let name = name.ok_or_else(|| format!("{}: empty class name", path.display()))?;
+            meta.classes
+                .iter()
+                .position(|c| c == name)
+                .map(|i| i as u32)
+                .ok_or_else(|| format!("{}: unknown class `{name}`", path.display()))
+        };
+        let (ids, sources) = read_identity(&df, err)?;
+        let y_true =
+            df.column("y_true").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
+        let y_pred =
+            df.column("y_pred").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
+        let has_scores = df.get_column_names().iter().any(|n| n.starts_with("score_"));
+        let scores = if has_scores { read_scores(&df, &meta.classes, err)? } else { Vec::new() };
+        Ok(Predictions { meta, ids, sources, y_true, y_pred, scores })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Predictions {
+            meta: PredictionsMeta { task: "single".into(), classes: vec!["cats".into(), "dogs and wolves".into()] },
+            ids: vec![3, 7],
+            sources: vec!["a.png".into(), "b.png".into()],
+            y_true: vec![0, 1],
+            y_pred: vec![1, 1],
+            scores: vec![vec![0.2, 0.8], vec![-1.0, 1.5]],
+        };
+        p.write(dir.path()).unwrap();
+        assert_eq!(Predictions::read(dir.path()).unwrap(), p);
+        let csv = std::fs::read_to_string(dir.path().join("predictions.csv")).unwrap();
+        assert!(
+            csv.starts_with("id,source,y_true,y_pred,score_cats,score_dogs and wolves\n3,a.png,cats,dogs and wolves,0.2,0.8\n"),
+            "{csv}"
+        );
+    }
+}
+
+/// The `predictions` artifact of a multi-label stage: `predictions.json` has
+/// `task = "multi"` and the label vocabulary; the tables hold `id`,
+/// `source`, `y_true` and `y_pred` (label names separated by spaces, for
+/// people and other tools), `y_true_ids` and `y_pred_ids` (label indices
+/// separated by spaces: exact even when a name contains a space), and one
+/// `score_<label>` probability column per label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiPredictions {
+    pub meta: PredictionsMeta,
+    pub ids: Vec<u32>,
+    pub sources: Vec<String>,
+    pub y_true: Vec<Vec<u32>>,
+    pub y_pred: Vec<Vec<u32>>,
+    pub scores: Vec<Vec<f64>>,
+}
+
+/// The task a predictions folder holds (`single` or `multi`).
+pub fn task_of(dir: &Path) -> Result<String, String> {
+    Ok(read_meta(dir)?.task)
+}
+
+impl MultiPredictions {
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        let names = |sets: &[Vec<u32>]| {
+            sets.iter().map(|s| s.iter().map(|&i| self.meta.classes[i as usize].as_str()).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>()
+        };
+        let ids =
+            |sets: &[Vec<u32>]| sets.iter().map(|s| s.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>();
+        let mut columns = identity_columns(&self.ids, &self.sources);
+        columns.extend([
+            Column::new("y_true".into(), names(&self.y_true)),
+            Column::new("y_pred".into(), names(&self.y_pred)),
+            Column::new("y_true_ids".into(), ids(&self.y_true)),
+            Column::new("y_pred_ids".into(), ids(&self.y_pred)),
+        ]);
+        columns.extend(score_columns(&self.meta.classes, &self.scores));
+        let mut df = DataFrame::new(self.ids.len(), columns).map_err(|e| e.to_string())?;
+        write_all(dir, &mut df, &self.meta)
+    }
+
+    pub fn read(dir: &Path) -> Result<MultiPredictions, String> {
+        let (meta, df, path) = read_all(dir)?;
+        let err = |e: PolarsError| format!("{}: {e}", path.display());
+        let sets = |name: &str| -> Result<Vec<Vec<u32>>, String> {
+            let col = df.column(name).and_then(|c| c.str().cloned()).map_err(err)?;
+            col.into_iter()
+                .map(|v| {
+                    v.unwrap_or_default()
+                        .split_whitespace()
+                        .map(|t| {
+                            t.parse::<u32>()
+                                .ok()
+                                .filter(|&i| (i as usize) < meta.classes.len())
+                                .ok_or_else(|| format!("{}: bad label id `{t}`", path.display()))
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let (ids, sources) = read_identity(&df, err)?;
+        let scores = read_scores(&df, &meta.classes, err)?;
+        Ok(MultiPredictions { y_true: sets("y_true_ids")?, y_pred: sets("y_pred_ids")?, meta, ids, sources, scores })
+    }
+}
+
+#[cfg(test)]
+mod multi_tests {
+    use super::*;
+
+    #[test]
+    fn multi_label_round_trips_with_spaces_in_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = MultiPredictions {
+            meta: PredictionsMeta { task: "multi".into(), classes: vec!["red".into(), "clip art".into(), "cat".into()] },
+            ids: vec![0, 4],
+            sources: vec!["a.png".into(), "b.png".into()],
+            y_true: vec![vec![0, 1], vec![]],
+            y_pred: vec![vec![1], vec![2]],
+            scores: vec![vec![0.4, 0.9, 0.1], vec![0.1, 0.2, 0.7]],
+        };
+        p.write(dir.path()).unwrap();
+        assert_eq!(MultiPredictions::read(dir.path()).unwrap(), p);
+        assert_eq!(task_of(dir.path()).unwrap(), "multi");
+        let csv = std::fs::read_to_string(dir.path().join("predictions.csv")).unwrap();
+        assert!(csv.contains("0,a.png,red clip art,clip art,0 1,1,"), "{csv}");
+    }
+}
+
+/// The label with the highest score (the first on exact ties).
+pub fn argmax(scores: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, s) in scores.iter().enumerate() {
+        if *s > scores[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -1,0 +1,223 @@
+//! Planning: every stage's key (Merkle chain in DAG order, with source
+//! fingerprints), then which stages are cached and which must run and why.
+//! Every cached entry the run will read is held for reading (so `pipe gc`
+//! leaves it alone until the run ends) and checked in full (every file's
+//! blake3): the cached inputs of a stage that will run, and the `evaluate`
+//! entries whose files the report copies. A corrupt one is recomputed
+//! instead of being used.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::cache::{Cache, Hold, Lookup, fingerprint};
+use crate::graph::Dag;
+use crate::graph::keys::{Reason, key_of, reasons, stage_doc};
+use crate::record::RunRecord;
+use crate::spec::PipelineSpec;
+use crate::stages::{ArtifactType, ParamType, ParamValue};
+
+/// What the run will do with a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A sound cache entry exists.
+    Cached,
+    Run,
+    /// Not needed for the selected `--stage` targets.
+    Unselected,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedStage {
+    pub key: String,
+    pub doc: Value,
+    /// Slot -> stage names bound to it.
+    pub input_stages: BTreeMap<String, Vec<String>>,
+    pub action: Action,
+    pub reasons: Vec<Reason>,
+    /// Expected seconds, for stages that run (see [`estimate`]); 0 otherwise.
+    pub estimate: f64,
+}
+
+impl PlannedStage {
+    pub fn reason_text(&self) -> String {
+        match self.action {
+            Action::Cached => "unchanged".into(),
+            Action::Unselected => "not selected".into(),
+            Action::Run => self.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub spec: PipelineSpec,
+    pub dag: Dag,
+    /// Aligned with `spec.stages`.
+    pub stages: Vec<PlannedStage>,
+    /// Read holds on the cached entries this run will read.
+    pub holds: Vec<Hold>,
+}
+
+/// Whether a stage's output files are copied into the run's report folder.
+pub fn feeds_report(kind: &crate::stages::KindDef) -> bool {
+    kind.output == ArtifactType::Metrics
+}
+
+impl Plan {
+    pub fn to_run(&self) -> usize {
+        self.stages.iter().filter(|s| s.action == Action::Run).count()
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PlanOptions {
+    /// `--stage`: run only these and what they need.
+    pub targets: Vec<String>,
+    /// `--force`: run these even if cached.
+    pub force: Vec<String>,
+}
+
+/// Computes keys and decides what runs. Errors name the stage and what to do.
+pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRecord>, opts: &PlanOptions) -> Result<Plan, String> {
+    let index_of = |name: &str, flag: &str| {
+        spec.stages.iter().position(|s| s.name == name).ok_or_else(|| {
+            let hint = crate::suggest::nearest(name, spec.stages.iter().map(|s| s.name.as_str()))
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            format!("{flag} {name}: no such stage in {}{hint}", spec.file.display())
+        })
+    };
+    let targets: Vec<usize> = opts.targets.iter().map(|t| index_of(t, "--stage")).collect::<Result<_, _>>()?;
+    let forced: Vec<usize> = opts.force.iter().map(|t| index_of(t, "--force")).collect::<Result<_, _>>()?;
+    let selected = if targets.is_empty() { vec![true; spec.stages.len()] } else { dag.closure(&targets) };
+
+    let mut keys: Vec<String> = vec![String::new(); spec.stages.len()];
+    let mut planned: Vec<Option<PlannedStage>> = vec![None; spec.stages.len()];
+    for &i in &dag.order {
+        let stage = &spec.stages[i];
+        let mut input_keys = BTreeMap::new();
+        let mut input_stages = BTreeMap::new();
+        for (slot, refs) in &stage.inputs {
+            let idx: Vec<usize> = refs.iter().map(|r| spec.stages.iter().position(|s| s.name == r.stage).expect("validated")).collect();
+            input_keys.insert(slot.clone(), idx.iter().map(|j| keys[*j].clone()).collect::<Vec<_>>());
+            input_stages.insert(slot.clone(), refs.iter().map(|r| r.stage.clone()).collect::<Vec<_>>());
+        }
+        let mut sources = BTreeMap::new();
+        for def in stage.kind.params.iter().filter(|p| matches!(p.ty, ParamType::Path { fingerprint: true })) {
+            if let ParamValue::Str(path) = stage.params.get(def.name) {
+                if !std::path::Path::new(path).exists() {
+                    let relative = if std::path::Path::new(path).is_relative() { " (relative to the current folder)" } else { "" };
+                    return Err(format!(
+                        "stage `{}`: `{}`: {path}{relative} does not exist: put the data there, or change `{}` in {}",
+                        stage.name,
+                        def.name,
+                        def.name,
+                        spec.file.display()
+                    ));
+                }
+                let fp = fingerprint::fingerprint(&cache.root().join("fingerprints"), path.as_ref())
+                    .map_err(|e| format!("stage `{}`: `{}`: {e}", stage.name, def.name))?;
+                sources.insert(def.name.to_string(), fp.hash);
+            }
+        }
+        let doc = stage_doc(stage, spec.seed, &input_keys, &sources);
+        let key = key_of(&doc);
+        keys[i] = key.clone();
+        let (action, why) = if !selected[i] {
+            (Action::Unselected, Vec::new())
+        } else if forced.contains(&i) {
+            (Action::Run, vec![Reason::Forced])
+        } else {
+            match cache.lookup(&key) {
+                Lookup::Hit(_) => (Action::Cached, Vec::new()),
+                Lookup::Corrupt(why) => (Action::Run, vec![Reason::NotCached(format!("cache entry corrupt ({why})"))]),
+                Lookup::Missing => (Action::Run, why_missing(previous, &stage.name, &key, &doc, &input_stages)),
+            }
+        };
+        planned[i] = Some(PlannedStage { key, doc, input_stages, action, reasons: why, estimate: 0.0 });
+    }
+    let mut stages: Vec<PlannedStage> = planned.into_iter().map(|p| p.expect("every stage planned")).collect();
+    let report: Vec<bool> = spec.stages.iter().map(|s| feeds_report(s.kind)).collect();
+    let holds = hold_and_verify_reads(&dag, cache, &report, &mut stages).map_err(|e| e.to_string())?;
+    for (stage, planned) in spec.stages.iter().zip(stages.iter_mut()).filter(|(_, p)| p.action == Action::Run) {
+        planned.estimate = estimate(previous, cache, stage);
+    }
+    Ok(Plan { spec, dag, stages, holds })
+}
+
+/// How long a stage that must run will take: the seconds it took in the
+/// previous run when it ran there, else the recorded duration of the entry
+/// that run used (its manifest, if still cached), else the kind's estimate
+/// for these parameters.
+pub fn estimate(previous: Option<&RunRecord>, cache: &Cache, stage: &crate::spec::StageSpec) -> f64 {
+    if let Some(old) = previous.and_then(|r| r.stage(&stage.name)) {
+        if old.status == crate::record::StageStatus::Ran && old.seconds > 0.0 {
+            return old.seconds;
+        }
+        if let Lookup::Hit(entry) = cache.lookup(&old.key) {
+            return entry.manifest.seconds;
+        }
+    }
+    stage.kind.estimate(&stage.params)
+}
+
+fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
+    match previous.and_then(|r| r.stage(name)) {
+        None => vec![Reason::New],
+        Some(old) if old.key == key && old.status == crate::record::StageStatus::Failed => {
+            vec![Reason::NotCached("failed in the previous run".into())]
+        }
+        Some(old) if old.key == key && old.status == crate::record::StageStatus::Skipped => {
+            vec![Reason::NotCached("skipped in the previous run".into())]
+        }
+        Some(old) if old.key == key => vec![Reason::NotCached("not in the cache (removed)".into())],
+        Some(old) => reasons(&old.doc, doc, inputs),
+    }
+}
+
+/// Reverse DAG order: each cached entry the run reads (a running stage's
+/// input, or a report's source when `report[i]`) is held, then checked in
+/// full; a failing one is re-run (and its own inputs checked in turn).
+fn hold_and_verify_reads(
+    dag: &Dag,
+    cache: &Cache,
+    report: &[bool],
+    stages: &mut [PlannedStage],
+) -> Result<Vec<Hold>, crate::util::PathError> {
+    let mut holds = Vec::new();
+    let mut held = vec![false; stages.len()];
+    for &i in dag.order.iter().rev() {
+        if report[i] && stages[i].action == Action::Cached {
+            hold_and_verify(cache, &mut stages[i], &mut holds)?;
+            held[i] = true;
+        }
+        if stages[i].action != Action::Run {
+            continue;
+        }
+        for &j in &dag.deps[i] {
+            if stages[j].action == Action::Cached && !held[j] {
+                hold_and_verify(cache, &mut stages[j], &mut holds)?;
+                held[j] = true;
+            }
+        }
+    }
+    Ok(holds)
+}
+
+fn hold_and_verify(cache: &Cache, stage: &mut PlannedStage, holds: &mut Vec<Hold>) -> Result<(), crate::util::PathError> {
+    let hold = cache.hold(&stage.key)?;
+    let problem = match cache.lookup(&stage.key) {
+        Lookup::Hit(entry) => entry.verify().err().map(|why| format!("cache entry corrupt ({why})")),
+        Lookup::Corrupt(why) => Some(format!("cache entry corrupt ({why})")),
+        Lookup::Missing => Some("cache entry removed while planning".into()),
+    };
+    match problem {
+        Some(why) => {
+            stage.action = Action::Run;
+            stage.reasons = vec![Reason::NotCached(why)];
+        }
+        None => holds.push(hold),
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! The run's report folder, `REPORTS/<pipeline>/<run-id>/`: besides the
+//! engine's `summary.json`, every `evaluate` stage's tables (`metrics.csv`,
+//! `metrics.parquet`, `comparison.md`, `confusion/`), its self-contained
+//! `report.html` with the PNGs under `plots/`, and the predictions of
+//! each approach it compared (`predictions/<approach>.csv` and `.parquet`).
+//! Everything is copied from cache entries, so a fully cached re-run writes
+//! byte-identical files, and every file is checked against its entry's
+//! manifest (size and blake3) on the way: the plan has already checked these
+//! entries in full and recomputed corrupt ones, so a mismatch here means the
+//! cache changed during the run, and the report is refused rather than
+//! written wrong. With several `evaluate` stages, each gets a sub-folder
+//! named after it.
+
+use std::path::Path;
+
+pub mod diff;
+pub mod table;
+
+use crate::cache::{Cache, Entry, Lookup};
+use crate::exec::RunOutcome;
+use crate::exec::plan::{Action, Plan, feeds_report};
+use crate::record::StageStatus;
+
+/// Copies the evaluation outputs into `run_dir`; returns the comparison
+/// tables to show in the terminal.
+pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -> Result<Vec<(String, String)>, String> {
+    let evaluations: Vec<usize> = (0..plan.stages.len())
+        .filter(|&i| feeds_report(plan.spec.stages[i].kind) && plan.stages[i].action != Action::Unselected)
+        .filter(|&i| matches!(outcome.results[i].status, StageStatus::Ran | StageStatus::Cached))
+        .collect();
+    let mut shown = Vec::new();
+    for &i in &evaluations {
+        let stage = &plan.spec.stages[i];
+        let dest = if evaluations.len() == 1 { run_dir.to_path_buf() } else { run_dir.join(&stage.name) };
+        let key = &plan.stages[i].key;
+        let entry = match cache.lookup(key) {
+            Lookup::Hit(entry) => entry,
+            Lookup::Missing => {
+                return Err(format!("stage `{}`: its cache entry {} is gone; run again to recompute it", stage.name, &key[..12]));
+            }
+            Lookup::Corrupt(why) => {
+                return Err(format!(
+                    "stage `{}`: its cache entry {} is corrupt ({why}); run again to recompute it",
+                    stage.name,
+                    &key[..12]
+                ));
+            }
+        };
+        let md = copy_verified(&entry, &dest).map_err(|e| format!("stage `{}`: {e}; run again to recompute it", stage.name))?;
+        let md = String::from_utf8_lossy(&md);
+        let table: String =
+            md.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect::<Vec<_>>().join("\n");
+        shown.push((stage.name.clone(), table));
+    }
+    Ok(shown)
+}
+
+/// Copies every output file of `entry` but its log into `to`, checking each
+/// against the manifest. Returns the bytes of `comparison.md`.
+fn copy_verified(entry: &Entry, to: &Path) -> Result<Vec<u8>, String> {
+    let mut comparison = Vec::new();
+    for file in entry.manifest.files.iter().filter(|f| f.path != "stage.log") {
+        let bytes = entry.read_verified(file)?;
+        let target = to.join(&file.path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&target, &bytes).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        if file.path == "comparison.md" {
+            comparison = bytes;
+        }
+    }
+    Ok(comparison)
+}

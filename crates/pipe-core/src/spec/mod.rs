@@ -1,0 +1,90 @@
+//! Pipeline files: TOML in, a typed, fully validated [`PipelineSpec`] out.
+//!
+//! The file has a `[pipeline]` table (name, seed, cache, reports) and one
+//! `[stages.NAME]` table per stage: `kind = "..."`, its inputs by slot name
+//! (`features = "kaze"`, `predictions = ["svm", "cnn"]`) and its parameters.
+//! Validation collects every problem before giving up: TOML syntax, unknown
+//! keys and kinds (with the nearest valid name), missing or misspelled inputs,
+//! inputs of the wrong artifact type, wrongly typed or out-of-range values.
+//! Cycles are found by [`dag`], which reports in the same format.
+
+pub mod dag;
+pub mod diag;
+mod parse;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+pub use diag::{Diagnostic, Diagnostics};
+pub use parse::parse;
+
+use crate::stages::{KindDef, Params};
+use crate::util::{IoContext, PathError};
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    pub file: PathBuf,
+    pub name: String,
+    pub seed: u64,
+    /// `cache` from the `[pipeline]` table, if set.
+    pub cache_dir: Option<PathBuf>,
+    /// `reports` from the `[pipeline]` table, if set.
+    pub reports_dir: Option<PathBuf>,
+    /// In file order.
+    pub stages: Vec<StageSpec>,
+}
+
+/// One validated stage.
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    pub name: String,
+    pub kind: &'static KindDef,
+    /// Slot name -> the stages bound to it, in the order written.
+    pub inputs: BTreeMap<String, Vec<InputRef>>,
+    /// Complete parameters: defaults filled in.
+    pub params: Params,
+    /// Where the stage's name is written (for later diagnostics).
+    pub span: Range<usize>,
+}
+
+/// A reference to another stage, with where it is written.
+#[derive(Debug, Clone)]
+pub struct InputRef {
+    pub stage: String,
+    pub span: Range<usize>,
+}
+
+impl PipelineSpec {
+    pub fn stage(&self, name: &str) -> Option<&StageSpec> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+/// Why a pipeline file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Io(#[from] PathError),
+    #[error("{0}")]
+    Invalid(Box<Diagnostics>),
+}
+
+/// Reads and validates a pipeline file, cycles included (its keys are the `graph` module's).
+pub fn load(path: &Path) -> Result<PipelineSpec, LoadError> {
+    let bytes = std::fs::read(path).at("read pipeline file", path)?;
+    let source = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let at = e.utf8_error().valid_up_to();
+            let d = Diagnostic::new(at..at + 1, "the file is not valid UTF-8").hint("save it as UTF-8 text");
+            return Err(LoadError::Invalid(Box::new(Diagnostics { file: path.into(), source: lossy, items: vec![d] })));
+        }
+    };
+    parse(path, &source).map_err(|items| LoadError::Invalid(Box::new(Diagnostics { file: path.into(), source: source.clone(), items })))
+}
+
+#[cfg(all(test, feature = "test-kinds"))]
+mod tests;

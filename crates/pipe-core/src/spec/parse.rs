@@ -1,0 +1,362 @@
+//! The TOML walk behind [`super::parse`]: spanned values from `toml`'s
+//! recoverable parser, checked against the stage registry.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::{Diagnostic, InputRef, PipelineSpec, StageSpec};
+use crate::stages::params::{Default, RawValue, check_value};
+use crate::stages::{self, ArtifactType, KindDef, ParamValue, Params};
+
+const PIPELINE_KEYS: &[&str] = &["name", "seed", "cache", "reports"];
+const TOP_KEYS: &[&str] = &["pipeline", "stages"];
+
+/// Parses and validates `source` (the text of `file`), collecting every problem.
+pub fn parse(file: &Path, source: &str) -> Result<PipelineSpec, Vec<Diagnostic>> {
+    let (doc, syntax) = DeTable::parse_recoverable(source);
+    let mut errors = syntax_errors(source, &syntax);
+    let doc = doc.into_inner();
+    let mut spec = PipelineSpec {
+        file: file.to_path_buf(),
+        name: file.file_stem().and_then(|s| s.to_str()).unwrap_or("pipeline").to_string(),
+        seed: 0,
+        cache_dir: None,
+        reports_dir: None,
+        stages: Vec::new(),
+    };
+    for (key, value) in doc.iter() {
+        match key.get_ref().as_ref() {
+            "pipeline" => pipeline_table(value, &mut spec, &mut errors),
+            "stages" => stage_tables(value, &mut spec, &mut errors),
+            other => errors.push(
+                Diagnostic::new(key.span(), format!("unknown top-level key `{other}`"))
+                    .suggest(other, TOP_KEYS.iter().copied())
+                    .hint_if_none("a pipeline file has a `[pipeline]` table and `[stages.NAME]` tables"),
+            ),
+        }
+    }
+    if spec.stages.is_empty() && syntax.is_empty() {
+        errors.push(
+            Diagnostic::new(None, "the pipeline has no stages")
+                .hint("add a stage, e.g. `[stages.data]` with `kind = \"load\"`; `pipe stages` lists the kinds"),
+        );
+    }
+    check_references(&spec, &mut errors);
+    if let Err(cycles) = super::dag::Dag::build(&spec) {
+        errors.extend(cycles);
+    }
+    if errors.is_empty() { Ok(spec) } else { Err(errors) }
+}
+
+/// TOML's own errors, with a duplicated `[stages.X]` table said in our words
+/// (and the follow-on "duplicate key" errors inside it dropped).
+fn syntax_errors(source: &str, syntax: &[toml::de::Error]) -> Vec<Diagnostic> {
+    let line_of = |at: usize| source[..at.min(source.len())].matches('\n').count();
+    let mut out = Vec::new();
+    let mut duplicated_table: Option<usize> = None; // line of its header
+    for e in syntax {
+        let span = e.span();
+        let msg = e.message().trim().trim_end_matches('.').to_string();
+        let start = span.as_ref().map_or(0, |s| s.start);
+        let line_no = line_of(start);
+        let line = source.lines().nth(line_no).unwrap_or("").trim();
+        if msg == "duplicate key" && line.starts_with('[') {
+            duplicated_table = Some(line_no);
+            let header = line.trim_matches(|c| c == '[' || c == ']').trim();
+            let what = match header.strip_prefix("stages.") {
+                Some(name) => format!("stage `{name}` is defined twice"),
+                None => format!("table `[{header}]` is defined twice"),
+            };
+            out.push(Diagnostic::new(span, what).hint("each name can be used once: rename or merge one of them"));
+            continue;
+        }
+        if msg == "duplicate key"
+            && duplicated_table
+                .is_some_and(|h| line_no > h && !source.lines().skip(h + 1).take(line_no - h - 1).any(|l| l.trim_start().starts_with('[')))
+        {
+            continue;
+        }
+        out.push(Diagnostic::new(span, format!("TOML syntax: {msg}")));
+    }
+    out
+}
+
+trait HintIfNone {
+    fn hint_if_none(self, hint: &str) -> Self;
+}
+
+impl HintIfNone for Diagnostic {
+    fn hint_if_none(self, hint: &str) -> Self {
+        if self.hint.is_some() { self } else { self.hint(hint) }
+    }
+}
+
+fn as_table<'a, 'i>(value: &'a Spanned<DeValue<'i>>, what: &str, errors: &mut Vec<Diagnostic>) -> Option<&'a DeTable<'i>> {
+    match value.get_ref() {
+        DeValue::Table(t) => Some(t),
+        _ => {
+            errors.push(Diagnostic::new(value.span(), format!("{what} must be a table")));
+            None
+        }
+    }
+}
+
+fn pipeline_table(value: &Spanned<DeValue>, spec: &mut PipelineSpec, errors: &mut Vec<Diagnostic>) {
+    let Some(table) = as_table(value, "`pipeline`", errors) else { return };
+    for (key, value) in table.iter() {
+        let k = key.get_ref().as_ref();
+        let raw = raw_value(value.get_ref());
+        let span = value.span();
+        match k {
+            "name" => match raw {
+                RawValue::Str(s) if valid_name(&s) => spec.name = s,
+                RawValue::Str(s) => {
+                    errors.push(Diagnostic::new(span, format!("pipeline name `{s}` is not usable as a folder name")).hint(NAME_RULE))
+                }
+                _ => errors.push(Diagnostic::new(span, "`name` must be a string")),
+            },
+            "seed" => match raw {
+                RawValue::Int(i) if i >= 0 => spec.seed = i as u64,
+                _ => errors.push(Diagnostic::new(span, "`seed` must be a non-negative integer")),
+            },
+            "cache" | "reports" => match raw {
+                RawValue::Str(s) if !s.trim().is_empty() => {
+                    let dir = Some(PathBuf::from(s));
+                    if k == "cache" { spec.cache_dir = dir } else { spec.reports_dir = dir }
+                }
+                _ => errors.push(Diagnostic::new(span, format!("`{k}` must be a folder path (a string)"))),
+            },
+            other => errors.push(
+                Diagnostic::new(key.span(), format!("unknown key `{other}` in `[pipeline]`"))
+                    .suggest(other, PIPELINE_KEYS.iter().copied())
+                    .hint_if_none("`[pipeline]` takes name, seed, cache and reports"),
+            ),
+        }
+    }
+}
+
+const NAME_RULE: &str = "use letters, digits, `-` and `_` (it names folders under the cache and reports)";
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !name.starts_with('-')
+}
+
+fn stage_tables(value: &Spanned<DeValue>, spec: &mut PipelineSpec, errors: &mut Vec<Diagnostic>) {
+    let Some(table) = as_table(value, "`stages`", errors) else { return };
+    for (key, value) in table.iter() {
+        let name = key.get_ref().as_ref();
+        if !valid_name(name) {
+            errors.push(Diagnostic::new(key.span(), format!("stage name `{name}` is not allowed")).hint(NAME_RULE));
+            continue;
+        }
+        let Some(body) = as_table(value, &format!("stage `{name}`"), errors) else { continue };
+        if let Some(stage) = stage_table(name, key.span(), body, errors) {
+            spec.stages.push(stage);
+        }
+    }
+}
+
+fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<Diagnostic>) -> Option<StageSpec> {
+    let kind_entry = body.iter().find(|(k, _)| k.get_ref().as_ref() == "kind");
+    let Some((_, kind_value)) = kind_entry else {
+        errors.push(Diagnostic::new(span, format!("stage `{name}` has no `kind`")).hint(kinds_hint()));
+        return None;
+    };
+    let kind = resolve_kind(kind_value, errors)?;
+    let before = errors.len();
+    let mut inputs = BTreeMap::new();
+    let mut given: BTreeMap<&str, ParamValue> = BTreeMap::new();
+    for (key, value) in body.iter() {
+        let k = key.get_ref().as_ref();
+        if k == "kind" {
+            continue;
+        }
+        if let Some(slot) = kind.slot(k) {
+            if let Some(refs) = input_refs(name, slot.name, slot.many, value, errors) {
+                inputs.insert(slot.name.to_string(), refs);
+            }
+        } else if let Some(def) = kind.param(k) {
+            match check_value(&def.ty, &raw_value(value.get_ref())) {
+                Ok(v) => {
+                    given.insert(def.name, v);
+                }
+                Err(e) => errors.push(Diagnostic::new(value.span(), format!("stage `{name}`: `{k}`: {}", e.0))),
+            }
+        } else {
+            let valid = kind.params.iter().map(|p| p.name).chain(kind.inputs.iter().map(|s| s.name));
+            errors.push(
+                Diagnostic::new(key.span(), format!("unknown key `{k}` in stage `{name}` (kind `{}`)", kind.name))
+                    .suggest(k, valid)
+                    .hint_if_none(&format!("`pipe stages {}` lists its inputs and parameters", kind.name)),
+            );
+        }
+    }
+    for slot in kind.inputs.iter().filter(|s| s.required && !inputs.contains_key(s.name)) {
+        errors.push(Diagnostic::new(span.clone(), format!("stage `{name}` needs input `{}` ({})", slot.name, slot.doc)).hint(format!(
+            "add `{} = \"STAGE\"` naming a stage that produces {}",
+            slot.name,
+            accepts(slot.accepts)
+        )));
+    }
+    let mut params = BTreeMap::new();
+    for def in kind.params.iter() {
+        let value = match given.remove(def.name) {
+            Some(v) => v,
+            None if matches!(def.default, Default::Required) => {
+                errors.push(Diagnostic::new(span.clone(), format!("stage `{name}` needs parameter `{}`", def.name)).hint(format!(
+                    "{}: {}",
+                    def.ty.describe(),
+                    def.doc
+                )));
+                ParamValue::Unset
+            }
+            None => def.default.into(),
+        };
+        params.insert(def.name.to_string(), value);
+    }
+    let params = Params(params);
+    if errors.len() == before {
+        for problem in kind.params.check(&params) {
+            errors.push(Diagnostic::new(span.clone(), format!("stage `{name}`: {problem}")));
+        }
+    }
+    // Kept even when a value was wrong, so its inputs are still checked;
+    // the errors already make the whole parse fail.
+
+    Some(StageSpec { name: name.to_string(), kind, inputs, params, span })
+}
+
+fn kinds_hint() -> String {
+    "add `kind = \"...\"`; `pipe stages` lists the kinds of this build".to_string()
+}
+
+fn resolve_kind(value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Option<&'static KindDef> {
+    let Some(text) = value.get_ref().as_str() else {
+        errors.push(Diagnostic::new(value.span(), "`kind` must be a string").hint(kinds_hint()));
+        return None;
+    };
+    if let Some(kind) = stages::kind(text) {
+        return Some(kind);
+    }
+    let all = stages::registry().iter().map(|k| k.name);
+    errors.push(Diagnostic::new(value.span(), format!("unknown stage kind `{text}`")).suggest(text, all).hint_if_none(&kinds_hint()));
+    None
+}
+
+fn input_refs(stage: &str, slot: &str, many: bool, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Option<Vec<InputRef>> {
+    let expected = if many { "a stage name or a list of stage names" } else { "a stage name" };
+    let bad = |errors: &mut Vec<Diagnostic>, span: Range<usize>| {
+        errors.push(Diagnostic::new(span, format!("stage `{stage}`: input `{slot}` must be {expected}")));
+        None
+    };
+    match value.get_ref() {
+        DeValue::String(s) => Some(vec![InputRef { stage: s.to_string(), span: value.span() }]),
+        DeValue::Array(items) if many => {
+            if items.is_empty() {
+                return bad(errors, value.span());
+            }
+            let mut refs = Vec::new();
+            for item in items.iter() {
+                match item.get_ref() {
+                    DeValue::String(s) => refs.push(InputRef { stage: s.to_string(), span: item.span() }),
+                    _ => return bad(errors, item.span()),
+                }
+            }
+            Some(refs)
+        }
+        _ => bad(errors, value.span()),
+    }
+}
+
+fn accepts(types: &[ArtifactType]) -> String {
+    let mut out = Vec::new();
+    for t in types {
+        let producers: Vec<&str> = stages::registry().iter().filter(|k| k.output == *t).map(|k| k.name).collect();
+        out.push(if producers.is_empty() {
+            t.describe().to_string()
+        } else {
+            format!("{} (a {} stage)", t.describe(), producers.join(" or "))
+        });
+    }
+    out.join(" or ")
+}
+
+/// Inputs name existing stages of a matching artifact type, each once.
+fn check_references(spec: &PipelineSpec, errors: &mut Vec<Diagnostic>) {
+    let by_name: BTreeMap<&str, &StageSpec> = spec.stages.iter().map(|s| (s.name.as_str(), s)).collect();
+    for stage in &spec.stages {
+        for (slot_name, refs) in &stage.inputs {
+            let slot = stage.kind.slot(slot_name).expect("slots were checked against the kind");
+            let mut seen = BTreeSet::new();
+            for r in refs {
+                if !seen.insert(r.stage.as_str()) {
+                    errors.push(Diagnostic::new(
+                        r.span.clone(),
+                        format!("stage `{}` lists `{}` twice in `{slot_name}`", stage.name, r.stage),
+                    ));
+                    continue;
+                }
+                let Some(target) = by_name.get(r.stage.as_str()) else {
+                    errors.push(
+                        Diagnostic::new(
+                            r.span.clone(),
+                            format!(
+                                "stage `{}`: input `{slot_name}` names `{}`, which is not a stage of this pipeline",
+                                stage.name, r.stage
+                            ),
+                        )
+                        .suggest(&r.stage, by_name.keys().copied()),
+                    );
+                    continue;
+                };
+                if !slot.accepts.contains(&target.kind.output) {
+                    errors.push(
+                        Diagnostic::new(
+                            r.span.clone(),
+                            format!(
+                                "stage `{}`: input `{slot_name}` takes {}, but `{}` is a `{}` stage, which produces {}",
+                                stage.name,
+                                accepts(slot.accepts),
+                                target.name,
+                                target.kind.name,
+                                target.kind.output.describe()
+                            ),
+                        )
+                        .hint(format!("name a stage that produces {}", accepts(slot.accepts))),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A spanned TOML value as a [`RawValue`] for parameter checking.
+fn raw_value(value: &DeValue) -> RawValue {
+    match value {
+        DeValue::String(s) => RawValue::Str(s.to_string()),
+        DeValue::Integer(i) => {
+            let text = i.as_str().replace('_', "");
+            let (neg, digits) = match text.strip_prefix('-') {
+                Some(rest) => (true, rest.to_string()),
+                None => (false, text.trim_start_matches('+').to_string()),
+            };
+            let digits = digits.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b");
+            match i64::from_str_radix(digits, i.radix()) {
+                Ok(v) => RawValue::Int(if neg { -v } else { v }),
+                Err(_) => RawValue::Other("an integer too large"),
+            }
+        }
+        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().map_or(RawValue::Other("a malformed number"), RawValue::Float),
+        DeValue::Boolean(b) => RawValue::Bool(*b),
+        DeValue::Datetime(_) => RawValue::Other("a date"),
+        DeValue::Array(items) => RawValue::Array(items.iter().map(|v| raw_value(v.get_ref())).collect()),
+        DeValue::Table(_) => RawValue::Other("a table"),
+    }
+}

@@ -1,0 +1,53 @@
+//! `encode`: one bag-of-words histogram per image. Each descriptor goes to
+//! its nearest visual word — with FLANN as in the paper (approximate,
+//! randomised kd-trees, one index built once) or an exact brute-force
+//! search — and counts are normalised as OpenCV's BOWImgDescriptorExtractor
+//! does (divided by the image's number of descriptors), or by L2 norm, or
+//! re-weighted by tf-idf (idf from the training split).
+
+use super::params::{Default, ParamDef, ParamType};
+use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse, no_check};
+
+pub static ENCODE: KindDef = KindDef {
+    name: "encode",
+    version: 1,
+    summary: "bag-of-visual-words histogram per image",
+    inputs: &[
+        SlotDef {
+            name: "features",
+            accepts: &[ArtifactType::Features],
+            many: false,
+            required: true,
+            doc: "descriptors (an extract stage)",
+        },
+        SlotDef {
+            name: "vocabulary",
+            accepts: &[ArtifactType::Vocabulary],
+            many: false,
+            required: true,
+            doc: "visual words (a cluster stage)",
+        },
+    ],
+    output: ArtifactType::Histograms,
+    params: Schema::untyped(
+        &[
+            ParamDef {
+                name: "matcher",
+                ty: ParamType::Choice(&["flann", "brute"]),
+                default: Default::Str("flann"),
+                doc: "nearest-word search: FLANN (the paper's) or exact",
+            },
+            ParamDef {
+                name: "normalization",
+                ty: ParamType::Choice(&["bow", "l2", "tfidf"]),
+                default: Default::Str("bow"),
+                doc: "counts / descriptors (OpenCV's), L2, or tf-idf",
+            },
+        ],
+        no_check,
+    ),
+    threads: ThreadUse::Parallel,
+    estimate_seconds: 10.0,
+    process: Process::Worker,
+    names_inputs: false,
+};

@@ -1,0 +1,39 @@
+//! `ensemble`: soft voting over single-label approaches evaluated on the
+//! same test images. Each approach's scores are first made a distribution
+//! per image: probabilities (the CNNs' softmax) stay as they are; other
+//! scores (the SVM's one-vs-rest decision values, votes plus squashed
+//! confidences as scikit-learn's `decision_function_shape="ovr"`) go through
+//! a softmax, so one more vote weighs e times more. The distributions are
+//! averaged with `weights` (equal by default) and the prediction is the
+//! class of highest average. An approach beyond the paper, named as its own
+//! row in `evaluate`.
+
+use super::params::{Default, ParamDef, ParamType};
+use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse, no_check};
+
+pub static ENSEMBLE: KindDef = KindDef {
+    name: "ensemble",
+    version: 2,
+    summary: "soft voting: the (weighted) mean of several approaches' per-image class distributions",
+    inputs: &[SlotDef {
+        name: "predictions",
+        accepts: &[ArtifactType::Predictions],
+        many: true,
+        required: true,
+        doc: "single-label approaches with scores, on the same test images and classes",
+    }],
+    output: ArtifactType::Predictions,
+    params: Schema::untyped(
+        &[ParamDef {
+            name: "weights",
+            ty: ParamType::FloatList { min: 0.0, max: 1000.0 },
+            default: Default::Unset,
+            doc: "one weight per input, in order (not set: equal weights)",
+        }],
+        no_check,
+    ),
+    threads: ThreadUse::Single,
+    estimate_seconds: 2.0,
+    process: Process::Worker,
+    names_inputs: false,
+};

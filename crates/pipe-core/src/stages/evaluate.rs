@@ -1,0 +1,38 @@
+//! `evaluate`: metrics of every prediction-producing stage on the test
+//! split, with scikit-learn's definitions (see `metrics`), in one long
+//! table — `metrics.csv` / `metrics.parquet` with columns `approach` (the
+//! input stage's name), `task`, `class`, `precision`, `recall`, `f1`, `f2`,
+//! `support` — plus `confusion/<approach>.csv` and `comparison.md` (the
+//! approaches side by side, then each one's class table, then any SVM
+//! grid-search table). The run's report folder copies these.
+
+use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse, no_check};
+
+pub static EVALUATE: KindDef = KindDef {
+    name: "evaluate",
+    version: 1,
+    summary: "per-class and averaged metrics of every approach, side by side",
+    inputs: &[
+        SlotDef {
+            name: "predictions",
+            accepts: &[ArtifactType::Predictions, ArtifactType::MultiLabelPredictions],
+            many: true,
+            required: true,
+            doc: "the stages to compare (svm, cnn-stage1, cnn-stage2, multilabel, ensemble)",
+        },
+        SlotDef {
+            name: "images",
+            accepts: &[ArtifactType::Images],
+            many: false,
+            required: false,
+            doc: "optional: the dataset, for the class-distribution chart and the augmentation preview",
+        },
+    ],
+    output: ArtifactType::Metrics,
+    params: Schema::untyped(&[], no_check),
+    threads: ThreadUse::Single,
+    estimate_seconds: 5.0,
+    // The plots are drawn with OpenCV: a worker stage.
+    process: Process::Worker,
+    names_inputs: true,
+};

@@ -1,0 +1,271 @@
+//! The registry of stage kinds: what each kind is called, what it consumes and
+//! produces, its parameter schema, its implementation version, how many
+//! threads it can use and which process runs it.
+//!
+//! The registry is data (one [`KindDef`] per kind), so `pipe check`, `pipe
+//! stages`, key computation and the scheduler all read the same definitions.
+
+pub mod augment;
+pub mod cluster;
+pub mod cnn;
+pub mod context;
+pub mod encode;
+pub mod ensemble;
+pub mod evaluate;
+pub mod extract;
+pub mod grant;
+pub mod hog;
+pub mod load;
+pub mod multilabel;
+pub mod params;
+pub mod svm;
+#[cfg(feature = "test-kinds")]
+pub mod testing;
+#[cfg(any(test, feature = "test-kinds"))]
+pub mod testutil;
+pub mod typed;
+
+pub use context::{InputArtifact, StageContext, StageError};
+pub use params::{ParamDef, ParamType, ParamValue, Params};
+pub use typed::{FloatOr, IntOr, Schema, StageParams};
+
+/// The type of what a stage produces; inputs are checked against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactType {
+    /// Decoded images with labels and splits (`load`, `augment`).
+    Images,
+    /// Keypoints and descriptors per image (`extract`).
+    Features,
+    /// A visual vocabulary (`cluster`).
+    Vocabulary,
+    /// One bag-of-words histogram per image (`encode`).
+    Histograms,
+    /// Single-label predictions with scores (`svm`, `cnn-stage1`, `cnn-stage2`).
+    Predictions,
+    /// Multi-label predictions with probabilities (`multilabel`).
+    MultiLabelPredictions,
+    /// Evaluated metrics (`evaluate`).
+    Metrics,
+    /// A list of numbers (test kinds only).
+    #[cfg(feature = "test-kinds")]
+    Numbers,
+    /// A piece of text (test kinds only).
+    #[cfg(feature = "test-kinds")]
+    Text,
+}
+
+impl ArtifactType {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ArtifactType::Images => "images",
+            ArtifactType::Features => "features",
+            ArtifactType::Vocabulary => "a vocabulary",
+            ArtifactType::Histograms => "histograms",
+            ArtifactType::Predictions => "predictions",
+            ArtifactType::MultiLabelPredictions => "multi-label predictions",
+            ArtifactType::Metrics => "metrics",
+            #[cfg(feature = "test-kinds")]
+            ArtifactType::Numbers => "numbers",
+            #[cfg(feature = "test-kinds")]
+            ArtifactType::Text => "text",
+        }
+    }
+}
+
+/// A named input of a stage kind: `vocabulary = "vocab"` in the pipeline file.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotDef {
+    pub name: &'static str,
+    pub accepts: &'static [ArtifactType],
+    /// Takes a list of stages (`predictions = ["svm", "cnn"]`) instead of one.
+    pub many: bool,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+/// How many threads a stage can make use of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadUse {
+    /// Runs on one thread whatever it is given.
+    Single,
+    /// Spreads its work over every thread the scheduler grants (rayon, or
+    /// OpenCV's threads); its output must not depend on how many.
+    Parallel,
+    /// Like `Parallel`, and takes slots freed while it runs: its parallel
+    /// loops take a [`grant::Permit`] per work item (see [`grant`]).
+    Elastic,
+    /// Runs on exactly as many threads as its `threads` parameter says,
+    /// because its output depends on the count (libtorch's reductions): the
+    /// count is part of the key, and the scheduler reserves that many slots
+    /// (at most `--jobs`) instead of granting a share.
+    Keyed,
+}
+
+/// Which process runs a stage, and with it, what the engine links.
+///
+/// Linking is a start-up cost paid by every process: libtorch ~0.26 s and
+/// ~111 MiB, Debian's OpenCV imgcodecs (140 shared libraries) ~70 ms and
+/// ~56 MiB, against ~2 ms for the engine alone. So the `pipe` engine links
+/// neither: kinds that need OpenCV run in `pipe-worker`, kinds that need
+/// libtorch in `pipe-torch`, both spawned per stage run. Their functions are
+/// found by name in `pipe_cv::kinds::runner` and in `pipe-torch`, which only
+/// those executables reference: Cargo keeps OpenCV and libtorch out of `pipe`.
+#[derive(Debug, Clone, Copy)]
+pub enum Process {
+    /// Inside the engine process (pure Rust, cheap to link).
+    Engine(RunFn),
+    /// In the `pipe-worker` executable (OpenCV, Polars).
+    Worker,
+    /// In the `pipe-torch` executable (libtorch).
+    Torch,
+}
+
+/// The run function of a test kind that runs in `pipe-worker` (test builds
+/// only); the worker's own kinds are in `pipe_cv::kinds::runner`.
+pub fn test_worker_runner(kind: &str) -> Option<RunFn> {
+    match kind {
+        #[cfg(feature = "test-kinds")]
+        "test-worker" => Some(testing::run_worker),
+        #[cfg(feature = "test-kinds")]
+        "test-elastic" => Some(testing::run_elastic),
+        _ => {
+            let _ = kind;
+            None
+        }
+    }
+}
+
+/// The function that does a stage's work: read the inputs, write the output
+/// folder. It must check `ctx.check_cancelled()` between units of work.
+pub type RunFn = fn(&mut StageContext) -> Result<(), StageError>;
+
+/// Everything the engine knows about one stage kind.
+#[derive(Debug)]
+pub struct KindDef {
+    pub name: &'static str,
+    /// Bump when the implementation's output changes: it is part of every key.
+    pub version: u32,
+    pub summary: &'static str,
+    pub inputs: &'static [SlotDef],
+    pub output: ArtifactType,
+    /// The parameters: schema, rules across them, and how the engine reads
+    /// epochs and keyed threads (see [`typed`]).
+    pub params: Schema,
+    pub threads: ThreadUse,
+    /// Typical seconds of one run on the default pipeline's data (of one
+    /// epoch, for kinds with an `epochs` parameter): the scheduler's
+    /// estimate for ordering stages critical-path first, until a recorded
+    /// run of the stage gives a better one. See [`KindDef::estimate`].
+    pub estimate_seconds: f64,
+    pub process: Process,
+    /// The output mentions the input stages by name (evaluate's approach
+    /// column), so their names are part of the key: a rename re-runs it.
+    pub names_inputs: bool,
+}
+
+/// For kinds whose parameters need no rule beyond their types.
+pub fn no_check(_: &Params) -> Vec<String> {
+    Vec::new()
+}
+
+impl KindDef {
+    /// The expected seconds of a run with `params`: `estimate_seconds`, times
+    /// the epochs for kinds that train in epochs.
+    pub fn estimate(&self, params: &Params) -> f64 {
+        self.estimate_seconds * self.params.epochs(params) as f64
+    }
+
+    pub fn param(&self, name: &str) -> Option<&ParamDef> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    pub fn slot(&self, name: &str) -> Option<&SlotDef> {
+        self.inputs.iter().find(|s| s.name == name)
+    }
+}
+
+/// The product's stage kinds in this build.
+static KINDS: &[&KindDef] = &[
+    &load::LOAD,
+    &augment::AUGMENT,
+    &extract::EXTRACT,
+    &cluster::CLUSTER,
+    &encode::ENCODE,
+    &svm::SVM,
+    &hog::HOG,
+    &cnn::CNN_STAGE1,
+    &cnn::CNN_STAGE2,
+    &multilabel::MULTILABEL,
+    &ensemble::ENSEMBLE,
+    &evaluate::EVALUATE,
+];
+
+/// Every stage kind this build can run.
+pub fn registry() -> &'static [&'static KindDef] {
+    #[cfg(feature = "test-kinds")]
+    {
+        static ALL: std::sync::LazyLock<Vec<&'static KindDef>> =
+            std::sync::LazyLock::new(|| KINDS.iter().chain(testing::KINDS).copied().collect());
+        &ALL
+    }
+    #[cfg(not(feature = "test-kinds"))]
+    {
+        KINDS
+    }
+}
+
+/// Looks a kind up by name.
+pub fn kind(name: &str) -> Option<&'static KindDef> {
+    registry().iter().copied().find(|k| k.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each definition is self-consistent: unique names, defaults that pass
+    /// their own schema, slot names that do not collide with parameters.
+    #[test]
+    fn training_kinds_are_estimated_per_epoch() {
+        let cnn = kind("cnn-stage1").unwrap();
+        let eight = Params::from_json(cnn, &testutil::with(testutil::defaults(cnn), "epochs", 8)).unwrap();
+        assert_eq!(cnn.estimate(&eight), 8.0 * cnn.estimate_seconds);
+        let svm = kind("svm").unwrap();
+        assert_eq!(svm.estimate(&Params::from_json(svm, &testutil::defaults(svm)).unwrap()), svm.estimate_seconds);
+    }
+
+    #[test]
+    fn every_kinds_defaults_travel_to_a_worker_and_back() {
+        // The engine sends a job's parameters as JSON; defaults must be valid values there too.
+        for k in registry() {
+            let json = testutil::defaults(k);
+            let params = Params::from_json(k, &json).unwrap_or_else(|e| panic!("{}: {e}", k.name));
+            assert_eq!(params.to_json(), json, "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn registry_definitions_are_consistent() {
+        let mut names = std::collections::BTreeSet::new();
+        for k in registry() {
+            assert!(names.insert(k.name), "duplicate kind {}", k.name);
+            let mut keys = std::collections::BTreeSet::new();
+            for p in k.params.iter() {
+                assert!(keys.insert(p.name), "{}: duplicate key {}", k.name, p.name);
+                assert!(!["kind", "inputs"].contains(&p.name), "{}: reserved key {}", k.name, p.name);
+            }
+            for s in k.inputs {
+                assert!(keys.insert(s.name), "{}: slot {} collides", k.name, s.name);
+                assert!(!s.accepts.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn every_kind_of_the_product_brief_is_here() {
+        for name in ["load", "augment", "extract", "cluster", "encode", "svm", "cnn-stage1", "cnn-stage2", "multilabel", "evaluate"] {
+            assert!(kind(name).is_some(), "{name}");
+        }
+    }
+}

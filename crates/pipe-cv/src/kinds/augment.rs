@@ -1,0 +1,136 @@
+//! `augment`: more (and more balanced) training images, the paper's first
+//! two answers to imbalance (section 2.1.2), plus the class weights that are
+//! its third. Only the training split changes; validation and test images
+//! pass through untouched.
+//!
+//! Each training image gets `copies` augmented copies. With `balance =
+//! "oversample"`, classes below `target` images (a number, or the `median`
+//! or `max` class size after copying) get further augmented copies of their
+//! own images, round-robin, until they reach it. Class weights (`balanced`:
+//! n_samples / (n_classes x count), scikit-learn's formula) are computed on
+//! the final training split and stored in `dataset.json` for the training
+//! stages. `preview.png` shows originals beside augmentations (the paper's
+//! Figure 6).
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use crate::data::augment::{Ranges, apply, write_sheet};
+use crate::data::decode::init_opencv;
+use pipe_core::data::dataset::{Dataset, Row};
+use pipe_core::data::split::Split;
+use pipe_core::rng::Rng;
+use pipe_core::stages::{ParamValue, Params, StageContext, StageError};
+
+fn ranges(p: &Params) -> Ranges {
+    Ranges {
+        hflip: p.bool("hflip"),
+        vflip: p.bool("vflip"),
+        rotate: p.float("rotate"),
+        translate: p.float("translate"),
+        zoom: p.float("zoom"),
+    }
+}
+
+/// Which original each new image copies: `(row, copy number)`.
+fn plan_copies(data: &Dataset, p: &Params) -> Vec<(usize, usize)> {
+    let copies = p.int("copies") as usize;
+    let mut by_class: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, r) in data.rows.iter().enumerate().filter(|(_, r)| r.split == Split::Train && !r.augmented) {
+        by_class.entry(r.label_id).or_default().push(i);
+    }
+    let mut jobs: Vec<(usize, usize)> = Vec::new();
+    for rows in by_class.values() {
+        for &i in rows {
+            jobs.extend((0..copies).map(|k| (i, k)));
+        }
+    }
+    if p.str("balance") == Some("oversample") {
+        let mut sizes: Vec<usize> = by_class.values().map(|r| r.len() * (1 + copies)).collect();
+        sizes.sort_unstable();
+        let target = match p.get("target") {
+            ParamValue::Int(n) => *n as usize,
+            ParamValue::Str(s) if s == "median" => sizes.get(sizes.len() / 2).copied().unwrap_or(0),
+            _ => sizes.last().copied().unwrap_or(0),
+        };
+        for rows in by_class.values() {
+            let have = rows.len() * (1 + copies);
+            for extra in 0..target.saturating_sub(have) {
+                // Round-robin over the class's originals, numbering after the plain copies.
+                jobs.push((rows[extra % rows.len()], copies + extra / rows.len()));
+            }
+        }
+    }
+    jobs
+}
+
+pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+    init_opencv(1);
+    let p = ctx.params.clone();
+    let input = ctx.input("images")?.dir.clone();
+    let mut data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let (size, channels) = (data.pixels.height, data.pixels.channels);
+    let ranges = ranges(&p);
+    let jobs = plan_copies(&data, &p);
+    let ticker = ctx.ticker(jobs.len(), "images");
+    let seed = ctx.seed;
+    let made: Vec<Result<Vec<u8>, String>> = jobs
+        .par_iter()
+        .map(|&(i, k)| {
+            let _permit = ctx.permit();
+            if ctx.check_cancelled().is_err() {
+                return Err("interrupted".into());
+            }
+            let t = ranges.draw(&mut Rng::new(seed, &format!("augment/{}/{k}", data.rows[i].pixel_hash)));
+            let out = apply(data.pixels.image(i), size, channels, &t);
+            ticker.tick();
+            out
+        })
+        .collect();
+    ctx.check_cancelled()?;
+    for (&(i, k), pixels) in jobs.iter().zip(made) {
+        let pixels = pixels.map_err(StageError::Failed)?;
+        let original = data.rows[i].clone();
+        data.pixels.push(&pixels);
+        data.rows.push(Row { source: format!("{}#aug{k}", original.source), augmented: true, ..original });
+    }
+    data.refresh_stats();
+    if p.str("class_weights") == Some("none") {
+        data.meta.class_weights = vec![1.0; data.meta.classes.len()];
+    }
+    ctx.log(format!("added {} augmented training images", jobs.len()));
+    write_preview(ctx, &data, &ranges, p.int("preview") as usize)?;
+    data.write(ctx.out_dir()).map_err(StageError::Failed)
+}
+
+/// Originals (first column) beside five augmentations, one row per class
+/// in class order, cycling while rows remain.
+fn write_preview(ctx: &StageContext, data: &Dataset, ranges: &Ranges, rows: usize) -> Result<(), StageError> {
+    if rows == 0 {
+        return Ok(());
+    }
+    let (size, channels) = (data.pixels.height, data.pixels.channels);
+    let mut firsts: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, r) in data.rows.iter().enumerate().filter(|(_, r)| r.split == Split::Train && !r.augmented) {
+        firsts.entry(r.label_id).or_default().push(i);
+    }
+    let classes: Vec<&Vec<usize>> = firsts.values().collect();
+    if classes.is_empty() {
+        return Ok(());
+    }
+    let mut tiles = Vec::new();
+    for row in 0..rows {
+        let members = classes[row % classes.len()];
+        let i = members[(row / classes.len()) % members.len()];
+        tiles.push(data.pixels.image(i).to_vec());
+        for k in 0..5 {
+            let t = ranges.draw(&mut Rng::new(ctx.seed, &format!("augment/preview/{row}/{k}")));
+            tiles.push(apply(data.pixels.image(i), size, channels, &t).map_err(StageError::Failed)?);
+        }
+    }
+    write_sheet(&ctx.out_dir().join("preview.png"), &tiles, 6, size, channels).map_err(StageError::Failed)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,526 @@
+//! Training and prediction for the CNN kinds, with libtorch (tch), in the
+//! shape of tch-rs's MNIST example: a `Net` built from a `nn::Path`,
+//! `ModuleT` for train/eval, Adam, `no_grad` evaluation. One loop serves
+//! single-label (softmax, cross-entropy) and multi-label (sigmoid, BCE)
+//! tasks; batches are prepared on a second thread. It lives in the
+//! `pipe-torch` executable itself: code in the library that referenced tch
+//! would make every binary load libtorch (the linker keeps a library a
+//! binary's objects mention, even in functions it then drops).
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use tch::nn::{self, ModuleT, OptimizerConfig};
+use tch::{Device, Kind, Reduction, Tensor};
+
+use pipe_core::data::dataset::Dataset;
+use pipe_core::data::predictions::{Predictions, PredictionsMeta};
+use pipe_core::data::split::Split;
+use pipe_core::metrics::threshold;
+use pipe_core::metrics::{Average, multi_label_f2, top_k_accuracy};
+use pipe_core::rng::Rng;
+use pipe_core::stages::multilabel::Threshold;
+use pipe_core::stages::{ParamValue, Params, StageContext, StageError};
+
+use crate::nets::{Arch, Shape};
+use crate::recipe::{Jitter, Schedule, Variant};
+
+/// White, as [`batch_pixels`] scales it: what a shifted image is filled with.
+const WHITE: f32 = 2.0;
+
+pub use crate::nets::Net;
+
+/// The pixels of images `rows`, NCHW, scaled from 0..=255 to -2..=2: what
+/// the network reads.
+pub fn batch_pixels(data: &Dataset, rows: &[usize]) -> Vec<f32> {
+    let (c, plane) = (data.pixels.channels, data.pixels.height * data.pixels.width);
+    let mut out = vec![0f32; rows.len() * c * plane];
+    for (k, &r) in rows.iter().enumerate() {
+        let image = &mut out[k * c * plane..(k + 1) * c * plane];
+        for (p, pixel) in data.pixels.image(r).chunks_exact(c).enumerate() {
+            for (ch, &v) in pixel.iter().enumerate() {
+                image[ch * plane + p] = f32::from(v) / 255.0 * 4.0 - 2.0;
+            }
+        }
+    }
+    out
+}
+
+/// A batch tensor from [`batch_pixels`].
+pub fn batch_tensor(data: &Dataset, rows: &[usize], pixels: &[f32], device: Device) -> Tensor {
+    let (s, c) = (data.pixels.height as i64, data.pixels.channels as i64);
+    Tensor::from_slice(pixels).view([rows.len() as i64, c, s, s]).to_device(device)
+}
+
+/// Calls `step` with each batch of `order` (chunks of `batch_size`) and its
+/// pixels, which a second thread prepares up to two batches ahead: training
+/// never waits on gathering and scaling pixels. An error from `step` stops
+/// both.
+pub fn for_each_batch<E>(
+    data: &Dataset,
+    order: &[usize],
+    batch_size: usize,
+    step: impl FnMut(usize, &[usize], Vec<f32>) -> Result<(), E>,
+) -> Result<(), E> {
+    for_each_prepared_batch(order, batch_size, |rows| batch_pixels(data, rows), step)
+}
+
+/// [`for_each_batch`] with the feeder thread's work given: `prepare` turns
+/// a batch's rows into its pixels (scaled, and for training, jittered).
+pub fn for_each_prepared_batch<E>(
+    order: &[usize],
+    batch_size: usize,
+    prepare: impl Fn(&[usize]) -> Vec<f32> + Send,
+    mut step: impl FnMut(usize, &[usize], Vec<f32>) -> Result<(), E>,
+) -> Result<(), E> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        scope.spawn(move || {
+            for rows in order.chunks(batch_size) {
+                if tx.send(prepare(rows)).is_err() {
+                    break;
+                }
+            }
+        });
+        for (k, (rows, pixels)) in order.chunks(batch_size).zip(rx).enumerate() {
+            step(k, rows, pixels)?;
+        }
+        Ok(())
+    })
+}
+
+fn device(p: &Params) -> Result<Device, StageError> {
+    match p.str("device") {
+        Some("cpu") => Ok(Device::Cpu),
+        Some("cuda") if !tch::Cuda::is_available() => {
+            Err(StageError::Failed("device = \"cuda\" but no CUDA device is available: use device = \"auto\" or \"cpu\"".into()))
+        }
+        Some("cuda") => Ok(Device::Cuda(0)),
+        _ => Ok(Device::cuda_if_available()),
+    }
+}
+
+/// What a network learns, per image of the dataset (`None`: left out).
+pub enum Targets {
+    /// One class: softmax and cross-entropy.
+    Single(Vec<Option<i64>>),
+    /// A set of labels: sigmoid and binary cross-entropy; validation F2 with
+    /// this average and decision rule.
+    Multi { sets: Vec<Option<Vec<usize>>>, threshold: Threshold, average: Average, at_least_one: bool },
+}
+
+/// A network's outputs (class or label names) and targets.
+pub struct Task {
+    pub classes: Vec<String>,
+    pub targets: Targets,
+}
+
+impl Task {
+    fn includes(&self, row: usize) -> bool {
+        match &self.targets {
+            Targets::Single(t) => t[row].is_some(),
+            Targets::Multi { sets, .. } => sets[row].is_some(),
+        }
+    }
+
+    /// Class indices of `rows` (int64, N), or their label indicator matrix
+    /// (float, N x labels).
+    pub fn target_tensor(&self, rows: &[usize], device: Device) -> Tensor {
+        match &self.targets {
+            Targets::Single(t) => Tensor::from_slice(&rows.iter().map(|&i| t[i].expect("picked")).collect::<Vec<i64>>()).to_device(device),
+            Targets::Multi { sets, .. } => {
+                let n = self.classes.len();
+                let mut m = vec![0f32; rows.len() * n];
+                for (k, &i) in rows.iter().enumerate() {
+                    for &l in sets[i].as_ref().expect("picked") {
+                        m[k * n + l] = 1.0;
+                    }
+                }
+                Tensor::from_slice(&m).view([rows.len() as i64, n as i64]).to_device(device)
+            }
+        }
+    }
+
+    /// The loss; `smoothing` is cross-entropy's label smoothing (single-label only).
+    fn loss(&self, logits: &Tensor, targets: &Tensor, weights: Option<&Tensor>, reduction: Reduction, smoothing: f64) -> Tensor {
+        match self.targets {
+            Targets::Single(_) => logits.cross_entropy_loss(targets, weights, reduction, -100, smoothing),
+            // Mean over images and labels for training; the sum over labels
+            // per image for the validation loss, like cross-entropy's.
+            Targets::Multi { .. } => match reduction {
+                Reduction::Sum => {
+                    logits.binary_cross_entropy_with_logits::<Tensor>(targets, None, None, Reduction::Sum) / self.classes.len() as f64
+                }
+                r => logits.binary_cross_entropy_with_logits::<Tensor>(targets, None, None, r),
+            },
+        }
+    }
+
+    /// Softmax (one class) or sigmoid (labels) probabilities.
+    fn probabilities(&self, logits: &Tensor) -> Tensor {
+        match self.targets {
+            Targets::Single(_) => logits.softmax(-1, Kind::Double),
+            Targets::Multi { .. } => logits.to_kind(Kind::Double).sigmoid(),
+        }
+    }
+
+    /// The label sets of `rows`, which the task includes (multi-label only).
+    pub fn sets(&self, rows: &[usize]) -> Vec<Vec<usize>> {
+        match &self.targets {
+            Targets::Single(_) => unreachable!("label sets of a single-label task"),
+            Targets::Multi { sets, .. } => rows.iter().map(|&i| sets[i].clone().expect("picked")).collect(),
+        }
+    }
+
+    fn history_header(&self) -> &'static str {
+        match self.targets {
+            Targets::Single(_) => "epoch,train_loss,val_loss,val_accuracy,val_top3,val_top5,seconds",
+            Targets::Multi { .. } => "epoch,train_loss,val_loss,val_f2,val_threshold,seconds",
+        }
+    }
+
+    /// The validation columns of one epoch's history row, and the same for
+    /// the log: accuracy, top-3 and top-5 (one class) or F2 at the
+    /// threshold rule, the global tuned threshold for the tuned rules.
+    fn epoch_metrics(&self, rows: &[usize], scores: &[Vec<f64>]) -> (String, String) {
+        match &self.targets {
+            Targets::Single(t) => {
+                let truth: Vec<usize> = rows.iter().map(|&i| t[i].expect("picked") as usize).collect();
+                let acc = top_k_accuracy(&truth, scores, 1);
+                let (top3, top5) = (top_k_accuracy(&truth, scores, 3), top_k_accuracy(&truth, scores, 5));
+                (format!("{acc:.6},{top3:.6},{top5:.6}"), format!("accuracy {acc:.4}"))
+            }
+            Targets::Multi { threshold, average, at_least_one, .. } => {
+                let truth = self.sets(rows);
+                let n = self.classes.len();
+                let (t, f2) = match *threshold {
+                    Threshold::Fixed(t) => (t, multi_label_f2(&truth, &threshold::decide(scores, &vec![t; n], *at_least_one), n, *average)),
+                    _ => threshold::tune_global(&truth, scores, n, *average, *at_least_one),
+                };
+                (format!("{f2:.6},{t:.2}"), format!("F2 {f2:.4} at threshold {t:.2}"))
+            }
+        }
+    }
+}
+
+/// A trained network, for predicting more images.
+pub struct Trained {
+    _vs: nn::VarStore,
+    net: Net,
+    device: Device,
+    batch_size: usize,
+    tta: bool,
+}
+
+impl Trained {
+    /// Probabilities of `rows` (softmax or sigmoid, as the task).
+    pub fn probabilities(&self, data: &Dataset, task: &Task, rows: &[usize]) -> Vec<Vec<f64>> {
+        evaluate(&self.net, data, task, rows, None, self.batch_size, self.device, self.tta).1
+    }
+}
+
+/// What training gives: the trained network, the test rows of the task
+/// (images of the test split that it includes) and their probabilities.
+pub struct Fitted {
+    pub trained: Trained,
+    pub test: Vec<usize>,
+    pub scores: Vec<Vec<f64>>,
+    /// The validation rows (the training rows when there is no validation split).
+    pub validation: Vec<usize>,
+}
+
+/// Single-label predictions of the test rows from their probabilities.
+pub fn single_predictions(data: &Dataset, task: &Task, fitted: &Fitted) -> Predictions {
+    let Targets::Single(t) = &task.targets else { unreachable!("a single-label task") };
+    Predictions {
+        meta: PredictionsMeta { task: "single".into(), classes: task.classes.clone() },
+        ids: fitted.test.iter().map(|&i| i as u32).collect(),
+        sources: fitted.test.iter().map(|&i| data.rows[i].source.clone()).collect(),
+        y_true: fitted.test.iter().map(|&i| t[i].expect("picked") as u32).collect(),
+        y_pred: fitted.scores.iter().map(|s| pipe_core::data::predictions::argmax(s) as u32).collect(),
+        scores: fitted.scores.clone(),
+    }
+}
+
+/// The network a stage's parameters describe (`arch`, `small` when not
+/// given), for `outputs` outputs.
+pub fn build_net(vs: &nn::Path, p: &Params, channels: usize, outputs: usize) -> Net {
+    Net::new(vs, Arch::from_param(p.str("arch").unwrap_or("small")), shape(p, channels, outputs))
+}
+
+/// The network's shape from a stage's parameters.
+pub fn shape(p: &Params, channels: usize, outputs: usize) -> Shape {
+    Shape {
+        channels: channels as i64,
+        width: p.int("width"),
+        hidden: p.int("hidden"),
+        outputs: outputs as i64,
+        batch_norm: p.bool("batch_norm"),
+        dropout: p.float("dropout"),
+    }
+}
+
+/// One optimiser step on a batch; the batch's loss, or the error that stops
+/// training when it is not finite.
+pub fn train_step(
+    net: &Net,
+    opt: &mut nn::Optimizer,
+    task: &Task,
+    input: &Tensor,
+    targets: &Tensor,
+    weights: Option<&Tensor>,
+    smoothing: f64,
+) -> Result<f64, f64> {
+    let logits = net.forward_t(input, true);
+    let loss = task.loss(&logits, targets, weights, Reduction::Mean, smoothing);
+    let value = loss.double_value(&[]);
+    if !value.is_finite() {
+        return Err(value);
+    }
+    opt.backward_step(&loss);
+    Ok(value)
+}
+
+/// The error that stops training when the loss is not a finite number.
+pub fn non_finite_loss(epoch: usize, value: f64, learning_rate: f64) -> StageError {
+    StageError::Failed(format!("epoch {epoch}: the loss became {value}: lower learning_rate (now {learning_rate})"))
+}
+
+/// Trains on the training split (the validation split chooses the epoch
+/// whose weights are kept), writes `history.csv` and `model.safetensors`,
+/// and predicts the task's test images.
+pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitted, StageError> {
+    let p = ctx.params.clone();
+    let device = device(&p)?;
+    tch::set_num_threads(ctx.threads as i32);
+    tch::manual_seed(ctx.seed as i64);
+    let pick = |split: Split| -> Vec<usize> { (0..data.rows.len()).filter(|&i| data.rows[i].split == split && task.includes(i)).collect() };
+    let (train, val, test) = (pick(Split::Train), pick(Split::Validation), pick(Split::Test));
+    if train.is_empty() || test.is_empty() {
+        return Err(StageError::Failed("no training or no test images for this task: check the load stage's fractions".into()));
+    }
+    let n_outputs = task.classes.len();
+    let vs = nn::VarStore::new(device);
+    let net = build_net(&vs.root(), &p, data.pixels.channels, n_outputs);
+    // AdamW: Adam with decoupled weight decay (Adam itself at weight_decay = 0).
+    let base_rate = p.float("learning_rate");
+    let mut opt = nn::AdamW::default()
+        .wd(p.float("weight_decay"))
+        .build(&vs, base_rate)
+        .map_err(|e| StageError::Failed(format!("optimizer: {e}")))?;
+    let weights = match (&task.targets, p.str("class_weights")) {
+        (Targets::Single(t), Some("balanced")) => {
+            let counts: Vec<f64> = (0..n_outputs as i64).map(|c| train.iter().filter(|&&i| t[i] == Some(c)).count() as f64).collect();
+            let present = counts.iter().filter(|c| **c > 0.0).count() as f64;
+            let w: Vec<f32> = counts.iter().map(|&c| if c == 0.0 { 0.0 } else { (train.len() as f64 / (present * c)) as f32 }).collect();
+            Some(Tensor::from_slice(&w).to_device(device))
+        }
+        _ => None,
+    };
+    let bs = p.int("batch_size") as usize;
+    let epochs = p.int("epochs") as usize;
+    let patience = p.int("patience") as usize;
+    let best_path = ctx.out_dir().join("model.safetensors");
+    let mut history = format!("{}\n", task.history_header());
+    let (mut best, mut since_best) = (f64::INFINITY, 0);
+    let mut order = train.clone();
+    let steps = order.len().div_ceil(bs) as u64;
+    let schedule = Schedule::from_params(&p, steps as usize);
+    let total_steps = steps as usize * epochs;
+    let jitter = Jitter::from_params(&p);
+    let smoothing = if matches!(task.targets, Targets::Single(_)) { p.float("label_smoothing") } else { 0.0 };
+    let tta = p.bool("tta");
+    let (channels, side) = (data.pixels.channels, data.pixels.height);
+    let mut step_index = 0usize;
+    if val.is_empty() {
+        ctx.warn("no validation split: the epoch whose weights are kept is chosen on the training images (set load's validation_fraction above 0)");
+    }
+    let eval_rows = if val.is_empty() { train.clone() } else { val };
+    for epoch in 1..=epochs {
+        let clock = Instant::now();
+        Rng::new(ctx.seed, &format!("cnn/epoch/{epoch}")).shuffle(&mut order);
+        let (mut sum, mut seen) = (0.0, 0usize);
+        let seed = ctx.seed;
+        let prepare = |rows: &[usize]| {
+            let mut pixels = batch_pixels(data, rows);
+            if let Some(j) = jitter {
+                let one = channels * side * side;
+                for (image, &row) in pixels.chunks_exact_mut(one).zip(rows) {
+                    j.apply(image, channels, side, Variant { seed, epoch, row }, WHITE);
+                }
+            }
+            pixels
+        };
+        for_each_prepared_batch(&order, bs, prepare, |k, rows, pixels| -> Result<(), StageError> {
+            ctx.check_cancelled()?;
+            opt.set_lr(schedule.rate(base_rate, step_index, total_steps));
+            step_index += 1;
+            let input = batch_tensor(data, rows, &pixels, device);
+            let value = train_step(&net, &mut opt, task, &input, &task.target_tensor(rows, device), weights.as_ref(), smoothing)
+                .map_err(|value| non_finite_loss(epoch, value, base_rate))?;
+            sum += value * rows.len() as f64;
+            seen += rows.len();
+            ctx.progress(k as u64 + 1, steps, &format!("batches, epoch {epoch}/{epochs}, loss {:.4}", sum / seen as f64));
+            Ok(())
+        })?;
+        let (val_loss, scores) = evaluate(&net, data, task, &eval_rows, Some(&task.target_tensor(&eval_rows, device)), bs, device, tta);
+        let (columns, summary) = task.epoch_metrics(&eval_rows, &scores);
+        let train_loss = sum / seen as f64;
+        let _ = writeln!(history, "{epoch},{train_loss:.6},{val_loss:.6},{columns},{:.2}", clock.elapsed().as_secs_f64());
+        ctx.log(format!("epoch {epoch}: train loss {train_loss:.4}, validation loss {val_loss:.4}, {summary}"));
+        if val_loss < best {
+            best = val_loss;
+            since_best = 0;
+            vs.save(&best_path).map_err(|e| StageError::Failed(format!("saving the model: {e}")))?;
+        } else {
+            since_best += 1;
+            if patience > 0 && since_best >= patience {
+                ctx.log(format!("early stop after epoch {epoch}: no better validation loss for {patience} epochs"));
+                break;
+            }
+        }
+    }
+    let mut vs = vs;
+    vs.load(&best_path).map_err(|e| StageError::Failed(format!("reloading the best model: {e}")))?;
+    let (_, scores) = evaluate(&net, data, task, &test, None, bs, device, tta);
+    std::fs::write(ctx.out_dir().join("history.csv"), history).map_err(|e| StageError::Failed(e.to_string()))?;
+    Ok(Fitted { trained: Trained { _vs: vs, net, device, batch_size: bs, tta }, test, scores, validation: eval_rows })
+}
+
+/// Probabilities over `rows` in evaluation mode, and with `targets`, the
+/// mean loss per image (of the images as they are). With `tta`, each
+/// image's probabilities are the mean of its own and its mirror image's.
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    net: &Net,
+    data: &Dataset,
+    task: &Task,
+    rows: &[usize],
+    targets: Option<&Tensor>,
+    bs: usize,
+    device: Device,
+    tta: bool,
+) -> (f64, Vec<Vec<f64>>) {
+    let _guard = tch::no_grad_guard();
+    let mut scores = Vec::with_capacity(rows.len());
+    let mut loss = 0.0;
+    let _ = for_each_batch(data, rows, bs, |k, chunk, pixels| -> Result<(), ()> {
+        let input = batch_tensor(data, chunk, &pixels, device);
+        let logits = net.forward_t(&input, false);
+        if let Some(targets) = targets {
+            let t = targets.narrow(0, (k * bs) as i64, chunk.len() as i64);
+            loss += task.loss(&logits, &t, None, Reduction::Sum, 0.0).double_value(&[]);
+        }
+        let mut probs = task.probabilities(&logits);
+        if tta {
+            let mirrored = task.probabilities(&net.forward_t(&input.flip([3]), false));
+            probs = (probs + mirrored) / 2.0;
+        }
+        let probs = probs.to_device(Device::Cpu);
+        let flat: Vec<f64> = Vec::<f64>::try_from(probs.flatten(0, -1)).unwrap_or_default();
+        let n = flat.len() / chunk.len().max(1);
+        scores.extend(flat.chunks(n.max(1)).map(<[f64]>::to_vec));
+        Ok(())
+    });
+    (loss / rows.len().max(1) as f64, scores)
+}
+
+/// `cnn-stage2`, run by `pipe-torch`: learns the classes stage 1 folds into
+/// "other", on those images only; then combines. For each test image: stage
+/// 1's class when it is a kept class, else stage 2's. Combined scores are
+/// probabilities: P(kept class) from stage 1, P(other) x P(class | other)
+/// for the rest. `predictions.*` hold the combination (all N classes; the
+/// file `combined` marks it); `stage2/predictions.*` hold stage 2 alone, on
+/// the test images of its own classes.
+pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
+    let input = ctx.input("images")?.dir.clone();
+    let stage1_dir = ctx.input("stage1")?.dir.clone();
+    let data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let first = Predictions::read(&stage1_dir).map_err(StageError::Failed)?;
+    let n = data.meta.classes.len();
+    let keep = first.meta.classes.len().saturating_sub(1);
+    if first.meta.classes.last().map(String::as_str) != Some("other")
+        || keep == 0
+        || keep >= n
+        || first.meta.classes[..keep] != data.meta.classes[..keep]
+    {
+        return Err(StageError::Failed(
+            "input `stage1` must be a cnn-stage1 stage with keep = N (fewer than all classes) on the same images".into(),
+        ));
+    }
+    if first.ids.iter().zip(&first.sources).any(|(&i, s)| data.rows.get(i as usize).is_none_or(|r| &r.source != s)) {
+        return Err(StageError::Failed(
+            "stage 1 predicted other images than `images` holds: give both stages the same images input".into(),
+        ));
+    }
+    let task = Task {
+        classes: data.meta.classes[keep..].to_vec(),
+        targets: Targets::Single(
+            data.rows.iter().map(|r| (r.label_id as usize >= keep).then(|| (r.label_id as usize - keep) as i64)).collect(),
+        ),
+    };
+    let fitted = train(ctx, &data, &task)?;
+    let alone = single_predictions(&data, &task, &fitted);
+    let alone_dir = ctx.out_dir().join("stage2");
+    std::fs::create_dir_all(&alone_dir).map_err(|e| StageError::Failed(e.to_string()))?;
+    alone.write(&alone_dir).map_err(StageError::Failed)?;
+    let test_rows: Vec<usize> = first.ids.iter().map(|&i| i as usize).collect();
+    let rest = fitted.trained.probabilities(&data, &task, &test_rows);
+    let mut scores = Vec::with_capacity(test_rows.len());
+    let mut y_pred = Vec::with_capacity(test_rows.len());
+    for (k, s1) in first.scores.iter().enumerate() {
+        let (pred, s) = combine(s1, first.y_pred[k] as usize, &rest[k]);
+        y_pred.push(pred as u32);
+        scores.push(s);
+    }
+    Predictions {
+        meta: PredictionsMeta { task: "single".into(), classes: data.meta.classes.clone() },
+        ids: first.ids.clone(),
+        sources: first.sources.clone(),
+        y_true: test_rows.iter().map(|&i| data.rows[i].label_id).collect(),
+        y_pred,
+        scores,
+    }
+    .write(ctx.out_dir())
+    .map_err(StageError::Failed)?;
+    std::fs::write(ctx.out_dir().join("combined"), "stage 1's class when kept, else stage 2's\n")
+        .map_err(|e| StageError::Failed(e.to_string()))
+}
+
+/// The two-step combination for one image, from stage 1's probabilities
+/// over (the kept classes, "other") and its predicted class, and stage 2's
+/// probabilities over the rest: the N-class prediction (stage 1's class when
+/// it is a kept class, else stage 2's) and N scores (P(kept class), and
+/// P(other) x P(class | other) for the rest).
+pub fn combine(stage1: &[f64], stage1_class: usize, stage2: &[f64]) -> (usize, Vec<f64>) {
+    let keep = stage1.len() - 1;
+    let mut scores = stage1[..keep].to_vec();
+    scores.extend(stage2.iter().map(|p| stage1[keep] * p));
+    let class = if stage1_class < keep { stage1_class } else { keep + pipe_core::data::predictions::argmax(stage2) };
+    (class, scores)
+}
+
+/// `cnn-stage1`, run by `pipe-torch`.
+pub fn run_stage1(ctx: &mut StageContext) -> Result<(), StageError> {
+    let input = ctx.input("images")?.dir.clone();
+    let data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let n = data.meta.classes.len();
+    let keep = match ctx.params.get("keep") {
+        ParamValue::Int(k) => (*k as usize).min(n),
+        _ => n,
+    };
+    // Classes are numbered most frequent first (see `load`), so keeping the
+    // first `keep` keeps the dominant ones.
+    let task = if keep >= n {
+        Task {
+            classes: data.meta.classes.clone(),
+            targets: Targets::Single(data.rows.iter().map(|r| Some(i64::from(r.label_id))).collect()),
+        }
+    } else {
+        let mut classes = data.meta.classes[..keep].to_vec();
+        classes.push("other".into());
+        Task { classes, targets: Targets::Single(data.rows.iter().map(|r| Some((r.label_id as usize).min(keep) as i64)).collect()) }
+    };
+    let fitted = train(ctx, &data, &task)?;
+    single_predictions(&data, &task, &fitted).write(ctx.out_dir()).map_err(StageError::Failed)
+}

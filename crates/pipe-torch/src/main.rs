@@ -1,0 +1,52 @@
+//! The worker executable for stage kinds that need libtorch (the CNN
+//! stages): `pipe-torch run JOB` like `pipe-worker`; `pipe-torch probe`,
+//! which checks that libtorch loads and says which device it would use; and
+//! `pipe-torch bench IMAGES_DIR`, the training benchmarks. Only this crate
+//! depends on tch: the engine never pays libtorch's ~0.26 s and ~111 MiB at
+//! every start.
+
+fn main() {
+    std::process::exit(pipe_core::exec::worker::main_of("pipe-torch", runner, &[("probe", probe), ("bench", bench)]));
+}
+
+mod bench;
+mod cnn_train;
+mod multilabel;
+mod nets;
+mod recipe;
+#[cfg(test)]
+mod tests;
+
+/// The kinds that run here ([`pipe_core::stages::Process::Torch`]).
+fn runner(kind: &str) -> Option<pipe_core::stages::RunFn> {
+    match kind {
+        "cnn-stage1" => Some(cnn_train::run_stage1),
+        "cnn-stage2" => Some(cnn_train::run_stage2),
+        "multilabel" => Some(multilabel::run),
+        _ => None,
+    }
+}
+
+fn probe() -> i32 {
+    let t = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+    let sum = t.sum(tch::Kind::Float).double_value(&[]);
+    let cuda = tch::Cuda::is_available();
+    let devices = if cuda { format!("yes, {} device(s)", tch::Cuda::device_count()) } else { "no".to_string() };
+    println!("libtorch: ok (1+2+3 = {sum}), {} threads, CUDA: {devices}", tch::get_num_threads());
+    if sum == 6.0 { 0 } else { 1 }
+}
+
+fn bench() -> i32 {
+    bench::main()
+}
+
+#[cfg(test)]
+mod registry_tests {
+    #[test]
+    fn every_torch_kind_runs_here() {
+        for k in pipe_core::stages::registry() {
+            let torch = matches!(k.process, pipe_core::stages::Process::Torch);
+            assert_eq!(torch, super::runner(k.name).is_some(), "{}", k.name);
+        }
+    }
+}

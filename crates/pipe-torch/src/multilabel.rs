@@ -1,0 +1,87 @@
+//! `multilabel`, run by `pipe-torch`: the CNN of `cnn_train` with one
+//! sigmoid output per label, then the decision thresholds (fixed, or tuned
+//! on the validation split for the best F2 with the trained weights).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use pipe_core::data::dataset::Dataset;
+use pipe_core::data::predictions::{MultiPredictions, PredictionsMeta};
+use pipe_core::metrics::threshold::{decide, tune_global, tune_per_label};
+use pipe_core::metrics::{Average, multi_label_f2};
+use pipe_core::stages::multilabel::Threshold;
+use pipe_core::stages::{StageContext, StageError};
+
+use crate::cnn_train::{Targets, Task, train};
+
+/// The label set of every image as indices into `labels` (`None` for an
+/// image with no label of the vocabulary).
+pub fn label_sets(data: &Dataset, labels: &[String]) -> Vec<Option<Vec<usize>>> {
+    let index: HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    data.rows
+        .iter()
+        .map(|r| {
+            let mut set: Vec<usize> = r.labels.iter().filter_map(|l| index.get(l.as_str()).copied()).collect();
+            set.sort_unstable();
+            set.dedup();
+            (!set.is_empty()).then_some(set)
+        })
+        .collect()
+}
+
+pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+    let input = ctx.input("images")?.dir.clone();
+    let data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let labels = data.meta.labels.clone();
+    if labels.is_empty() {
+        return Err(StageError::Failed(format!(
+            "{}: the images have no label vocabulary: lower the load stage's min_label_count, or use a dataset with label sets",
+            input.display()
+        )));
+    }
+    let sets = label_sets(&data, &labels);
+    let unlabelled = sets.iter().filter(|s| s.is_none()).count();
+    if unlabelled > 0 {
+        ctx.log(format!("{unlabelled} of {} images have no label of the vocabulary and take no part", sets.len()));
+    }
+    let p = ctx.params.clone();
+    let rule = Threshold::of(&p);
+    let average = Average::parse(p.str("f2_average").unwrap_or("micro")).unwrap_or(Average::Micro);
+    let at_least_one = p.bool("at_least_one");
+    let task = Task { classes: labels.clone(), targets: Targets::Multi { sets, threshold: rule, average, at_least_one } };
+    let fitted = train(ctx, &data, &task)?;
+    let n = labels.len();
+    let thresholds = match rule {
+        Threshold::Fixed(t) => vec![t; n],
+        tuned => {
+            if !data.rows.iter().any(|r| r.split == pipe_core::data::split::Split::Validation) {
+                ctx.warn("no validation split: thresholds are tuned on the training images (set load's validation_fraction)");
+            }
+            let val_truth = task.sets(&fitted.validation);
+            let val_scores = fitted.trained.probabilities(&data, &task, &fitted.validation);
+            let thresholds = if tuned == Threshold::TunePerLabel {
+                tune_per_label(&val_truth, &val_scores, n, average, at_least_one)
+            } else {
+                vec![tune_global(&val_truth, &val_scores, n, average, at_least_one).0; n]
+            };
+            let f2 = multi_label_f2(&val_truth, &decide(&val_scores, &thresholds, at_least_one), n, average);
+            ctx.log(format!("validation F2 ({} average) with the tuned thresholds: {f2:.4}", format!("{average:?}").to_lowercase()));
+            thresholds
+        }
+    };
+    let mut table = String::from("label,threshold\n");
+    for (l, t) in labels.iter().zip(&thresholds) {
+        let _ = writeln!(table, "\"{}\",{t:.2}", l.replace('"', "\"\""));
+    }
+    std::fs::write(ctx.out_dir().join("thresholds.csv"), table).map_err(|e| StageError::Failed(e.to_string()))?;
+    MultiPredictions {
+        meta: PredictionsMeta { task: "multi".into(), classes: labels },
+        ids: fitted.test.iter().map(|&i| i as u32).collect(),
+        sources: fitted.test.iter().map(|&i| data.rows[i].source.clone()).collect(),
+        y_true: task.sets(&fitted.test).into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect(),
+        y_pred: decide(&fitted.scores, &thresholds, at_least_one).into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect(),
+        scores: fitted.scores,
+    }
+    .write(ctx.out_dir())
+    .map_err(StageError::Failed)
+}

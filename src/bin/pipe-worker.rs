@@ -1,7 +1,0 @@
-//! The worker executable for stage kinds that need OpenCV: runs one stage
-//! from a job file (`pipe-worker run JOB`), printing progress as JSON lines.
-//! The `pipe` engine spawns it, so the engine itself never links OpenCV.
-
-fn main() {
-    std::process::exit(pipe::exec::worker::main_of("pipe-worker", pipe::stages::worker_runner, &[]));
-}
