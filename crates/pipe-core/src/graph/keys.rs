@@ -244,7 +244,7 @@ mod pinned {
 
     /// `stage key` per line, sorted by stage name; data fingerprints left out.
     fn keys_of(file: &str) -> String {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines").join(file);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines").join(file);
         let spec = crate::spec::load(&path).unwrap_or_else(|e| panic!("{file}: {e:?}"));
         let dag = crate::graph::Dag::build(&spec).unwrap();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
