@@ -69,9 +69,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         def::Kernel::Linear => Kernel::Linear,
         def::Kernel::Rbf => Kernel::Rbf,
     };
-    let class_weights = (p.class_weight == def::ClassWeight::Balanced).then(|| {
-        balanced_weights(&input.train_rows.iter().map(|&i| input.index[i].label_id).collect::<Vec<_>>(), input.classes.len())
-    });
+    let class_weights = (p.class_weight == def::ClassWeight::Balanced)
+        .then(|| balanced_weights(&input.train_rows.iter().map(|&i| input.index[i].label_id).collect::<Vec<_>>(), input.classes.len()));
     let folds = p.folds as usize;
     let fold_of = folds_by_original(&input.index, &input.train_rows, folds, ctx.seed);
     warn_small_classes(ctx, &input, folds);
