@@ -73,7 +73,7 @@ pub fn stages(kind: Option<&str>) -> i32 {
                 Default::Unset => "unset".to_string(),
                 d => pipe_core::stages::ParamValue::from(d).display(),
             };
-            vec![p.name.to_string(), p.ty.describe(), default, p.doc.to_string()]
+            vec![p.name.to_string(), p.ty.describe(), default, p.doc.trim().to_string()]
         })
         .collect();
     print!("{}", table(&["parameter", "type", "default", "description"], &rows));

@@ -12,8 +12,57 @@
 //! stages. `preview.png` shows originals beside augmentations (the paper's
 //! Figure 6).
 
-use super::params::{Default, ParamDef, ParamType};
-use super::{ArtifactType, KindDef, Params, Process, Schema, SlotDef, ThreadUse};
+use super::params::{Default, ParamType};
+use super::{ArtifactType, IntOr, KindDef, Process, Schema, SlotDef, ThreadUse};
+
+crate::choice! {
+    /// Whether rare classes are oversampled.
+    pub enum Balance { None = "none", Oversample = "oversample" }
+}
+
+crate::choice! {
+    /// A class size read off the classes after copying.
+    pub enum Target { Median = "median", Max = "max" }
+}
+
+crate::choice! {
+    /// The class weights recorded for the training stages.
+    pub enum ClassWeights { Balanced = "balanced", None = "none" }
+}
+
+crate::stage_params! {
+    pub struct AugmentParams {
+        /// augmented copies of every training image
+        copies: i64 = ParamType::Int { min: 0, max: 100 } => Default::Int(1),
+        /// oversample rare classes up to `target`
+        balance: Balance = Balance::TYPE => Default::Str("none"),
+        /// images per class after oversampling
+        target: IntOr<Target> = ParamType::IntOrChoice { min: 1, max: 1_000_000, choices: Target::WORDS } => Default::Str("max"),
+        /// mirror left-right with probability 1/2
+        hflip: bool = ParamType::Bool => Default::Bool(true),
+        /// mirror top-bottom with probability 1/2
+        vflip: bool = ParamType::Bool => Default::Bool(false),
+        /// rotation in degrees, drawn from [-rotate, rotate]
+        rotate: f64 = ParamType::Float { min: 0.0, max: 180.0 } => Default::Float(15.0),
+        /// shift as a fraction of the side, per axis
+        translate: f64 = ParamType::Float { min: 0.0, max: 0.5 } => Default::Float(0.1),
+        /// scale drawn from [1 - zoom, 1 + zoom]
+        zoom: f64 = ParamType::Float { min: 0.0, max: 0.9 } => Default::Float(0.1),
+        /// weights recorded for the training stages
+        class_weights: ClassWeights = ClassWeights::TYPE => Default::Str("balanced"),
+        /// rows of the preview sheet (original + 5 augmentations each)
+        preview: i64 = ParamType::Int { min: 0, max: 64 } => Default::Int(8),
+    }
+    rules {
+        fn check(&self) -> Vec<String> {
+            if self.copies == 0 && self.balance == Balance::None {
+                vec!["copies = 0 with balance = \"none\" adds nothing: set copies >= 1 or balance = \"oversample\"".into()]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+}
 
 pub static AUGMENT: KindDef = KindDef {
     name: "augment",
@@ -27,71 +76,9 @@ pub static AUGMENT: KindDef = KindDef {
         doc: "the images to augment (a load stage)",
     }],
     output: ArtifactType::Images,
-    params: Schema::untyped(
-        &[
-            ParamDef {
-                name: "copies",
-                ty: ParamType::Int { min: 0, max: 100 },
-                default: Default::Int(1),
-                doc: "augmented copies of every training image",
-            },
-            ParamDef {
-                name: "balance",
-                ty: ParamType::Choice(&["none", "oversample"]),
-                default: Default::Str("none"),
-                doc: "oversample rare classes up to `target`",
-            },
-            ParamDef {
-                name: "target",
-                ty: ParamType::IntOrChoice { min: 1, max: 1_000_000, choices: &["median", "max"] },
-                default: Default::Str("max"),
-                doc: "images per class after oversampling",
-            },
-            ParamDef { name: "hflip", ty: ParamType::Bool, default: Default::Bool(true), doc: "mirror left-right with probability 1/2" },
-            ParamDef { name: "vflip", ty: ParamType::Bool, default: Default::Bool(false), doc: "mirror top-bottom with probability 1/2" },
-            ParamDef {
-                name: "rotate",
-                ty: ParamType::Float { min: 0.0, max: 180.0 },
-                default: Default::Float(15.0),
-                doc: "rotation in degrees, drawn from [-rotate, rotate]",
-            },
-            ParamDef {
-                name: "translate",
-                ty: ParamType::Float { min: 0.0, max: 0.5 },
-                default: Default::Float(0.1),
-                doc: "shift as a fraction of the side, per axis",
-            },
-            ParamDef {
-                name: "zoom",
-                ty: ParamType::Float { min: 0.0, max: 0.9 },
-                default: Default::Float(0.1),
-                doc: "scale drawn from [1 - zoom, 1 + zoom]",
-            },
-            ParamDef {
-                name: "class_weights",
-                ty: ParamType::Choice(&["balanced", "none"]),
-                default: Default::Str("balanced"),
-                doc: "weights recorded for the training stages",
-            },
-            ParamDef {
-                name: "preview",
-                ty: ParamType::Int { min: 0, max: 64 },
-                default: Default::Int(8),
-                doc: "rows of the preview sheet (original + 5 augmentations each)",
-            },
-        ],
-        check,
-    ),
+    params: Schema::of::<AugmentParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 10.0,
     process: Process::Worker,
     names_inputs: false,
 };
-
-fn check(p: &Params) -> Vec<String> {
-    if p.int("copies") == 0 && p.str("balance") == Some("none") {
-        vec!["copies = 0 with balance = \"none\" adds nothing: set copies >= 1 or balance = \"oversample\"".into()]
-    } else {
-        Vec::new()
-    }
-}

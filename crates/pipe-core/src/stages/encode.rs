@@ -5,8 +5,27 @@
 //! does (divided by the image's number of descriptors), or by L2 norm, or
 //! re-weighted by tf-idf (idf from the training split).
 
-use super::params::{Default, ParamDef, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse, no_check};
+use super::params::Default;
+use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+
+crate::choice! {
+    /// The nearest-word search.
+    pub enum Matcher { Flann = "flann", Brute = "brute" }
+}
+
+crate::choice! {
+    /// How a histogram's counts are normalised.
+    pub enum Normalization { Bow = "bow", L2 = "l2", Tfidf = "tfidf" }
+}
+
+crate::stage_params! {
+    pub struct EncodeParams {
+        /// nearest-word search: FLANN (the paper's) or exact
+        matcher: Matcher = Matcher::TYPE => Default::Str("flann"),
+        /// counts / descriptors (OpenCV's), L2, or tf-idf
+        normalization: Normalization = Normalization::TYPE => Default::Str("bow"),
+    }
+}
 
 pub static ENCODE: KindDef = KindDef {
     name: "encode",
@@ -29,23 +48,7 @@ pub static ENCODE: KindDef = KindDef {
         },
     ],
     output: ArtifactType::Histograms,
-    params: Schema::untyped(
-        &[
-            ParamDef {
-                name: "matcher",
-                ty: ParamType::Choice(&["flann", "brute"]),
-                default: Default::Str("flann"),
-                doc: "nearest-word search: FLANN (the paper's) or exact",
-            },
-            ParamDef {
-                name: "normalization",
-                ty: ParamType::Choice(&["bow", "l2", "tfidf"]),
-                default: Default::Str("bow"),
-                doc: "counts / descriptors (OpenCV's), L2, or tf-idf",
-            },
-        ],
-        no_check,
-    ),
+    params: Schema::of::<EncodeParams>(),
     threads: ThreadUse::Parallel,
     estimate_seconds: 10.0,
     process: Process::Worker,

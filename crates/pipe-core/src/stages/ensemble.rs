@@ -8,8 +8,15 @@
 //! class of highest average. An approach beyond the paper, named as its own
 //! row in `evaluate`.
 
-use super::params::{Default, ParamDef, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse, no_check};
+use super::params::{Default, ParamType};
+use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+
+crate::stage_params! {
+    pub struct EnsembleParams {
+        /// one weight per input, in order (not set: equal weights)
+        weights: Option<Vec<f64>> = ParamType::FloatList { min: 0.0, max: 1000.0 } => Default::Unset,
+    }
+}
 
 pub static ENSEMBLE: KindDef = KindDef {
     name: "ensemble",
@@ -23,15 +30,7 @@ pub static ENSEMBLE: KindDef = KindDef {
         doc: "single-label approaches with scores, on the same test images and classes",
     }],
     output: ArtifactType::Predictions,
-    params: Schema::untyped(
-        &[ParamDef {
-            name: "weights",
-            ty: ParamType::FloatList { min: 0.0, max: 1000.0 },
-            default: Default::Unset,
-            doc: "one weight per input, in order (not set: equal weights)",
-        }],
-        no_check,
-    ),
+    params: Schema::of::<EnsembleParams>(),
     threads: ThreadUse::Single,
     estimate_seconds: 2.0,
     process: Process::Worker,

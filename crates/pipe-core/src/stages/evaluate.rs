@@ -6,7 +6,12 @@
 //! approaches side by side, then each one's class table, then any SVM
 //! grid-search table). The run's report folder copies these.
 
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse, no_check};
+use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+
+crate::stage_params! {
+    /// `evaluate` has no parameters.
+    pub struct EvaluateParams {}
+}
 
 pub static EVALUATE: KindDef = KindDef {
     name: "evaluate",
@@ -29,7 +34,7 @@ pub static EVALUATE: KindDef = KindDef {
         },
     ],
     output: ArtifactType::Metrics,
-    params: Schema::untyped(&[], no_check),
+    params: Schema::of::<EvaluateParams>(),
     threads: ThreadUse::Single,
     estimate_seconds: 5.0,
     // The plots are drawn with OpenCV: a worker stage.

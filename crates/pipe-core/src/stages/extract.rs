@@ -3,8 +3,39 @@
 //! thread. Images without keypoints are counted, reported, and kept: they
 //! encode to an all-zero histogram rather than vanishing.
 
-use super::params::{Default, ParamDef, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse, no_check};
+use super::params::{Default, ParamType};
+use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+
+crate::choice! {
+    /// The keypoint detector and descriptor.
+    pub enum Detector { Kaze = "kaze", Akaze = "akaze", Orb = "orb", Sift = "sift" }
+}
+
+crate::choice! {
+    /// kaze/akaze: the diffusivity type.
+    pub enum Diffusivity { PmG1 = "pm-g1", PmG2 = "pm-g2", Weickert = "weickert", Charbonnier = "charbonnier" }
+}
+
+crate::stage_params! {
+    pub struct ExtractParams {
+        /// keypoint detector and descriptor
+        detector: Detector = Detector::TYPE => Default::Str("kaze"),
+        /// kaze/akaze: detector response threshold
+        threshold: f64 = ParamType::Float { min: 0.0, max: 1.0 } => Default::Float(0.001),
+        /// kaze/akaze: maximum octave evolution
+        octaves: i64 = ParamType::Int { min: 1, max: 8 } => Default::Int(4),
+        /// kaze/akaze: sublevels per octave
+        octave_layers: i64 = ParamType::Int { min: 1, max: 8 } => Default::Int(4),
+        /// kaze/akaze: diffusivity type
+        diffusivity: Diffusivity = Diffusivity::TYPE => Default::Str("pm-g2"),
+        /// kaze: 128-element descriptors instead of 64
+        extended: bool = ParamType::Bool => Default::Bool(false),
+        /// kaze: no rotation invariance (faster)
+        upright: bool = ParamType::Bool => Default::Bool(false),
+        /// keep the strongest this many per image (0: all)
+        max_keypoints: i64 = ParamType::Int { min: 0, max: 100_000 } => Default::Int(0),
+    }
+}
 
 pub static EXTRACT: KindDef = KindDef {
     name: "extract",
@@ -18,54 +49,7 @@ pub static EXTRACT: KindDef = KindDef {
         doc: "the images (a load or augment stage)",
     }],
     output: ArtifactType::Features,
-    params: Schema::untyped(
-        &[
-            ParamDef {
-                name: "detector",
-                ty: ParamType::Choice(&["kaze", "akaze", "orb", "sift"]),
-                default: Default::Str("kaze"),
-                doc: "keypoint detector and descriptor",
-            },
-            ParamDef {
-                name: "threshold",
-                ty: ParamType::Float { min: 0.0, max: 1.0 },
-                default: Default::Float(0.001),
-                doc: "kaze/akaze: detector response threshold",
-            },
-            ParamDef {
-                name: "octaves",
-                ty: ParamType::Int { min: 1, max: 8 },
-                default: Default::Int(4),
-                doc: "kaze/akaze: maximum octave evolution",
-            },
-            ParamDef {
-                name: "octave_layers",
-                ty: ParamType::Int { min: 1, max: 8 },
-                default: Default::Int(4),
-                doc: "kaze/akaze: sublevels per octave",
-            },
-            ParamDef {
-                name: "diffusivity",
-                ty: ParamType::Choice(&["pm-g1", "pm-g2", "weickert", "charbonnier"]),
-                default: Default::Str("pm-g2"),
-                doc: "kaze/akaze: diffusivity type",
-            },
-            ParamDef {
-                name: "extended",
-                ty: ParamType::Bool,
-                default: Default::Bool(false),
-                doc: "kaze: 128-element descriptors instead of 64",
-            },
-            ParamDef { name: "upright", ty: ParamType::Bool, default: Default::Bool(false), doc: "kaze: no rotation invariance (faster)" },
-            ParamDef {
-                name: "max_keypoints",
-                ty: ParamType::Int { min: 0, max: 100_000 },
-                default: Default::Int(0),
-                doc: "keep the strongest this many per image (0: all)",
-            },
-        ],
-        no_check,
-    ),
+    params: Schema::of::<ExtractParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 55.0,
     process: Process::Worker,

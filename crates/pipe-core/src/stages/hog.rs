@@ -4,8 +4,17 @@
 //! ("HOG + SVM"), cheap and strong on clip art. Per-image work split over
 //! the granted threads; the output does not depend on how many.
 
-use super::params::{Default, ParamDef, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse, no_check};
+use super::params::{Default, ParamType};
+use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+
+crate::stage_params! {
+    pub struct HogParams {
+        /// cell side in pixels
+        cell: i64 = ParamType::Int { min: 2, max: 64 } => Default::Int(8),
+        /// orientation bins over 0-180°
+        bins: i64 = ParamType::Int { min: 2, max: 36 } => Default::Int(9),
+    }
+}
 
 pub static HOG: KindDef = KindDef {
     name: "hog",
@@ -19,18 +28,7 @@ pub static HOG: KindDef = KindDef {
         doc: "the images (a load or augment stage)",
     }],
     output: ArtifactType::Histograms,
-    params: Schema::untyped(
-        &[
-            ParamDef { name: "cell", ty: ParamType::Int { min: 2, max: 64 }, default: Default::Int(8), doc: "cell side in pixels" },
-            ParamDef {
-                name: "bins",
-                ty: ParamType::Int { min: 2, max: 36 },
-                default: Default::Int(9),
-                doc: "orientation bins over 0-180°",
-            },
-        ],
-        no_check,
-    ),
+    params: Schema::of::<HogParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 5.0,
     process: Process::Worker,

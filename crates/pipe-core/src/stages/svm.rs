@@ -8,8 +8,40 @@
 //! fold. The best point is the highest mean score; ties go to the first in
 //! grid order, as `GridSearchCV` does. `cv.csv` keeps the whole table.
 
-use super::params::{Default, ParamDef, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse, no_check};
+use super::params::{Default, ParamType};
+use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+
+crate::choice! {
+    /// The SVM kernel.
+    pub enum Kernel { Rbf = "rbf", Linear = "linear" }
+}
+
+crate::choice! {
+    /// What the grid search maximises.
+    pub enum Scoring { Accuracy = "accuracy", MacroF1 = "macro_f1" }
+}
+
+crate::choice! {
+    /// Per-class scaling of C.
+    pub enum ClassWeight { None = "none", Balanced = "balanced" }
+}
+
+crate::stage_params! {
+    pub struct SvmParams {
+        /// SVM kernel
+        kernel: Kernel = Kernel::TYPE => Default::Str("rbf"),
+        /// grid of C values
+        c: Vec<f64> = ParamType::FloatList { min: 1e-6, max: 1e6 } => Default::Floats(&[0.1, 1.0, 10.0, 100.0]),
+        /// grid of RBF gamma values (ignored by linear)
+        gamma: Vec<f64> = ParamType::FloatList { min: 1e-9, max: 1e9 } => Default::Floats(&[1.0, 10.0, 100.0, 1000.0]),
+        /// cross-validation folds
+        folds: i64 = ParamType::Int { min: 2, max: 20 } => Default::Int(5),
+        /// what the grid search maximises
+        scoring: Scoring = Scoring::TYPE => Default::Str("accuracy"),
+        /// balanced: C scaled per class by n / (classes x count)
+        class_weight: ClassWeight = ClassWeight::TYPE => Default::Str("none"),
+    }
+}
 
 pub static SVM: KindDef = KindDef {
     name: "svm",
@@ -23,37 +55,7 @@ pub static SVM: KindDef = KindDef {
         doc: "one vector per image: BOW histograms (an encode stage) or HOG descriptors (a hog stage)",
     }],
     output: ArtifactType::Predictions,
-    params: Schema::untyped(
-        &[
-            ParamDef { name: "kernel", ty: ParamType::Choice(&["rbf", "linear"]), default: Default::Str("rbf"), doc: "SVM kernel" },
-            ParamDef {
-                name: "c",
-                ty: ParamType::FloatList { min: 1e-6, max: 1e6 },
-                default: Default::Floats(&[0.1, 1.0, 10.0, 100.0]),
-                doc: "grid of C values",
-            },
-            ParamDef {
-                name: "gamma",
-                ty: ParamType::FloatList { min: 1e-9, max: 1e9 },
-                default: Default::Floats(&[1.0, 10.0, 100.0, 1000.0]),
-                doc: "grid of RBF gamma values (ignored by linear)",
-            },
-            ParamDef { name: "folds", ty: ParamType::Int { min: 2, max: 20 }, default: Default::Int(5), doc: "cross-validation folds" },
-            ParamDef {
-                name: "scoring",
-                ty: ParamType::Choice(&["accuracy", "macro_f1"]),
-                default: Default::Str("accuracy"),
-                doc: "what the grid search maximises",
-            },
-            ParamDef {
-                name: "class_weight",
-                ty: ParamType::Choice(&["none", "balanced"]),
-                default: Default::Str("none"),
-                doc: "balanced: C scaled per class by n / (classes x count)",
-            },
-        ],
-        no_check,
-    ),
+    params: Schema::of::<SvmParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 120.0,
     process: Process::Worker,

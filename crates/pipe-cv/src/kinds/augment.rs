@@ -21,21 +21,16 @@ use crate::data::decode::init_opencv;
 use pipe_core::data::dataset::{Dataset, Row};
 use pipe_core::data::split::Split;
 use pipe_core::rng::Rng;
-use pipe_core::stages::{ParamValue, Params, StageContext, StageError};
+use pipe_core::stages::augment::{AugmentParams, Balance, ClassWeights, Target};
+use pipe_core::stages::{IntOr, StageContext, StageError};
 
-fn ranges(p: &Params) -> Ranges {
-    Ranges {
-        hflip: p.bool("hflip"),
-        vflip: p.bool("vflip"),
-        rotate: p.float("rotate"),
-        translate: p.float("translate"),
-        zoom: p.float("zoom"),
-    }
+fn ranges(p: &AugmentParams) -> Ranges {
+    Ranges { hflip: p.hflip, vflip: p.vflip, rotate: p.rotate, translate: p.translate, zoom: p.zoom }
 }
 
 /// Which original each new image copies: `(row, copy number)`.
-fn plan_copies(data: &Dataset, p: &Params) -> Vec<(usize, usize)> {
-    let copies = p.int("copies") as usize;
+fn plan_copies(data: &Dataset, p: &AugmentParams) -> Vec<(usize, usize)> {
+    let copies = p.copies as usize;
     let mut by_class: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (i, r) in data.rows.iter().enumerate().filter(|(_, r)| r.split == Split::Train && !r.augmented) {
         by_class.entry(r.label_id).or_default().push(i);
@@ -46,13 +41,13 @@ fn plan_copies(data: &Dataset, p: &Params) -> Vec<(usize, usize)> {
             jobs.extend((0..copies).map(|k| (i, k)));
         }
     }
-    if p.str("balance") == Some("oversample") {
+    if p.balance == Balance::Oversample {
         let mut sizes: Vec<usize> = by_class.values().map(|r| r.len() * (1 + copies)).collect();
         sizes.sort_unstable();
-        let target = match p.get("target") {
-            ParamValue::Int(n) => *n as usize,
-            ParamValue::Str(s) if s == "median" => sizes.get(sizes.len() / 2).copied().unwrap_or(0),
-            _ => sizes.last().copied().unwrap_or(0),
+        let target = match p.target {
+            IntOr::Int(n) => n as usize,
+            IntOr::Word(Target::Median) => sizes.get(sizes.len() / 2).copied().unwrap_or(0),
+            IntOr::Word(Target::Max) => sizes.last().copied().unwrap_or(0),
         };
         for rows in by_class.values() {
             let have = rows.len() * (1 + copies);
@@ -67,7 +62,7 @@ fn plan_copies(data: &Dataset, p: &Params) -> Vec<(usize, usize)> {
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
-    let p = ctx.params.clone();
+    let p: AugmentParams = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
     let mut data = Dataset::read(&input).map_err(StageError::Failed)?;
     let (size, channels) = (data.pixels.height, data.pixels.channels);
@@ -96,11 +91,11 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         data.rows.push(Row { source: format!("{}#aug{k}", original.source), augmented: true, ..original });
     }
     data.refresh_stats();
-    if p.str("class_weights") == Some("none") {
+    if p.class_weights == ClassWeights::None {
         data.meta.class_weights = vec![1.0; data.meta.classes.len()];
     }
     ctx.log(format!("added {} augmented training images", jobs.len()));
-    write_preview(ctx, &data, &ranges, p.int("preview") as usize)?;
+    write_preview(ctx, &data, &ranges, p.preview as usize)?;
     data.write(ctx.out_dir()).map_err(StageError::Failed)
 }
 

@@ -8,6 +8,7 @@ use pipe_core::data::bow::{FeaturesMeta, VocabularyMeta, read_f32, read_json, wr
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::split::Split;
 use pipe_core::rng::Rng;
+use pipe_core::stages::cluster::ClusterParams;
 use pipe_core::stages::{StageContext, StageError};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
@@ -15,7 +16,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     // granted (each sample's distances are independent, so the result does not
     // depend on the thread count).
     init_opencv(ctx.threads);
-    let p = ctx.params.clone();
+    let p: ClusterParams = ctx.typed_params()?;
     let input = ctx.input("features")?.dir.clone();
     let meta: FeaturesMeta = read_json(&input.join("features.json"))?;
     let all = read_f32(&input.join("descriptors.f32"))?;
@@ -29,13 +30,13 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         }
         offset += n;
     }
-    let cap = p.int("sample") as usize;
+    let cap = p.sample as usize;
     if cap > 0 && rows.len() > cap {
         Rng::new(ctx.seed, "cluster/sample").shuffle(&mut rows);
         rows.truncate(cap);
         rows.sort_unstable();
     }
-    let words = p.int("words") as usize;
+    let words = p.words as usize;
     if words > rows.len() {
         return Err(StageError::Failed(format!(
             "words = {words} is more than the {} training descriptors available: lower `words`, or extract more keypoints",
@@ -45,8 +46,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let data: Vec<f32> = rows.iter().flat_map(|&r| all[r * dim..(r + 1) * dim].iter().copied()).collect();
     ctx.progress(0, 1, "clusterings");
     let (centres, compactness) =
-        kmeans(&data, dim, words, p.int("attempts") as i32, p.int("max_iterations") as i32, p.float("epsilon"), ctx.seed)
-            .map_err(StageError::Failed)?;
+        kmeans(&data, dim, words, p.attempts as i32, p.max_iterations as i32, p.epsilon, ctx.seed).map_err(StageError::Failed)?;
     ctx.progress(1, 1, "clusterings");
     ctx.log(format!("{words} words from {} training descriptors, compactness {compactness:.4}", rows.len()));
     let out = ctx.out_dir().to_path_buf();

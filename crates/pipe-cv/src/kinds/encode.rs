@@ -14,11 +14,12 @@ use pipe_core::data::bow::{
 };
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::split::Split;
+use pipe_core::stages::encode::{EncodeParams, Matcher, Normalization};
 use pipe_core::stages::{StageContext, StageError};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
-    let p = ctx.params.clone();
+    let p: EncodeParams = ctx.typed_params()?;
     let features_dir = ctx.input("features")?.dir.clone();
     let vocab_dir = ctx.input("vocabulary")?.dir.clone();
     let meta: FeaturesMeta = read_json(&features_dir.join("features.json"))?;
@@ -40,7 +41,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     }
     let image = |i: usize| &descriptors[offsets[i] * dim..(offsets[i] + meta.counts[i]) * dim];
     let ticker = ctx.ticker(meta.counts.len(), "images");
-    let assignments: Vec<Vec<usize>> = if p.str("matcher") == Some("brute") {
+    let assignments: Vec<Vec<usize>> = if p.matcher == Matcher::Brute {
         (0..meta.counts.len())
             .into_par_iter()
             .map(|i| {
@@ -60,22 +61,22 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         }
         out
     };
-    let how = p.str("normalization").unwrap_or("bow");
+    let how = p.normalization;
     let mut rows: Vec<Vec<f32>> = assignments
         .iter()
         .map(|a| {
             let mut counts = vec![0u32; words];
             a.iter().for_each(|&w| counts[w] += 1);
-            normalise(&counts, if how == "l2" { "l2" } else { "bow" })
+            normalise(&counts, if how == Normalization::L2 { "l2" } else { "bow" })
         })
         .collect();
-    if how == "tfidf" {
+    if how == Normalization::Tfidf {
         let index = Dataset::read_index(&features_dir).map_err(StageError::Failed)?;
         let train: Vec<usize> = (0..rows.len()).filter(|&i| index[i].split == Split::Train).collect();
         tfidf(&mut rows, &train);
     }
     let out = ctx.out_dir().to_path_buf();
     write_f32(&out.join("histograms.f32"), &rows.concat())?;
-    write_json(&out.join("histograms.json"), &HistogramsMeta { words, normalization: how.to_string(), images: rows.len() })?;
+    write_json(&out.join("histograms.json"), &HistogramsMeta { words, normalization: how.word().to_string(), images: rows.len() })?;
     Ok(copy_index(&features_dir, &out)?)
 }

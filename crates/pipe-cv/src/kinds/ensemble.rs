@@ -10,18 +10,17 @@
 
 use pipe_core::data::predictions::Predictions;
 use pipe_core::data::predictions::argmax;
-use pipe_core::stages::{ParamValue, StageContext, StageError};
+use pipe_core::stages::ensemble::EnsembleParams;
+use pipe_core::stages::{StageContext, StageError};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+    let p: EnsembleParams = ctx.typed_params()?;
     let inputs: Vec<(String, Predictions)> = ctx
         .inputs_of("predictions")
         .iter()
         .map(|a| Predictions::read(&a.dir).map(|p| (a.stage.clone(), p)).map_err(StageError::Failed))
         .collect::<Result<_, _>>()?;
-    let weights = match ctx.params.get("weights") {
-        ParamValue::Floats(w) => w.clone(),
-        _ => vec![1.0; inputs.len()],
-    };
+    let weights = p.weights.unwrap_or_else(|| vec![1.0; inputs.len()]);
     if weights.len() != inputs.len() {
         return Err(StageError::Failed(format!(
             "{} weights for {} inputs: give one weight per input, in order",

@@ -9,22 +9,23 @@ use crate::data::decode::{init_opencv, to_grey};
 use crate::data::keypoints::{Detector, DetectorConfig, Found, descriptor_dim};
 use pipe_core::data::bow::{FeaturesMeta, copy_index, write_f32, write_json};
 use pipe_core::data::dataset::Dataset;
+use pipe_core::stages::extract::ExtractParams;
 use pipe_core::stages::{StageContext, StageError};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
-    let p = ctx.params.clone();
+    let p: ExtractParams = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
     let data = Dataset::read(&input).map_err(StageError::Failed)?;
     let config = DetectorConfig {
-        detector: p.str("detector").unwrap_or("kaze").to_string(),
-        threshold: p.float("threshold") as f32,
-        octaves: p.int("octaves") as i32,
-        octave_layers: p.int("octave_layers") as i32,
-        diffusivity: p.str("diffusivity").unwrap_or("pm-g2").to_string(),
-        extended: p.bool("extended"),
-        upright: p.bool("upright"),
-        max_keypoints: p.int("max_keypoints") as usize,
+        detector: p.detector.word().to_string(),
+        threshold: p.threshold as f32,
+        octaves: p.octaves as i32,
+        octave_layers: p.octave_layers as i32,
+        diffusivity: p.diffusivity.word().to_string(),
+        extended: p.extended,
+        upright: p.upright,
+        max_keypoints: p.max_keypoints as usize,
     };
     Detector::new(&config).map_err(StageError::Failed)?; // a bad configuration fails once, clearly
     let dim = descriptor_dim(&config);

@@ -9,12 +9,14 @@ use rayon::prelude::*;
 use pipe_core::data::bow::{HistogramsMeta, copy_index, write_f32, write_json};
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::hog::Hog;
+use pipe_core::stages::hog::HogParams;
 use pipe_core::stages::{StageContext, StageError};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+    let p: HogParams = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
     let data = Dataset::read(&input).map_err(StageError::Failed)?;
-    let hog = Hog { cell: ctx.params.int("cell") as usize, bins: ctx.params.int("bins") as usize };
+    let hog = Hog { cell: p.cell as usize, bins: p.bins as usize };
     let (side, channels) = (data.pixels.height, data.pixels.channels);
     let dim = hog.len(side);
     if dim == 0 {

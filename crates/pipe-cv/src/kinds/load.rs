@@ -8,62 +8,108 @@
 //! then split train/validation/test (stratified, seeded). Deduplication
 //! happens before the split, so a duplicate can never sit on both sides.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use rayon::prelude::*;
 
 use crate::data::decode::{self, DecodeError, Decoded, Layout};
 use pipe_core::data::dataset::{Dataset, Excluded, Meta, Row};
-use pipe_core::data::split::{split, subsample};
+use pipe_core::data::split::{Split, split, subsample};
 use pipe_core::data::synthetic::Synthetic;
 use pipe_core::data::tensor::ImageTensor;
 use pipe_core::data::{BadItem, Candidate, Listing, Source, folder, imet, openclipart};
 use pipe_core::rng::Rng;
-use pipe_core::stages::{Params, StageContext, StageError};
+use pipe_core::stages::load::{Color, DatasetKind, LoadParams, OnBadImage, RareClasses, SingleLabel};
+use pipe_core::stages::{StageContext, StageError};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     decode::init_opencv(1);
-    let p = ctx.params.clone();
-    let dataset = p.str("dataset").unwrap_or_default().to_string();
-    let root = p.str("root").map(Path::new);
-    let synthetic =
-        Synthetic { classes: p.int("classes") as usize, images: p.int("images") as usize, imbalance: p.float("imbalance"), seed: ctx.seed };
-    let listing = match (dataset.as_str(), root) {
-        ("synthetic", _) => Ok(synthetic.list()),
-        ("openclipart", Some(r)) => openclipart::list(r),
-        ("folder", Some(r)) => folder::list(r),
-        ("imet", Some(r)) => {
-            let rule = if p.str("single_label") == Some("first") { imet::SingleLabel::First } else { imet::SingleLabel::MostFrequent };
-            imet::list(r, rule, p.str("label_prefix"))
+    let p: LoadParams = ctx.typed_params()?;
+    let synthetic = Synthetic { classes: p.classes as usize, images: p.images as usize, imbalance: p.imbalance, seed: ctx.seed };
+    let Listing { mut candidates, mut bad, dropped } = list(&p, &synthetic)?;
+    let listed_classes: BTreeSet<String> = candidates.iter().map(|c| c.label.clone()).collect();
+    if p.limit > 0 {
+        candidates = limit(ctx, candidates, p.limit as usize);
+    }
+
+    let layout = Layout { size: p.image_size as usize, grey: p.color == Color::Grey, max_megapixels: p.max_megapixels };
+    let (mut kept, too_large) = decode_usable(ctx, candidates, layout, &synthetic, p.on_bad_image == OnBadImage::Fail, &mut bad)?;
+    let before = kept.len();
+    if p.dedup {
+        kept = dedup(kept);
+    }
+    let duplicates_removed = before - kept.len();
+    ctx.log(format!("duplicates removed: {duplicates_removed}"));
+
+    let mut dropped: Vec<Excluded> = dropped.into_iter().chain(too_large).map(|d| Excluded { item: d.item, problem: d.problem }).collect();
+    filter_labels(&mut kept, p.min_label_count as usize);
+    let rare = rare_classes(ctx, &mut kept, &mut dropped, &p)?;
+    let (classes, label_ids) = class_ids(&kept.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>());
+    check_classes_left(ctx, &classes, &listed_classes, &rare)?;
+    let (splits, unsplit) = split(&label_ids, p.test_fraction, p.validation_fraction, &mut Rng::new(ctx.seed, "load/split"));
+    let unsplittable: Vec<String> = unsplit.iter().map(|&c| classes[c].clone()).collect();
+    if !unsplittable.is_empty() {
+        ctx.warn(format!("too few images to hold some out for testing/validation: {}", unsplittable.join(", ")));
+    }
+
+    let left_out = LeftOut { duplicates_removed, bad, dropped, unsplittable };
+    let data = assemble(p.dataset.word(), layout, &kept, classes, &label_ids, &splits, left_out);
+    ctx.log(format!("{} images in {} classes, {} labels", data.rows.len(), data.meta.classes.len(), data.meta.labels.len()));
+    data.write(ctx.out_dir()).map_err(StageError::Failed)
+}
+
+/// The collection's candidates per `dataset`; fails when there are none, or
+/// at a bad listed item with `on_bad_image = "fail"`.
+fn list(p: &LoadParams, synthetic: &Synthetic) -> Result<Listing, StageError> {
+    let root = p.root.as_deref().map(Path::new);
+    let listing = match (p.dataset, root) {
+        (DatasetKind::Synthetic, _) => Ok(synthetic.list()),
+        (DatasetKind::Openclipart, Some(r)) => openclipart::list(r),
+        (DatasetKind::Folder, Some(r)) => folder::list(r),
+        (DatasetKind::Imet, Some(r)) => {
+            let rule = if p.single_label == SingleLabel::First { imet::SingleLabel::First } else { imet::SingleLabel::MostFrequent };
+            imet::list(r, rule, p.label_prefix.as_deref())
         }
         _ => Err("`root` is not set".to_string()),
     }
     .map_err(StageError::Failed)?;
-    let Listing { mut candidates, mut bad, dropped } = listing;
-    if candidates.is_empty() && bad.is_empty() {
+    if listing.candidates.is_empty() && listing.bad.is_empty() {
         return Err(StageError::Failed(format!(
             "no images found under {}",
             root.map_or("the generator".into(), |r| r.display().to_string())
         )));
     }
-    let fail_fast = p.str("on_bad_image") == Some("fail");
-    if fail_fast && let Some(b) = bad.first() {
+    if p.on_bad_image == OnBadImage::Fail
+        && let Some(b) = listing.bad.first()
+    {
         return Err(StageError::Failed(format!("{}: {} (on_bad_image = \"fail\")", b.item, b.problem)));
     }
+    Ok(listing)
+}
 
-    let listed_classes: std::collections::BTreeSet<String> = candidates.iter().map(|c| c.label.clone()).collect();
-    let limit = p.int("limit") as usize;
-    if limit > 0 {
-        let labels = class_ids(&candidates).1;
-        let keep = subsample(&labels, limit, &mut Rng::new(ctx.seed, "load/limit"));
-        candidates = keep.into_iter().map(|i| candidates[i].clone()).collect();
-        ctx.log(format!("limit: kept {} images, stratified", candidates.len()));
-    }
+/// `limit` of the candidates, stratified and seeded.
+fn limit(ctx: &mut StageContext, candidates: Vec<Candidate>, limit: usize) -> Vec<Candidate> {
+    let labels = class_ids(&candidates).1;
+    let keep = subsample(&labels, limit, &mut Rng::new(ctx.seed, "load/limit"));
+    let candidates: Vec<Candidate> = keep.into_iter().map(|i| candidates[i].clone()).collect();
+    ctx.log(format!("limit: kept {} images, stratified", candidates.len()));
+    candidates
+}
 
-    let layout =
-        Layout { size: p.int("image_size") as usize, grey: p.str("color") == Some("grey"), max_megapixels: p.float("max_megapixels") };
-    let decoded = decode_all(ctx, &candidates, layout, &synthetic, fail_fast)?;
+/// Decodes the candidates: the usable ones, and those over
+/// `max_megapixels`; unreadable ones join `bad`. Reports both kinds, and
+/// fails when nothing usable is left.
+#[allow(clippy::type_complexity)]
+fn decode_usable(
+    ctx: &mut StageContext,
+    candidates: Vec<Candidate>,
+    layout: Layout,
+    synthetic: &Synthetic,
+    fail_fast: bool,
+    bad: &mut Vec<BadItem>,
+) -> Result<(Vec<(Candidate, Decoded)>, Vec<BadItem>), StageError> {
+    let decoded = decode_all(ctx, &candidates, layout, synthetic, fail_fast)?;
     let mut kept: Vec<(Candidate, Decoded)> = Vec::with_capacity(candidates.len());
     let mut too_large = Vec::new();
     for (c, d) in candidates.into_iter().zip(decoded) {
@@ -73,20 +119,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             Err(DecodeError::TooLarge(problem)) => too_large.push(BadItem { item: c.source.display(), problem }),
         }
     }
-    report_bad(ctx, &bad);
-    if !too_large.is_empty() {
-        let first: Vec<String> = too_large.iter().take(2).map(|b| format!("{} ({})", short(&b.item), b.problem)).collect();
-        ctx.warn(format!(
-            "left out {} image{} over max_megapixels (raise it to include them; ~7 bytes of memory per pixel while decoding): {}{}",
-            too_large.len(),
-            if too_large.len() == 1 { "" } else { "s" },
-            first.join("; "),
-            if too_large.len() > 2 { ", ... (all in stage.log)" } else { "" }
-        ));
-        for b in &too_large {
-            ctx.log(format!("too large: {}: {}", b.item, b.problem));
-        }
-    }
+    report_bad(ctx, bad);
+    report_too_large(ctx, &too_large);
     if kept.is_empty() {
         if bad.is_empty() {
             return Err(StageError::Failed("no usable images: every image is over max_megapixels; raise it".into()));
@@ -94,19 +128,35 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         let first = bad.first().map(|b| format!(" (first: {}: {})", b.item, b.problem)).unwrap_or_default();
         return Err(StageError::Failed(format!("no usable images: all {} were bad{first}", bad.len())));
     }
+    Ok((kept, too_large))
+}
 
-    let before = kept.len();
-    if p.bool("dedup") {
-        kept = dedup(kept);
+/// One warning line with the first names; every name in the stage log.
+fn report_too_large(ctx: &mut StageContext, too_large: &[BadItem]) {
+    if too_large.is_empty() {
+        return;
     }
-    let duplicates_removed = before - kept.len();
-    ctx.log(format!("duplicates removed: {duplicates_removed}"));
+    let first: Vec<String> = too_large.iter().take(2).map(|b| format!("{} ({})", short(&b.item), b.problem)).collect();
+    ctx.warn(format!(
+        "left out {} image{} over max_megapixels (raise it to include them; ~7 bytes of memory per pixel while decoding): {}{}",
+        too_large.len(),
+        if too_large.len() == 1 { "" } else { "s" },
+        first.join("; "),
+        if too_large.len() > 2 { ", ... (all in stage.log)" } else { "" }
+    ));
+    for b in too_large {
+        ctx.log(format!("too large: {}: {}", b.item, b.problem));
+    }
+}
 
-    let mut dropped: Vec<Excluded> = dropped.into_iter().chain(too_large).map(|d| Excluded { item: d.item, problem: d.problem }).collect();
-    filter_labels(&mut kept, p.int("min_label_count") as usize);
-    let rare = rare_classes(ctx, &mut kept, &mut dropped, &p)?;
-
-    let (classes, label_ids) = class_ids(&kept.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>());
+/// Fails unless two classes are left; warns about listed classes that lost
+/// every image (other than rare ones, already reported).
+fn check_classes_left(
+    ctx: &mut StageContext,
+    classes: &[String],
+    listed_classes: &BTreeSet<String>,
+    rare: &[String],
+) -> Result<(), StageError> {
     if classes.len() < 2 {
         return Err(StageError::Failed(format!(
             "only {} class{} left ({}) after removing duplicates, bad and rare images: a classification task needs at least two; \
@@ -124,16 +174,30 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             if emptied.len() == 1 { "" } else { "es" }
         ));
     }
-    let (splits, unsplit) =
-        split(&label_ids, p.float("test_fraction"), p.float("validation_fraction"), &mut Rng::new(ctx.seed, "load/split"));
-    let unsplittable: Vec<String> = unsplit.iter().map(|&c| classes[c].clone()).collect();
-    if !unsplittable.is_empty() {
-        ctx.warn(format!("too few images to hold some out for testing/validation: {}", unsplittable.join(", ")));
-    }
+    Ok(())
+}
 
+/// What was left out on the way, recorded in the dataset's metadata.
+struct LeftOut {
+    duplicates_removed: usize,
+    bad: Vec<BadItem>,
+    dropped: Vec<Excluded>,
+    unsplittable: Vec<String>,
+}
+
+/// The dataset: one row and one image per kept item, with its class and split.
+fn assemble(
+    dataset: &str,
+    layout: Layout,
+    kept: &[(Candidate, Decoded)],
+    classes: Vec<String>,
+    label_ids: &[usize],
+    splits: &[Split],
+    left_out: LeftOut,
+) -> Dataset {
     let mut pixels = ImageTensor::new(layout.size, layout.size, layout.channels());
     let mut rows = Vec::with_capacity(kept.len());
-    for (((c, d), label_id), split) in kept.iter().zip(&label_ids).zip(&splits) {
+    for (((c, d), label_id), split) in kept.iter().zip(label_ids).zip(splits) {
         pixels.push(&d.pixels);
         rows.push(Row {
             source: c.source.display(),
@@ -144,10 +208,10 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             augmented: false,
         });
     }
-    let mut vocabulary: Vec<(String, usize)> = label_frequencies(&kept).into_iter().collect();
+    let mut vocabulary: Vec<(String, usize)> = label_frequencies(kept).into_iter().collect();
     vocabulary.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let meta = Meta {
-        dataset,
+        dataset: dataset.to_string(),
         image_size: layout.size,
         channels: layout.channels(),
         classes,
@@ -155,16 +219,15 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         counts: BTreeMap::new(),
         label_counts: BTreeMap::new(),
         labels_per_image: BTreeMap::new(),
-        duplicates_removed,
-        bad: bad.into_iter().map(|b| Excluded { item: b.item, problem: b.problem }).collect(),
-        dropped,
-        unsplittable,
+        duplicates_removed: left_out.duplicates_removed,
+        bad: left_out.bad.into_iter().map(|b| Excluded { item: b.item, problem: b.problem }).collect(),
+        dropped: left_out.dropped,
+        unsplittable: left_out.unsplittable,
         class_weights: Vec::new(),
     };
     let mut data = Dataset { meta, rows, pixels };
     data.refresh_stats();
-    ctx.log(format!("{} images in {} classes, {} labels", data.rows.len(), data.meta.classes.len(), data.meta.labels.len()));
-    data.write(ctx.out_dir()).map_err(StageError::Failed)
+    data
 }
 
 /// Decodes every candidate in parallel, reporting progress.
@@ -269,9 +332,9 @@ fn rare_classes(
     ctx: &mut StageContext,
     kept: &mut Vec<(Candidate, Decoded)>,
     dropped: &mut Vec<Excluded>,
-    p: &Params,
+    p: &LoadParams,
 ) -> Result<Vec<String>, StageError> {
-    let min = p.int("min_class_count") as usize;
+    let min = p.min_class_count as usize;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for (c, _) in kept.iter() {
         *counts.entry(c.label.clone()).or_default() += 1;
@@ -282,8 +345,8 @@ fn rare_classes(
     }
     let names = rare.iter().map(|(c, n)| format!("{c} ({n})")).collect::<Vec<_>>().join(", ");
     let is_rare = |label: &str| rare.iter().any(|(c, _)| c == label);
-    if p.str("rare_classes") == Some("merge") {
-        let into = p.str("rare_name").unwrap_or("rare").to_string();
+    if p.rare_classes == RareClasses::Merge {
+        let into = p.rare_name.clone();
         for (c, _) in kept.iter_mut().filter(|(c, _)| is_rare(&c.label)) {
             c.label = into.clone();
         }

@@ -9,6 +9,7 @@
 //! grid order, as `GridSearchCV` does. `cv.csv` keeps the whole table.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -16,13 +17,14 @@ use rayon::prelude::*;
 use crate::data::decode::init_opencv;
 use crate::data::svm::{Kernel, SvmParams, train};
 use pipe_core::data::bow::{HistogramsMeta, read_f32, read_json};
-use pipe_core::data::dataset::{Dataset, balanced_weights};
+use pipe_core::data::dataset::{Dataset, Row, balanced_weights};
 use pipe_core::data::predictions::argmax;
 use pipe_core::data::predictions::{Predictions, PredictionsMeta};
 use pipe_core::data::split::{Split, stratified_folds};
 use pipe_core::metrics::{accuracy, macro_f1};
 use pipe_core::rng::Rng;
-use pipe_core::stages::{ParamValue, StageContext, StageError};
+use pipe_core::stages::svm as def;
+use pipe_core::stages::{StageContext, StageError};
 
 /// One grid point's cross-validation result.
 #[derive(Debug, Clone)]
@@ -57,33 +59,76 @@ fn best(points: &[Point]) -> usize {
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
-    let p = ctx.params.clone();
-    let input = ctx.input("features")?.dir.clone();
-    let meta: HistogramsMeta = read_json(&input.join("histograms.json"))?;
-    let x = read_f32(&input.join("histograms.f32"))?;
-    let index = Dataset::read_index(&input).map_err(StageError::Failed)?;
-    let classes = Dataset::read_meta(&input).map_err(StageError::Failed)?.classes;
-    let dim = meta.words;
-    let row = |i: usize| &x[i * dim..(i + 1) * dim];
-    let train_rows: Vec<usize> = (0..index.len()).filter(|&i| index[i].split == Split::Train).collect();
-    let test_rows: Vec<usize> = (0..index.len()).filter(|&i| index[i].split == Split::Test).collect();
-    if test_rows.is_empty() {
+    let p: def::SvmParams = ctx.typed_params()?;
+    let input = Input::read(&ctx.input("features")?.dir.clone())?;
+    if input.test_rows.is_empty() {
         return Err(StageError::Failed("the input has no test images: set test_fraction > 0 on the load stage".into()));
     }
 
-    let kernel = if p.str("kernel") == Some("linear") { Kernel::Linear } else { Kernel::Rbf };
-    let weights = (p.str("class_weight") == Some("balanced"))
-        .then(|| balanced_weights(&train_rows.iter().map(|&i| index[i].label_id).collect::<Vec<_>>(), classes.len()));
-    let folds = p.int("folds") as usize;
-    let fold_of = folds_by_original(&index, &train_rows, folds, ctx.seed);
+    let kernel = match p.kernel {
+        def::Kernel::Linear => Kernel::Linear,
+        def::Kernel::Rbf => Kernel::Rbf,
+    };
+    let class_weights = (p.class_weight == def::ClassWeight::Balanced)
+        .then(|| balanced_weights(&input.train_rows.iter().map(|&i| input.index[i].label_id).collect::<Vec<_>>(), input.classes.len()));
+    let folds = p.folds as usize;
+    let fold_of = folds_by_original(&input.index, &input.train_rows, folds, ctx.seed);
+    warn_small_classes(ctx, &input, folds);
+
+    let gammas: Vec<f64> = if kernel == Kernel::Rbf { p.gamma.clone() } else { vec![0.0] };
+    let grid: Vec<(f64, f64)> = p.c.iter().flat_map(|&c| gammas.iter().map(move |&g| (c, g))).collect();
+    let template = SvmParams { kernel, c: 0.0, gamma: 0.0, class_weights };
+    let points = cross_validate(ctx, &input, &grid, &fold_of, folds, &template, p.scoring)?;
+    let b = best(&points);
+    ctx.log(format!("best: c = {}, gamma = {}, mean {} {:.4}", points[b].c, points[b].gamma, p.scoring.word(), points[b].mean()));
+
+    let predictions = refit_and_predict(input, SvmParams { c: points[b].c, gamma: points[b].gamma, ..template })?;
+    let out = ctx.out_dir().to_path_buf();
+    predictions.write(&out).map_err(StageError::Failed)?;
+    write_cv(&out.join("cv.csv"), &points, b, kernel)
+}
+
+/// The input's vectors and index, with its training and test rows.
+struct Input {
+    x: Vec<f32>,
+    dim: usize,
+    index: Vec<Row>,
+    classes: Vec<String>,
+    train_rows: Vec<usize>,
+    test_rows: Vec<usize>,
+}
+
+impl Input {
+    fn read(dir: &Path) -> Result<Input, StageError> {
+        let meta: HistogramsMeta = read_json(&dir.join("histograms.json"))?;
+        let x = read_f32(&dir.join("histograms.f32"))?;
+        let index = Dataset::read_index(dir).map_err(StageError::Failed)?;
+        let classes = Dataset::read_meta(dir).map_err(StageError::Failed)?.classes;
+        let rows_of = |split: Split| (0..index.len()).filter(|&i| index[i].split == split).collect::<Vec<usize>>();
+        let (train_rows, test_rows) = (rows_of(Split::Train), rows_of(Split::Test));
+        Ok(Input { x, dim: meta.words, index, classes, train_rows, test_rows })
+    }
+
+    fn row(&self, i: usize) -> &[f32] {
+        &self.x[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// The vectors of `rows`, one after the other, and their labels.
+    fn xy(&self, rows: &[usize]) -> (Vec<f32>, Vec<u32>) {
+        (rows.iter().flat_map(|&i| self.row(i).iter().copied()).collect(), rows.iter().map(|&i| self.index[i].label_id).collect())
+    }
+}
+
+/// Warns about classes too small to appear in every fold.
+fn warn_small_classes(ctx: &mut StageContext, input: &Input, folds: usize) {
     let mut small: Vec<String> = Vec::new();
     let mut per_class: BTreeMap<u32, usize> = BTreeMap::new();
-    for &i in &train_rows {
-        *per_class.entry(index[i].label_id).or_default() += 1;
+    for &i in &input.train_rows {
+        *per_class.entry(input.index[i].label_id).or_default() += 1;
     }
     for (c, n) in &per_class {
         if *n < folds {
-            small.push(format!("{} ({n})", classes[*c as usize]));
+            small.push(format!("{} ({n})", input.classes[*c as usize]));
         }
     }
     if !small.is_empty() {
@@ -92,18 +137,21 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             small.join(", ")
         ));
     }
+}
 
-    let gammas: Vec<f64> = match (kernel, p.get("gamma")) {
-        (Kernel::Rbf, ParamValue::Floats(g)) => g.clone(),
-        _ => vec![0.0],
-    };
-    let cs = match p.get("c") {
-        ParamValue::Floats(c) => c.clone(),
-        _ => vec![1.0],
-    };
-    let grid: Vec<(f64, f64)> = cs.iter().flat_map(|&c| gammas.iter().map(move |&g| (c, g))).collect();
+/// Every grid point on every fold, in parallel; one [`Point`] per grid
+/// point, in grid order.
+fn cross_validate(
+    ctx: &StageContext,
+    input: &Input,
+    grid: &[(f64, f64)],
+    fold_of: &HashMap<usize, usize>,
+    folds: usize,
+    template: &SvmParams,
+    scoring: def::Scoring,
+) -> Result<Vec<Point>, StageError> {
+    let classes = input.classes.len();
     let jobs: Vec<(usize, usize)> = (0..grid.len()).flat_map(|g| (0..folds).map(move |f| (g, f))).collect();
-    let macro_scoring = p.str("scoring") == Some("macro_f1");
     let ticker = ctx.ticker(jobs.len(), "fits");
     let results: Vec<Result<(f64, f64), String>> = jobs
         .par_iter()
@@ -112,17 +160,19 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             if ctx.check_cancelled().is_err() {
                 return Err("interrupted".into());
             }
-            let (fit, val): (Vec<usize>, Vec<usize>) = train_rows.iter().partition(|&&i| fold_of[&i] != f);
-            let xs: Vec<f32> = fit.iter().flat_map(|&i| row(i).iter().copied()).collect();
-            let ys: Vec<u32> = fit.iter().map(|&i| index[i].label_id).collect();
-            let params = SvmParams { kernel, c: grid[g].0, gamma: grid[g].1, class_weights: weights.clone() };
+            let (fit, val): (Vec<usize>, Vec<usize>) = input.train_rows.iter().partition(|&&i| fold_of[&i] != f);
+            let (xs, ys) = input.xy(&fit);
+            let params = SvmParams { c: grid[g].0, gamma: grid[g].1, ..template.clone() };
             let started = Instant::now();
-            let model = train(&xs, dim, &ys, &params)?;
+            let model = train(&xs, input.dim, &ys, &params)?;
             let seconds = started.elapsed().as_secs_f64();
-            let truth: Vec<usize> = val.iter().map(|&i| index[i].label_id as usize).collect();
-            let pred: Vec<usize> = val.iter().map(|&i| argmax(&model.scores(row(i), classes.len()))).collect();
+            let truth: Vec<usize> = val.iter().map(|&i| input.index[i].label_id as usize).collect();
+            let pred: Vec<usize> = val.iter().map(|&i| argmax(&model.scores(input.row(i), classes))).collect();
             ticker.tick();
-            let score = if macro_scoring { macro_f1(&truth, &pred, classes.len()) } else { accuracy(&truth, &pred) };
+            let score = match scoring {
+                def::Scoring::MacroF1 => macro_f1(&truth, &pred, classes),
+                def::Scoring::Accuracy => accuracy(&truth, &pred),
+            };
             Ok((score, seconds))
         })
         .collect();
@@ -133,35 +183,28 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         points[g].scores.push(score);
         points[g].fit_seconds += seconds / folds as f64;
     }
-    let b = best(&points);
-    ctx.log(format!(
-        "best: c = {}, gamma = {}, mean {} {:.4}",
-        points[b].c,
-        points[b].gamma,
-        p.str("scoring").unwrap_or_default(),
-        points[b].mean()
-    ));
+    Ok(points)
+}
 
-    let xs: Vec<f32> = train_rows.iter().flat_map(|&i| row(i).iter().copied()).collect();
-    let ys: Vec<u32> = train_rows.iter().map(|&i| index[i].label_id).collect();
-    let model = train(&xs, dim, &ys, &SvmParams { kernel, c: points[b].c, gamma: points[b].gamma, class_weights: weights })
-        .map_err(StageError::Failed)?;
-    let scores: Vec<Vec<f64>> = test_rows.iter().map(|&i| model.scores(row(i), classes.len())).collect();
-    let predictions = Predictions {
-        meta: PredictionsMeta { task: "single".into(), classes },
-        ids: test_rows.iter().map(|&i| i as u32).collect(),
-        sources: test_rows.iter().map(|&i| index[i].source.clone()).collect(),
-        y_true: test_rows.iter().map(|&i| index[i].label_id).collect(),
+/// Trains on the whole training split with `params`; predictions and scores
+/// for the test split.
+fn refit_and_predict(input: Input, params: SvmParams) -> Result<Predictions, StageError> {
+    let (xs, ys) = input.xy(&input.train_rows);
+    let model = train(&xs, input.dim, &ys, &params).map_err(StageError::Failed)?;
+    let test = &input.test_rows;
+    let scores: Vec<Vec<f64>> = test.iter().map(|&i| model.scores(input.row(i), input.classes.len())).collect();
+    Ok(Predictions {
+        ids: test.iter().map(|&i| i as u32).collect(),
+        sources: test.iter().map(|&i| input.index[i].source.clone()).collect(),
+        y_true: test.iter().map(|&i| input.index[i].label_id).collect(),
         y_pred: scores.iter().map(|s| argmax(s) as u32).collect(),
         scores,
-    };
-    let out = ctx.out_dir().to_path_buf();
-    predictions.write(&out).map_err(StageError::Failed)?;
-    write_cv(&out.join("cv.csv"), &points, b, kernel)
+        meta: PredictionsMeta { task: "single".into(), classes: input.classes },
+    })
 }
 
 /// Folds over originals: an image and its augmented copies share one fold.
-fn folds_by_original(index: &[pipe_core::data::dataset::Row], train_rows: &[usize], folds: usize, seed: u64) -> HashMap<usize, usize> {
+fn folds_by_original(index: &[Row], train_rows: &[usize], folds: usize, seed: u64) -> HashMap<usize, usize> {
     let mut groups: Vec<&str> = Vec::new();
     let mut group_label: Vec<usize> = Vec::new();
     let mut group_of: HashMap<&str, usize> = HashMap::new();
@@ -177,7 +220,7 @@ fn folds_by_original(index: &[pipe_core::data::dataset::Row], train_rows: &[usiz
     train_rows.iter().map(|&i| (i, fold_of_group[group_of[index[i].pixel_hash.as_str()]])).collect()
 }
 
-fn write_cv(path: &std::path::Path, points: &[Point], best: usize, kernel: Kernel) -> Result<(), StageError> {
+fn write_cv(path: &Path, points: &[Point], best: usize, kernel: Kernel) -> Result<(), StageError> {
     let mut order: Vec<usize> = (0..points.len()).collect();
     order.sort_by(|a, b| points[*b].mean().total_cmp(&points[*a].mean()).then(a.cmp(b)));
     let mut rank = vec![0; points.len()];
