@@ -209,7 +209,7 @@ macro_rules! stage_params {
         impl $crate::stages::StageParams for $name {
             const SCHEMA: &'static [$crate::stages::ParamDef] = {
                 const OWN: &[$crate::stages::ParamDef] = &[
-                    $($crate::stages::ParamDef { name: stringify!($field), ty: $pty, default: $default, doc: concat!($($doc),+) },)*
+                    $($crate::stages::ParamDef { name: stringify!($field), ty: $pty, default: $default, doc: concat!($($doc),+).trim_ascii() },)*
                 ];
                 const REST: &[$crate::stages::ParamDef] = $crate::stage_params!(@rest $($flat_ty)?);
                 const ALL: [$crate::stages::ParamDef; OWN.len() + REST.len()] = $crate::stages::typed::concat(OWN, REST);
@@ -262,7 +262,7 @@ mod tests {
     fn the_schema_is_the_struct_in_order_with_the_group_last() {
         let names: Vec<&str> = Example::SCHEMA.iter().map(|d| d.name).collect();
         assert_eq!(names, ["colour", "keep", "root", "epochs"]);
-        assert_eq!(Example::SCHEMA[3].doc, " passes over the data");
+        assert_eq!(Example::SCHEMA[3].doc, "passes over the data");
         assert!(matches!(Example::SCHEMA[0].ty, ParamType::Choice(["red", "deep-blue"])));
     }
 
