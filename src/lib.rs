@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cli;
 pub mod data;
 pub mod exec;
+pub mod fsx;
 pub mod graph;
 pub mod metrics;
 pub mod record;

@@ -250,7 +250,8 @@ mod pinned {
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         for &i in &dag.order {
             let s = &spec.stages[i];
-            let inputs = s.inputs.iter().map(|(slot, refs)| (slot.clone(), refs.iter().map(|r| keys[&r.stage].clone()).collect())).collect();
+            let inputs =
+                s.inputs.iter().map(|(slot, refs)| (slot.clone(), refs.iter().map(|r| keys[&r.stage].clone()).collect())).collect();
             keys.insert(s.name.clone(), key_of(&stage_doc(s, spec.seed, &inputs, &BTreeMap::new())));
         }
         keys.iter().map(|(name, key)| format!("{name} {}\n", &key[..16])).collect()
@@ -258,10 +259,8 @@ mod pinned {
 
     #[test]
     fn the_shipped_pipelines_keys_are_pinned() {
-        let all: String = ["quickstart.toml", "openclipart.toml", "met-paper.toml"]
-            .iter()
-            .map(|f| format!("# {f}\n{}", keys_of(f)))
-            .collect();
+        let all: String =
+            ["quickstart.toml", "openclipart.toml", "met-paper.toml"].iter().map(|f| format!("# {f}\n{}", keys_of(f))).collect();
         insta::assert_snapshot!(all);
     }
 }

@@ -37,8 +37,8 @@ fn run(dir: &Path, id: &str, words: i64, metrics: &str) -> RunRef {
         ],
     };
     let d = dir.join(id);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("metrics.csv"), metrics).unwrap();
+    crate::fsx::create_dir_all(&d).unwrap();
+    crate::fsx::write(d.join("metrics.csv"), metrics).unwrap();
     RunRef { dir: d, record, via: None }
 }
 
