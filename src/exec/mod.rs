@@ -289,7 +289,9 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
             };
             let job_file = writer.out_dir().with_extension("job.json");
             let result = worker::run_in_worker(exe, &job, &job_file, events, &cancel, &grant);
-            let _ = std::fs::remove_file(&job_file);
+            // Best effort: the job file sits beside `out/`, outside what the
+            // manifest lists, so one left behind changes nothing.
+            let _ = crate::fsx::remove_file(&job_file);
             result?;
         }
     }

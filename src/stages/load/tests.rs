@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 use std::path::PathBuf;
 
 use super::*;
