@@ -170,7 +170,7 @@ fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemT
                     _ => r.warnings.clone(),
                 },
                 inputs: p.input_stages.clone(),
-                doc: p.doc.clone(),
+                doc: p.doc.to_value(),
             }
         })
         .collect();
@@ -231,7 +231,7 @@ fn print_summary(record: &RunRecord, run_dir: &std::path::Path) {
         .map(|s| {
             let why = match &s.error {
                 Some(e) => e.clone(),
-                None => s.reason.clone(),
+                None => s.reason.to_string(),
             };
             vec![s.name.clone(), s.kind.clone(), s.status.as_str().to_string(), format!("{:.2}", s.seconds), why]
         })

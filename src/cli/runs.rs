@@ -127,7 +127,7 @@ pub fn show(args: &ShowArgs) -> Outcome {
                 s.status.as_str().into(),
                 format!("{:.2}", s.seconds),
                 if s.threads > 0 { s.threads.to_string() } else { "-".into() },
-                s.error.clone().unwrap_or_else(|| s.reason.clone()),
+                s.error.clone().unwrap_or_else(|| s.reason.to_string()),
             ]
         })
         .collect();

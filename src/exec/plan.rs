@@ -9,12 +9,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::cache::{Cache, Hold, Lookup, fingerprint};
 use crate::graph::Dag;
-use crate::graph::keys::{Reason, key_of, reasons, stage_doc};
-use crate::record::RunRecord;
+use crate::graph::keys::{KeyDoc, Reason, key_of, reasons_since, stage_doc};
+use crate::record::{RunRecord, Why};
 use crate::spec::PipelineSpec;
 use crate::stages::{ArtifactType, ParamType, ParamValue};
 use crate::util::PathError;
@@ -64,7 +62,7 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub struct PlannedStage {
     pub key: String,
-    pub doc: Value,
+    pub doc: KeyDoc,
     /// Slot -> stage names bound to it.
     pub input_stages: BTreeMap<String, Vec<String>>,
     pub action: Action,
@@ -74,12 +72,17 @@ pub struct PlannedStage {
 }
 
 impl PlannedStage {
-    pub fn reason_text(&self) -> String {
+    /// Why the stage runs, or why not.
+    pub fn why(&self) -> Why {
         match self.action {
-            Action::Cached => "unchanged".into(),
-            Action::Unselected => "not selected".into(),
-            Action::Run => self.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            Action::Cached => Why::Unchanged,
+            Action::Unselected => Why::NotSelected,
+            Action::Run => Why::Changed(self.reasons.clone()),
         }
+    }
+
+    pub fn reason_text(&self) -> String {
+        self.why().to_string()
     }
 }
 
@@ -194,7 +197,7 @@ pub fn estimate(previous: Option<&RunRecord>, cache: &Cache, stage: &crate::spec
     stage.kind.estimate(&stage.params)
 }
 
-fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
+fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &KeyDoc, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
     match previous.and_then(|r| r.stage(name)) {
         None => vec![Reason::New],
         Some(old) if old.key == key && old.status == crate::record::StageStatus::Failed => {
@@ -204,7 +207,7 @@ fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value,
             vec![Reason::NotCached("skipped in the previous run".into())]
         }
         Some(old) if old.key == key => vec![Reason::NotCached("not in the cache (removed)".into())],
-        Some(old) => reasons(&old.doc, doc, inputs),
+        Some(old) => reasons_since(&old.doc, doc, inputs),
     }
 }
 

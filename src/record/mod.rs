@@ -17,7 +17,63 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::fsx;
+use crate::graph::keys::Reason;
 use crate::util::{PathError, compact_stamp, write_atomic};
+
+/// Why a stage ran, or why it did not. Typed until it is printed; a record
+/// keeps its text (the `reason` of `summary.json`, as it always was) and
+/// reads it back as [`Why::Recorded`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Why {
+    /// It ran (or failed) for these reasons.
+    Changed(Vec<Reason>),
+    /// Cached: its key is the previous run's.
+    Unchanged,
+    /// Not needed for the `--stage` targets.
+    NotSelected,
+    /// Another run published it while this one waited for its lock.
+    ConcurrentRun,
+    /// Skipped: this input failed.
+    InputFailed(String),
+    /// Skipped: the run was interrupted first.
+    Interrupted,
+    /// The text of a record read back.
+    Recorded(String),
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Changed(reasons) => {
+                for (i, r) in reasons.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{r}")?;
+                }
+                Ok(())
+            }
+            Why::Unchanged => f.write_str("unchanged"),
+            Why::NotSelected => f.write_str("not selected"),
+            Why::ConcurrentRun => f.write_str("computed by a concurrent run"),
+            Why::InputFailed(stage) => write!(f, "input {stage} failed"),
+            Why::Interrupted => f.write_str("interrupted"),
+            Why::Recorded(text) => f.write_str(text),
+        }
+    }
+}
+
+impl Serialize for Why {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Why {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Why::Recorded)
+    }
+}
 
 /// Why a run record could not be written, read or found.
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +138,8 @@ pub struct StageRecord {
     pub status: StageStatus,
     pub seconds: f64,
     /// Why it ran (`new`, `params.words 100 → 200`, ...), why it was skipped,
-    /// or `unchanged` for a cached stage.
-    pub reason: String,
+    /// or `unchanged` for a cached stage (stored as its text).
+    pub reason: Why,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Threads it ran on in this run (0: cached or skipped; the most it was

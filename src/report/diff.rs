@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::fsx;
-use crate::graph::keys::reasons;
+use crate::graph::keys::{KeyDoc, Reason, reasons_since};
 use crate::record::{RecordError, RunRecord};
 use crate::spec::LoadError;
 
@@ -159,7 +159,13 @@ pub fn why(a: &RunRecord, b: &RunRecord) -> Vec<String> {
         match a.stage(&s.name) {
             None => out.push(format!("{} ({}): only in B", s.name, s.kind)),
             Some(old) if old.key != s.key => {
-                let r: Vec<String> = reasons(&old.doc, &s.doc, &s.inputs).iter().map(ToString::to_string).collect();
+                // The newer document read back; one that is not a key
+                // document (another format) differs by its implementation.
+                let r: Vec<Reason> = match KeyDoc::from_value(&s.doc) {
+                    Ok(new) => reasons_since(&old.doc, &new, &s.inputs),
+                    Err(_) => vec![Reason::Implementation],
+                };
+                let r: Vec<String> = r.iter().map(ToString::to_string).collect();
                 out.push(format!("{} ({}): {}", s.name, s.kind, r.join("; ")));
             }
             Some(_) => {}

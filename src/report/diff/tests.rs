@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::record::{StageRecord, StageStatus};
+use crate::graph::keys::Reason;
+use crate::record::{StageRecord, StageStatus, Why};
 
 fn stage(name: &str, kind: &str, key: &str, params: serde_json::Value) -> StageRecord {
     StageRecord {
@@ -10,7 +11,7 @@ fn stage(name: &str, kind: &str, key: &str, params: serde_json::Value) -> StageR
         key: key.into(),
         status: StageStatus::Ran,
         seconds: 1.0,
-        reason: "new".into(),
+        reason: Why::Changed(vec![Reason::New]),
         error: None,
         threads: 1,
         start: 0.0,
