@@ -203,7 +203,8 @@ impl Cache {
             match fsx::metadata(out.join(&f.path)) {
                 Ok(m) if m.len() == f.size => {}
                 Ok(_) => return Lookup::Corrupt(format!("{} has the wrong size", f.path)),
-                Err(_) => return Lookup::Corrupt(format!("{} is missing", f.path)),
+                Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Lookup::Corrupt(format!("{} is missing", f.path)),
+                Err(e) => return Lookup::Corrupt(e.to_string()),
             }
         }
         Lookup::Hit(Entry { dir, manifest })

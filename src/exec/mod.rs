@@ -145,12 +145,14 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     let started = Instant::now();
                     let events_tx = tx.clone();
                     let events: EventSink = Arc::new(move |e| {
+                        // The loop receives until every stage it started is
+                        // done, so sending cannot fail while this one runs.
                         let _ = events_tx.send(Msg::Event(i, e));
                     });
                     let run = StageRun { index: i, threads, pool, grant };
                     let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_stage(plan, cache, run, events, cancel)))
                         .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error: {}", panic_text(&p)))));
-                    let _ = tx.send(Msg::Done(i, result, started.elapsed().as_secs_f64()));
+                    let _ = tx.send(Msg::Done(i, result, started.elapsed().as_secs_f64())); // as above
                 });
             }
             if queue.ready_len() == 0

@@ -168,7 +168,11 @@ pub fn run_in_worker(
     std::thread::scope(|s| {
         let out_reader = s.spawn(move || {
             let mut failed = None;
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            // Bytes, not UTF-8 lines: one stray byte must not stop the
+            // reading (the worker would block on a full pipe). A read error
+            // ends it: the worker is gone.
+            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line);
                 if let Ok(WorkerEvent::Failed { error, .. }) = serde_json::from_str::<WorkerEvent>(&line) {
                     failed = Some(error);
                     continue;
@@ -176,6 +180,7 @@ pub fn run_in_worker(
                 match serde_json::from_str::<WorkerLine>(&line) {
                     Ok(WorkerLine::Progress { pos, len, unit }) => events(StageEvent::Progress { pos, len, unit }),
                     Ok(WorkerLine::Warning(w)) => events(StageEvent::Warning(w)),
+                    // Not an event: shown rather than dropped.
                     Err(_) => events(StageEvent::Warning(format!("worker: {line}"))),
                 }
             }
