@@ -3,48 +3,37 @@
 
 use std::path::Path;
 
-use super::{EXIT_INVALID, EXIT_OK, load_pipeline, table};
+use super::{CliError, EXIT_OK, Outcome, load_pipeline, table};
 use pipe_core::stages::{self, params::Default};
 
-pub fn check(file: &Path) -> i32 {
-    match load_pipeline(file) {
-        Ok((spec, _)) => {
-            println!(
-                "{}: ok, pipeline `{}` with {} stage{}",
-                file.display(),
-                spec.name,
-                spec.stages.len(),
-                if spec.stages.len() == 1 { "" } else { "s" }
-            );
-            EXIT_OK
-        }
-        Err(code) => code,
-    }
+pub fn check(file: &Path) -> Outcome {
+    let (spec, _) = load_pipeline(file)?;
+    println!(
+        "{}: ok, pipeline `{}` with {} stage{}",
+        file.display(),
+        spec.name,
+        spec.stages.len(),
+        if spec.stages.len() == 1 { "" } else { "s" }
+    );
+    Ok(EXIT_OK)
 }
 
-pub fn dag(file: &Path, dot: bool) -> i32 {
-    match load_pipeline(file) {
-        Ok((spec, dag)) => {
-            print!("{}", if dot { pipe_core::graph::render_dot(&spec) } else { pipe_core::graph::render_text(&spec, &dag) });
-            EXIT_OK
-        }
-        Err(code) => code,
-    }
+pub fn dag(file: &Path, dot: bool) -> Outcome {
+    let (spec, dag) = load_pipeline(file)?;
+    print!("{}", if dot { pipe_core::graph::render_dot(&spec) } else { pipe_core::graph::render_text(&spec, &dag) });
+    Ok(EXIT_OK)
 }
 
-pub fn stages(kind: Option<&str>) -> i32 {
+pub fn stages(kind: Option<&str>) -> Outcome {
     let Some(name) = kind else {
         let rows: Vec<Vec<String>> =
             stages::registry().iter().map(|k| vec![k.name.to_string(), k.output.describe().to_string(), k.summary.to_string()]).collect();
         print!("{}", table(&["kind", "produces", "summary"], &rows));
-        return EXIT_OK;
+        return Ok(EXIT_OK);
     };
     let Some(k) = stages::kind(name) else {
-        let hint = pipe_core::suggest::nearest(name, stages::registry().iter().map(|k| k.name))
-            .map(|n| format!(" (did you mean `{n}`?)"))
-            .unwrap_or_default();
-        eprintln!("error: no stage kind `{name}` in this build{hint}; `pipe stages` lists them");
-        return EXIT_INVALID;
+        let nearest = pipe_core::suggest::nearest(name, stages::registry().iter().map(|k| k.name)).map(str::to_string);
+        return Err(CliError::NoSuchKind { name: name.to_string(), nearest });
     };
     println!("{} (version {}): {}\nproduces: {}\n", k.name, k.version, k.summary, k.output.describe());
     if !k.inputs.is_empty() {
@@ -73,9 +62,9 @@ pub fn stages(kind: Option<&str>) -> i32 {
                 Default::Unset => "unset".to_string(),
                 d => pipe_core::stages::ParamValue::from(d).display(),
             };
-            vec![p.name.to_string(), p.ty.describe(), default, p.doc.trim().to_string()]
+            vec![p.name.to_string(), p.ty.describe(), default, p.doc.to_string()]
         })
         .collect();
     print!("{}", table(&["parameter", "type", "default", "description"], &rows));
-    EXIT_OK
+    Ok(EXIT_OK)
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{EXIT_FAILED, EXIT_OK};
+use super::{EXIT_OK, Outcome};
 use pipe_core::cache::{Cache, fingerprint::fingerprint};
 
 #[derive(Debug, clap::Args)]
@@ -17,17 +17,10 @@ pub struct FingerprintArgs {
     pub cache_dir: PathBuf,
 }
 
-pub fn run(args: &FingerprintArgs) -> i32 {
+pub fn run(args: &FingerprintArgs) -> Outcome {
     let clock = Instant::now();
-    let result = Cache::open(&args.cache_dir).and_then(|c| fingerprint(&c.root().join("fingerprints"), &args.path));
-    match result {
-        Ok(fp) => {
-            println!("{}  {} files, {} read, {:.3}s  {}", fp.hash, fp.files, fp.hashed, clock.elapsed().as_secs_f64(), args.path.display());
-            EXIT_OK
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_FAILED
-        }
-    }
+    let cache = Cache::open(&args.cache_dir)?;
+    let fp = fingerprint(&cache.root().join("fingerprints"), &args.path)?;
+    println!("{}  {} files, {} read, {:.3}s  {}", fp.hash, fp.files, fp.hashed, clock.elapsed().as_secs_f64(), args.path.display());
+    Ok(EXIT_OK)
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, existing_cache, load_pipeline};
+use super::{CliError, EXIT_OK, Outcome, existing_cache, load_pipeline};
 use pipe_core::cache::gc;
 use pipe_core::exec::plan::{PlanOptions, plan};
 use pipe_core::util::{human_bytes, parse_age};
@@ -26,59 +26,36 @@ pub struct GcArgs {
     pub dry_run: bool,
 }
 
-pub fn gc(args: &GcArgs) -> i32 {
+pub fn gc(args: &GcArgs) -> Outcome {
     if args.pipelines.is_empty() && args.older_than.is_none() {
-        eprintln!("error: say what to keep: pipeline files whose stages stay (`pipe gc pipelines/a.toml`), or `--older-than 7d`");
-        return EXIT_INVALID;
+        return Err(CliError::GcWithoutRule);
     }
     let older_than = match args.older_than.as_deref().map(|a| (a, parse_age(a))) {
         None => None,
         Some((_, Some(age))) => Some(SystemTime::now() - age),
-        Some((text, None)) => {
-            eprintln!("error: --older-than {text}: expected a number and a unit (s, m, h, d, w), e.g. 7d");
-            return EXIT_INVALID;
-        }
+        Some((text, None)) => return Err(CliError::BadAge(text.to_string())),
     };
-    let cache = match existing_cache(&args.cache_dir, "remove") {
-        Ok(Some(c)) => c,
-        Ok(None) => return EXIT_OK,
-        Err(code) => return code,
-    };
+    let Some(cache) = existing_cache(&args.cache_dir, "remove")? else { return Ok(EXIT_OK) };
     let keep = if args.pipelines.is_empty() {
         None
     } else {
         let mut keys = HashSet::new();
         for file in &args.pipelines {
-            let (spec, dag) = match load_pipeline(file) {
-                Ok(p) => p,
-                Err(code) => return code,
-            };
-            match plan(spec, dag, &cache, None, &PlanOptions::default()) {
-                Ok(p) => keys.extend(p.stages.into_iter().map(|s| s.key)),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_INVALID;
-                }
-            }
+            let (spec, dag) = load_pipeline(file)?;
+            let p = plan(spec, dag, &cache, None, &PlanOptions::default())?;
+            keys.extend(p.stages.into_iter().map(|s| s.key));
         }
         Some(keys)
     };
-    match gc::collect(&cache, &gc::GcPolicy { keep, older_than, dry_run: args.dry_run }) {
-        Ok(r) => {
-            let verb = if args.dry_run { "would remove" } else { "removed" };
-            println!(
-                "{verb} {} entr{}, freeing {}; kept {}{}",
-                r.removed,
-                if r.removed == 1 { "y" } else { "ies" },
-                human_bytes(r.bytes),
-                r.kept,
-                if r.in_use > 0 { format!(" ({} in use by a running `pipe run`)", r.in_use) } else { String::new() }
-            );
-            EXIT_OK
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_FAILED
-        }
-    }
+    let r = gc::collect(&cache, &gc::GcPolicy { keep, older_than, dry_run: args.dry_run })?;
+    let verb = if args.dry_run { "would remove" } else { "removed" };
+    println!(
+        "{verb} {} entr{}, freeing {}; kept {}{}",
+        r.removed,
+        if r.removed == 1 { "y" } else { "ies" },
+        human_bytes(r.bytes),
+        r.kept,
+        if r.in_use > 0 { format!(" ({} in use by a running `pipe run`)", r.in_use) } else { String::new() }
+    );
+    Ok(EXIT_OK)
 }

@@ -1,5 +1,7 @@
 //! The command line: argument definitions (clap derive) and the mapping from
-//! outcomes to exit codes. Each subcommand lives in its own file.
+//! outcomes to exit codes. Each subcommand lives in its own file and returns
+//! its exit code, or a [`CliError`]; [`main`] alone prints errors (through
+//! [`message`]) and picks their exit code ([`CliError::exit_code`]).
 //!
 //! Exit codes: 0 success; 1 a stage failed (or a command's own failure);
 //! 2 the pipeline file or the arguments are invalid; 130 interrupted.
@@ -15,14 +17,109 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+use pipe_core::exec::plan::PlanError;
 use pipe_core::graph::Dag;
-pub use pipe_core::report::table::table;
+use pipe_core::record::RecordError;
+use pipe_core::report::ReportError;
+use pipe_core::report::diff::DiffError;
 use pipe_core::spec::{Diagnostics, LoadError, PipelineSpec};
+use pipe_core::util::PathError;
+pub use pipe_core::report::table::table;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_INVALID: i32 = 2;
 pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// What a subcommand ends with when it does not fail: its exit code (a run
+/// whose stages failed, or a `verify` that found corruption, ends with 1
+/// having said so itself).
+pub type Outcome = Result<i32, CliError>;
+
+/// Why a command failed. [`main`] prints it (see [`message`]) and exits
+/// with [`CliError::exit_code`].
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The pipeline file cannot be read, or is invalid (its diagnostics).
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The stages form a cycle (diagnostics in the pipeline file's format).
+    #[error("{0}")]
+    Graph(Box<Diagnostics>),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The reports folder cannot be written (found before anything runs).
+    #[error(transparent)]
+    Reports(RecordError),
+    /// A run given by id, folder or pipeline file that cannot be found or read.
+    #[error(transparent)]
+    FindRun(RecordError),
+    /// The runs given to `pipe diff` that cannot be found.
+    #[error(transparent)]
+    Resolve(DiffError),
+    /// The metric tables given to `pipe diff` that cannot be compared.
+    #[error(transparent)]
+    Compare(DiffError),
+    #[error("cannot write the run's record: {0} (the cache is intact: run again once there is room)")]
+    WriteRecord(#[source] RecordError),
+    /// The run is recorded, but its report could not be written.
+    #[error(
+        "writing the report: {source}\n(the run is recorded as failed in {}; `latest` still points at the last complete run)",
+        summary.display()
+    )]
+    Report {
+        #[source]
+        source: ReportError,
+        summary: PathBuf,
+        interrupted: bool,
+    },
+    #[error("no stage kind `{name}` in this build{}; `pipe stages` lists them", nearest.as_ref().map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default())]
+    NoSuchKind { name: String, nearest: Option<String> },
+    #[error("say what to keep: pipeline files whose stages stay (`pipe gc pipelines/a.toml`), or `--older-than 7d`")]
+    GcWithoutRule,
+    #[error("--older-than {0}: expected a number and a unit (s, m, h, d, w), e.g. 7d")]
+    BadAge(String),
+    /// The cache (or another file a command works on) cannot be read or written.
+    #[error(transparent)]
+    Io(#[from] PathError),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Load(_)
+            | CliError::Graph(_)
+            | CliError::Plan(_)
+            | CliError::Reports(_)
+            | CliError::FindRun(_)
+            | CliError::Resolve(_)
+            | CliError::NoSuchKind { .. }
+            | CliError::GcWithoutRule
+            | CliError::BadAge(_) => EXIT_INVALID,
+            CliError::Report { interrupted: true, .. } => EXIT_INTERRUPTED,
+            CliError::Compare(_) | CliError::WriteRecord(_) | CliError::Report { .. } | CliError::Io(_) => EXIT_FAILED,
+        }
+    }
+}
+
+/// The text `pipe` prints for an error: diagnostics as they are, anything
+/// else as `error: ...`, followed by each cause in its source chain that the
+/// message does not already say.
+pub fn message(e: &CliError) -> String {
+    if let CliError::Load(LoadError::Invalid(_)) | CliError::Graph(_) = e {
+        return e.to_string();
+    }
+    let mut text = format!("error: {e}");
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(&format!(": {said}"));
+        }
+        cause = c.source();
+    }
+    text
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "pipe", version, about = "Declarative experiment pipelines for image classification")]
@@ -89,7 +186,7 @@ pub fn main() -> i32 {
     if !matches!(cli.command, Command::Run(_) | Command::Gc(_) | Command::Verify(_)) {
         quiet_on_closed_pipe();
     }
-    match cli.command {
+    let outcome = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Plan(args) => run::plan(&args),
         Command::Check { file } => check::check(&file),
@@ -101,6 +198,13 @@ pub fn main() -> i32 {
         Command::Runs(args) => runs::runs(&args),
         Command::Show(args) => runs::show(&args),
         Command::Diff(args) => runs::diff(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", message(&e));
+            e.exit_code()
+        }
     }
 }
 
@@ -116,39 +220,26 @@ fn quiet_on_closed_pipe() {
 }
 
 /// The cache at `dir` for a command that only works on what is there
-/// (`gc`, `verify`): `Ok(None)` (having said so) when there is none yet;
-/// `Err(code)` when it cannot be opened.
-pub fn existing_cache(dir: &Path, nothing_to: &str) -> Result<Option<pipe_core::cache::Cache>, i32> {
+/// (`gc`, `verify`): `Ok(None)` (having said so) when there is none yet.
+pub fn existing_cache(dir: &Path, nothing_to: &str) -> Result<Option<pipe_core::cache::Cache>, CliError> {
     if !dir.join("entries").is_dir() {
         println!("no cache at {}: nothing to {nothing_to}", dir.display());
         return Ok(None);
     }
-    pipe_core::cache::Cache::open(dir).map(Some).map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_FAILED
-    })
+    Ok(Some(pipe_core::cache::Cache::open(dir)?))
 }
 
-/// Loads and fully validates a pipeline (spec and graph). On failure, prints
-/// every problem and returns the exit code to use.
-pub fn load_pipeline(file: &Path) -> Result<(PipelineSpec, Dag), i32> {
-    let spec = match pipe_core::spec::load(file) {
-        Ok(spec) => spec,
-        Err(LoadError::Io(e)) => {
-            eprintln!("error: {e}");
-            return Err(EXIT_INVALID);
-        }
-        Err(LoadError::Invalid(d)) => {
-            eprintln!("{d}");
-            return Err(EXIT_INVALID);
-        }
-    };
+/// Loads and fully validates a pipeline (spec and graph); the error carries
+/// every problem found.
+pub fn load_pipeline(file: &Path) -> Result<(PipelineSpec, Dag), CliError> {
+    let spec = pipe_core::spec::load(file)?;
     match Dag::build(&spec) {
         Ok(dag) => Ok((spec, dag)),
         Err(items) => {
-            let source = std::fs::read_to_string(file).unwrap_or_default();
-            eprintln!("{}", Diagnostics { file: file.to_path_buf(), source, items });
-            Err(EXIT_INVALID)
+            // Read again for the diagnostics' excerpts (the spec keeps no source).
+            let source = pipe_core::fsx::read_to_string(file).map_err(|e| LoadError::Io(e.doing("read pipeline file")))?;
+            Err(CliError::Graph(Box::new(Diagnostics { file: file.to_path_buf(), source, items })))
         }
     }
 }
+

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
-use super::{Dirs, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, load_pipeline, table};
+use super::{CliError, Dirs, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Outcome, load_pipeline, table};
 use pipe_core::cache::Cache;
 use pipe_core::exec::plan::{Action, Plan, PlanOptions, plan as make_plan};
 use pipe_core::exec::progress::{Mode, Progress};
 use pipe_core::exec::{self, RunOutcome};
-use pipe_core::record::{self, RunRecord, StageRecord, StageStatus};
+use pipe_core::fsx;
+use pipe_core::record::{self, RecordError, RunRecord, StageRecord, StageStatus};
 use pipe_core::util::rfc3339;
 
 #[derive(Debug, clap::Args)]
@@ -42,33 +43,28 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// Loads, opens the cache and plans. Errors are printed; the code is returned.
-fn prepare(args: &PlanArgs) -> Result<(Plan, Cache, PathBuf), i32> {
+/// Loads, opens the cache and plans.
+fn prepare(args: &PlanArgs) -> Result<(Plan, Cache, PathBuf), CliError> {
     prepare_checked(args, |_, _| Ok(()))
 }
 
 /// [`prepare`], with `check(spec, reports)` run before the cache is opened.
 fn prepare_checked(
     args: &PlanArgs,
-    check: impl FnOnce(&pipe_core::spec::PipelineSpec, &std::path::Path) -> Result<(), String>,
-) -> Result<(Plan, Cache, PathBuf), i32> {
+    check: impl FnOnce(&pipe_core::spec::PipelineSpec, &std::path::Path) -> Result<(), RecordError>,
+) -> Result<(Plan, Cache, PathBuf), CliError> {
     let (spec, dag) = load_pipeline(&args.file)?;
     let cache_dir = args.dirs.cache(&spec);
     let reports = args.dirs.reports(&spec);
-    check(&spec, &reports).map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_INVALID
-    })?;
-    let cache = Cache::open(&cache_dir).map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_FAILED
-    })?;
-    let previous = record::last(&reports, &spec.name);
+    check(&spec, &reports).map_err(CliError::Reports)?;
+    let cache = Cache::open(&cache_dir)?;
+    let previous = record::last(&reports, &spec.name).unwrap_or_else(|e| {
+        // Only the reasons given for re-running depend on it: plan on.
+        eprintln!("warning: the previous run's record: {e}; every stage to run is explained as `new`");
+        None
+    });
     let opts = PlanOptions { targets: args.stages.clone(), force: args.force.clone() };
-    let plan = make_plan(spec, dag, &cache, previous.as_ref(), &opts).map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_INVALID
-    })?;
+    let plan = make_plan(spec, dag, &cache, previous.as_ref(), &opts)?;
     Ok((plan, cache, reports))
 }
 
@@ -90,18 +86,14 @@ fn plan_table(plan: &Plan) -> String {
     table(&["stage", "kind", "action", "key", "why"], &rows)
 }
 
-pub fn plan(args: &PlanArgs) -> i32 {
-    match prepare(args) {
-        Ok((plan, _, _)) => {
-            print!("{}", plan_table(&plan));
-            println!("{} of {} stages will run", plan.to_run(), plan.stages.len());
-            EXIT_OK
-        }
-        Err(code) => code,
-    }
+pub fn plan(args: &PlanArgs) -> Outcome {
+    let (plan, _, _) = prepare(args)?;
+    print!("{}", plan_table(&plan));
+    println!("{} of {} stages will run", plan.to_run(), plan.stages.len());
+    Ok(EXIT_OK)
 }
 
-pub fn run(args: &RunArgs) -> i32 {
+pub fn run(args: &RunArgs) -> Outcome {
     let started_at = SystemTime::now();
     let clock = Instant::now();
     let cancel = Arc::new(AtomicBool::new(false));
@@ -109,14 +101,11 @@ pub fn run(args: &RunArgs) -> i32 {
     let writable = |spec: &pipe_core::spec::PipelineSpec, reports: &std::path::Path| {
         if dry_run { Ok(()) } else { record::check_writable(reports, &spec.name) }
     };
-    let (plan, cache, reports) = match prepare_checked(&args.plan, writable) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    let (plan, cache, reports) = prepare_checked(&args.plan, writable)?;
     if args.dry_run {
         print!("{}", plan_table(&plan));
         println!("{} of {} stages would run (dry run: nothing was run)", plan.to_run(), plan.stages.len());
-        return EXIT_OK;
+        return Ok(EXIT_OK);
     }
     install_interrupt_handler(&cancel);
     let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
@@ -126,48 +115,36 @@ pub fn run(args: &RunArgs) -> i32 {
 
     let record = run_record(&plan, &outcome, &cache, started_at, clock.elapsed().as_secs_f64());
     let (run_dir, record, report) =
-        match record::write(&reports, record, |staging| pipe_core::report::write(staging, &plan, &outcome, &cache)) {
-            Ok(written) => written,
-            Err(e) => {
-                eprintln!("error: cannot write the run's record: {e} (the cache is intact: run again once there is room)");
-                return EXIT_FAILED;
-            }
-        };
+        record::write(&reports, record, |staging| pipe_core::report::write(staging, &plan, &outcome, &cache)).map_err(CliError::WriteRecord)?;
     print_summary(&record, &run_dir);
-    match report {
-        Ok(tables) => {
-            for (stage, table) in tables {
-                println!("\n{stage}: test-split metrics (full report: {})\n{table}", run_dir.join("comparison.md").display());
-            }
-        }
-        Err(e) => {
-            eprintln!("error: writing the report: {e}");
-            eprintln!(
-                "(the run is recorded as failed in {}; `latest` still points at the last complete run)",
-                run_dir.join("summary.json").display()
-            );
-            return if outcome.interrupted { EXIT_INTERRUPTED } else { EXIT_FAILED };
-        }
+    let tables =
+        report.map_err(|source| CliError::Report { source, summary: run_dir.join("summary.json"), interrupted: outcome.interrupted })?;
+    for (stage, table) in tables {
+        println!("\n{stage}: test-split metrics (full report: {})\n{table}", run_dir.join("comparison.md").display());
     }
-    if outcome.interrupted {
+    Ok(if outcome.interrupted {
         EXIT_INTERRUPTED
     } else if outcome.failed() {
         EXIT_FAILED
     } else {
         EXIT_OK
-    }
+    })
 }
 
 /// First Ctrl-C: stop starting stages, stop running ones, publish nothing
 /// partial. A second Ctrl-C exits at once.
 fn install_interrupt_handler(cancel: &Arc<AtomicBool>) {
     let flag = Arc::clone(cancel);
-    let _ = ctrlc::set_handler(move || {
+    let installed = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(EXIT_INTERRUPTED);
         }
         eprintln!("\ninterrupted: stopping running stages (Ctrl-C again to quit at once)");
     });
+    if let Err(e) = installed {
+        // The run can go on: Ctrl-C then ends it at once, as for any program.
+        eprintln!("warning: cannot handle Ctrl-C ({e}): an interrupt ends the run at once");
+    }
 }
 
 fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemTime, seconds: f64) -> RunRecord {
@@ -193,7 +170,7 @@ fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemT
                     _ => r.warnings.clone(),
                 },
                 inputs: p.input_stages.clone(),
-                doc: p.doc.clone(),
+                doc: p.doc.to_value(),
             }
         })
         .collect();
@@ -235,7 +212,15 @@ fn cpu_seconds() -> f64 {
 /// The warnings a cached stage gave when it ran, from its `stage.log`.
 fn logged_warnings(cache: &Cache, key: &str) -> Vec<String> {
     let log = cache.entry_dir(key).join("out/stage.log");
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let text = match fsx::read_to_string(log) {
+        Ok(text) => text,
+        // A stage that said nothing writes no log.
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            eprintln!("warning: the warnings of a cached stage are not in this run's record: {e}");
+            return Vec::new();
+        }
+    };
     text.lines().filter_map(|l| l.strip_prefix("warning: ")).map(str::to_string).collect()
 }
 
@@ -246,7 +231,7 @@ fn print_summary(record: &RunRecord, run_dir: &std::path::Path) {
         .map(|s| {
             let why = match &s.error {
                 Some(e) => e.clone(),
-                None => s.reason.clone(),
+                None => s.reason.to_string(),
             };
             vec![s.name.clone(), s.kind.clone(), s.status.as_str().to_string(), format!("{:.2}", s.seconds), why]
         })

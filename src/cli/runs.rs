@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use super::{EXIT_FAILED, EXIT_INVALID, EXIT_OK, table};
+use super::{CliError, EXIT_OK, Outcome, table};
+use pipe_core::fsx;
 use pipe_core::record;
 use pipe_core::report::diff;
 
@@ -65,7 +66,9 @@ pub struct DiffArgs {
 /// The headline metric of each approach in a run, from its metrics.csv:
 /// accuracy (single-label), micro-averaged F2 (multi-label, the paper's).
 fn headline(dir: &std::path::Path) -> String {
-    let Ok(text) = std::fs::read_to_string(dir.join("metrics.csv")) else { return String::new() };
+    // A run without an evaluate stage has no metrics.csv; one that cannot be
+    // read leaves the cell empty too (this is a listing, `pipe show` says more).
+    let Ok(text) = fsx::read_to_string(dir.join("metrics.csv")) else { return String::new() };
     headline_of(&text)
 }
 
@@ -87,10 +90,14 @@ fn headline_of(metrics_csv: &str) -> String {
         .join(", ")
 }
 
-pub fn runs(args: &RunsArgs) -> i32 {
+pub fn runs(args: &RunsArgs) -> Outcome {
     let name = args.pipeline.as_deref().map(|p| {
         if p.ends_with(".toml") {
-            pipe_core::spec::load(std::path::Path::new(p)).map(|s| s.name).unwrap_or_else(|_| p.to_string())
+            pipe_core::spec::load(std::path::Path::new(p)).map(|s| s.name).unwrap_or_else(|e| {
+                // Perhaps a pipeline named like a file: list its runs, but say why.
+                eprintln!("warning: {p}: {e}; listing the runs of a pipeline named `{p}`");
+                p.to_string()
+            })
         } else {
             p.to_string()
         }
@@ -101,7 +108,7 @@ pub fn runs(args: &RunsArgs) -> i32 {
     }
     if found.is_empty() {
         println!("no runs under {}", args.reports_dir.display());
-        return EXIT_OK;
+        return Ok(EXIT_OK);
     }
     let rows: Vec<Vec<String>> = found
         .iter()
@@ -118,17 +125,11 @@ pub fn runs(args: &RunsArgs) -> i32 {
         })
         .collect();
     print!("{}", table(&["run", "started", "pipeline", "status", "ran", "accuracy (multi-label: micro F2)"], &rows));
-    EXIT_OK
+    Ok(EXIT_OK)
 }
 
-pub fn show(args: &ShowArgs) -> i32 {
-    let (dir, r) = match record::find(&args.reports_dir, &args.run) {
-        Ok(found) => found,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
+pub fn show(args: &ShowArgs) -> Outcome {
+    let (dir, r) = record::find(&args.reports_dir, &args.run).map_err(CliError::FindRun)?;
     println!("{} ({}), started {}, {:.2}s, {}\n", r.run_id, r.pipeline, r.started, r.seconds, r.status);
     if r.report != "complete" {
         println!("report: {}\n", r.report);
@@ -146,7 +147,7 @@ pub fn show(args: &ShowArgs) -> i32 {
                 s.status.as_str().into(),
                 format!("{:.2}", s.seconds),
                 if s.threads > 0 { s.threads.to_string() } else { "-".into() },
-                s.error.clone().unwrap_or_else(|| s.reason.clone()),
+                s.error.clone().unwrap_or_else(|| s.reason.to_string()),
             ]
         })
         .collect();
@@ -156,32 +157,21 @@ pub fn show(args: &ShowArgs) -> i32 {
             println!("warning: {}: {w}", s.name);
         }
     }
-    match std::fs::read_to_string(dir.join("comparison.md")) {
+    match fsx::read_to_string(dir.join("comparison.md")) {
         Ok(md) => println!("\n{md}"),
-        Err(_) => println!("\n(no evaluate stage in this run)"),
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => println!("\n(no evaluate stage in this run)"),
+        Err(e) => return Err(e.into()),
     }
-    EXIT_OK
+    Ok(EXIT_OK)
 }
 
-pub fn diff(args: &DiffArgs) -> i32 {
-    let resolve = |arg: &str| diff::resolve(&args.reports_dir, arg);
-    let (a, b) = match (resolve(&args.a), resolve(&args.b)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    let deltas = match diff::metric_deltas(&a.dir, &b.dir, args.all) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILED;
-        }
-    };
+pub fn diff(args: &DiffArgs) -> Outcome {
+    let resolve = |arg: &str| diff::resolve(&args.reports_dir, arg).map_err(CliError::Resolve);
+    let (a, b) = (resolve(&args.a)?, resolve(&args.b)?);
+    let deltas = diff::metric_deltas(&a.dir, &b.dir, args.all).map_err(CliError::Compare)?;
     let why = diff::why(&a.record, &b.record);
     print!("{}", diff::render(&a, &b, &deltas, &why, args.format.into(), args.tolerance));
-    EXIT_OK
+    Ok(EXIT_OK)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{EXIT_FAILED, EXIT_OK, existing_cache, table};
+use super::{EXIT_FAILED, EXIT_OK, Outcome, existing_cache, table};
 use pipe_core::cache::verify::verify_all;
 use pipe_core::util::human_bytes;
 
@@ -20,12 +20,8 @@ pub struct VerifyArgs {
     pub discard: bool,
 }
 
-pub fn verify(args: &VerifyArgs) -> i32 {
-    let cache = match existing_cache(&args.cache_dir, "verify") {
-        Ok(Some(c)) => c,
-        Ok(None) => return EXIT_OK,
-        Err(code) => return code,
-    };
+pub fn verify(args: &VerifyArgs) -> Outcome {
+    let Some(cache) = existing_cache(&args.cache_dir, "verify")? else { return Ok(EXIT_OK) };
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} verifying {bar:30.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
@@ -36,17 +32,11 @@ pub fn verify(args: &VerifyArgs) -> i32 {
         bar.set_position(done);
     });
     bar.finish_and_clear();
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILED;
-        }
-    };
+    let report = report?;
     println!("checked {} entries ({}) in {}", report.checked, human_bytes(report.bytes), args.cache_dir.display());
     if report.corrupt.is_empty() {
         println!("all sound");
-        return EXIT_OK;
+        return Ok(EXIT_OK);
     }
     let rows: Vec<Vec<String>> = report
         .corrupt
@@ -74,5 +64,6 @@ pub fn verify(args: &VerifyArgs) -> i32 {
             "`pipe verify --discard` removes them, or the next run that reads one recomputes it"
         }
     );
-    EXIT_FAILED
+    // Corruption found: said above, in the table; not an error of the command.
+    Ok(EXIT_FAILED)
 }

@@ -11,6 +11,7 @@
 pub mod cache;
 pub mod data;
 pub mod exec;
+pub mod fsx;
 pub mod graph;
 pub mod metrics;
 pub mod record;

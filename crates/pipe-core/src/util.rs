@@ -15,6 +15,14 @@ pub struct PathError {
     pub source: std::io::Error,
 }
 
+impl PathError {
+    /// The same error, described as `action` (for the generic actions of [`crate::fsx`]).
+    pub fn doing(mut self, action: &'static str) -> Self {
+        self.action = action;
+        self
+    }
+}
+
 /// Attaches a path and an action to an `io::Result`.
 pub trait IoContext<T> {
     fn at(self, action: &'static str, path: &Path) -> Result<T, PathError>;
@@ -115,10 +123,10 @@ pub fn human_bytes(bytes: u64) -> String {
 /// reader never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PathError> {
     let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).at("create folder", parent)?;
+    crate::fsx::create_dir_all(parent).map_err(|e| e.doing("create folder"))?;
     let tmp = parent.join(format!(".{}.tmp.{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("file"), std::process::id()));
-    std::fs::write(&tmp, bytes).at("write", &tmp)?;
-    std::fs::rename(&tmp, path).at("rename into place", path)
+    crate::fsx::write(&tmp, bytes)?;
+    crate::fsx::rename(&tmp, path)
 }
 
 #[cfg(test)]

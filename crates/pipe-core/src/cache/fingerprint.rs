@@ -14,7 +14,8 @@ use std::time::{Duration, SystemTime};
 
 use rayon::prelude::*;
 
-use crate::util::{IoContext, PathError, write_atomic};
+use crate::fsx;
+use crate::util::{PathError, write_atomic};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Stat {
@@ -32,7 +33,8 @@ struct StatCache {
 
 impl StatCache {
     fn read(path: &Path) -> StatCache {
-        let Ok(text) = std::fs::read_to_string(path) else { return StatCache::default() };
+        // A missing or unreadable stat cache only costs a re-read of every file.
+        let Ok(text) = fsx::read_to_string(path) else { return StatCache::default() };
         let mut files = HashMap::new();
         for line in text.lines() {
             let mut f = line.splitn(5, '\t');
@@ -70,8 +72,8 @@ pub struct Fingerprint {
 /// Fingerprints `source` (a folder or a single file), using and refreshing
 /// the stat cache kept in `stat_dir`.
 pub fn fingerprint(stat_dir: &Path, source: &Path) -> Result<Fingerprint, PathError> {
-    let abs = std::fs::canonicalize(source).at("find", source)?;
-    let meta = std::fs::metadata(&abs).at("inspect", &abs)?;
+    let abs = fsx::canonicalize(source)?;
+    let meta = fsx::metadata(&abs)?;
     let mut paths = Vec::new();
     if meta.is_dir() {
         let mut seen = HashSet::new();
@@ -83,7 +85,7 @@ pub fn fingerprint(stat_dir: &Path, source: &Path) -> Result<Fingerprint, PathEr
     let listing: Vec<(String, PathBuf, Stat)> = paths
         .into_par_iter()
         .map(|(rel, path)| {
-            let m = std::fs::metadata(&path).at("inspect", &path)?;
+            let m = fsx::metadata(&path)?;
             Ok((rel, path, stat_of(&m)))
         })
         .collect::<Result<_, PathError>>()?;
@@ -126,19 +128,19 @@ fn stat_of(m: &std::fs::Metadata) -> Stat {
 /// say their own type, so only links cost a `stat` here; files are stat'ed
 /// afterwards, in parallel.
 fn walk(dir: &Path, rel: &str, seen: &mut HashSet<(u64, u64)>, out: &mut Vec<(String, PathBuf)>) -> Result<(), PathError> {
-    let meta = std::fs::metadata(dir).at("inspect", dir)?;
+    let meta = fsx::metadata(dir)?;
     if !seen.insert((meta.dev(), meta.ino())) {
         return Ok(()); // a link back to a folder already walked
     }
-    for item in std::fs::read_dir(dir).at("read folder", dir)? {
-        let item = item.at("read folder", dir)?;
+    for item in fsx::read_dir(dir).map_err(|e| e.doing("read folder"))? {
+        let item = item.map_err(|e| e.doing("read folder"))?;
         let path = item.path();
         let name = item.file_name().to_string_lossy().into_owned();
         let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
         let Ok(ft) = item.file_type() else { continue };
         let is_dir = if ft.is_symlink() {
             // Follow links; a dangling link is skipped like a missing file.
-            match std::fs::metadata(&path) {
+            match fsx::metadata(&path) {
                 Ok(m) if m.is_dir() => true,
                 Ok(m) if m.is_file() => false,
                 _ => continue,
@@ -168,13 +170,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let stats = dir.path().join("stats");
-        std::fs::create_dir_all(data.join("a")).unwrap();
-        std::fs::create_dir_all(&stats).unwrap();
-        std::fs::write(data.join("a/x.png"), b"one").unwrap();
-        std::fs::write(data.join("y.png"), b"two").unwrap();
+        fsx::create_dir_all(data.join("a")).unwrap();
+        fsx::create_dir_all(&stats).unwrap();
+        fsx::write(data.join("a/x.png"), b"one").unwrap();
+        fsx::write(data.join("y.png"), b"two").unwrap();
         let old = SystemTime::now() - Duration::from_secs(60);
         for f in ["a/x.png", "y.png"] {
-            std::fs::File::options().write(true).open(data.join(f)).unwrap().set_modified(old).unwrap();
+            fsx::open_with(std::fs::File::options().write(true), data.join(f)).unwrap().set_modified(old).unwrap();
         }
         let first = fingerprint(&stats, &data).unwrap();
         assert_eq!((first.files, first.hashed), (2, 2));
@@ -182,12 +184,12 @@ mod tests {
         assert_eq!(again.hash, first.hash);
         assert_eq!(again.hashed, 0, "unchanged files come from the stat cache");
 
-        std::fs::write(data.join("y.png"), b"TWO").unwrap();
+        fsx::write(data.join("y.png"), b"TWO").unwrap();
         let changed = fingerprint(&stats, &data).unwrap();
         assert_ne!(changed.hash, first.hash);
         assert_eq!(changed.hashed, 1);
 
-        std::fs::rename(data.join("y.png"), data.join("z.png")).unwrap();
+        fsx::rename(data.join("y.png"), data.join("z.png")).unwrap();
         assert_ne!(fingerprint(&stats, &data).unwrap().hash, changed.hash, "names count too");
     }
 

@@ -10,7 +10,8 @@ use std::time::SystemTime;
 
 use super::lock::{read_lock_path, try_exclusive, write_lock_path};
 use super::{Cache, Lookup};
-use crate::util::{IoContext, PathError, parse_rfc3339};
+use crate::fsx;
+use crate::util::{PathError, parse_rfc3339};
 
 /// Which entries to remove.
 pub struct GcPolicy {
@@ -72,19 +73,20 @@ pub fn collect(cache: &Cache, policy: &GcPolicy) -> Result<GcReport, PathError> 
 /// Removes temporary folders whose key is not locked by a live run.
 fn clear_tmp(cache: &Cache) -> Result<(), PathError> {
     let tmp = cache.root().join("tmp");
-    for item in std::fs::read_dir(&tmp).at("read", &tmp)? {
-        let path = item.at("read", &tmp)?.path();
+    for item in fsx::read_dir(&tmp)? {
+        let path = item?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let key = name.trim_start_matches("discard-").split('-').next().unwrap_or_default().to_string();
         if key.len() == 64 && try_exclusive(&write_lock_path(cache.root(), &key))?.is_some() {
-            std::fs::remove_dir_all(&path).at("remove", &path)?;
+            fsx::remove_dir_all(&path)?;
         }
     }
     Ok(())
 }
 
 fn dir_size(dir: &Path) -> u64 {
-    let Ok(items) = std::fs::read_dir(dir) else { return 0 };
+    // Only for the report's byte count: an unreadable folder counts as empty.
+    let Ok(items) = fsx::read_dir(dir) else { return 0 };
     items
         .flatten()
         .map(|i| match i.file_type() {

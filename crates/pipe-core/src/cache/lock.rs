@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::fsx;
 use crate::util::{IoContext, PathError};
 
 /// How often a waiting run looks at the lock (and at Ctrl-C) again: from
@@ -34,7 +35,7 @@ pub fn read_lock_path(root: &Path, key: &str) -> PathBuf {
 }
 
 fn open(path: &Path) -> Result<File, PathError> {
-    File::options().create(true).truncate(false).write(true).open(path).at("open lock", path)
+    fsx::open_with(File::options().create(true).truncate(false).write(true), path).map_err(|e| e.doing("open lock"))
 }
 
 /// A shared lock on an entry this run will read: while any run holds one,

@@ -29,6 +29,7 @@ use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsx;
 use crate::util::{IoContext, PathError, rfc3339, write_atomic};
 pub use lock::Hold;
 
@@ -76,18 +77,18 @@ impl Entry {
     }
 
     /// Recomputes every file's blake3 against the manifest.
-    pub fn verify(&self) -> Result<(), String> {
+    pub fn verify(&self) -> Result<(), CacheError> {
         self.verify_with(|_| {})
     }
 
     /// [`Entry::verify`], calling `checked` with each file's size once it is checked.
-    pub fn verify_with(&self, mut checked: impl FnMut(u64)) -> Result<(), String> {
+    pub fn verify_with(&self, mut checked: impl FnMut(u64)) -> Result<(), CacheError> {
         let out = self.out_dir();
         for f in &self.manifest.files {
             let path = out.join(&f.path);
-            let (size, hash) = hash_file(&path).map_err(|e| e.to_string())?;
+            let (size, hash) = hash_file(&path)?;
             if size != f.size || hash != f.blake3 {
-                return Err(format!("{} does not match its checksum", path.display()));
+                return Err(CacheError::Checksum { path });
             }
             checked(size);
         }
@@ -96,11 +97,11 @@ impl Entry {
 
     /// Reads one output file, checking it against the manifest's size and
     /// blake3 on the way (for files copied out of the cache into a report).
-    pub fn read_verified(&self, file: &FileRecord) -> Result<Vec<u8>, String> {
+    pub fn read_verified(&self, file: &FileRecord) -> Result<Vec<u8>, CacheError> {
         let path = self.out_dir().join(&file.path);
-        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = fsx::read(&path)?;
         if bytes.len() as u64 != file.size || blake3::hash(&bytes).to_hex().as_str() != file.blake3 {
-            return Err(format!("{} does not match its checksum", path.display()));
+            return Err(CacheError::Checksum { path });
         }
         Ok(bytes)
     }
@@ -131,6 +132,9 @@ pub enum CacheError {
     Io(#[from] PathError),
     #[error("cache entry {0}: {1}")]
     Invalid(String, String),
+    /// A file of an entry whose size or blake3 differs from its manifest's.
+    #[error("{} does not match its checksum", path.display())]
+    Checksum { path: PathBuf },
     #[error("cache entry {0} is in use by another run, which is reading it: run again once it has finished")]
     InUse(String),
 }
@@ -148,7 +152,7 @@ impl Cache {
     pub fn open(root: &Path) -> Result<Cache, PathError> {
         for sub in ["entries", "tmp", "locks", "fingerprints"] {
             let dir = root.join(sub);
-            std::fs::create_dir_all(&dir).at("create cache folder", &dir)?;
+            fsx::create_dir_all(&dir).map_err(|e| e.doing("create cache folder"))?;
         }
         Ok(Cache { root: root.to_path_buf() })
     }
@@ -161,10 +165,10 @@ impl Cache {
     pub fn keys(&self) -> Result<Vec<String>, PathError> {
         let entries = self.root.join("entries");
         let mut keys = Vec::new();
-        for shard in std::fs::read_dir(&entries).at("read", &entries)? {
-            let shard = shard.at("read", &entries)?.path();
-            for item in std::fs::read_dir(&shard).at("read", &shard)? {
-                keys.push(item.at("read", &shard)?.file_name().to_string_lossy().into_owned());
+        for shard in fsx::read_dir(&entries)? {
+            let shard = shard?.path();
+            for item in fsx::read_dir(&shard)? {
+                keys.push(item?.file_name().to_string_lossy().into_owned());
             }
         }
         keys.sort();
@@ -180,12 +184,12 @@ impl Cache {
     pub fn lookup(&self, key: &str) -> Lookup {
         let dir = self.entry_dir(key);
         let manifest_path = dir.join("manifest.json");
-        let text = match std::fs::read(&manifest_path) {
+        let text = match fsx::read(&manifest_path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {
                 return if dir.exists() { Lookup::Corrupt("entry has no manifest".into()) } else { Lookup::Missing };
             }
-            Err(e) => return Lookup::Corrupt(format!("cannot read {}: {e}", manifest_path.display())),
+            Err(e) => return Lookup::Corrupt(e.to_string()),
         };
         let manifest: Manifest = match serde_json::from_slice(&text) {
             Ok(m) => m,
@@ -196,10 +200,11 @@ impl Cache {
         }
         let out = dir.join("out");
         for f in &manifest.files {
-            match std::fs::metadata(out.join(&f.path)) {
+            match fsx::metadata(out.join(&f.path)) {
                 Ok(m) if m.len() == f.size => {}
                 Ok(_) => return Lookup::Corrupt(format!("{} has the wrong size", f.path)),
-                Err(_) => return Lookup::Corrupt(format!("{} is missing", f.path)),
+                Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Lookup::Corrupt(format!("{} is missing", f.path)),
+                Err(e) => return Lookup::Corrupt(e.to_string()),
             }
         }
         Lookup::Hit(Entry { dir, manifest })
@@ -240,7 +245,7 @@ impl Cache {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = self.root.join("tmp").join(format!("{key}-{}-{n}", std::process::id()));
         let out = tmp.join("out");
-        std::fs::create_dir_all(&out).at("create", &out)?;
+        fsx::create_dir_all(&out)?;
         Ok(CacheStatus::Miss(Writer {
             key: key.to_string(),
             tmp,
@@ -264,18 +269,18 @@ impl Cache {
             return Ok(());
         }
         let trash = self.root.join("tmp").join(format!("discard-{key}-{}", std::process::id()));
-        std::fs::rename(&dir, &trash).at("move aside", &dir)?;
-        std::fs::remove_dir_all(&trash).at("remove", &trash)
+        fsx::rename(&dir, &trash).map_err(|e| PathError { action: "move aside", path: dir.clone(), ..e })?;
+        fsx::remove_dir_all(&trash)
     }
 
     /// Removes half-built entries of `key` left by killed runs (the caller
     /// holds the key's lock, so no live run owns them).
     fn remove_stale_tmp(&self, key: &str) -> Result<(), PathError> {
         let tmp = self.root.join("tmp");
-        for item in std::fs::read_dir(&tmp).at("read", &tmp)? {
-            let item = item.at("read", &tmp)?;
+        for item in fsx::read_dir(&tmp)? {
+            let item = item?;
             if item.file_name().to_string_lossy().starts_with(&format!("{key}-")) {
-                std::fs::remove_dir_all(item.path()).at("remove stale", &item.path())?;
+                fsx::remove_dir_all(item.path()).map_err(|e| e.doing("remove stale"))?;
             }
         }
         Ok(())
@@ -323,9 +328,9 @@ impl Writer {
         let bytes = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");
         write_atomic(&self.tmp.join("manifest.json"), &bytes)?;
         let parent = self.dest.parent().expect("entries have a parent");
-        std::fs::create_dir_all(parent).at("create", parent)?;
+        fsx::create_dir_all(parent)?;
         let hold = lock::hold(self.tmp.parent().and_then(Path::parent).expect("tmp/ sits in the cache root"), &self.key)?;
-        std::fs::rename(&self.tmp, &self.dest).at("publish entry", &self.dest)?;
+        fsx::rename(&self.tmp, &self.dest).map_err(|e| e.doing("publish entry"))?;
         self.published = true;
         Ok((Entry { dir: self.dest.clone(), manifest }, hold))
     }
@@ -334,14 +339,16 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         if !self.published {
-            let _ = std::fs::remove_dir_all(&self.tmp);
+            // Best effort: a folder left behind is removed by the next run of
+            // this key (`remove_stale_tmp`) or by `pipe gc`.
+            let _ = fsx::remove_dir_all(&self.tmp);
         }
     }
 }
 
 fn collect_files(base: &Path, dir: &Path, out: &mut Vec<FileRecord>) -> Result<(), PathError> {
-    for item in std::fs::read_dir(dir).at("read", dir)? {
-        let item = item.at("read", dir)?;
+    for item in fsx::read_dir(dir)? {
+        let item = item?;
         let path = item.path();
         let ft = item.file_type().at("inspect", &path)?;
         if ft.is_dir() {
@@ -359,7 +366,7 @@ fn collect_files(base: &Path, dir: &Path, out: &mut Vec<FileRecord>) -> Result<(
 /// Size and blake3 of a file (memory-mapped, multithreaded when large).
 pub fn hash_file(path: &Path) -> Result<(u64, String), PathError> {
     let mut hasher = blake3::Hasher::new();
-    let meta = std::fs::metadata(path).at("read", path)?;
+    let meta = fsx::metadata(path).map_err(|e| e.doing("read"))?;
     if meta.len() > 1 << 20 {
         hasher.update_mmap_rayon(path).at("read", path)?;
     } else {

@@ -46,7 +46,7 @@ pub fn verify_all(cache: &Cache, discard: bool, mut progress: impl FnMut(u64, u6
                     progress(done, total);
                 });
                 report.bytes += entry.manifest.bytes();
-                (Some((entry.manifest.stage.clone(), entry.manifest.kind.clone())), result.err())
+                (Some((entry.manifest.stage.clone(), entry.manifest.kind.clone())), result.err().map(|e| e.to_string()))
             }
             Lookup::Corrupt(why) => (None, Some(why)),
             Lookup::Missing => continue, // removed meanwhile
@@ -73,13 +73,14 @@ fn discard_unused(cache: &Cache, key: &str) -> Result<bool, PathError> {
 mod tests {
     use super::*;
     use crate::cache::CacheStatus;
+    use crate::fsx;
 
     const KEY_A: &str = "aa11111111111111111111111111111111111111111111111111111111111111";
     const KEY_B: &str = "bb22222222222222222222222222222222222222222222222222222222222222";
 
     fn put(cache: &Cache, key: &str, text: &str) -> std::path::PathBuf {
         let CacheStatus::Miss(w) = cache.acquire(key).unwrap() else { panic!("expected a miss") };
-        std::fs::write(w.out_dir().join("value.txt"), text).unwrap();
+        fsx::write(w.out_dir().join("value.txt"), text).unwrap();
         w.publish("test-source", "s", serde_json::Value::Null).unwrap().0.out_dir().join("value.txt")
     }
 
@@ -89,7 +90,7 @@ mod tests {
         let cache = Cache::open(dir.path()).unwrap();
         let file = put(&cache, KEY_A, "0.75");
         put(&cache, KEY_B, "1");
-        std::fs::write(&file, "0.76").unwrap();
+        fsx::write(&file, "0.76").unwrap();
         let mut last = (0, 0);
         let report = verify_all(&cache, false, |d, t| last = (d, t)).unwrap();
         assert_eq!(report.checked, 2);

@@ -8,6 +8,7 @@
 //!   (words x dimension).
 //! - `histograms` (from `encode`): `histograms.json`, `histograms.f32`
 //!   (images x words), and the index.
+#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::path::Path;
 

@@ -1,5 +1,6 @@
 //! The layout most users have: `root/<class>/*.{png,jpg,jpeg,bmp,webp}`,
 //! class = folder name. Deeper folders count for their top-level class.
+#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::path::Path;
 

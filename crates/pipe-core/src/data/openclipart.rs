@@ -3,6 +3,7 @@
 //! twin at `root/svg/<same path>.svg`. Single label = the top-level category
 //! folder; labels = the SVG's `dc:subject` keywords (lower-cased, trimmed,
 //! empty ones dropped). A PNG without an SVG twin has no keywords.
+#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::path::Path;
 

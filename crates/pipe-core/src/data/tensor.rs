@@ -2,6 +2,7 @@
 //! header length, a JSON header, raw bytes) holding one `U8` tensor
 //! `images` of shape `[N, H, W, C]`. Written and read here without libtorch;
 //! the torch worker reads the same file with `tch`.
+#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::io::{Read, Write};
 use std::path::Path;

@@ -38,7 +38,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, CacheStatus, Hold, Lookup};
-use crate::record::StageStatus;
+use crate::record::{StageStatus, Why};
 use crate::stages::context::{EventSink, StageEvent};
 use crate::stages::grant::Grant;
 use crate::stages::{InputArtifact, Process, StageContext, StageError};
@@ -53,7 +53,7 @@ pub struct StageResult {
     pub status: StageStatus,
     pub seconds: f64,
     /// Why it ran, or why it was skipped/cached.
-    pub reason: String,
+    pub reason: Why,
     pub error: Option<String>,
     /// Warnings the stage gave while it ran in this session.
     pub warnings: Vec<String>,
@@ -98,7 +98,7 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
         .map(|p| StageResult {
             status: StageStatus::Cached,
             seconds: 0.0,
-            reason: p.reason_text(),
+            reason: p.why(),
             error: None,
             warnings: Vec::new(),
             threads: 0,
@@ -119,7 +119,7 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
         loop {
             if cancel.load(Ordering::Relaxed) {
                 for i in queue.drain() {
-                    results[i] = skipped("interrupted");
+                    results[i] = skipped(Why::Interrupted);
                 }
             }
             if queue.ready_len() > 0 && slots.lent_any() {
@@ -145,12 +145,14 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     let started = Instant::now();
                     let events_tx = tx.clone();
                     let events: EventSink = Arc::new(move |e| {
+                        // The loop receives until every stage it started is
+                        // done, so sending cannot fail while this one runs.
                         let _ = events_tx.send(Msg::Event(i, e));
                     });
                     let run = StageRun { index: i, threads, pool, grant };
                     let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_stage(plan, cache, run, events, cancel)))
                         .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error: {}", panic_text(&p)))));
-                    let _ = tx.send(Msg::Done(i, result, started.elapsed().as_secs_f64()));
+                    let _ = tx.send(Msg::Done(i, result, started.elapsed().as_secs_f64())); // as above
                 });
             }
             if queue.ready_len() == 0
@@ -177,14 +179,14 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     let (status, reason, error) = match result {
                         Ok(Done::Ran(hold)) => {
                             holds.push(hold);
-                            (StageStatus::Ran, plan.stages[i].reason_text(), None)
+                            (StageStatus::Ran, plan.stages[i].why(), None)
                         }
                         Ok(Done::CachedMeanwhile(hold)) => {
                             holds.push(hold);
-                            (StageStatus::Cached, "computed by a concurrent run".into(), None)
+                            (StageStatus::Cached, Why::ConcurrentRun, None)
                         }
-                        Err(StageError::Cancelled) => (StageStatus::Failed, plan.stages[i].reason_text(), Some("interrupted".to_string())),
-                        Err(e) => (StageStatus::Failed, plan.stages[i].reason_text(), Some(e.to_string())),
+                        Err(StageError::Cancelled) => (StageStatus::Failed, plan.stages[i].why(), Some("interrupted".to_string())),
+                        Err(e) => (StageStatus::Failed, plan.stages[i].why(), Some(e.to_string())),
                     };
                     let ok = status != StageStatus::Failed;
                     progress.finished(i, name, status, seconds, error.as_deref().unwrap_or(""));
@@ -192,9 +194,9 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     results[i] =
                         StageResult { status, seconds, reason, error, warnings, threads: results[i].threads, start: results[i].start };
                     for s in queue.finish(i, ok) {
-                        let why = format!("input {name} failed");
-                        progress.finished(s, &plan.spec.stages[s].name, StageStatus::Skipped, 0.0, &why);
-                        results[s] = skipped(&why);
+                        let why = Why::InputFailed(name.clone());
+                        progress.finished(s, &plan.spec.stages[s].name, StageStatus::Skipped, 0.0, &why.to_string());
+                        results[s] = skipped(why);
                     }
                 }
             }
@@ -212,16 +214,8 @@ struct StageRun {
     grant: Option<Arc<Grant>>,
 }
 
-fn skipped(why: &str) -> StageResult {
-    StageResult {
-        status: StageStatus::Skipped,
-        seconds: 0.0,
-        reason: why.to_string(),
-        error: None,
-        warnings: Vec::new(),
-        threads: 0,
-        start: 0.0,
-    }
+fn skipped(why: Why) -> StageResult {
+    StageResult { status: StageStatus::Skipped, seconds: 0.0, reason: why, error: None, warnings: Vec::new(), threads: 0, start: 0.0 }
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -289,7 +283,9 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
             };
             let job_file = writer.out_dir().with_extension("job.json");
             let result = worker::run_in_worker(exe, &job, &job_file, events, &cancel, &grant);
-            let _ = std::fs::remove_file(&job_file);
+            // Best effort: the job file sits beside `out/`, outside what the
+            // manifest lists, so one left behind changes nothing.
+            let _ = crate::fsx::remove_file(&job_file);
             result?;
         }
     }
@@ -297,7 +293,7 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
         return Err(StageError::Cancelled);
     }
     let (_entry, hold) =
-        writer.publish(stage.kind.name, &stage.name, planned.doc.clone()).map_err(|e| StageError::Failed(e.to_string()))?;
+        writer.publish(stage.kind.name, &stage.name, planned.doc.to_value()).map_err(|e| StageError::Failed(e.to_string()))?;
     Ok(Done::Ran(hold))
 }
 

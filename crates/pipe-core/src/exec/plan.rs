@@ -7,15 +7,47 @@
 //! instead of being used.
 
 use std::collections::BTreeMap;
-
-use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 use crate::cache::{Cache, Hold, Lookup, fingerprint};
 use crate::graph::Dag;
-use crate::graph::keys::{Reason, key_of, reasons, stage_doc};
-use crate::record::RunRecord;
+use crate::graph::keys::{KeyDoc, Reason, key_of, reasons_since, stage_doc};
+use crate::record::{RunRecord, Why};
 use crate::spec::PipelineSpec;
 use crate::stages::{ArtifactType, ParamType, ParamValue};
+use crate::util::PathError;
+
+/// Why a pipeline could not be planned: each case names the stage (or the
+/// flag) and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{flag} {name}: no such stage in {}{}", file.display(), did_you_mean(.nearest))]
+    NoSuchStage { flag: &'static str, name: String, file: PathBuf, nearest: Option<String> },
+    #[error(
+        "stage `{stage}`: `{param}`: {path}{} does not exist: put the data there, or change `{param}` in {}",
+        relative_note(.path),
+        file.display()
+    )]
+    MissingSource { stage: String, param: &'static str, path: String, file: PathBuf },
+    #[error("stage `{stage}`: `{param}`: {source}")]
+    Fingerprint {
+        stage: String,
+        param: &'static str,
+        #[source]
+        source: PathError,
+    },
+    /// Holding or checking a cache entry the run will read.
+    #[error(transparent)]
+    Cache(#[from] PathError),
+}
+
+fn relative_note(path: &str) -> &'static str {
+    if Path::new(path).is_relative() { " (relative to the current folder)" } else { "" }
+}
+
+fn did_you_mean(nearest: &Option<String>) -> String {
+    nearest.as_ref().map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default()
+}
 
 /// What the run will do with a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +62,7 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub struct PlannedStage {
     pub key: String,
-    pub doc: Value,
+    pub doc: KeyDoc,
     /// Slot -> stage names bound to it.
     pub input_stages: BTreeMap<String, Vec<String>>,
     pub action: Action,
@@ -40,12 +72,17 @@ pub struct PlannedStage {
 }
 
 impl PlannedStage {
-    pub fn reason_text(&self) -> String {
+    /// Why the stage runs, or why not.
+    pub fn why(&self) -> Why {
         match self.action {
-            Action::Cached => "unchanged".into(),
-            Action::Unselected => "not selected".into(),
-            Action::Run => self.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+            Action::Cached => Why::Unchanged,
+            Action::Unselected => Why::NotSelected,
+            Action::Run => Why::Changed(self.reasons.clone()),
         }
+    }
+
+    pub fn reason_text(&self) -> String {
+        self.why().to_string()
     }
 }
 
@@ -79,13 +116,13 @@ pub struct PlanOptions {
 }
 
 /// Computes keys and decides what runs. Errors name the stage and what to do.
-pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRecord>, opts: &PlanOptions) -> Result<Plan, String> {
-    let index_of = |name: &str, flag: &str| {
-        spec.stages.iter().position(|s| s.name == name).ok_or_else(|| {
-            let hint = crate::suggest::nearest(name, spec.stages.iter().map(|s| s.name.as_str()))
-                .map(|n| format!(" (did you mean `{n}`?)"))
-                .unwrap_or_default();
-            format!("{flag} {name}: no such stage in {}{hint}", spec.file.display())
+pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRecord>, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let index_of = |name: &str, flag: &'static str| {
+        spec.stages.iter().position(|s| s.name == name).ok_or_else(|| PlanError::NoSuchStage {
+            flag,
+            name: name.to_string(),
+            file: spec.file.clone(),
+            nearest: crate::suggest::nearest(name, spec.stages.iter().map(|s| s.name.as_str())).map(str::to_string),
         })
     };
     let targets: Vec<usize> = opts.targets.iter().map(|t| index_of(t, "--stage")).collect::<Result<_, _>>()?;
@@ -106,18 +143,16 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
         let mut sources = BTreeMap::new();
         for def in stage.kind.params.iter().filter(|p| matches!(p.ty, ParamType::Path { fingerprint: true })) {
             if let ParamValue::Str(path) = stage.params.get(def.name) {
-                if !std::path::Path::new(path).exists() {
-                    let relative = if std::path::Path::new(path).is_relative() { " (relative to the current folder)" } else { "" };
-                    return Err(format!(
-                        "stage `{}`: `{}`: {path}{relative} does not exist: put the data there, or change `{}` in {}",
-                        stage.name,
-                        def.name,
-                        def.name,
-                        spec.file.display()
-                    ));
+                if !Path::new(path).exists() {
+                    return Err(PlanError::MissingSource {
+                        stage: stage.name.clone(),
+                        param: def.name,
+                        path: path.clone(),
+                        file: spec.file.clone(),
+                    });
                 }
                 let fp = fingerprint::fingerprint(&cache.root().join("fingerprints"), path.as_ref())
-                    .map_err(|e| format!("stage `{}`: `{}`: {e}", stage.name, def.name))?;
+                    .map_err(|source| PlanError::Fingerprint { stage: stage.name.clone(), param: def.name, source })?;
                 sources.insert(def.name.to_string(), fp.hash);
             }
         }
@@ -139,7 +174,7 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
     }
     let mut stages: Vec<PlannedStage> = planned.into_iter().map(|p| p.expect("every stage planned")).collect();
     let report: Vec<bool> = spec.stages.iter().map(|s| feeds_report(s.kind)).collect();
-    let holds = hold_and_verify_reads(&dag, cache, &report, &mut stages).map_err(|e| e.to_string())?;
+    let holds = hold_and_verify_reads(&dag, cache, &report, &mut stages)?;
     for (stage, planned) in spec.stages.iter().zip(stages.iter_mut()).filter(|(_, p)| p.action == Action::Run) {
         planned.estimate = estimate(previous, cache, stage);
     }
@@ -162,7 +197,7 @@ pub fn estimate(previous: Option<&RunRecord>, cache: &Cache, stage: &crate::spec
     stage.kind.estimate(&stage.params)
 }
 
-fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
+fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &KeyDoc, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
     match previous.and_then(|r| r.stage(name)) {
         None => vec![Reason::New],
         Some(old) if old.key == key && old.status == crate::record::StageStatus::Failed => {
@@ -172,19 +207,14 @@ fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &Value,
             vec![Reason::NotCached("skipped in the previous run".into())]
         }
         Some(old) if old.key == key => vec![Reason::NotCached("not in the cache (removed)".into())],
-        Some(old) => reasons(&old.doc, doc, inputs),
+        Some(old) => reasons_since(&old.doc, doc, inputs),
     }
 }
 
 /// Reverse DAG order: each cached entry the run reads (a running stage's
 /// input, or a report's source when `report[i]`) is held, then checked in
 /// full; a failing one is re-run (and its own inputs checked in turn).
-fn hold_and_verify_reads(
-    dag: &Dag,
-    cache: &Cache,
-    report: &[bool],
-    stages: &mut [PlannedStage],
-) -> Result<Vec<Hold>, crate::util::PathError> {
+fn hold_and_verify_reads(dag: &Dag, cache: &Cache, report: &[bool], stages: &mut [PlannedStage]) -> Result<Vec<Hold>, PathError> {
     let mut holds = Vec::new();
     let mut held = vec![false; stages.len()];
     for &i in dag.order.iter().rev() {
@@ -205,7 +235,7 @@ fn hold_and_verify_reads(
     Ok(holds)
 }
 
-fn hold_and_verify(cache: &Cache, stage: &mut PlannedStage, holds: &mut Vec<Hold>) -> Result<(), crate::util::PathError> {
+fn hold_and_verify(cache: &Cache, stage: &mut PlannedStage, holds: &mut Vec<Hold>) -> Result<(), PathError> {
     let hold = cache.hold(&stage.key)?;
     let problem = match cache.lookup(&stage.key) {
         Lookup::Hit(entry) => entry.verify().err().map(|why| format!("cache entry corrupt ({why})")),

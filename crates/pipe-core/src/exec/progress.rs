@@ -126,6 +126,7 @@ impl Progress {
 
     pub fn finish(self) {
         self.overall.finish_and_clear();
+        // Only the terminal's bars: a failure to erase them changes nothing.
         let _ = self.multi.clear();
     }
 }

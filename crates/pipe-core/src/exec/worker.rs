@@ -4,21 +4,30 @@
 //! (those that link libtorch), reads JSON event lines from its stdout, and
 //! kills it on Ctrl-C. The same job file is what a cluster scheduler will be
 //! handed later.
+//!
+//! A worker that fails says why as its last event,
+//! `{"event":"failed","error":"...","kind":"..."}` (see [`FailureKind`]),
+//! before it exits non-zero; it also prints `error: ...` on stderr for a
+//! human reading along. The engine shows the event's message; without one
+//! (a worker killed by a signal, or an older worker) it falls back to the
+//! signal, then to the last line of stderr.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsx;
 use crate::stages::context::{EventSink, StageEvent};
 use crate::stages::grant::Grant;
 use crate::stages::{self, InputArtifact, Params, StageContext, StageError};
-use crate::util::IoContext;
+use crate::util::PathError;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct JobInput {
@@ -58,6 +67,72 @@ enum WorkerLine {
     Warning(String),
 }
 
+/// The event a failing worker prints last on stdout:
+/// `{"event":"failed","error":"...","kind":"..."}`.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+enum WorkerEvent {
+    Failed { error: String, kind: FailureKind },
+}
+
+/// What kind of failure a worker reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// The job file is missing, unreadable or not for this worker.
+    Job,
+    /// A file the stage reads or writes.
+    Io,
+    /// The stage's own explanation.
+    Failed,
+    /// The worker was told to stop.
+    Cancelled,
+    /// A panic inside the stage (a libtorch error, say).
+    Panic,
+}
+
+/// Why a worker could not run its job (worker side).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot read job {}: {}", .0.path.display(), .0.source)]
+    ReadJob(#[source] PathError),
+    #[error("{} is not a job file: {source}", path.display())]
+    NotAJob {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("this worker has no stage kind `{0}`")]
+    UnknownKind(String),
+    #[error("stage kind `{0}` does not run in this worker")]
+    NotInThisWorker(String),
+    #[error("job {}: {message}", path.display())]
+    Params { path: PathBuf, message: String },
+    #[error("{0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    /// The message of a panic, as the panic hook phrased it.
+    #[error("{0}")]
+    Panic(String),
+}
+
+impl ServeError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            ServeError::ReadJob(_)
+            | ServeError::NotAJob { .. }
+            | ServeError::UnknownKind(_)
+            | ServeError::NotInThisWorker(_)
+            | ServeError::Params { .. } => FailureKind::Job,
+            ServeError::Stage(StageError::Io(_)) => FailureKind::Io,
+            ServeError::Stage(StageError::Cancelled) => FailureKind::Cancelled,
+            ServeError::Threads(_) | ServeError::Stage(StageError::Failed(_)) => FailureKind::Failed,
+            ServeError::Panic(_) => FailureKind::Panic,
+        }
+    }
+}
+
 /// A worker executable (`pipe-worker` or `pipe-torch`) next to the running
 /// `pipe`; `$PIPE_WORKER_DIR` overrides the folder.
 pub fn worker_exe(name: &str) -> PathBuf {
@@ -77,7 +152,7 @@ pub fn run_in_worker(
     cancel: &AtomicBool,
     grant: &Grant,
 ) -> Result<(), StageError> {
-    std::fs::write(job_file, serde_json::to_vec_pretty(job).expect("jobs serialise")).at("write job file", job_file)?;
+    fsx::write(job_file, serde_json::to_vec_pretty(job).expect("jobs serialise")).map_err(|e| e.doing("write job file"))?;
     let exe = worker_exe(exe_name);
     let mut command = Command::new(&exe);
     command.arg("run").arg(job_file).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -91,22 +166,35 @@ pub fn run_in_worker(
     // The worker starts at the job's threads; any raise since is sent at once.
     let mut told = job.threads.max(1);
     std::thread::scope(|s| {
-        s.spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let out_reader = s.spawn(move || {
+            let mut failed = None;
+            // Bytes, not UTF-8 lines: one stray byte must not stop the
+            // reading (the worker would block on a full pipe). A read error
+            // ends it: the worker is gone.
+            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line);
+                if let Ok(WorkerEvent::Failed { error, .. }) = serde_json::from_str::<WorkerEvent>(&line) {
+                    failed = Some(error);
+                    continue;
+                }
                 match serde_json::from_str::<WorkerLine>(&line) {
                     Ok(WorkerLine::Progress { pos, len, unit }) => events(StageEvent::Progress { pos, len, unit }),
                     Ok(WorkerLine::Warning(w)) => events(StageEvent::Warning(w)),
+                    // Not an event: shown rather than dropped.
                     Err(_) => events(StageEvent::Warning(format!("worker: {line}"))),
                 }
             }
+            failed
         });
         let err_reader = s.spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
+            // Bytes, not a String: a native library's message need not be UTF-8.
+            let mut bytes = Vec::new();
+            stderr.read_to_end(&mut bytes).map(|_| String::from_utf8_lossy(&bytes).into_owned())
         });
         let status = loop {
             if cancel.load(Ordering::Relaxed) {
+                // Best effort: if the worker has exited meanwhile there is
+                // nothing to kill, and the run is being cancelled anyway.
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(StageError::Cancelled);
@@ -123,16 +211,27 @@ pub fn run_in_worker(
                 Err(e) => return Err(StageError::Failed(format!("lost the worker process: {e}"))),
             }
         };
-        let err_text = err_reader.join().unwrap_or_default();
+        let failed = out_reader.join().expect("the stdout reader does not panic");
+        let err_text = err_reader.join().expect("the stderr reader does not panic");
         if status.success() {
             return Ok(());
         }
-        if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
-            return Err(StageError::Failed(killed_by(exe_name, signal)));
-        }
-        let last = err_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim().to_string();
-        Err(StageError::Failed(last.trim_start_matches("error: ").to_string()))
+        Err(StageError::Failed(failure_message(exe_name, status, failed, err_text)))
     })
+}
+
+/// Why a worker failed, best source first: its `failed` event, the signal
+/// that ended it, the last line of its stderr.
+fn failure_message(exe_name: &str, status: std::process::ExitStatus, event: Option<String>, stderr: std::io::Result<String>) -> String {
+    if let Some(error) = event {
+        return error;
+    }
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return killed_by(exe_name, signal);
+    }
+    let stderr = stderr.unwrap_or_else(|e| format!("cannot read its stderr: {e}"));
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim().to_string();
+    last.trim_start_matches("error: ").to_string()
 }
 
 /// Asks the kernel to SIGKILL the child when the thread that spawned it
@@ -181,12 +280,12 @@ fn killed_by(exe_name: &str, signal: i32) -> String {
 }
 
 /// Worker side: runs the job in this process, printing events as JSON lines.
-pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Result<(), String> {
-    let bytes = std::fs::read(job_file).map_err(|e| format!("cannot read job {}: {e}", job_file.display()))?;
-    let job: Job = serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a job file: {e}", job_file.display()))?;
-    let kind = stages::kind(&job.kind).ok_or_else(|| format!("this worker has no stage kind `{}`", job.kind))?;
-    let run = lookup(kind.name).ok_or_else(|| format!("stage kind `{}` does not run in this worker", job.kind))?;
-    let params = Params::from_json(kind, &job.params).map_err(|e| format!("job {}: {e}", job_file.display()))?;
+pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Result<(), ServeError> {
+    let bytes = fsx::read(job_file).map_err(ServeError::ReadJob)?;
+    let job: Job = serde_json::from_slice(&bytes).map_err(|source| ServeError::NotAJob { path: job_file.to_path_buf(), source })?;
+    let kind = stages::kind(&job.kind).ok_or_else(|| ServeError::UnknownKind(job.kind.clone()))?;
+    let run = lookup(kind.name).ok_or_else(|| ServeError::NotInThisWorker(job.kind.clone()))?;
+    let params = Params::from_json(kind, &job.params).map_err(|message| ServeError::Params { path: job_file.to_path_buf(), message })?;
     let inputs = job
         .inputs
         .into_iter()
@@ -205,9 +304,31 @@ pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Resu
     let grant = Grant::new(job.threads);
     follow_grants(Arc::clone(&grant));
     let mut ctx = StageContext::new(job.stage, kind, params, job.seed, inputs, job.threads, job.out_dir, events, cancel).with_grant(grant);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(job.pool.max(job.threads).max(1)).build().map_err(|e| e.to_string())?;
-    pool.install(|| run(&mut ctx)).map_err(|e| e.to_string())?;
-    ctx.save_log().map_err(|e| e.to_string())
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(job.pool.max(job.threads).max(1)).build()?;
+    pool.install(|| run(&mut ctx))?;
+    ctx.save_log().map_err(StageError::from)?;
+    Ok(())
+}
+
+/// Worker side: [`serve`], with a panic turned into [`ServeError::Panic`]
+/// (its message as the panic hook of [`main_of`] phrased it).
+fn serve_catching(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Result<(), ServeError> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| serve(job_file, lookup))) {
+        Ok(result) => result,
+        Err(_) => {
+            let said = PANIC_MESSAGE.lock().unwrap_or_else(|p| p.into_inner()).take();
+            Err(ServeError::Panic(said.unwrap_or_else(|| "internal error: panic".into())))
+        }
+    }
+}
+
+/// The last panic's message, as the hook of [`main_of`] printed it.
+static PANIC_MESSAGE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Worker side: the `failed` event for `error`, as one JSON line.
+fn failed_line(error: &ServeError) -> String {
+    let event = WorkerEvent::Failed { error: error.to_string(), kind: error.kind() };
+    serde_json::to_string(&event).expect("events serialise")
 }
 
 /// Worker side: applies the grant lines the engine writes to stdin, until
@@ -256,15 +377,22 @@ pub fn main_of(name: &str, lookup: fn(&str) -> Option<stages::RunFn>, extra: &[S
         };
         let first = what.split("\\n").next().unwrap_or_default().lines().next().unwrap_or_default().trim_end_matches(['"', ')']);
         let hint = if origin == "libtorch" { libtorch_hint(first).map(|h| format!(" ({h})")).unwrap_or_default() } else { String::new() };
-        eprintln!("error: {origin}: {first}{hint}");
+        let message = format!("{origin}: {first}{hint}");
+        eprintln!("error: {message}");
+        *PANIC_MESSAGE.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
     }));
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["run", job] => match serve(Path::new(job), lookup) {
+        ["run", job] => match serve_catching(Path::new(job), lookup) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("error: {e}");
-                1
+                println!("{}", failed_line(&e));
+                if let ServeError::Panic(_) = e {
+                    101 // the hook has printed it; the exit code of a panic, as before
+                } else {
+                    eprintln!("error: {e}");
+                    1
+                }
             }
         },
         [cmd, ..] if extra.iter().any(|(n, _)| n == cmd) => extra.iter().find(|(n, _)| n == cmd).map_or(2, |(_, f)| f()),
@@ -278,7 +406,33 @@ pub fn main_of(name: &str, lookup: fn(&str) -> Option<stages::RunFn>, extra: &[S
 
 #[cfg(test)]
 mod tests {
-    use super::{killed_by, libtorch_hint};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_worker_reports_a_structured_event() {
+        let e = ServeError::Stage(StageError::Failed("failed because `fail = true`".into()));
+        let line = failed_line(&e);
+        assert_eq!(line, r#"{"event":"failed","error":"failed because `fail = true`","kind":"failed"}"#);
+        let parsed: WorkerEvent = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed, WorkerEvent::Failed { error: "failed because `fail = true`".into(), kind: FailureKind::Failed });
+        assert!(serde_json::from_str::<WorkerEvent>(r#"{"warning":"w"}"#).is_err(), "other lines are not failures");
+        let io = ServeError::ReadJob(PathError { action: "read", path: "/j.json".into(), source: std::io::ErrorKind::NotFound.into() });
+        assert_eq!(io.kind(), FailureKind::Job);
+        assert!(io.to_string().starts_with("cannot read job /j.json: "), "{io}");
+    }
+
+    #[test]
+    fn the_event_beats_stderr_and_a_signal_beats_stderr() {
+        let exited = ExitStatus::from_raw(1 << 8);
+        let stderr = || Ok("warning: x\nerror: the last line\n".to_string());
+        assert_eq!(failure_message("pipe-worker", exited, Some("from the event".into()), stderr()), "from the event");
+        assert_eq!(failure_message("pipe-worker", exited, None, stderr()), "the last line");
+        assert!(failure_message("pipe-worker", ExitStatus::from_raw(9), None, stderr()).starts_with("pipe-worker killed by signal 9"));
+        assert_eq!(failure_message("pipe-worker", exited, None, Ok(String::new())), "no message");
+    }
 
     #[test]
     fn a_worker_killed_by_a_signal_says_so() {

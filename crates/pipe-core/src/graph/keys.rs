@@ -11,33 +11,72 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::spec::StageSpec;
 
-/// The canonical description of a stage that its key is the hash of.
-pub fn stage_doc(stage: &StageSpec, seed: u64, input_keys: &BTreeMap<String, Vec<String>>, sources: &BTreeMap<String, String>) -> Value {
-    let mut doc = json!({
-        "format": crate::FORMAT_VERSION,
-        "kind": stage.kind.name,
-        "version": stage.kind.version,
-        "seed": seed,
-        "params": stage.params.to_json(),
-        "inputs": input_keys,
-        "sources": sources,
-    });
-    if stage.kind.names_inputs {
-        let names: BTreeMap<&String, Vec<&str>> =
-            stage.inputs.iter().map(|(slot, refs)| (slot, refs.iter().map(|r| r.stage.as_str()).collect())).collect();
-        doc["input_names"] = json!(names);
+/// The canonical description of a stage that its key is the hash of (and
+/// that run records and cache manifests keep, as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyDoc {
+    /// [`crate::FORMAT_VERSION`].
+    pub format: u32,
+    pub kind: String,
+    /// The kind's implementation version.
+    pub version: u32,
+    /// The pipeline's seed.
+    pub seed: u64,
+    /// Every parameter, defaults filled in (an object of canonical values).
+    pub params: Value,
+    /// Slot -> the keys of the stages bound to it.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Vec<String>>,
+    /// Path parameter -> content fingerprint of what it names.
+    #[serde(default)]
+    pub sources: BTreeMap<String, String>,
+    /// Slot -> the names of the stages bound to it, for kinds whose output
+    /// says which stage each input came from (`evaluate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_names: Option<BTreeMap<String, Vec<String>>>,
+}
+
+impl KeyDoc {
+    /// The document as a JSON value: what keys are hashed from and what
+    /// records keep.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("key documents serialise")
     }
-    doc
+
+    /// A document as a record or manifest kept it.
+    pub fn from_value(value: &Value) -> Result<KeyDoc, serde_json::Error> {
+        KeyDoc::deserialize(value)
+    }
+}
+
+/// The canonical description of a stage that its key is the hash of.
+pub fn stage_doc(stage: &StageSpec, seed: u64, input_keys: &BTreeMap<String, Vec<String>>, sources: &BTreeMap<String, String>) -> KeyDoc {
+    let input_names = stage
+        .kind
+        .names_inputs
+        .then(|| stage.inputs.iter().map(|(slot, refs)| (slot.clone(), refs.iter().map(|r| r.stage.clone()).collect())).collect());
+    KeyDoc {
+        format: crate::FORMAT_VERSION,
+        kind: stage.kind.name.to_string(),
+        version: stage.kind.version,
+        seed,
+        params: stage.params.to_json(),
+        inputs: input_keys.clone(),
+        sources: sources.clone(),
+        input_names,
+    }
 }
 
 /// blake3 of the document's canonical bytes, as 64 hex digits.
-pub fn key_of(doc: &Value) -> String {
-    // serde_json's default map is a BTreeMap: keys serialise sorted.
-    let bytes = serde_json::to_vec(doc).expect("JSON values always serialise");
+pub fn key_of(doc: &KeyDoc) -> String {
+    // Through a `Value`, as keys always were: serde_json's default map is a
+    // BTreeMap, so fields and parameters serialise sorted.
+    let bytes = serde_json::to_vec(&doc.to_value()).expect("JSON values always serialise");
     blake3::hash(&bytes).to_hex().to_string()
 }
 
@@ -59,6 +98,13 @@ pub enum Reason {
     Input {
         slot: String,
         stage: String,
+    },
+    /// The same inputs under other stage names, for a kind whose output
+    /// names its inputs (`evaluate`).
+    InputRenamed {
+        slot: String,
+        old: Vec<String>,
+        new: Vec<String>,
     },
     Source {
         param: String,
@@ -82,6 +128,7 @@ impl std::fmt::Display for Reason {
             Reason::NotCached(why) => write!(f, "{why}"),
             Reason::Param { name, old, new } => write!(f, "params.{name} {old} → {new}"),
             Reason::Input { slot, stage } => write!(f, "input {stage} changed ({slot})"),
+            Reason::InputRenamed { slot, old, new } => write!(f, "input {slot} renamed: {} → {}", old.join(", "), new.join(", ")),
             Reason::Source { param } => write!(f, "data under `{param}` changed"),
             Reason::Seed { old, new } => write!(f, "seed {old} → {new}"),
             Reason::Implementation => write!(f, "stage implementation or format changed"),
@@ -90,36 +137,43 @@ impl std::fmt::Display for Reason {
     }
 }
 
+/// The differences between a stage's previous document, as a run record
+/// kept it, and its current one. `input_stages` maps each slot to the stage
+/// names bound to it now. A recorded document that is not a [`KeyDoc`]
+/// (written by another format) differs by [`Reason::Implementation`].
+pub fn reasons_since(old: &Value, new: &KeyDoc, input_stages: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
+    match KeyDoc::from_value(old) {
+        Ok(old) => reasons(&old, new, input_stages),
+        Err(_) => vec![Reason::Implementation],
+    }
+}
+
 /// The differences between the previous document of a stage and its current
 /// one. `input_stages` maps each slot to the stage names bound to it now.
-pub fn reasons(old: &Value, new: &Value, input_stages: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
-    let field = |doc: &Value, name: &str| doc.get(name).cloned().unwrap_or(Value::Null);
+pub fn reasons(old: &KeyDoc, new: &KeyDoc, input_stages: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {
     let mut out = Vec::new();
-    if field(old, "kind") != field(new, "kind") {
-        out.push(Reason::Kind { old: show(&field(old, "kind")), new: show(&field(new, "kind")) });
+    if old.kind != new.kind {
+        out.push(Reason::Kind { old: old.kind.clone(), new: new.kind.clone() });
         return out;
     }
-    if field(old, "version") != field(new, "version") || field(old, "format") != field(new, "format") {
+    if old.version != new.version || old.format != new.format {
         out.push(Reason::Implementation);
     }
-    if field(old, "seed") != field(new, "seed") {
-        out.push(Reason::Seed { old: show(&field(old, "seed")), new: show(&field(new, "seed")) });
+    if old.seed != new.seed {
+        out.push(Reason::Seed { old: old.seed.to_string(), new: new.seed.to_string() });
     }
-    let (old_params, new_params) = (field(old, "params"), field(new, "params"));
-    let names: std::collections::BTreeSet<&String> = object_keys(&old_params).chain(object_keys(&new_params)).collect();
+    let names: std::collections::BTreeSet<&String> = object_keys(&old.params).chain(object_keys(&new.params)).collect();
     for name in names {
-        let (a, b) = (old_params.get(name).unwrap_or(&Value::Null), new_params.get(name).unwrap_or(&Value::Null));
+        let (a, b) = (old.params.get(name).unwrap_or(&Value::Null), new.params.get(name).unwrap_or(&Value::Null));
         if a != b {
             out.push(Reason::Param { name: name.clone(), old: show(a), new: show(b) });
         }
     }
-    let (old_inputs, new_inputs) = (field(old, "inputs"), field(new, "inputs"));
     for (slot, stages) in input_stages {
-        let (a, b) = (old_inputs.get(slot), new_inputs.get(slot));
+        let (a, b) = (old.inputs.get(slot), new.inputs.get(slot));
         if a == b {
             continue;
         }
-        let (a, b) = (a.and_then(Value::as_array), b.and_then(Value::as_array));
         for (i, stage) in stages.iter().enumerate() {
             let changed = match (a, b) {
                 (Some(a), Some(b)) => a.get(i) != b.get(i),
@@ -130,9 +184,21 @@ pub fn reasons(old: &Value, new: &Value, input_stages: &BTreeMap<String, Vec<Str
             }
         }
     }
-    if field(old, "sources") != field(new, "sources") {
-        for name in object_keys(&field(new, "sources")) {
-            if old.get("sources").and_then(|s| s.get(name)) != new.get("sources").and_then(|s| s.get(name)) {
+    // The same inputs under new names: only the names changed. (With
+    // changed inputs, the reasons above already name the new stages.)
+    if let (Some(old_names), Some(new_names)) = (&old.input_names, &new.input_names) {
+        let slots: std::collections::BTreeSet<&String> = old_names.keys().chain(new_names.keys()).collect();
+        for slot in slots {
+            let (a, b) = (old_names.get(slot), new_names.get(slot));
+            if a != b && old.inputs.get(slot) == new.inputs.get(slot) {
+                let list = |names: Option<&Vec<String>>| names.cloned().unwrap_or_default();
+                out.push(Reason::InputRenamed { slot: slot.clone(), old: list(a), new: list(b) });
+            }
+        }
+    }
+    if old.sources != new.sources {
+        for (name, fingerprint) in &new.sources {
+            if old.sources.get(name) != Some(fingerprint) {
                 out.push(Reason::Source { param: name.clone() });
             }
         }
@@ -228,6 +294,62 @@ items = 3
         let new = stage_doc(&s2, 0, &[("values".to_string(), vec!["k2".to_string()])].into(), &BTreeMap::new());
         let text: Vec<String> = reasons(&old, &new, &inputs).iter().map(ToString::to_string).collect();
         assert_eq!(text, ["params.offset 0 → 5", "input a changed (values)"]);
+    }
+}
+
+#[cfg(test)]
+mod typed {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn doc(names: &[&str], keys: &[&str]) -> KeyDoc {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        KeyDoc {
+            format: 1,
+            kind: "evaluate".into(),
+            version: 3,
+            seed: 7,
+            params: serde_json::json!({"top_k": 5}),
+            inputs: [("predictions".to_string(), list(keys))].into(),
+            sources: BTreeMap::new(),
+            input_names: Some([("predictions".to_string(), list(names))].into()),
+        }
+    }
+
+    #[test]
+    fn renaming_an_evaluate_input_says_what_changed() {
+        let (old, new) = (doc(&["svm", "cnn"], &["k1", "k2"]), doc(&["svm", "resnet"], &["k1", "k2"]));
+        assert_ne!(key_of(&old), key_of(&new), "names are part of an evaluate stage's key");
+        let now: BTreeMap<String, Vec<String>> = [("predictions".to_string(), vec!["svm".to_string(), "resnet".to_string()])].into();
+        let why = reasons(&old, &new, &now);
+        assert_eq!(
+            why,
+            [Reason::InputRenamed {
+                slot: "predictions".into(),
+                old: vec!["svm".into(), "cnn".into()],
+                new: vec!["svm".into(), "resnet".into()]
+            }]
+        );
+        assert_eq!(why[0].to_string(), "input predictions renamed: svm, cnn → svm, resnet");
+        // From a record's JSON too, and a changed input is not called a rename.
+        let changed = doc(&["svm", "resnet"], &["k1", "k3"]);
+        let text: Vec<String> = reasons_since(&old.to_value(), &changed, &now).iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["input resnet changed (predictions)"]);
+    }
+
+    #[test]
+    fn documents_serialise_as_before_and_read_back() {
+        let mut d = doc(&["a"], &["k"]);
+        let v = d.to_value();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"format":1,"input_names":{"predictions":["a"]},"inputs":{"predictions":["k"]},"kind":"evaluate","params":{"top_k":5},"seed":7,"sources":{},"version":3}"#
+        );
+        assert_eq!(KeyDoc::from_value(&v).unwrap(), d);
+        d.input_names = None;
+        assert!(d.to_value().get("input_names").is_none(), "kinds that do not name inputs have no such field");
+        assert_eq!(reasons_since(&serde_json::json!({"old": "format"}), &d, &BTreeMap::new()), [Reason::Implementation]);
     }
 }
 

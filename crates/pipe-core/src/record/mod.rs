@@ -16,7 +16,98 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::util::{IoContext, PathError, compact_stamp, write_atomic};
+use crate::fsx;
+use crate::graph::keys::Reason;
+use crate::util::{PathError, compact_stamp, write_atomic};
+
+/// Why a stage ran, or why it did not. Typed until it is printed; a record
+/// keeps its text (the `reason` of `summary.json`, as it always was) and
+/// reads it back as [`Why::Recorded`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Why {
+    /// It ran (or failed) for these reasons.
+    Changed(Vec<Reason>),
+    /// Cached: its key is the previous run's.
+    Unchanged,
+    /// Not needed for the `--stage` targets.
+    NotSelected,
+    /// Another run published it while this one waited for its lock.
+    ConcurrentRun,
+    /// Skipped: this input failed.
+    InputFailed(String),
+    /// Skipped: the run was interrupted first.
+    Interrupted,
+    /// The text of a record read back.
+    Recorded(String),
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Changed(reasons) => {
+                for (i, r) in reasons.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{r}")?;
+                }
+                Ok(())
+            }
+            Why::Unchanged => f.write_str("unchanged"),
+            Why::NotSelected => f.write_str("not selected"),
+            Why::ConcurrentRun => f.write_str("computed by a concurrent run"),
+            Why::InputFailed(stage) => write!(f, "input {stage} failed"),
+            Why::Interrupted => f.write_str("interrupted"),
+            Why::Recorded(text) => f.write_str(text),
+        }
+    }
+}
+
+impl Serialize for Why {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Why {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Why::Recorded)
+    }
+}
+
+/// Why a run record could not be written, read or found.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot write reports under {}: {source}; choose another folder with --reports-dir", reports.display())]
+    NotWritable {
+        reports: PathBuf,
+        /// What failed, at which path below `reports`.
+        at: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] PathError),
+    #[error("{} is not a run record: {source}", path.display())]
+    NotARecord {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("no run id given: `pipe runs` lists them")]
+    NoRunId,
+    #[error("no run `{id}` under {} (`pipe runs` lists them)", reports.display())]
+    NoSuchRun { id: String, reports: PathBuf },
+    #[error("`{id}` matches {count} runs; give more of the id")]
+    Ambiguous { id: String, count: usize },
+}
+
+impl RecordError {
+    /// Whether the record is simply not there (no run yet), as opposed to unreadable.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RecordError::Io(e) if e.source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
 
 /// What happened to one stage in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,8 +138,8 @@ pub struct StageRecord {
     pub status: StageStatus,
     pub seconds: f64,
     /// Why it ran (`new`, `params.words 100 → 200`, ...), why it was skipped,
-    /// or `unchanged` for a cached stage.
-    pub reason: String,
+    /// or `unchanged` for a cached stage (stored as its text).
+    pub reason: Why,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Threads it ran on in this run (0: cached or skipped; the most it was
@@ -114,14 +205,13 @@ pub fn new_run_id(now: SystemTime) -> String {
 /// Checks, before anything runs, that run folders can be written under
 /// `reports` (a file in the way, or a read-only folder, is found now rather
 /// than after every stage has run).
-pub fn check_writable(reports: &Path, pipeline: &str) -> Result<(), String> {
+pub fn check_writable(reports: &Path, pipeline: &str) -> Result<(), RecordError> {
     let dir = reports.join(pipeline);
-    let fail =
-        |e: std::io::Error| format!("cannot write reports under {}: {e}; choose another folder with --reports-dir", reports.display());
-    std::fs::create_dir_all(&dir).map_err(fail)?;
+    let fail = |e: PathError| RecordError::NotWritable { reports: reports.to_path_buf(), at: e.path, source: e.source };
+    fsx::create_dir_all(&dir).map_err(fail)?;
     let probe = dir.join(format!(".probe.{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(fail)?;
-    std::fs::remove_file(&probe).map_err(fail)?;
+    fsx::write(&probe, b"").map_err(fail)?;
+    fsx::remove_file(&probe).map_err(fail)?;
     remove_stale_partials(&dir);
     Ok(())
 }
@@ -134,15 +224,15 @@ const STALE_PARTIAL: std::time::Duration = std::time::Duration::from_secs(3600);
 fn remove_stale_partials(pipeline_dir: &Path) {
     // Every run calls this: only the few `.partial-` names are looked at
     // closer, never the run folders, however many there are.
-    let partials = std::fs::read_dir(pipeline_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|i| i.file_name().to_string_lossy().starts_with(".partial-"));
+    // Best effort, like all of this cleanup: the folder was just written to,
+    // and a partial folder that cannot be listed or removed now is tried again
+    // by the next run.
+    let partials =
+        fsx::read_dir(pipeline_dir).into_iter().flatten().flatten().filter(|i| i.file_name().to_string_lossy().starts_with(".partial-"));
     for item in partials {
         let old = item.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > STALE_PARTIAL);
         if old {
-            let _ = std::fs::remove_dir_all(item.path());
+            let _ = fsx::remove_dir_all(item.path());
         }
     }
 }
@@ -152,15 +242,15 @@ fn remove_stale_partials(pipeline_dir: &Path) {
 /// and the folder is renamed to its run id. `last` always moves to it,
 /// `latest` only when the run succeeded and its report is complete. Returns
 /// the run folder and what `fill` returned.
-pub fn write<T>(
+pub fn write<T, E: std::fmt::Display>(
     reports: &Path,
     mut record: RunRecord,
-    fill: impl FnOnce(&Path) -> Result<T, String>,
-) -> Result<(PathBuf, RunRecord, Result<T, String>), PathError> {
+    fill: impl FnOnce(&Path) -> Result<T, E>,
+) -> Result<(PathBuf, RunRecord, Result<T, E>), RecordError> {
     let pipeline_dir = reports.join(&record.pipeline);
     let run_dir = pipeline_dir.join(&record.run_id);
     let staging = pipeline_dir.join(format!(".partial-{}", record.run_id));
-    std::fs::create_dir_all(&staging).at("create report folder", &staging)?;
+    fsx::create_dir_all(&staging).map_err(|e| e.doing("create report folder"))?;
     let filled = fill(&staging);
     if let Err(e) = &filled {
         record.report = format!("incomplete: {e}");
@@ -169,11 +259,12 @@ pub fn write<T>(
         }
     }
     let json = serde_json::to_vec_pretty(&record).expect("records serialise");
-    let placed = write_atomic(&staging.join("summary.json"), &json)
-        .and_then(|()| std::fs::rename(&staging, &run_dir).at("rename into place", &run_dir));
+    let placed = write_atomic(&staging.join("summary.json"), &json).and_then(|()| fsx::rename(&staging, &run_dir));
     if let Err(e) = placed {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
+        // Best effort: the error that matters is `e`; a staging folder left
+        // behind is removed by a later run (`remove_stale_partials`).
+        let _ = fsx::remove_dir_all(&staging);
+        return Err(e.into());
     }
     point(&pipeline_dir, "last", &record.run_id)?;
     if record.status == "ok" && filled.is_ok() {
@@ -185,28 +276,43 @@ pub fn write<T>(
 /// Points the link `pipeline_dir/name` at `run_id`, atomically.
 fn point(pipeline_dir: &Path, name: &str, run_id: &str) -> Result<(), PathError> {
     let link_tmp = pipeline_dir.join(format!(".{name}.{}", std::process::id()));
-    let _ = std::fs::remove_file(&link_tmp);
-    std::os::unix::fs::symlink(run_id, &link_tmp).at("link", &link_tmp)?;
+    // A leftover of a killed run with this pid, usually absent; if it cannot
+    // be removed, `symlink` below says why.
+    let _ = fsx::remove_file(&link_tmp);
+    fsx::symlink(run_id, &link_tmp)?;
     let link = pipeline_dir.join(name);
-    std::fs::rename(&link_tmp, &link).at("update", &link)
+    fsx::rename(&link_tmp, &link).map_err(|e| e.doing("update"))
 }
 
 /// Reads a `summary.json` (or the one inside a run folder).
-pub fn read(path: &Path) -> Result<RunRecord, String> {
+pub fn read(path: &Path) -> Result<RunRecord, RecordError> {
     let file = if path.is_dir() { path.join("summary.json") } else { path.to_path_buf() };
-    let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a run record: {e}", file.display()))
+    let bytes = fsx::read(&file)?;
+    serde_json::from_slice(&bytes).map_err(|source| RecordError::NotARecord { path: file, source })
 }
 
-/// The newest run of `pipeline` that succeeded with a complete report.
-pub fn latest(reports: &Path, pipeline: &str) -> Option<RunRecord> {
-    read(&reports.join(pipeline).join("latest")).ok()
+/// [`read`], with a record that is not there (no such run yet) as `None`.
+fn read_if_there(path: &Path) -> Result<Option<RunRecord>, RecordError> {
+    match read(path) {
+        Ok(record) => Ok(Some(record)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The newest run of `pipeline` that succeeded with a complete report
+/// (`None` when there is none yet).
+pub fn latest(reports: &Path, pipeline: &str) -> Result<Option<RunRecord>, RecordError> {
+    read_if_there(&reports.join(pipeline).join("latest"))
 }
 
 /// The newest run of `pipeline` whatever its outcome (runs written before
-/// `last` existed fall back to `latest`).
-pub fn last(reports: &Path, pipeline: &str) -> Option<RunRecord> {
-    read(&reports.join(pipeline).join("last")).ok().or_else(|| latest(reports, pipeline))
+/// `last` existed fall back to `latest`; `None` when there is none yet).
+pub fn last(reports: &Path, pipeline: &str) -> Result<Option<RunRecord>, RecordError> {
+    match read_if_there(&reports.join(pipeline).join("last"))? {
+        Some(record) => Ok(Some(record)),
+        None => latest(reports, pipeline),
+    }
 }
 
 /// Every run under `reports` (of one pipeline, or all), oldest first.
@@ -217,17 +323,19 @@ pub fn list(reports: &Path, pipeline: Option<&str>) -> Runs {
 /// Run folders and their records.
 pub type Runs = Vec<(PathBuf, RunRecord)>;
 /// Run folders whose record cannot be read, and why.
-pub type Unreadable = Vec<(PathBuf, String)>;
+pub type Unreadable = Vec<(PathBuf, RecordError)>;
 
 /// [`list`], and the run folders whose record cannot be read, with why.
 pub fn list_all(reports: &Path, pipeline: Option<&str>) -> (Runs, Unreadable) {
     let (mut out, mut unreadable) = (Vec::new(), Vec::new());
     let pipelines: Vec<PathBuf> = match pipeline {
         Some(p) => vec![reports.join(p)],
-        None => std::fs::read_dir(reports).into_iter().flatten().flatten().map(|e| e.path()).collect(),
+        // No reports folder (or pipeline folder) yet: no runs. Unreadable run
+        // folders are reported below, with why.
+        None => fsx::read_dir(reports).into_iter().flatten().flatten().map(|e| e.path()).collect(),
     };
     for dir in pipelines {
-        for run in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        for run in fsx::read_dir(&dir).into_iter().flatten().flatten() {
             let path = run.path();
             let name = run.file_name().to_string_lossy().into_owned();
             // Links to runs, folders being written, probes.
@@ -241,14 +349,14 @@ pub fn list_all(reports: &Path, pipeline: Option<&str>) -> (Runs, Unreadable) {
         }
     }
     out.sort_by(|a, b| a.1.run_id.cmp(&b.1.run_id));
-    unreadable.sort();
+    unreadable.sort_by(|a, b| a.0.cmp(&b.0));
     (out, unreadable)
 }
 
 /// Finds a run by id (searching every pipeline) or by folder path.
-pub fn find(reports: &Path, id_or_path: &str) -> Result<(PathBuf, RunRecord), String> {
+pub fn find(reports: &Path, id_or_path: &str) -> Result<(PathBuf, RunRecord), RecordError> {
     if id_or_path.trim().is_empty() {
-        return Err("no run id given: `pipe runs` lists them".into());
+        return Err(RecordError::NoRunId);
     }
     let as_path = Path::new(id_or_path);
     if as_path.join("summary.json").is_file() || (as_path.is_file() && as_path.extension().is_some_and(|e| e == "json")) {
@@ -257,7 +365,7 @@ pub fn find(reports: &Path, id_or_path: &str) -> Result<(PathBuf, RunRecord), St
     let matches: Vec<_> = list(reports, None).into_iter().filter(|(_, r)| r.run_id.starts_with(id_or_path)).collect();
     match matches.len() {
         1 => Ok(matches.into_iter().next().expect("one match")),
-        0 => Err(format!("no run `{id_or_path}` under {} (`pipe runs` lists them)", reports.display())),
-        n => Err(format!("`{id_or_path}` matches {n} runs; give more of the id")),
+        0 => Err(RecordError::NoSuchRun { id: id_or_path.to_string(), reports: reports.to_path_buf() }),
+        count => Err(RecordError::Ambiguous { id: id_or_path.to_string(), count }),
     }
 }

@@ -8,8 +8,38 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::graph::keys::reasons;
-use crate::record::RunRecord;
+use crate::fsx;
+use crate::graph::keys::{KeyDoc, Reason, reasons_since};
+use crate::record::{RecordError, RunRecord};
+use crate::spec::LoadError;
+
+/// Why `pipe diff` could not compare two runs.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    #[error("{arg}: {source}")]
+    Pipeline {
+        arg: String,
+        #[source]
+        source: LoadError,
+    },
+    #[error("pipeline `{pipeline}` ({arg}) has no complete run under {} yet: `pipe run {arg}` first", reports.display())]
+    NoCompleteRun { pipeline: String, arg: String, reports: PathBuf },
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("{} has no metrics.csv: the run has no evaluate stage", dir.display())]
+    NoMetrics { dir: PathBuf },
+    #[error("{}: {source}", path.display())]
+    ReadMetrics {
+        path: PathBuf,
+        #[source]
+        source: PolarsError,
+    },
+    #[error("joining the metric tables: {0}")]
+    Join(#[source] PolarsError),
+    /// A column of the joined table is missing or of the wrong type.
+    #[error(transparent)]
+    Table(#[from] PolarsError),
+}
 
 /// A run found from a command-line argument.
 #[derive(Debug, Clone)]
@@ -21,16 +51,23 @@ pub struct RunRef {
 }
 
 /// A run id (or a unique prefix), a run folder, or a pipeline file (its latest run).
-pub fn resolve(reports: &Path, arg: &str) -> Result<RunRef, String> {
+pub fn resolve(reports: &Path, arg: &str) -> Result<RunRef, DiffError> {
     let path = Path::new(arg);
     if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
-        let spec = crate::spec::load(path).map_err(|e| format!("{arg}: {e}"))?;
+        let spec = crate::spec::load(path).map_err(|source| DiffError::Pipeline { arg: arg.to_string(), source })?;
         let dir = reports.join(&spec.name).join("latest");
-        let record = crate::record::read(&dir).map_err(|_| {
-            format!("pipeline `{}` ({arg}) has no complete run under {} yet: `pipe run {arg}` first", spec.name, reports.display())
-        })?;
+        let record = match crate::record::read(&dir) {
+            Ok(record) => record,
+            Err(e) if e.is_not_found() => {
+                return Err(DiffError::NoCompleteRun { pipeline: spec.name, arg: arg.to_string(), reports: reports.to_path_buf() });
+            }
+            Err(e) => return Err(e.into()),
+        };
         let via = Some(format!("the latest complete run of {arg}"));
-        return Ok(RunRef { dir: dir.canonicalize().unwrap_or(dir), record, via });
+        // The link was just read through, so this resolves; if it does not,
+        // the link itself names the same run.
+        let dir = fsx::canonicalize(&dir).unwrap_or(dir);
+        return Ok(RunRef { dir, record, via });
     }
     let (dir, record) = crate::record::find(reports, arg)?;
     Ok(RunRef { dir, record, via: None })
@@ -55,44 +92,38 @@ impl Delta {
     }
 }
 
-fn read_metrics(dir: &Path) -> Result<DataFrame, String> {
+fn read_metrics(dir: &Path) -> Result<DataFrame, DiffError> {
     let path = dir.join("metrics.csv");
     if !path.is_file() {
-        return Err(format!("{} has no metrics.csv: the run has no evaluate stage", dir.display()));
+        return Err(DiffError::NoMetrics { dir: dir.to_path_buf() });
     }
     CsvReadOptions::default()
         .with_has_header(true)
         .try_into_reader_with_file_path(Some(path.clone()))
         .and_then(|r| r.finish())
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|source| DiffError::ReadMetrics { path, source })
 }
 
 /// Joins the two metric tables on (approach, task, class).
-pub fn metric_deltas(a: &Path, b: &Path, all_classes: bool) -> Result<Vec<Delta>, String> {
+pub fn metric_deltas(a: &Path, b: &Path, all_classes: bool) -> Result<Vec<Delta>, DiffError> {
     let (left, right) = (read_metrics(a)?, read_metrics(b)?);
     let on = ["approach", "task", "class"];
     let joined = left
         .join(&right, on, on, JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns), None)
-        .map_err(|e| format!("joining the metric tables: {e}"))?;
-    let col_str = |name: &str| -> Result<Vec<String>, String> {
-        Ok(joined
-            .column(name)
-            .and_then(|c| c.str().cloned())
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|v| v.unwrap_or_default().to_string())
-            .collect())
+        .map_err(DiffError::Join)?;
+    let col_str = |name: &str| -> Result<Vec<String>, DiffError> {
+        Ok(joined.column(name).and_then(|c| c.str().cloned())?.into_iter().map(|v| v.unwrap_or_default().to_string()).collect())
     };
-    let col_f64 = |name: &str| -> Result<Vec<Option<f64>>, String> {
-        let c = joined.column(name).map_err(|e| e.to_string())?.cast(&DataType::Float64).map_err(|e| e.to_string())?;
-        Ok(c.f64().map_err(|e| e.to_string())?.into_iter().collect())
+    let col_f64 = |name: &str| -> Result<Vec<Option<f64>>, DiffError> {
+        let c = joined.column(name)?.cast(&DataType::Float64)?;
+        Ok(c.f64()?.into_iter().collect())
     };
     let (approach, class) = (col_str("approach")?, col_str("class")?);
     let mut out = Vec::new();
     let metrics = ["precision", "recall", "f1", "f2"];
     type Columns = (Vec<Option<f64>>, Vec<Option<f64>>); // A's and B's values
     let values: BTreeMap<&str, Columns> =
-        metrics.iter().map(|m| Ok((*m, (col_f64(m)?, col_f64(&format!("{m}_right"))?)))).collect::<Result<_, String>>()?;
+        metrics.iter().map(|m| Ok((*m, (col_f64(m)?, col_f64(&format!("{m}_right"))?)))).collect::<Result<_, DiffError>>()?;
     for i in 0..joined.height() {
         let headline = HEADLINE.contains(&class[i].as_str());
         if !headline && !all_classes {
@@ -128,7 +159,13 @@ pub fn why(a: &RunRecord, b: &RunRecord) -> Vec<String> {
         match a.stage(&s.name) {
             None => out.push(format!("{} ({}): only in B", s.name, s.kind)),
             Some(old) if old.key != s.key => {
-                let r: Vec<String> = reasons(&old.doc, &s.doc, &s.inputs).iter().map(ToString::to_string).collect();
+                // The newer document read back; one that is not a key
+                // document (another format) differs by its implementation.
+                let r: Vec<Reason> = match KeyDoc::from_value(&s.doc) {
+                    Ok(new) => reasons_since(&old.doc, &new, &s.inputs),
+                    Err(_) => vec![Reason::Implementation],
+                };
+                let r: Vec<String> = r.iter().map(ToString::to_string).collect();
                 out.push(format!("{} ({}): {}", s.name, s.kind, r.join("; ")));
             }
             Some(_) => {}

@@ -16,14 +16,31 @@ use std::path::Path;
 pub mod diff;
 pub mod table;
 
-use crate::cache::{Cache, Entry, Lookup};
+use crate::cache::{Cache, CacheError, Entry, Lookup};
 use crate::exec::RunOutcome;
 use crate::exec::plan::{Action, Plan, feeds_report};
+use crate::fsx;
 use crate::record::StageStatus;
+
+/// Why the report of a run could not be written: every case names the
+/// `evaluate` stage whose files it was copying.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("stage `{stage}`: its cache entry {key} is gone; run again to recompute it")]
+    Gone { stage: String, key: String },
+    #[error("stage `{stage}`: its cache entry {key} is corrupt ({why}); run again to recompute it")]
+    Corrupt { stage: String, key: String, why: String },
+    #[error("stage `{stage}`: {source}; run again to recompute it")]
+    Copy {
+        stage: String,
+        #[source]
+        source: CacheError,
+    },
+}
 
 /// Copies the evaluation outputs into `run_dir`; returns the comparison
 /// tables to show in the terminal.
-pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -> Result<Vec<(String, String)>, String> {
+pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -> Result<Vec<(String, String)>, ReportError> {
     let evaluations: Vec<usize> = (0..plan.stages.len())
         .filter(|&i| feeds_report(plan.spec.stages[i].kind) && plan.stages[i].action != Action::Unselected)
         .filter(|&i| matches!(outcome.results[i].status, StageStatus::Ran | StageStatus::Cached))
@@ -35,18 +52,10 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
         let key = &plan.stages[i].key;
         let entry = match cache.lookup(key) {
             Lookup::Hit(entry) => entry,
-            Lookup::Missing => {
-                return Err(format!("stage `{}`: its cache entry {} is gone; run again to recompute it", stage.name, &key[..12]));
-            }
-            Lookup::Corrupt(why) => {
-                return Err(format!(
-                    "stage `{}`: its cache entry {} is corrupt ({why}); run again to recompute it",
-                    stage.name,
-                    &key[..12]
-                ));
-            }
+            Lookup::Missing => return Err(ReportError::Gone { stage: stage.name.clone(), key: key[..12].to_string() }),
+            Lookup::Corrupt(why) => return Err(ReportError::Corrupt { stage: stage.name.clone(), key: key[..12].to_string(), why }),
         };
-        let md = copy_verified(&entry, &dest).map_err(|e| format!("stage `{}`: {e}; run again to recompute it", stage.name))?;
+        let md = copy_verified(&entry, &dest).map_err(|source| ReportError::Copy { stage: stage.name.clone(), source })?;
         let md = String::from_utf8_lossy(&md);
         let table: String =
             md.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect::<Vec<_>>().join("\n");
@@ -57,15 +66,15 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
 
 /// Copies every output file of `entry` but its log into `to`, checking each
 /// against the manifest. Returns the bytes of `comparison.md`.
-fn copy_verified(entry: &Entry, to: &Path) -> Result<Vec<u8>, String> {
+fn copy_verified(entry: &Entry, to: &Path) -> Result<Vec<u8>, CacheError> {
     let mut comparison = Vec::new();
     for file in entry.manifest.files.iter().filter(|f| f.path != "stage.log") {
         let bytes = entry.read_verified(file)?;
         let target = to.join(&file.path);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            fsx::create_dir_all(parent)?;
         }
-        std::fs::write(&target, &bytes).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        fsx::write(&target, &bytes)?;
         if file.path == "comparison.md" {
             comparison = bytes;
         }

@@ -20,7 +20,7 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use parse::parse;
 
 use crate::stages::{KindDef, Params};
-use crate::util::{IoContext, PathError};
+use crate::util::PathError;
 
 /// A validated pipeline.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ pub enum LoadError {
 
 /// Reads and validates a pipeline file, cycles included (its keys are the `graph` module's).
 pub fn load(path: &Path) -> Result<PipelineSpec, LoadError> {
-    let bytes = std::fs::read(path).at("read pipeline file", path)?;
+    let bytes = crate::fsx::read(path).map_err(|e| e.doing("read pipeline file"))?;
     let source = match String::from_utf8(bytes) {
         Ok(s) => s,
         Err(e) => {

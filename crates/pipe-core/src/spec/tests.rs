@@ -104,7 +104,7 @@ fn defaults_are_filled_and_inputs_kept_in_order() {
 fn a_file_that_is_not_utf8_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
-    std::fs::write(&path, b"[stages.a]\nkind = \"\xff\"\n").unwrap();
+    crate::fsx::write(&path, b"[stages.a]\nkind = \"\xff\"\n").unwrap();
     match load(&path) {
         Err(LoadError::Invalid(d)) => assert!(d.to_string().contains("not valid UTF-8")),
         other => panic!("expected a diagnostic, got {other:?}"),

@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::record::{StageRecord, StageStatus};
+use crate::graph::keys::Reason;
+use crate::record::{StageRecord, StageStatus, Why};
 
 fn stage(name: &str, kind: &str, key: &str, params: serde_json::Value) -> StageRecord {
     StageRecord {
@@ -10,7 +11,7 @@ fn stage(name: &str, kind: &str, key: &str, params: serde_json::Value) -> StageR
         key: key.into(),
         status: StageStatus::Ran,
         seconds: 1.0,
-        reason: "new".into(),
+        reason: Why::Changed(vec![Reason::New]),
         error: None,
         threads: 1,
         start: 0.0,
@@ -37,8 +38,8 @@ fn run(dir: &Path, id: &str, words: i64, metrics: &str) -> RunRef {
         ],
     };
     let d = dir.join(id);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("metrics.csv"), metrics).unwrap();
+    crate::fsx::create_dir_all(&d).unwrap();
+    crate::fsx::write(d.join("metrics.csv"), metrics).unwrap();
     RunRef { dir: d, record, via: None }
 }
 

@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 use super::*;
 use pipe_core::data::testpng::{self, GREY_ALPHA, PALETTE, RGBA};
 

@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 use super::*;
 use crate::kinds::testutil;
 use pipe_core::data::predictions::PredictionsMeta;

@@ -1,3 +1,5 @@
+#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
+
 use pipe_core::stages::load::LOAD;
 use std::path::PathBuf;
 
