@@ -22,9 +22,9 @@ use pipe_core::graph::Dag;
 use pipe_core::record::RecordError;
 use pipe_core::report::ReportError;
 use pipe_core::report::diff::DiffError;
+pub use pipe_core::report::table::table;
 use pipe_core::spec::{Diagnostics, LoadError, PipelineSpec};
 use pipe_core::util::PathError;
-pub use pipe_core::report::table::table;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
@@ -242,4 +242,3 @@ pub fn load_pipeline(file: &Path) -> Result<(PipelineSpec, Dag), CliError> {
         }
     }
 }
-

@@ -13,7 +13,34 @@
 use std::fs::{self, DirEntry, File, Metadata, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use crate::util::{IoContext, PathError};
+/// An I/O error together with the path it happened on and what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}: {source}", path.display())]
+pub struct PathError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl PathError {
+    /// The same error, described as `action` (for the generic actions of this module).
+    pub fn doing(mut self, action: &'static str) -> Self {
+        self.action = action;
+        self
+    }
+}
+
+/// Attaches a path and an action to an `io::Result`.
+pub trait IoContext<T> {
+    fn at(self, action: &'static str, path: &Path) -> Result<T, PathError>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, action: &'static str, path: &Path) -> Result<T, PathError> {
+        self.map_err(|source| PathError { action, path: path.to_path_buf(), source })
+    }
+}
 
 /// [`std::fs::read`].
 pub fn read(path: impl AsRef<Path>) -> Result<Vec<u8>, PathError> {

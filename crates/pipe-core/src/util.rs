@@ -2,37 +2,10 @@
 //! library, human-readable sizes and durations, and I/O errors that always
 //! name their path.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// An I/O error together with the path it happened on and what was being done.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot {action} {}: {source}", path.display())]
-pub struct PathError {
-    pub action: &'static str,
-    pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
-}
-
-impl PathError {
-    /// The same error, described as `action` (for the generic actions of [`crate::fsx`]).
-    pub fn doing(mut self, action: &'static str) -> Self {
-        self.action = action;
-        self
-    }
-}
-
-/// Attaches a path and an action to an `io::Result`.
-pub trait IoContext<T> {
-    fn at(self, action: &'static str, path: &Path) -> Result<T, PathError>;
-}
-
-impl<T> IoContext<T> for std::io::Result<T> {
-    fn at(self, action: &'static str, path: &Path) -> Result<T, PathError> {
-        self.map_err(|source| PathError { action, path: path.to_path_buf(), source })
-    }
-}
+pub use crate::fsx::{IoContext, PathError};
 
 /// Seconds since the Unix epoch as a civil UTC date-time: `(y, mo, d, h, mi, s)`.
 fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {

@@ -92,19 +92,7 @@ enum Done {
 /// Runs the plan's `Run` stages within `jobs` CPU slots.
 pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>, progress: &mut Progress) -> RunOutcome {
     let n = plan.stages.len();
-    let mut results: Vec<StageResult> = plan
-        .stages
-        .iter()
-        .map(|p| StageResult {
-            status: StageStatus::Cached,
-            seconds: 0.0,
-            reason: p.why(),
-            error: None,
-            warnings: Vec::new(),
-            threads: 0,
-            start: 0.0,
-        })
-        .collect();
+    let mut results = initial_results(plan);
     let active: Vec<bool> = plan.stages.iter().map(|p| p.action == Action::Run).collect();
     let estimates: Vec<f64> = plan.stages.iter().map(|p| p.estimate).collect();
     let mut queue = DependencyQueue::new(&plan.dag, &active).with_priority(queue::critical_path(&plan.dag, &active, &estimates));
@@ -176,18 +164,8 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     running -= 1;
                     slots.finish(i);
                     let name = &plan.spec.stages[i].name;
-                    let (status, reason, error) = match result {
-                        Ok(Done::Ran(hold)) => {
-                            holds.push(hold);
-                            (StageStatus::Ran, plan.stages[i].why(), None)
-                        }
-                        Ok(Done::CachedMeanwhile(hold)) => {
-                            holds.push(hold);
-                            (StageStatus::Cached, Why::ConcurrentRun, None)
-                        }
-                        Err(StageError::Cancelled) => (StageStatus::Failed, plan.stages[i].why(), Some("interrupted".to_string())),
-                        Err(e) => (StageStatus::Failed, plan.stages[i].why(), Some(e.to_string())),
-                    };
+                    let (status, reason, error, hold) = settle(result, plan.stages[i].why());
+                    holds.extend(hold);
                     let ok = status != StageStatus::Failed;
                     progress.finished(i, name, status, seconds, error.as_deref().unwrap_or(""));
                     let warnings = std::mem::take(&mut results[i].warnings);
@@ -203,6 +181,31 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
         }
     });
     RunOutcome { results, interrupted: cancel.load(Ordering::Relaxed), holds }
+}
+
+/// Every stage's result before the run: cached, for the plan's reason.
+fn initial_results(plan: &Plan) -> Vec<StageResult> {
+    let initial = |why| StageResult {
+        status: StageStatus::Cached,
+        seconds: 0.0,
+        reason: why,
+        error: None,
+        warnings: Vec::new(),
+        threads: 0,
+        start: 0.0,
+    };
+    plan.stages.iter().map(|p| initial(p.why())).collect()
+}
+
+/// A finished stage's status, reason and error, and the hold on the entry
+/// it published (or found published meanwhile), which the run keeps.
+fn settle(result: Result<Done, StageError>, planned: Why) -> (StageStatus, Why, Option<String>, Option<Hold>) {
+    match result {
+        Ok(Done::Ran(hold)) => (StageStatus::Ran, planned, None, Some(hold)),
+        Ok(Done::CachedMeanwhile(hold)) => (StageStatus::Cached, Why::ConcurrentRun, None, Some(hold)),
+        Err(StageError::Cancelled) => (StageStatus::Failed, planned, Some("interrupted".to_string()), None),
+        Err(e) => (StageStatus::Failed, planned, Some(e.to_string()), None),
+    }
 }
 
 /// How one stage runs: on `threads` threads (a rayon pool of `pool`), and
