@@ -37,12 +37,19 @@ fn shown(p: &Project, args: &[&str]) -> String {
     all.replace(&p.path().display().to_string(), "[DIR]")
 }
 
+/// Standard output only, with the exit code.
+fn stdout(p: &Project, args: &[&str]) -> String {
+    let out = p.pipe(args);
+    format!("$ pipe {}\n[exit {}]\n{}", args.join(" "), out.status.code().unwrap_or(-1), text(&out.stdout)).replace(&p.path().display().to_string(), "[DIR]")
+}
+
 macro_rules! snapshot {
     ($name:expr, $text:expr) => {
         insta::with_settings!({
             filters => vec![
+                (r"\b\d{8}-\d{6}(-[0-9a-f]+)?\b", "[RUN]"),
                 (r"\b[0-9a-f]{8,64}\b", "[HASH]"),
-                (r"\b\d{8}-\d{6}(-\d+)?\b", "[RUN]"),
+                (r"\b\d+\.\d{2}\b", "[T]"),
                 (r"\d+(\.\d+)? ?(s|ms|µs|MiB|KiB|B)\b", "[N]$2"),
                 (r"\d+(\.\d+)?%", "[N]%"),
                 (r"\d+(\.\d+)? CPU-s", "[N] CPU-s"),
@@ -57,8 +64,10 @@ macro_rules! snapshot {
 fn plan_and_run_as_a_user_reads_them() {
     let p = Project::new(PIPELINE);
     snapshot!("plan_cold", shown(&p, &["plan", "p.toml"]));
-    snapshot!("run_cold", shown(&p, &["run", "p.toml"]));
-    snapshot!("run_cached", shown(&p, &["run", "p.toml"]));
+    // One job, so the order is the scheduler's, not the machine's; the
+    // progress lines on stderr carry times and are left out.
+    snapshot!("run_cold", stdout(&p, &["run", "p.toml", "--jobs", "1"]));
+    snapshot!("run_cached", stdout(&p, &["run", "p.toml", "--jobs", "1"]));
     p.write(&PIPELINE.replace("value = 5", "value = 6"));
     snapshot!("plan_after_an_edit", shown(&p, &["plan", "p.toml"]));
 }
