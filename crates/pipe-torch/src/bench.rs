@@ -19,16 +19,27 @@ use tch::{Device, Kind, Tensor};
 
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::split::Split;
-use pipe_core::stages::Params;
 use pipe_core::stages::cnn::{CnnStage1Params, Training};
+use pipe_core::stages::{ParamValue, Params};
 
 use crate::cnn_train::{Net, StepError, Targets, Task, batch_tensor, build_net, for_each_batch, train_step};
 
 /// `cnn-stage1`'s training parameters with these, the rest at their defaults.
 fn params(arch: &str, width: i64, hidden: i64, batch_norm: bool) -> Training {
+    training(serde_json::json!({ "arch": arch, "width": width, "hidden": hidden, "dropout": 0.5, "batch_norm": batch_norm }))
+}
+
+/// `cnn-stage1`'s training parameters: its defaults, with `overrides` (an
+/// object of parameter values by name).
+pub fn training(overrides: serde_json::Value) -> Training {
     let kind = pipe_core::stages::kind("cnn-stage1").expect("registered");
-    let json = serde_json::json!({ "arch": arch, "width": width, "hidden": hidden, "dropout": 0.5, "batch_norm": batch_norm });
-    Params::from_json(kind, &json).and_then(|p| p.typed::<CnnStage1Params>()).expect("valid parameters").training
+    let json: serde_json::Map<String, serde_json::Value> = kind
+        .params
+        .iter()
+        .map(|d| (d.name.to_string(), overrides.get(d.name).cloned().unwrap_or_else(|| ParamValue::from(d.default).to_json())))
+        .collect();
+    let params = Params::from_json(kind, &serde_json::Value::Object(json)).expect("valid parameters");
+    params.typed::<CnnStage1Params>().expect("parameters that fit the struct").training
 }
 
 pub fn main() -> i32 {

@@ -397,6 +397,21 @@ mod tests {
     }
 
     #[test]
+    fn an_input_the_network_cannot_take_is_an_error_not_a_panic() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let alexnet = Net::new(&vs.root(), Arch::AlexNet, shape(8, 32));
+        // 16 pixels: AlexNet's stride-4 convolution and pools leave nothing to pool.
+        let small_image = Tensor::zeros([1, 3, 16, 16], (Kind::Float, Device::Cpu));
+        assert!(alexnet.f_forward_t(&small_image, false).is_err());
+        for arch in [Arch::Small, Arch::ResNet18] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Net::new(&vs.root(), arch, Shape { batch_norm: true, ..shape(8, 32) });
+            let one_channel = Tensor::zeros([2, 1, 32, 32], (Kind::Float, Device::Cpu));
+            assert!(net.f_forward_t(&one_channel, true).is_err(), "{arch:?}");
+        }
+    }
+
+    #[test]
     fn resnet18_has_eight_basic_blocks_and_a_small_image_stem() {
         let vs = nn::VarStore::new(Device::Cpu);
         let Net::ResNet(net) = Net::new(&vs.root(), Arch::ResNet18, shape(64, 0)) else { panic!("a ResNet") };

@@ -13,7 +13,7 @@ use pipe_core::data::split::Split;
 use pipe_core::data::tensor::ImageTensor;
 use pipe_core::metrics::{Average, accuracy, multi_label_f2};
 use pipe_core::rng::Rng;
-use pipe_core::stages::cnn::{CnnStage1Params, Training};
+use pipe_core::stages::cnn::Training;
 use pipe_core::stages::{ArtifactType, InputArtifact, KindDef, ParamValue, Params, StageContext, StageError, kind};
 
 use super::cnn_train::StepError;
@@ -203,9 +203,7 @@ fn a_fixed_threshold_is_used_as_given() {
 
 /// `cnn-stage1`'s training parameters: a tiny network, the rest defaults.
 fn tiny_training() -> Training {
-    let kind = kind("cnn-stage1").unwrap();
-    let json = serde_json::json!({ "width": 4, "hidden": 8, "dropout": 0.0, "batch_norm": false });
-    Params::from_json(kind, &json).unwrap().typed::<CnnStage1Params>().unwrap().training
+    super::bench::training(serde_json::json!({ "width": 4, "hidden": 8, "dropout": 0.0, "batch_norm": false }))
 }
 
 #[test]
