@@ -15,18 +15,31 @@
 use std::time::Instant;
 
 use tch::nn::{self, OptimizerConfig};
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::split::Split;
-use pipe_core::stages::Params;
+use pipe_core::stages::cnn::{CnnStage1Params, Training};
+use pipe_core::stages::{ParamValue, Params};
 
-use crate::cnn_train::{Targets, Task, batch_tensor, build_net, for_each_batch, train_step};
+use crate::cnn_train::{Net, StepError, Targets, Task, batch_tensor, build_net, for_each_batch, train_step};
 
-fn params(arch: &str, width: i64, hidden: i64, batch_norm: bool) -> Params {
+/// `cnn-stage1`'s training parameters with these, the rest at their defaults.
+fn params(arch: &str, width: i64, hidden: i64, batch_norm: bool) -> Training {
+    training(serde_json::json!({ "arch": arch, "width": width, "hidden": hidden, "dropout": 0.5, "batch_norm": batch_norm }))
+}
+
+/// `cnn-stage1`'s training parameters: its defaults, with `overrides` (an
+/// object of parameter values by name).
+pub fn training(overrides: serde_json::Value) -> Training {
     let kind = pipe_core::stages::kind("cnn-stage1").expect("registered");
-    let json = serde_json::json!({ "arch": arch, "width": width, "hidden": hidden, "dropout": 0.5, "batch_norm": batch_norm });
-    Params::from_json(kind, &json).expect("valid parameters")
+    let json: serde_json::Map<String, serde_json::Value> = kind
+        .params
+        .iter()
+        .map(|d| (d.name.to_string(), overrides.get(d.name).cloned().unwrap_or_else(|| ParamValue::from(d.default).to_json())))
+        .collect();
+    let params = Params::from_json(kind, &serde_json::Value::Object(json)).expect("valid parameters");
+    params.typed::<CnnStage1Params>().expect("parameters that fit the struct").training
 }
 
 pub fn main() -> i32 {
@@ -35,13 +48,25 @@ pub fn main() -> i32 {
         eprintln!("usage: pipe-torch bench IMAGES_DIR (an images artifact: a load or augment stage's output folder)");
         return 2;
     };
-    let data = match Dataset::read(std::path::Path::new(dir)) {
-        Ok(d) => d,
+    match Dataset::read(std::path::Path::new(dir)).and_then(|data| run(&data)) {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
-            return 1;
+            1
         }
-    };
+    }
+}
+
+/// One timed training step: a loss that is not finite is timed like any
+/// other; a libtorch error ends the benchmark.
+fn step(net: &Net, opt: &mut nn::Optimizer, task: &Task, input: &Tensor, targets: &Tensor) -> Result<(), String> {
+    match train_step(net, opt, task, input, targets, None, 0.0) {
+        Ok(_) | Err(StepError::NonFinite(_)) => Ok(()),
+        Err(StepError::Torch(part, e)) => Err(format!("training step, {part}: {e}")),
+    }
+}
+
+fn run(data: &Dataset) -> Result<(), String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     tch::set_num_threads(threads as i32);
     tch::manual_seed(0);
@@ -59,31 +84,33 @@ pub fn main() -> i32 {
     // The default pipeline's CNNs.
     let small = params("small", 16, 256, true);
     let net = build_net(&vs.root(), &small, data.pixels.channels, task.classes.len());
-    let mut opt = nn::Adam::default().build(&vs, 1e-3).expect("optimizer");
+    let mut opt = nn::Adam::default().build(&vs, 1e-3).map_err(|e| format!("optimizer: {e}"))?;
     let steps = train.len().div_ceil(bs);
-    let epoch_fed = |net: &crate::cnn_train::Net, opt: &mut nn::Optimizer| -> f64 {
+    let epoch_fed = |net: &Net, opt: &mut nn::Optimizer| -> Result<f64, String> {
         let clock = Instant::now();
-        let _ = for_each_batch(&data, &train, bs, |_, rows, pixels| -> Result<(), f64> {
-            let input = batch_tensor(&data, rows, &pixels, device);
-            train_step(net, opt, &task, &input, &task.target_tensor(rows, device), None, 0.0).map(|_| ())
-        });
-        train.len() as f64 / clock.elapsed().as_secs_f64()
+        for_each_batch(data, &train, bs, |_, rows, pixels| -> Result<(), String> {
+            let input = batch_tensor(data, rows, &pixels, device).map_err(|e| format!("a batch's images: {e}"))?;
+            let targets = task.target_tensor(rows, device).map_err(|e| format!("a batch's targets: {e}"))?;
+            step(net, opt, &task, &input, &targets)
+        })?;
+        Ok(train.len() as f64 / clock.elapsed().as_secs_f64())
     };
     let first: Vec<usize> = train.iter().copied().take(bs).collect();
-    let input = batch_tensor(&data, &first, &crate::cnn_train::batch_pixels(&data, &first), device);
-    let targets = task.target_tensor(&first, device);
-    let tight = |net: &crate::cnn_train::Net, opt: &mut nn::Optimizer| -> f64 {
+    let input = batch_tensor(data, &first, &crate::cnn_train::batch_pixels(data, &first), device)
+        .map_err(|e| format!("the tight loop's images: {e}"))?;
+    let targets = task.target_tensor(&first, device).map_err(|e| format!("the tight loop's targets: {e}"))?;
+    let tight = |net: &Net, opt: &mut nn::Optimizer| -> Result<f64, String> {
         let clock = Instant::now();
         for _ in 0..steps {
-            let _ = train_step(net, opt, &task, &input, &targets, None, 0.0);
+            step(net, opt, &task, &input, &targets)?;
         }
-        (steps * bs) as f64 / clock.elapsed().as_secs_f64()
+        Ok((steps * bs) as f64 / clock.elapsed().as_secs_f64())
     };
-    let _ = epoch_fed(&net, &mut opt); // warm-up
+    epoch_fed(&net, &mut opt)?; // warm-up
     let (mut fed_rate, mut tight_rate) = (0f64, 0f64);
     for _ in 0..2 {
-        fed_rate = fed_rate.max(epoch_fed(&net, &mut opt));
-        tight_rate = tight_rate.max(tight(&net, &mut opt));
+        fed_rate = fed_rate.max(epoch_fed(&net, &mut opt)?);
+        tight_rate = tight_rate.max(tight(&net, &mut opt)?);
     }
     println!("| benchmark | result |\n|---|---|");
     println!("| default CNN (small, width 16, hidden 256, batch norm, batch 64), fed as in training | {fed_rate:.0} images/s |");
@@ -91,9 +118,9 @@ pub fn main() -> i32 {
     println!("| cost of data feeding | {:.1}% |", (1.0 - fed_rate / tight_rate) * 100.0);
     // A training step costs about three forward passes (forward, and the
     // two gradients of the backward pass).
-    let train_gflop = |p: &Params, side: i64| {
-        let shape = crate::cnn_train::shape(p, data.pixels.channels, task.classes.len());
-        3.0 * crate::nets::forward_flops(crate::nets::Arch::from_param(p.str("arch").unwrap_or("small")), shape, side) / 1e9
+    let train_gflop = |t: &Training, side: i64| {
+        let shape = crate::cnn_train::shape(t, data.pixels.channels, task.classes.len());
+        3.0 * crate::nets::forward_flops(t.arch, shape, side) / 1e9
     };
     let peak = sgemm_peak();
     println!("| sgemm 2048x2048 (libtorch), the machine's peak | {peak:.0} GFLOP/s |");
@@ -105,19 +132,20 @@ pub fn main() -> i32 {
     let vs = nn::VarStore::new(device);
     let alexnet = params("alexnet", 64, 4096, false);
     let net = build_net(&vs.root(), &alexnet, data.pixels.channels, task.classes.len());
-    let mut opt = nn::Adam::default().build(&vs, 1e-4).expect("optimizer");
+    let mut opt = nn::Adam::default().build(&vs, 1e-4).map_err(|e| format!("optimizer: {e}"))?;
     let rows: Vec<usize> = train.iter().copied().take(bs).collect();
-    let input = batch_tensor(&data, &rows, &crate::cnn_train::batch_pixels(&data, &rows), device)
-        .upsample_bilinear2d([paper_side, paper_side], false, None, None)
-        .to_kind(Kind::Float);
-    let targets = task.target_tensor(&rows, device);
-    let _ = train_step(&net, &mut opt, &task, &input, &targets, None, 0.0); // warm-up
+    let input = batch_tensor(data, &rows, &crate::cnn_train::batch_pixels(data, &rows), device)
+        .and_then(|x| x.f_upsample_bilinear2d([paper_side, paper_side], false, None, None))
+        .and_then(|x| x.f_to_kind(Kind::Float))
+        .map_err(|e| format!("AlexNet's 224x224 batch: {e}"))?;
+    let targets = task.target_tensor(&rows, device).map_err(|e| format!("AlexNet's targets: {e}"))?;
+    step(&net, &mut opt, &task, &input, &targets)?; // warm-up
     let timed_steps = 3;
     let mut per_step = f64::INFINITY;
     for _ in 0..2 {
         let clock = Instant::now();
         for _ in 0..timed_steps {
-            let _ = train_step(&net, &mut opt, &task, &input, &targets, None, 0.0);
+            step(&net, &mut opt, &task, &input, &targets)?;
         }
         per_step = per_step.min(clock.elapsed().as_secs_f64() / timed_steps as f64);
     }
@@ -127,7 +155,7 @@ pub fn main() -> i32 {
     println!("| AlexNet (224x224, width 64, hidden 4096, batch 32), one step | {per_step:.2} s ({rate:.1} images/s) |");
     println!("| AlexNet, achieved | {gflops:.0} GFLOP/s ({:.0}% of peak) |", 100.0 * gflops / peak);
     println!("| the same, one epoch of these {} training images | {:.0} s ({:.1} min) |", train.len(), epoch, epoch / 60.0);
-    0
+    Ok(())
 }
 
 /// GFLOP/s of a 2048x2048 single-precision matrix product, the best of 5.

@@ -11,8 +11,8 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use tch::nn::{self, ModuleT, OptimizerConfig};
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Reduction, TchError, Tensor};
 
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::predictions::{Predictions, PredictionsMeta};
@@ -20,16 +20,22 @@ use pipe_core::data::split::Split;
 use pipe_core::metrics::threshold;
 use pipe_core::metrics::{Average, multi_label_f2, top_k_accuracy};
 use pipe_core::rng::Rng;
+use pipe_core::stages::cnn::{self, ClassWeights, CnnStage1Params, CnnStage2Params, Training};
 use pipe_core::stages::multilabel::Threshold;
-use pipe_core::stages::{ParamValue, Params, StageContext, StageError};
+use pipe_core::stages::{IntOr, StageContext, StageError};
 
-use crate::nets::{Arch, Shape};
+use crate::nets::Shape;
 use crate::recipe::{Jitter, Schedule, Variant};
 
 /// White, as [`batch_pixels`] scales it: what a shifted image is filled with.
 const WHITE: f32 = 2.0;
 
 pub use crate::nets::Net;
+
+/// A libtorch error as the stage's error, naming the step that failed.
+pub fn torch_error(step: impl std::fmt::Display) -> impl FnOnce(TchError) -> StageError {
+    move |e| StageError::Failed(format!("{step}: {e}"))
+}
 
 /// The pixels of images `rows`, NCHW, scaled from 0..=255 to -2..=2: what
 /// the network reads.
@@ -47,10 +53,10 @@ pub fn batch_pixels(data: &Dataset, rows: &[usize]) -> Vec<f32> {
     out
 }
 
-/// A batch tensor from [`batch_pixels`].
-pub fn batch_tensor(data: &Dataset, rows: &[usize], pixels: &[f32], device: Device) -> Tensor {
+/// A batch tensor from [`batch_pixels`], on `device`.
+pub fn batch_tensor(data: &Dataset, rows: &[usize], pixels: &[f32], device: Device) -> Result<Tensor, TchError> {
     let (s, c) = (data.pixels.height as i64, data.pixels.channels as i64);
-    Tensor::from_slice(pixels).view([rows.len() as i64, c, s, s]).to_device(device)
+    Tensor::f_from_slice(pixels)?.f_view([rows.len() as i64, c, s, s])?.f_to_device(device)
 }
 
 /// Calls `step` with each batch of `order` (chunks of `batch_size`) and its
@@ -90,15 +96,28 @@ pub fn for_each_prepared_batch<E>(
     })
 }
 
-fn device(p: &Params) -> Result<Device, StageError> {
-    match p.str("device") {
-        Some("cpu") => Ok(Device::Cpu),
-        Some("cuda") if !tch::Cuda::is_available() => {
+fn device(device: cnn::Device) -> Result<Device, StageError> {
+    match device {
+        cnn::Device::Cpu => Ok(Device::Cpu),
+        cnn::Device::Cuda if !tch::Cuda::is_available() => {
             Err(StageError::Failed("device = \"cuda\" but no CUDA device is available: use device = \"auto\" or \"cpu\"".into()))
         }
-        Some("cuda") => Ok(Device::Cuda(0)),
-        _ => Ok(Device::cuda_if_available()),
+        cnn::Device::Cuda => Ok(Device::Cuda(0)),
+        cnn::Device::Auto => Ok(Device::cuda_if_available()),
     }
+}
+
+/// How a single-label task's loss is weighted and smoothed
+/// (`class_weights`, `label_smoothing`); a multi-label task takes neither.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Loss {
+    pub class_weights: ClassWeights,
+    pub label_smoothing: f64,
+}
+
+impl Loss {
+    /// Unweighted and unsmoothed.
+    pub const PLAIN: Loss = Loss { class_weights: ClassWeights::None, label_smoothing: 0.0 };
 }
 
 /// What a network learns, per image of the dataset (`None`: left out).
@@ -125,10 +144,12 @@ impl Task {
     }
 
     /// Class indices of `rows` (int64, N), or their label indicator matrix
-    /// (float, N x labels).
-    pub fn target_tensor(&self, rows: &[usize], device: Device) -> Tensor {
+    /// (float, N x labels), on `device`.
+    pub fn target_tensor(&self, rows: &[usize], device: Device) -> Result<Tensor, TchError> {
         match &self.targets {
-            Targets::Single(t) => Tensor::from_slice(&rows.iter().map(|&i| t[i].expect("picked")).collect::<Vec<i64>>()).to_device(device),
+            Targets::Single(t) => {
+                Tensor::f_from_slice(&rows.iter().map(|&i| t[i].expect("picked")).collect::<Vec<i64>>())?.f_to_device(device)
+            }
             Targets::Multi { sets, .. } => {
                 let n = self.classes.len();
                 let mut m = vec![0f32; rows.len() * n];
@@ -137,31 +158,38 @@ impl Task {
                         m[k * n + l] = 1.0;
                     }
                 }
-                Tensor::from_slice(&m).view([rows.len() as i64, n as i64]).to_device(device)
+                Tensor::f_from_slice(&m)?.f_view([rows.len() as i64, n as i64])?.f_to_device(device)
             }
         }
     }
 
     /// The loss; `smoothing` is cross-entropy's label smoothing (single-label only).
-    fn loss(&self, logits: &Tensor, targets: &Tensor, weights: Option<&Tensor>, reduction: Reduction, smoothing: f64) -> Tensor {
+    fn loss(
+        &self,
+        logits: &Tensor,
+        targets: &Tensor,
+        weights: Option<&Tensor>,
+        reduction: Reduction,
+        smoothing: f64,
+    ) -> Result<Tensor, TchError> {
         match self.targets {
-            Targets::Single(_) => logits.cross_entropy_loss(targets, weights, reduction, -100, smoothing),
+            Targets::Single(_) => logits.f_cross_entropy_loss(targets, weights, reduction, -100, smoothing),
             // Mean over images and labels for training; the sum over labels
             // per image for the validation loss, like cross-entropy's.
             Targets::Multi { .. } => match reduction {
-                Reduction::Sum => {
-                    logits.binary_cross_entropy_with_logits::<Tensor>(targets, None, None, Reduction::Sum) / self.classes.len() as f64
-                }
-                r => logits.binary_cross_entropy_with_logits::<Tensor>(targets, None, None, r),
+                Reduction::Sum => logits
+                    .f_binary_cross_entropy_with_logits::<Tensor>(targets, None, None, Reduction::Sum)?
+                    .f_div_scalar(self.classes.len() as f64),
+                r => logits.f_binary_cross_entropy_with_logits::<Tensor>(targets, None, None, r),
             },
         }
     }
 
     /// Softmax (one class) or sigmoid (labels) probabilities.
-    fn probabilities(&self, logits: &Tensor) -> Tensor {
+    fn probabilities(&self, logits: &Tensor) -> Result<Tensor, TchError> {
         match self.targets {
-            Targets::Single(_) => logits.softmax(-1, Kind::Double),
-            Targets::Multi { .. } => logits.to_kind(Kind::Double).sigmoid(),
+            Targets::Single(_) => logits.f_softmax(-1, Kind::Double),
+            Targets::Multi { .. } => logits.f_to_kind(Kind::Double)?.f_sigmoid(),
         }
     }
 
@@ -215,8 +243,10 @@ pub struct Trained {
 
 impl Trained {
     /// Probabilities of `rows` (softmax or sigmoid, as the task).
-    pub fn probabilities(&self, data: &Dataset, task: &Task, rows: &[usize]) -> Vec<Vec<f64>> {
-        evaluate(&self.net, data, task, rows, None, self.batch_size, self.device, self.tta).1
+    pub fn probabilities(&self, data: &Dataset, task: &Task, rows: &[usize]) -> Result<Vec<Vec<f64>>, StageError> {
+        let (_, scores) = evaluate(&self.net, data, task, rows, None, self.batch_size, self.device, self.tta)
+            .map_err(|e| StageError::Failed(format!("predicting with the trained network: {e}")))?;
+        Ok(scores)
     }
 }
 
@@ -243,26 +273,45 @@ pub fn single_predictions(data: &Dataset, task: &Task, fitted: &Fitted) -> Predi
     }
 }
 
-/// The network a stage's parameters describe (`arch`, `small` when not
-/// given), for `outputs` outputs.
-pub fn build_net(vs: &nn::Path, p: &Params, channels: usize, outputs: usize) -> Net {
-    Net::new(vs, Arch::from_param(p.str("arch").unwrap_or("small")), shape(p, channels, outputs))
+/// The network the training parameters describe (`arch`), for `outputs`
+/// outputs.
+pub fn build_net(vs: &nn::Path, t: &Training, channels: usize, outputs: usize) -> Net {
+    Net::new(vs, t.arch, shape(t, channels, outputs))
 }
 
-/// The network's shape from a stage's parameters.
-pub fn shape(p: &Params, channels: usize, outputs: usize) -> Shape {
+/// The network's shape from the training parameters.
+pub fn shape(t: &Training, channels: usize, outputs: usize) -> Shape {
     Shape {
         channels: channels as i64,
-        width: p.int("width"),
-        hidden: p.int("hidden"),
+        width: t.width,
+        hidden: t.hidden,
         outputs: outputs as i64,
-        batch_norm: p.bool("batch_norm"),
-        dropout: p.float("dropout"),
+        batch_norm: t.batch_norm,
+        dropout: t.dropout,
     }
 }
 
-/// One optimiser step on a batch; the batch's loss, or the error that stops
-/// training when it is not finite.
+/// Why a training step did not train.
+#[derive(Debug)]
+pub enum StepError {
+    /// The loss is not a finite number (its value).
+    NonFinite(f64),
+    /// libtorch failed in this part of the step.
+    Torch(&'static str, TchError),
+}
+
+impl StepError {
+    /// The stage's error for a step of `epoch` at base rate `learning_rate`.
+    pub fn at(self, epoch: usize, learning_rate: f64) -> StageError {
+        match self {
+            StepError::NonFinite(value) => non_finite_loss(epoch, value, learning_rate),
+            StepError::Torch(part, e) => StageError::Failed(format!("epoch {epoch}, training step, {part}: {e}")),
+        }
+    }
+}
+
+/// One optimiser step on a batch; the batch's loss, or what stops training:
+/// a loss that is not finite, or a libtorch error.
 pub fn train_step(
     net: &Net,
     opt: &mut nn::Optimizer,
@@ -271,14 +320,17 @@ pub fn train_step(
     targets: &Tensor,
     weights: Option<&Tensor>,
     smoothing: f64,
-) -> Result<f64, f64> {
-    let logits = net.forward_t(input, true);
-    let loss = task.loss(&logits, targets, weights, Reduction::Mean, smoothing);
-    let value = loss.double_value(&[]);
+) -> Result<f64, StepError> {
+    let logits = net.f_forward_t(input, true).map_err(|e| StepError::Torch("the forward pass", e))?;
+    let loss = task.loss(&logits, targets, weights, Reduction::Mean, smoothing).map_err(|e| StepError::Torch("the loss", e))?;
+    let value = loss.f_double_value(&[]).map_err(|e| StepError::Torch("reading the loss", e))?;
     if !value.is_finite() {
-        return Err(value);
+        return Err(StepError::NonFinite(value));
     }
-    opt.backward_step(&loss);
+    // `Optimizer::backward_step`, with the backward pass fallible.
+    opt.zero_grad();
+    loss.f_backward().map_err(|e| StepError::Torch("the backward pass", e))?;
+    opt.step();
     Ok(value)
 }
 
@@ -290,9 +342,8 @@ pub fn non_finite_loss(epoch: usize, value: f64, learning_rate: f64) -> StageErr
 /// Trains on the training split (the validation split chooses the epoch
 /// whose weights are kept), writes `history.csv` and `model.safetensors`,
 /// and predicts the task's test images.
-pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitted, StageError> {
-    let p = ctx.params.clone();
-    let device = device(&p)?;
+pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, loss: Loss) -> Result<Fitted, StageError> {
+    let device = device(p.device)?;
     tch::set_num_threads(ctx.threads as i32);
     tch::manual_seed(ctx.seed as i64);
     let pick = |split: Split| -> Vec<usize> { (0..data.rows.len()).filter(|&i| data.rows[i].split == split && task.includes(i)).collect() };
@@ -302,35 +353,33 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
     }
     let n_outputs = task.classes.len();
     let vs = nn::VarStore::new(device);
-    let net = build_net(&vs.root(), &p, data.pixels.channels, n_outputs);
+    let net = build_net(&vs.root(), p, data.pixels.channels, n_outputs);
     // AdamW: Adam with decoupled weight decay (Adam itself at weight_decay = 0).
-    let base_rate = p.float("learning_rate");
-    let mut opt = nn::AdamW::default()
-        .wd(p.float("weight_decay"))
-        .build(&vs, base_rate)
-        .map_err(|e| StageError::Failed(format!("optimizer: {e}")))?;
-    let weights = match (&task.targets, p.str("class_weights")) {
-        (Targets::Single(t), Some("balanced")) => {
+    let base_rate = p.learning_rate;
+    let mut opt =
+        nn::AdamW::default().wd(p.weight_decay).build(&vs, base_rate).map_err(|e| StageError::Failed(format!("optimizer: {e}")))?;
+    let weights = match (&task.targets, loss.class_weights) {
+        (Targets::Single(t), ClassWeights::Balanced) => {
             let counts: Vec<f64> = (0..n_outputs as i64).map(|c| train.iter().filter(|&&i| t[i] == Some(c)).count() as f64).collect();
             let present = counts.iter().filter(|c| **c > 0.0).count() as f64;
             let w: Vec<f32> = counts.iter().map(|&c| if c == 0.0 { 0.0 } else { (train.len() as f64 / (present * c)) as f32 }).collect();
-            Some(Tensor::from_slice(&w).to_device(device))
+            Some(Tensor::f_from_slice(&w).and_then(|w| w.f_to_device(device)).map_err(torch_error("the class weights"))?)
         }
         _ => None,
     };
-    let bs = p.int("batch_size") as usize;
-    let epochs = p.int("epochs") as usize;
-    let patience = p.int("patience") as usize;
+    let bs = p.batch_size as usize;
+    let epochs = p.epochs as usize;
+    let patience = p.patience as usize;
     let best_path = ctx.out_dir().join("model.safetensors");
     let mut history = format!("{}\n", task.history_header());
     let (mut best, mut since_best) = (f64::INFINITY, 0);
     let mut order = train.clone();
     let steps = order.len().div_ceil(bs) as u64;
-    let schedule = Schedule::from_params(&p, steps as usize);
+    let schedule = Schedule::new(p.schedule, p.warmup_epochs as usize, steps as usize);
     let total_steps = steps as usize * epochs;
-    let jitter = Jitter::from_params(&p);
-    let smoothing = if matches!(task.targets, Targets::Single(_)) { p.float("label_smoothing") } else { 0.0 };
-    let tta = p.bool("tta");
+    let jitter = Jitter::new(p.flip, p.shift);
+    let smoothing = if matches!(task.targets, Targets::Single(_)) { loss.label_smoothing } else { 0.0 };
+    let tta = p.tta;
     let (channels, side) = (data.pixels.channels, data.pixels.height);
     let mut step_index = 0usize;
     if val.is_empty() {
@@ -356,15 +405,18 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
             ctx.check_cancelled()?;
             opt.set_lr(schedule.rate(base_rate, step_index, total_steps));
             step_index += 1;
-            let input = batch_tensor(data, rows, &pixels, device);
-            let value = train_step(&net, &mut opt, task, &input, &task.target_tensor(rows, device), weights.as_ref(), smoothing)
-                .map_err(|value| non_finite_loss(epoch, value, base_rate))?;
+            let input = batch_tensor(data, rows, &pixels, device).map_err(torch_error(format!("epoch {epoch}, the batch's images")))?;
+            let targets = task.target_tensor(rows, device).map_err(torch_error(format!("epoch {epoch}, the batch's targets")))?;
+            let value =
+                train_step(&net, &mut opt, task, &input, &targets, weights.as_ref(), smoothing).map_err(|e| e.at(epoch, base_rate))?;
             sum += value * rows.len() as f64;
             seen += rows.len();
             ctx.progress(k as u64 + 1, steps, &format!("batches, epoch {epoch}/{epochs}, loss {:.4}", sum / seen as f64));
             Ok(())
         })?;
-        let (val_loss, scores) = evaluate(&net, data, task, &eval_rows, Some(&task.target_tensor(&eval_rows, device)), bs, device, tta);
+        let eval_targets = task.target_tensor(&eval_rows, device).map_err(torch_error(format!("epoch {epoch}, the validation targets")))?;
+        let (val_loss, scores) = evaluate(&net, data, task, &eval_rows, Some(&eval_targets), bs, device, tta)
+            .map_err(|e| StageError::Failed(format!("epoch {epoch}, validation: {e}")))?;
         let (columns, summary) = task.epoch_metrics(&eval_rows, &scores);
         let train_loss = sum / seen as f64;
         let _ = writeln!(history, "{epoch},{train_loss:.6},{val_loss:.6},{columns},{:.2}", clock.elapsed().as_secs_f64());
@@ -383,7 +435,8 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
     }
     let mut vs = vs;
     vs.load(&best_path).map_err(|e| StageError::Failed(format!("reloading the best model: {e}")))?;
-    let (_, scores) = evaluate(&net, data, task, &test, None, bs, device, tta);
+    let (_, scores) = evaluate(&net, data, task, &test, None, bs, device, tta)
+        .map_err(|e| StageError::Failed(format!("predicting the test images: {e}")))?;
     std::fs::write(ctx.out_dir().join("history.csv"), history).map_err(|e| StageError::Failed(e.to_string()))?;
     Ok(Fitted { trained: Trained { _vs: vs, net, device, batch_size: bs, tta }, test, scores, validation: eval_rows })
 }
@@ -391,6 +444,8 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task) -> Result<Fitt
 /// Probabilities over `rows` in evaluation mode, and with `targets`, the
 /// mean loss per image (of the images as they are). With `tta`, each
 /// image's probabilities are the mean of its own and its mirror image's.
+/// An error says which part of which batch failed; the caller names the
+/// step (validation, test predictions).
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
     net: &Net,
@@ -401,29 +456,40 @@ fn evaluate(
     bs: usize,
     device: Device,
     tta: bool,
-) -> (f64, Vec<Vec<f64>>) {
+) -> Result<(f64, Vec<Vec<f64>>), String> {
     let _guard = tch::no_grad_guard();
+    let n = task.classes.len();
     let mut scores = Vec::with_capacity(rows.len());
     let mut loss = 0.0;
-    let _ = for_each_batch(data, rows, bs, |k, chunk, pixels| -> Result<(), ()> {
-        let input = batch_tensor(data, chunk, &pixels, device);
-        let logits = net.forward_t(&input, false);
+    for_each_batch(data, rows, bs, |k, chunk, pixels| -> Result<(), String> {
+        let failed = |part: &'static str| move |e: TchError| format!("batch {}, {part}: {e}", k + 1);
+        let input = batch_tensor(data, chunk, &pixels, device).map_err(failed("the images"))?;
+        let logits = net.f_forward_t(&input, false).map_err(failed("the forward pass"))?;
         if let Some(targets) = targets {
-            let t = targets.narrow(0, (k * bs) as i64, chunk.len() as i64);
-            loss += task.loss(&logits, &t, None, Reduction::Sum, 0.0).double_value(&[]);
+            let t = targets.f_narrow(0, (k * bs) as i64, chunk.len() as i64).map_err(failed("the targets"))?;
+            loss += task.loss(&logits, &t, None, Reduction::Sum, 0.0).and_then(|l| l.f_double_value(&[])).map_err(failed("the loss"))?;
         }
-        let mut probs = task.probabilities(&logits);
+        let mut probs = task.probabilities(&logits).map_err(failed("the probabilities"))?;
         if tta {
-            let mirrored = task.probabilities(&net.forward_t(&input.flip([3]), false));
-            probs = (probs + mirrored) / 2.0;
+            let mirrored = input
+                .f_flip([3])
+                .and_then(|m| net.f_forward_t(&m, false))
+                .and_then(|logits| task.probabilities(&logits))
+                .map_err(failed("the mirror images (tta)"))?;
+            probs = probs.f_add(&mirrored).and_then(|p| p.f_div_scalar(2.0)).map_err(failed("averaging with the mirror images"))?;
         }
-        let probs = probs.to_device(Device::Cpu);
-        let flat: Vec<f64> = Vec::<f64>::try_from(probs.flatten(0, -1)).unwrap_or_default();
-        let n = flat.len() / chunk.len().max(1);
-        scores.extend(flat.chunks(n.max(1)).map(<[f64]>::to_vec));
+        let flat = probs
+            .f_to_device(Device::Cpu)
+            .and_then(|p| p.f_flatten(0, -1))
+            .and_then(Vec::<f64>::try_from)
+            .map_err(failed("reading the probabilities"))?;
+        if n == 0 || flat.len() != chunk.len() * n {
+            return Err(format!("batch {}: {} probabilities for {} images of {n} outputs", k + 1, flat.len(), chunk.len()));
+        }
+        scores.extend(flat.chunks(n).map(<[f64]>::to_vec));
         Ok(())
-    });
-    (loss / rows.len().max(1) as f64, scores)
+    })?;
+    Ok((loss / rows.len().max(1) as f64, scores))
 }
 
 /// `cnn-stage2`, run by `pipe-torch`: learns the classes stage 1 folds into
@@ -434,6 +500,7 @@ fn evaluate(
 /// file `combined` marks it); `stage2/predictions.*` hold stage 2 alone, on
 /// the test images of its own classes.
 pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
+    let p: CnnStage2Params = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
     let stage1_dir = ctx.input("stage1")?.dir.clone();
     let data = Dataset::read(&input).map_err(StageError::Failed)?;
@@ -460,13 +527,13 @@ pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
             data.rows.iter().map(|r| (r.label_id as usize >= keep).then(|| (r.label_id as usize - keep) as i64)).collect(),
         ),
     };
-    let fitted = train(ctx, &data, &task)?;
+    let fitted = train(ctx, &data, &task, &p.training, Loss { class_weights: p.class_weights, label_smoothing: p.label_smoothing })?;
     let alone = single_predictions(&data, &task, &fitted);
     let alone_dir = ctx.out_dir().join("stage2");
     std::fs::create_dir_all(&alone_dir).map_err(|e| StageError::Failed(e.to_string()))?;
     alone.write(&alone_dir).map_err(StageError::Failed)?;
     let test_rows: Vec<usize> = first.ids.iter().map(|&i| i as usize).collect();
-    let rest = fitted.trained.probabilities(&data, &task, &test_rows);
+    let rest = fitted.trained.probabilities(&data, &task, &test_rows)?;
     let mut scores = Vec::with_capacity(test_rows.len());
     let mut y_pred = Vec::with_capacity(test_rows.len());
     for (k, s1) in first.scores.iter().enumerate() {
@@ -503,12 +570,13 @@ pub fn combine(stage1: &[f64], stage1_class: usize, stage2: &[f64]) -> (usize, V
 
 /// `cnn-stage1`, run by `pipe-torch`.
 pub fn run_stage1(ctx: &mut StageContext) -> Result<(), StageError> {
+    let p: CnnStage1Params = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
     let data = Dataset::read(&input).map_err(StageError::Failed)?;
     let n = data.meta.classes.len();
-    let keep = match ctx.params.get("keep") {
-        ParamValue::Int(k) => (*k as usize).min(n),
-        _ => n,
+    let keep = match p.keep {
+        IntOr::Int(k) => (k as usize).min(n),
+        IntOr::Word(cnn::All::All) => n,
     };
     // Classes are numbered most frequent first (see `load`), so keeping the
     // first `keep` keeps the dominant ones.
@@ -522,6 +590,6 @@ pub fn run_stage1(ctx: &mut StageContext) -> Result<(), StageError> {
         classes.push("other".into());
         Task { classes, targets: Targets::Single(data.rows.iter().map(|r| Some((r.label_id as usize).min(keep) as i64)).collect()) }
     };
-    let fitted = train(ctx, &data, &task)?;
+    let fitted = train(ctx, &data, &task, &p.training, Loss { class_weights: p.class_weights, label_smoothing: p.label_smoothing })?;
     single_predictions(&data, &task, &fitted).write(ctx.out_dir()).map_err(StageError::Failed)
 }

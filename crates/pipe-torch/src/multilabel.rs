@@ -8,12 +8,12 @@ use std::fmt::Write as _;
 
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::predictions::{MultiPredictions, PredictionsMeta};
+use pipe_core::metrics::multi_label_f2;
 use pipe_core::metrics::threshold::{decide, tune_global, tune_per_label};
-use pipe_core::metrics::{Average, multi_label_f2};
-use pipe_core::stages::multilabel::Threshold;
+use pipe_core::stages::multilabel::{MultilabelParams, Threshold};
 use pipe_core::stages::{StageContext, StageError};
 
-use crate::cnn_train::{Targets, Task, train};
+use crate::cnn_train::{Loss, Targets, Task, train};
 
 /// The label set of every image as indices into `labels` (`None` for an
 /// image with no label of the vocabulary).
@@ -31,6 +31,7 @@ pub fn label_sets(data: &Dataset, labels: &[String]) -> Vec<Option<Vec<usize>>> 
 }
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+    let p: MultilabelParams = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
     let data = Dataset::read(&input).map_err(StageError::Failed)?;
     let labels = data.meta.labels.clone();
@@ -45,12 +46,11 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     if unlabelled > 0 {
         ctx.log(format!("{unlabelled} of {} images have no label of the vocabulary and take no part", sets.len()));
     }
-    let p = ctx.params.clone();
     let rule = Threshold::of(&p);
-    let average = Average::parse(p.str("f2_average").unwrap_or("micro")).unwrap_or(Average::Micro);
-    let at_least_one = p.bool("at_least_one");
+    let average = p.f2_average.average();
+    let at_least_one = p.at_least_one;
     let task = Task { classes: labels.clone(), targets: Targets::Multi { sets, threshold: rule, average, at_least_one } };
-    let fitted = train(ctx, &data, &task)?;
+    let fitted = train(ctx, &data, &task, &p.training, Loss::PLAIN)?;
     let n = labels.len();
     let thresholds = match rule {
         Threshold::Fixed(t) => vec![t; n],
@@ -59,7 +59,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
                 ctx.warn("no validation split: thresholds are tuned on the training images (set load's validation_fraction)");
             }
             let val_truth = task.sets(&fitted.validation);
-            let val_scores = fitted.trained.probabilities(&data, &task, &fitted.validation);
+            let val_scores = fitted.trained.probabilities(&data, &task, &fitted.validation)?;
             let thresholds = if tuned == Threshold::TunePerLabel {
                 tune_per_label(&val_truth, &val_scores, n, average, at_least_one)
             } else {

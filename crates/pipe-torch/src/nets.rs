@@ -14,26 +14,11 @@
 //!   the paper's future work suggests; `width` channels in the first stage
 //!   (64 in the paper), doubling per stage.
 
-use tch::Tensor;
-use tch::nn::{self, ModuleT};
+use tch::nn;
+use tch::{TchError, Tensor};
 
 /// Which network, from the stage's `arch` parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    Small,
-    AlexNet,
-    ResNet18,
-}
-
-impl Arch {
-    pub fn from_param(name: &str) -> Arch {
-        match name {
-            "alexnet" => Arch::AlexNet,
-            "resnet18" => Arch::ResNet18,
-            _ => Arch::Small,
-        }
-    }
-}
+pub use pipe_core::stages::cnn::Arch;
 
 /// The shape of a network: input channels, `width`, `hidden`, outputs,
 /// batch norm (small only; always on in the ResNet, never in AlexNet), dropout.
@@ -66,14 +51,73 @@ impl Net {
     }
 }
 
-impl ModuleT for Net {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+impl Net {
+    /// The forward pass (`train`: dropout on, batch statistics used and
+    /// updated), with libtorch's fallible calls: a shape that does not fit
+    /// the network is an error, not a panic.
+    pub fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
         match self {
-            Net::Small(n) => n.forward_t(xs, train),
-            Net::AlexNet(n) => n.forward_t(xs, train),
-            Net::ResNet(n) => n.forward_t(xs, train),
+            Net::Small(n) => n.f_forward_t(xs, train),
+            Net::AlexNet(n) => n.f_forward_t(xs, train),
+            Net::ResNet(n) => n.f_forward_t(xs, train),
         }
     }
+}
+
+/// A 2-D convolution (zero padding, no dilation, one group) whose forward
+/// pass is libtorch's fallible call; `nn::Conv2D` keeps its configuration
+/// private, so the stride and padding are kept here too.
+#[derive(Debug)]
+struct Conv {
+    conv: nn::Conv2D,
+    stride: i64,
+    padding: i64,
+}
+
+impl Conv {
+    fn new(vs: nn::Path, cin: i64, cout: i64, k: i64, config: nn::ConvConfig) -> Conv {
+        Conv { conv: nn::conv2d(vs, cin, cout, k, config), stride: config.stride, padding: config.padding }
+    }
+
+    fn f_forward(&self, xs: &Tensor) -> Result<Tensor, TchError> {
+        xs.f_conv2d(&self.conv.ws, self.conv.bs.as_ref(), [self.stride; 2], [self.padding; 2], [1, 1], 1)
+    }
+}
+
+/// Batch normalisation with the default configuration (momentum 0.1,
+/// epsilon 1e-5), as `nn::BatchNorm`'s forward pass but fallible.
+#[derive(Debug)]
+struct Norm(nn::BatchNorm);
+
+impl Norm {
+    fn new(vs: nn::Path, channels: i64) -> Norm {
+        Norm(nn::batch_norm2d(vs, channels, Default::default()))
+    }
+
+    fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        let c = nn::BatchNormConfig::default();
+        let bn = &self.0;
+        xs.f_batch_norm(
+            bn.ws.as_ref(),
+            bn.bs.as_ref(),
+            Some(&bn.running_mean),
+            Some(&bn.running_var),
+            train,
+            c.momentum,
+            c.eps,
+            c.cudnn_enabled,
+        )
+    }
+}
+
+/// A fully connected layer's forward pass, fallible.
+fn f_linear(xs: &Tensor, l: &nn::Linear) -> Result<Tensor, TchError> {
+    xs.f_linear(&l.ws, l.bs.as_ref())
+}
+
+/// `size`×`size` max pooling with stride `stride`, fallible.
+fn f_max_pool(xs: &Tensor, size: i64, stride: i64) -> Result<Tensor, TchError> {
+    xs.f_max_pool2d([size, size], [stride, stride], [0, 0], [1, 1], false)
 }
 
 /// AlexNet's classifier, shared by `small` and `alexnet`: dropout, two
@@ -96,15 +140,17 @@ impl Classifier {
         }
     }
 
-    fn forward_t(&self, features: &Tensor, train: bool) -> Tensor {
-        features.dropout(self.dropout, train).apply(&self.fc1).relu().dropout(self.dropout, train).apply(&self.fc2).relu().apply(&self.out)
+    fn f_forward_t(&self, features: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        let x = f_linear(&features.f_dropout(self.dropout, train)?, &self.fc1)?.f_relu()?;
+        let x = f_linear(&x.f_dropout(self.dropout, train)?, &self.fc2)?.f_relu()?;
+        f_linear(&x, &self.out)
     }
 }
 
 /// See the module doc: `small`.
 #[derive(Debug)]
 pub struct Small {
-    convs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)>,
+    convs: Vec<(Conv, Option<Norm>)>,
     head: Classifier,
 }
 
@@ -116,8 +162,8 @@ impl Small {
             .iter()
             .enumerate()
             .map(|(i, &(cin, cout, k, pad))| {
-                let conv = nn::conv2d(vs / format!("conv{i}"), cin, cout, k, nn::ConvConfig { padding: pad, ..Default::default() });
-                let bn = s.batch_norm.then(|| nn::batch_norm2d(vs / format!("bn{i}"), cout, Default::default()));
+                let conv = Conv::new(vs / format!("conv{i}"), cin, cout, k, nn::ConvConfig { padding: pad, ..Default::default() });
+                let bn = s.batch_norm.then(|| Norm::new(vs / format!("bn{i}"), cout));
                 (conv, bn)
             })
             .collect();
@@ -125,27 +171,27 @@ impl Small {
     }
 }
 
-impl ModuleT for Small {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+impl Small {
+    fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
         let mut x = xs.shallow_clone();
         for (i, (conv, bn)) in self.convs.iter().enumerate() {
-            x = x.apply(conv);
+            x = conv.f_forward(&x)?;
             if let Some(bn) = bn {
-                x = x.apply_t(bn, train);
+                x = bn.f_forward_t(&x, train)?;
             }
-            x = x.relu();
+            x = x.f_relu()?;
             if i == 0 || i == 1 || i == 4 {
-                x = x.max_pool2d_default(2);
+                x = f_max_pool(&x, 2, 2)?;
             }
         }
-        self.head.forward_t(&x.adaptive_avg_pool2d([4, 4]).flatten(1, -1), train)
+        self.head.f_forward_t(&x.f_adaptive_avg_pool2d([4, 4])?.f_flatten(1, -1)?, train)
     }
 }
 
 /// See the module doc: `alexnet`.
 #[derive(Debug)]
 pub struct AlexNet {
-    convs: [nn::Conv2D; 5],
+    convs: [Conv; 5],
     head: Classifier,
 }
 
@@ -154,7 +200,7 @@ impl AlexNet {
         // Krizhevsky's channels at width 64: 64, 192, 384, 256, 256.
         let c = |base: i64| (base * s.width / 64).max(1);
         let conv = |name: &str, cin, cout, k, stride, pad| {
-            nn::conv2d(vs / name, cin, cout, k, nn::ConvConfig { stride, padding: pad, ..Default::default() })
+            Conv::new(vs / name, cin, cout, k, nn::ConvConfig { stride, padding: pad, ..Default::default() })
         };
         let convs = [
             conv("conv0", s.channels, c(64), 11, 4, 2),
@@ -167,19 +213,18 @@ impl AlexNet {
     }
 
     /// The features before the classifier: N × (channels × 6 × 6), 9216 at width 64.
-    pub fn features(&self, xs: &Tensor) -> Tensor {
-        let pool = |x: Tensor| x.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false);
+    pub fn f_features(&self, xs: &Tensor) -> Result<Tensor, TchError> {
         let [c0, c1, c2, c3, c4] = &self.convs;
-        let x = pool(xs.apply(c0).relu());
-        let x = pool(x.apply(c1).relu());
-        let x = x.apply(c2).relu().apply(c3).relu().apply(c4).relu();
-        pool(x).adaptive_avg_pool2d([6, 6]).flatten(1, -1)
+        let x = f_max_pool(&c0.f_forward(xs)?.f_relu()?, 3, 2)?;
+        let x = f_max_pool(&c1.f_forward(&x)?.f_relu()?, 3, 2)?;
+        let x = c2.f_forward(&x)?.f_relu()?;
+        let x = c3.f_forward(&x)?.f_relu()?;
+        let x = c4.f_forward(&x)?.f_relu()?;
+        f_max_pool(&x, 3, 2)?.f_adaptive_avg_pool2d([6, 6])?.f_flatten(1, -1)
     }
-}
 
-impl ModuleT for AlexNet {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.head.forward_t(&self.features(xs), train)
+    fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        self.head.f_forward_t(&self.f_features(xs)?, train)
     }
 }
 
@@ -187,49 +232,50 @@ impl ModuleT for AlexNet {
 /// projection on the shortcut when the shape changes.
 #[derive(Debug)]
 struct Block {
-    conv1: nn::Conv2D,
-    bn1: nn::BatchNorm,
-    conv2: nn::Conv2D,
-    bn2: nn::BatchNorm,
-    shortcut: Option<(nn::Conv2D, nn::BatchNorm)>,
+    conv1: Conv,
+    bn1: Norm,
+    conv2: Conv,
+    bn2: Norm,
+    shortcut: Option<(Conv, Norm)>,
 }
 
-fn conv3(vs: nn::Path, cin: i64, cout: i64, stride: i64) -> nn::Conv2D {
-    nn::conv2d(vs, cin, cout, 3, nn::ConvConfig { stride, padding: 1, bias: false, ..Default::default() })
+fn conv3(vs: nn::Path, cin: i64, cout: i64, stride: i64) -> Conv {
+    Conv::new(vs, cin, cout, 3, nn::ConvConfig { stride, padding: 1, bias: false, ..Default::default() })
 }
 
 impl Block {
     fn new(vs: &nn::Path, cin: i64, cout: i64, stride: i64) -> Block {
         let shortcut = (stride != 1 || cin != cout).then(|| {
-            let c = nn::conv2d(vs / "down", cin, cout, 1, nn::ConvConfig { stride, bias: false, ..Default::default() });
-            (c, nn::batch_norm2d(vs / "down_bn", cout, Default::default()))
+            let c = Conv::new(vs / "down", cin, cout, 1, nn::ConvConfig { stride, bias: false, ..Default::default() });
+            (c, Norm::new(vs / "down_bn", cout))
         });
         Block {
             conv1: conv3(vs / "conv1", cin, cout, stride),
-            bn1: nn::batch_norm2d(vs / "bn1", cout, Default::default()),
+            bn1: Norm::new(vs / "bn1", cout),
             conv2: conv3(vs / "conv2", cout, cout, 1),
-            bn2: nn::batch_norm2d(vs / "bn2", cout, Default::default()),
+            bn2: Norm::new(vs / "bn2", cout),
             shortcut,
         }
     }
 }
 
-impl ModuleT for Block {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let y = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu().apply(&self.conv2).apply_t(&self.bn2, train);
+impl Block {
+    fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        let y = self.bn1.f_forward_t(&self.conv1.f_forward(xs)?, train)?.f_relu()?;
+        let y = self.bn2.f_forward_t(&self.conv2.f_forward(&y)?, train)?;
         let s = match &self.shortcut {
-            Some((c, bn)) => xs.apply(c).apply_t(bn, train),
+            Some((c, bn)) => bn.f_forward_t(&c.f_forward(xs)?, train)?,
             None => xs.shallow_clone(),
         };
-        (y + s).relu()
+        y.f_add(&s)?.f_relu()
     }
 }
 
 /// See the module doc: `resnet18`.
 #[derive(Debug)]
 pub struct ResNet {
-    stem: nn::Conv2D,
-    stem_bn: nn::BatchNorm,
+    stem: Conv,
+    stem_bn: Norm,
     blocks: Vec<Block>,
     out: nn::Linear,
     dropout: f64,
@@ -248,7 +294,7 @@ impl ResNet {
         }
         ResNet {
             stem: conv3(vs / "stem", s.channels, w, 1),
-            stem_bn: nn::batch_norm2d(vs / "stem_bn", w, Default::default()),
+            stem_bn: Norm::new(vs / "stem_bn", w),
             blocks,
             out: nn::linear(vs / "out", 8 * w, s.outputs, Default::default()),
             dropout: s.dropout,
@@ -256,13 +302,13 @@ impl ResNet {
     }
 }
 
-impl ModuleT for ResNet {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut x = xs.apply(&self.stem).apply_t(&self.stem_bn, train).relu();
+impl ResNet {
+    fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        let mut x = self.stem_bn.f_forward_t(&self.stem.f_forward(xs)?, train)?.f_relu()?;
         for b in &self.blocks {
-            x = x.apply_t(b, train);
+            x = b.f_forward_t(&x, train)?;
         }
-        x.adaptive_avg_pool2d([1, 1]).flatten(1, -1).dropout(self.dropout, train).apply(&self.out)
+        f_linear(&x.f_adaptive_avg_pool2d([1, 1])?.f_flatten(1, -1)?.f_dropout(self.dropout, train)?, &self.out)
     }
 }
 
@@ -331,8 +377,8 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let Net::AlexNet(net) = Net::new(&vs.root(), Arch::AlexNet, shape(64, 4096)) else { panic!("an AlexNet") };
         let x = Tensor::zeros([1, 3, 224, 224], (Kind::Float, Device::Cpu));
-        assert_eq!(net.features(&x).size(), [1, 9216]);
-        assert_eq!(net.forward_t(&x, false).size(), [1, 7]);
+        assert_eq!(net.f_features(&x).unwrap().size(), [1, 9216]);
+        assert_eq!(net.f_forward_t(&x, false).unwrap().size(), [1, 7]);
         let conv0 = vs.variables().into_iter().find(|(n, _)| n == "conv0.weight").expect("first convolution").1;
         assert_eq!(conv0.size(), [64, 3, 11, 11], "Krizhevsky's 11x11 first convolution");
         // About 0.7 G multiply-accumulates (1.4 GFLOP) per image, not the small net's 15x that.
@@ -346,7 +392,22 @@ mod tests {
             let vs = nn::VarStore::new(Device::Cpu);
             let net = Net::new(&vs.root(), arch, shape(8, 32));
             let x = Tensor::zeros([2, 3, side, side], (Kind::Float, Device::Cpu));
-            assert_eq!(net.forward_t(&x, true).size(), [2, 7], "{arch:?} at {side}");
+            assert_eq!(net.f_forward_t(&x, true).unwrap().size(), [2, 7], "{arch:?} at {side}");
+        }
+    }
+
+    #[test]
+    fn an_input_the_network_cannot_take_is_an_error_not_a_panic() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let alexnet = Net::new(&vs.root(), Arch::AlexNet, shape(8, 32));
+        // 16 pixels: AlexNet's stride-4 convolution and pools leave nothing to pool.
+        let small_image = Tensor::zeros([1, 3, 16, 16], (Kind::Float, Device::Cpu));
+        assert!(alexnet.f_forward_t(&small_image, false).is_err());
+        for arch in [Arch::Small, Arch::ResNet18] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Net::new(&vs.root(), arch, Shape { batch_norm: true, ..shape(8, 32) });
+            let one_channel = Tensor::zeros([2, 1, 32, 32], (Kind::Float, Device::Cpu));
+            assert!(net.f_forward_t(&one_channel, true).is_err(), "{arch:?}");
         }
     }
 

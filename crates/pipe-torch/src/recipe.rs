@@ -5,7 +5,7 @@
 //! same key gives the same bytes.
 
 use pipe_core::rng::Rng;
-use pipe_core::stages::Params;
+use pipe_core::stages::cnn;
 
 /// The learning rate at each optimiser step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,12 +23,12 @@ pub enum Schedule {
 
 impl Schedule {
     /// From `schedule` and `warmup_epochs`, with `steps_per_epoch`.
-    pub fn from_params(p: &Params, steps_per_epoch: usize) -> Schedule {
-        let warmup = p.int("warmup_epochs") as usize * steps_per_epoch;
-        match p.str("schedule") {
-            Some("cosine") => Schedule::Cosine { warmup },
-            Some("onecycle") => Schedule::OneCycle { warmup },
-            _ => Schedule::Constant,
+    pub fn new(kind: cnn::Schedule, warmup_epochs: usize, steps_per_epoch: usize) -> Schedule {
+        let warmup = warmup_epochs * steps_per_epoch;
+        match kind {
+            cnn::Schedule::Cosine => Schedule::Cosine { warmup },
+            cnn::Schedule::OneCycle => Schedule::OneCycle { warmup },
+            cnn::Schedule::Constant => Schedule::Constant,
         }
     }
 
@@ -79,8 +79,9 @@ pub struct Jitter {
 }
 
 impl Jitter {
-    pub fn from_params(p: &Params) -> Option<Jitter> {
-        let j = Jitter { flip: p.bool("flip"), shift: p.float("shift") };
+    /// From `flip` and `shift`; `None` when neither changes an image.
+    pub fn new(flip: bool, shift: f64) -> Option<Jitter> {
+        let j = Jitter { flip, shift };
         (j.flip || j.shift > 0.0).then_some(j)
     }
 

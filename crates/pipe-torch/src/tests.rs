@@ -14,7 +14,10 @@ use pipe_core::data::split::Split;
 use pipe_core::data::tensor::ImageTensor;
 use pipe_core::metrics::{Average, accuracy, multi_label_f2};
 use pipe_core::rng::Rng;
+use pipe_core::stages::cnn::Training;
 use pipe_core::stages::{ArtifactType, InputArtifact, KindDef, ParamValue, Params, StageContext, StageError, kind};
+
+use super::cnn_train::StepError;
 
 const SIZE: usize = 16;
 const COLOURS: [&str; 3] = ["red", "green", "blue"];
@@ -199,13 +202,16 @@ fn a_fixed_threshold_is_used_as_given() {
     assert!(std::fs::read_to_string(out.join("thresholds.csv")).unwrap().contains("\"red\",0.99\n"));
 }
 
+/// `cnn-stage1`'s training parameters: a tiny network, the rest defaults.
+fn tiny_training() -> Training {
+    super::bench::training(serde_json::json!({ "width": 4, "hidden": 8, "dropout": 0.0, "batch_norm": false }))
+}
+
 #[test]
 fn a_non_finite_loss_stops_training_with_the_epoch_and_a_remedy() {
     let _turn = LIBTORCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let kind = kind("cnn-stage1").unwrap();
-    let json = serde_json::json!({ "width": 4, "hidden": 8, "dropout": 0.0, "batch_norm": false });
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let net = super::cnn_train::build_net(&vs.root(), &Params::from_json(kind, &json).unwrap(), 3, 2);
+    let net = super::cnn_train::build_net(&vs.root(), &tiny_training(), 3, 2);
     let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &vs, 1e-3).unwrap();
     tch::no_grad(|| {
         for mut v in vs.trainable_variables() {
@@ -217,11 +223,37 @@ fn a_non_finite_loss_stops_training_with_the_epoch_and_a_remedy() {
         targets: super::cnn_train::Targets::Single(vec![Some(0), Some(1)]),
     };
     let input = tch::Tensor::zeros([2, 3, SIZE as i64, SIZE as i64], (tch::Kind::Float, tch::Device::Cpu));
-    let loss = super::cnn_train::train_step(&net, &mut opt, &task, &input, &task.target_tensor(&[0, 1], tch::Device::Cpu), None, 0.0);
-    let value = loss.expect_err("a NaN loss is not trained on");
+    let targets = task.target_tensor(&[0, 1], tch::Device::Cpu).unwrap();
+    let loss = super::cnn_train::train_step(&net, &mut opt, &task, &input, &targets, None, 0.0);
+    let Err(StepError::NonFinite(value)) = loss else { panic!("a NaN loss is not trained on: {loss:?}") };
     assert!(value.is_nan());
-    let message = super::cnn_train::non_finite_loss(3, value, 0.01).to_string();
+    let message = StepError::NonFinite(value).at(3, 0.01).to_string();
     assert!(message.contains("epoch 3: the loss became NaN: lower learning_rate (now 0.01)"), "{message}");
+}
+
+#[test]
+fn a_libtorch_error_in_a_step_is_an_error_that_names_the_step() {
+    let _turn = LIBTORCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = super::cnn_train::build_net(&vs.root(), &tiny_training(), 3, 2);
+    let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &vs, 1e-3).unwrap();
+    let task = super::cnn_train::Task {
+        classes: vec!["a".into(), "b".into()],
+        targets: super::cnn_train::Targets::Single(vec![Some(0), Some(1), Some(0)]),
+    };
+    let targets = task.target_tensor(&[0, 1], tch::Device::Cpu).unwrap();
+    // Five channels for a network built for three: libtorch refuses the
+    // convolution, and the step says so instead of panicking.
+    let input = tch::Tensor::zeros([2, 5, SIZE as i64, SIZE as i64], (tch::Kind::Float, tch::Device::Cpu));
+    let loss = super::cnn_train::train_step(&net, &mut opt, &task, &input, &targets, None, 0.0);
+    let Err(err @ StepError::Torch("the forward pass", _)) = loss else { panic!("a shape error in the forward pass: {loss:?}") };
+    let message = err.at(2, 0.01).to_string();
+    assert!(message.starts_with("epoch 2, training step, the forward pass: "), "{message}");
+    // Targets of another length than the batch: the loss refuses them.
+    let input = tch::Tensor::zeros([2, 3, SIZE as i64, SIZE as i64], (tch::Kind::Float, tch::Device::Cpu));
+    let three = task.target_tensor(&[0, 1, 2], tch::Device::Cpu).unwrap();
+    let loss = super::cnn_train::train_step(&net, &mut opt, &task, &input, &three, None, 0.0);
+    assert!(matches!(loss, Err(StepError::Torch("the loss", _))), "{loss:?}");
 }
 
 #[test]

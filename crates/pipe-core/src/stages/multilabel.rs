@@ -11,9 +11,52 @@
 //! threshold of each label), `history.csv` (per epoch: train and validation
 //! loss, validation F2, seconds) and `model.safetensors`.
 
-use super::cnn::TRAINING;
-use super::params::{Default, ParamDef, ParamType};
-use super::{ArtifactType, KindDef, Params, Process, Schema, SlotDef, ThreadUse};
+use super::cnn::Training;
+use super::params::{Default, ParamType};
+use super::{ArtifactType, FloatOr, KindDef, Process, Schema, SlotDef, ThreadUse};
+use crate::metrics::Average;
+
+crate::choice! {
+    /// The words of `threshold`: tune it on the validation split.
+    pub enum Tuning { Global = "tune-global", PerClass = "tune-per-class" }
+}
+
+crate::choice! {
+    /// Which F2 tuning and the training record use (`f2_average`).
+    pub enum F2Average { Micro = "micro", Samples = "samples", Macro = "macro" }
+}
+
+impl F2Average {
+    /// The metrics' average of the same name.
+    pub fn average(self) -> Average {
+        match self {
+            F2Average::Micro => Average::Micro,
+            F2Average::Samples => Average::Samples,
+            F2Average::Macro => Average::Macro,
+        }
+    }
+}
+
+crate::stage_params! {
+    /// `multilabel`'s parameters: the decision rule, then the CNN's training.
+    pub struct MultilabelParams {
+        /// a label is predicted when its probability reaches this; tuned on validation for the best F2, globally or per label
+        threshold: FloatOr<Tuning> = ParamType::FloatOrChoice { min: 0.0, max: 1.0, choices: Tuning::WORDS } => Default::Str("tune-global"),
+        /// the F2 that tuning and the training record use (micro: the paper's; samples: the iMet challenge's)
+        f2_average: F2Average = F2Average::TYPE => Default::Str("micro"),
+        /// an image with no label above its threshold gets its most probable one
+        at_least_one: bool = ParamType::Bool => Default::Bool(true),
+        ..training: Training
+    }
+    rules {
+        fn epochs(&self) -> u64 {
+            self.training.epochs()
+        }
+        fn keyed_threads(&self) -> Option<usize> {
+            self.training.keyed_threads()
+        }
+    }
+}
 
 pub static MULTILABEL: KindDef = KindDef {
     name: "multilabel",
@@ -27,7 +70,7 @@ pub static MULTILABEL: KindDef = KindDef {
         doc: "images with label sets (a load or augment stage)",
     }],
     output: ArtifactType::MultiLabelPredictions,
-    params: Schema::untyped(MULTILABEL_PARAMS, super::no_check),
+    params: Schema::of::<MultilabelParams>(),
     threads: ThreadUse::Keyed,
     estimate_seconds: 30.0,
     process: Process::Torch,
@@ -43,12 +86,11 @@ pub enum Threshold {
 }
 
 impl Threshold {
-    pub fn of(p: &Params) -> Threshold {
-        match p.get("threshold") {
-            super::ParamValue::Float(t) => Threshold::Fixed(*t),
-            super::ParamValue::Int(t) => Threshold::Fixed(*t as f64),
-            _ if p.str("threshold") == Some("tune-per-class") => Threshold::TunePerLabel,
-            _ => Threshold::TuneGlobal,
+    pub fn of(p: &MultilabelParams) -> Threshold {
+        match p.threshold {
+            FloatOr::Float(t) => Threshold::Fixed(t),
+            FloatOr::Word(Tuning::Global) => Threshold::TuneGlobal,
+            FloatOr::Word(Tuning::PerClass) => Threshold::TunePerLabel,
         }
     }
 }
@@ -56,54 +98,17 @@ impl Threshold {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::Params;
     use crate::stages::testutil::{defaults, with};
 
     #[test]
     fn threshold_reads_all_three_forms() {
-        let of =
-            |v: serde_json::Value| Threshold::of(&Params::from_json(&MULTILABEL, &with(defaults(&MULTILABEL), "threshold", v)).unwrap());
+        let of = |v: serde_json::Value| {
+            Threshold::of(&Params::from_json(&MULTILABEL, &with(defaults(&MULTILABEL), "threshold", v)).unwrap().typed().unwrap())
+        };
         assert_eq!(of("tune-global".into()), Threshold::TuneGlobal);
         assert_eq!(of(0.2.into()), Threshold::Fixed(0.2));
         assert_eq!(of(1.into()), Threshold::Fixed(1.0));
         assert_eq!(of("tune-per-class".into()), Threshold::TunePerLabel);
     }
 }
-
-const MULTILABEL_PARAMS: &[ParamDef] = &[
-    ParamDef {
-        name: "threshold",
-        ty: ParamType::FloatOrChoice { min: 0.0, max: 1.0, choices: &["tune-global", "tune-per-class"] },
-        default: Default::Str("tune-global"),
-        doc: "a label is predicted when its probability reaches this; tuned on validation for the best F2, globally or per label",
-    },
-    ParamDef {
-        name: "f2_average",
-        ty: ParamType::Choice(&["micro", "samples", "macro"]),
-        default: Default::Str("micro"),
-        doc: "the F2 that tuning and the training record use (micro: the paper's; samples: the iMet challenge's)",
-    },
-    ParamDef {
-        name: "at_least_one",
-        ty: ParamType::Bool,
-        default: Default::Bool(true),
-        doc: "an image with no label above its threshold gets its most probable one",
-    },
-    TRAINING[0],
-    TRAINING[1],
-    TRAINING[2],
-    TRAINING[3],
-    TRAINING[4],
-    TRAINING[5],
-    TRAINING[6],
-    TRAINING[8],
-    TRAINING[9],
-    TRAINING[10],
-    TRAINING[11],
-    TRAINING[12],
-    TRAINING[13],
-    // not 14, label_smoothing: cross-entropy's
-    TRAINING[15],
-    TRAINING[16],
-    TRAINING[17],
-    TRAINING[18],
-];

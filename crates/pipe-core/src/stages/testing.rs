@@ -6,21 +6,102 @@
 
 use std::time::{Duration, Instant};
 
-use super::params::{Default, ParamDef, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, StageContext, StageError, ThreadUse};
+use super::cnn::All;
+use super::params::{Default, ParamType};
+use super::{ArtifactType, IntOr, KindDef, Process, Schema, SlotDef, StageContext, StageError, ThreadUse};
 use crate::util::IoContext;
 
 pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &TEXT, &WORKER, &THREADS, &KEYED, &ELASTIC, &METRICS];
 
-const SLEEP: ParamDef = ParamDef {
-    name: "sleep_ms",
-    ty: ParamType::Int { min: 0, max: 600_000 },
-    default: Default::Int(0),
-    doc: "milliseconds to sleep (in small cancellable steps)",
-};
-const FAIL: ParamDef = ParamDef { name: "fail", ty: ParamType::Bool, default: Default::Bool(false), doc: "fail instead of writing" };
 const VALUES: SlotDef =
     SlotDef { name: "values", accepts: &[ArtifactType::Numbers], many: true, required: true, doc: "stages whose numbers are summed" };
+
+crate::stage_params! {
+    /// What every test kind takes: a sleep and a failure on request.
+    pub struct Common {
+        /// milliseconds to sleep (in small cancellable steps)
+        sleep_ms: i64 = ParamType::Int { min: 0, max: 600_000 } => Default::Int(0),
+        /// fail instead of writing
+        fail: bool = ParamType::Bool => Default::Bool(false),
+    }
+}
+
+crate::stage_params! {
+    /// `test-source`'s parameters.
+    pub struct SourceParams {
+        /// the number
+        value: i64 = ParamType::Int { min: -1_000_000, max: 1_000_000 } => Default::Int(1),
+        /// progress steps
+        items: i64 = ParamType::Int { min: 1, max: 10_000 } => Default::Int(3),
+        /// a folder whose files are counted
+        root: Option<String> = ParamType::Path { fingerprint: true } => Default::Unset,
+        ..common: Common
+    }
+}
+
+crate::choice! {
+    /// `test-sum`'s unused choice.
+    pub enum Mode { Fast = "fast", Slow = "slow" }
+}
+
+crate::stage_params! {
+    /// `test-sum`'s parameters.
+    pub struct SumParams {
+        /// added to the sum
+        offset: i64 = ParamType::Int { min: -1_000_000, max: 1_000_000 } => Default::Int(0),
+        /// unused number
+        rate: f64 = ParamType::Float { min: 0.0, max: 1.0 } => Default::Float(0.5),
+        /// unused choice
+        mode: Mode = Mode::TYPE => Default::Str("fast"),
+        /// unused
+        keep: IntOr<All> = ParamType::IntOrChoice { min: 1, max: 100, choices: All::WORDS } => Default::Int(2),
+        /// unused
+        grid: Vec<f64> = ParamType::FloatList { min: 0.0, max: f64::INFINITY } => Default::Floats(&[0.1, 1.0]),
+        ..common: Common
+    }
+}
+
+crate::stage_params! {
+    /// `test-text`'s parameters.
+    pub struct TextParams {
+        /// the text
+        text: String = ParamType::Text => Default::Str("hello"),
+    }
+}
+
+crate::stage_params! {
+    /// `test-metrics`'s parameters.
+    pub struct MetricsParams {
+        /// bytes of padding added to comparison.md
+        padding: i64 = ParamType::Int { min: 0, max: 10_000_000 } => Default::Int(0),
+        ..common: Common
+    }
+}
+
+crate::stage_params! {
+    /// `test-keyed`'s parameters.
+    pub struct KeyedParams {
+        /// threads to run on
+        threads: i64 = ParamType::Int { min: 1, max: 64 } => Default::Int(2),
+        ..common: Common
+    }
+    rules {
+        fn keyed_threads(&self) -> Option<usize> {
+            Some(self.threads.max(1) as usize)
+        }
+    }
+}
+
+crate::stage_params! {
+    /// `test-elastic`'s parameters.
+    pub struct ElasticParams {
+        /// work items
+        items: i64 = ParamType::Int { min: 1, max: 10_000 } => Default::Int(20),
+        /// milliseconds per item
+        item_ms: i64 = ParamType::Int { min: 0, max: 10_000 } => Default::Int(50),
+        ..common: Common
+    }
+}
 
 pub static SOURCE: KindDef = KindDef {
     name: "test-source",
@@ -28,21 +109,7 @@ pub static SOURCE: KindDef = KindDef {
     summary: "writes a number (test kind)",
     inputs: &[],
     output: ArtifactType::Numbers,
-    params: Schema::untyped(
-        &[
-            ParamDef { name: "value", ty: ParamType::Int { min: -1_000_000, max: 1_000_000 }, default: Default::Int(1), doc: "the number" },
-            ParamDef { name: "items", ty: ParamType::Int { min: 1, max: 10_000 }, default: Default::Int(3), doc: "progress steps" },
-            ParamDef {
-                name: "root",
-                ty: ParamType::Path { fingerprint: true },
-                default: Default::Unset,
-                doc: "a folder whose files are counted",
-            },
-            SLEEP,
-            FAIL,
-        ],
-        super::no_check,
-    ),
+    params: Schema::of::<SourceParams>(),
     threads: ThreadUse::Single,
     estimate_seconds: 1.0,
     process: Process::Engine(run_source),
@@ -55,33 +122,7 @@ pub static SUM: KindDef = KindDef {
     summary: "sums its inputs (test kind)",
     inputs: &[VALUES],
     output: ArtifactType::Numbers,
-    params: Schema::untyped(
-        &[
-            ParamDef {
-                name: "offset",
-                ty: ParamType::Int { min: -1_000_000, max: 1_000_000 },
-                default: Default::Int(0),
-                doc: "added to the sum",
-            },
-            ParamDef { name: "rate", ty: ParamType::Float { min: 0.0, max: 1.0 }, default: Default::Float(0.5), doc: "unused number" },
-            ParamDef { name: "mode", ty: ParamType::Choice(&["fast", "slow"]), default: Default::Str("fast"), doc: "unused choice" },
-            ParamDef {
-                name: "keep",
-                ty: ParamType::IntOrChoice { min: 1, max: 100, choices: &["all"] },
-                default: Default::Int(2),
-                doc: "unused",
-            },
-            ParamDef {
-                name: "grid",
-                ty: ParamType::FloatList { min: 0.0, max: f64::INFINITY },
-                default: Default::Floats(&[0.1, 1.0]),
-                doc: "unused",
-            },
-            SLEEP,
-            FAIL,
-        ],
-        super::no_check,
-    ),
+    params: Schema::of::<SumParams>(),
     threads: ThreadUse::Single,
     estimate_seconds: 1.0,
     process: Process::Engine(run_sum),
@@ -94,13 +135,13 @@ pub static TEXT: KindDef = KindDef {
     summary: "writes a text (test kind)",
     inputs: &[],
     output: ArtifactType::Text,
-    params: Schema::untyped(
-        &[ParamDef { name: "text", ty: ParamType::Text, default: Default::Str("hello"), doc: "the text" }],
-        super::no_check,
-    ),
+    params: Schema::of::<TextParams>(),
     threads: ThreadUse::Single,
     estimate_seconds: 1.0,
-    process: Process::Engine(|ctx| write(ctx, "text.txt", ctx.params.str("text").unwrap_or_default().to_string())),
+    process: Process::Engine(|ctx| {
+        let p: TextParams = ctx.typed_params()?;
+        write(ctx, "text.txt", p.text)
+    }),
     names_inputs: false,
 };
 
@@ -110,7 +151,7 @@ pub static WORKER: KindDef = KindDef {
     summary: "doubles the sum of its inputs in the worker process (test kind)",
     inputs: &[VALUES],
     output: ArtifactType::Numbers,
-    params: Schema::untyped(&[SLEEP, FAIL], super::no_check),
+    params: Schema::of::<Common>(),
     threads: ThreadUse::Parallel,
     estimate_seconds: 1.0,
     process: Process::Worker,
@@ -119,8 +160,9 @@ pub static WORKER: KindDef = KindDef {
 
 /// `test-worker`, run by `pipe-worker`.
 pub fn run_worker(ctx: &mut StageContext) -> Result<(), StageError> {
+    let p: Common = ctx.typed_params()?;
     let sum = sum_inputs(ctx)?;
-    finish(ctx, 2 * sum)
+    finish(ctx, &p, 2 * sum)
 }
 
 pub static THREADS: KindDef = KindDef {
@@ -129,17 +171,18 @@ pub static THREADS: KindDef = KindDef {
     summary: "records how many threads it was granted (test kind)",
     inputs: &[],
     output: ArtifactType::Numbers,
-    params: Schema::untyped(&[SLEEP, FAIL], super::no_check),
+    params: Schema::of::<Common>(),
     threads: ThreadUse::Parallel,
     estimate_seconds: 1.0,
     names_inputs: false,
     process: Process::Engine(|ctx| {
+        let p: Common = ctx.typed_params()?;
         let granted = ctx.threads as i64;
         let pool = rayon::current_num_threads() as i64;
         if granted != pool {
             return Err(StageError::Failed(format!("granted {granted} threads but the pool has {pool}")));
         }
-        finish(ctx, granted)
+        finish(ctx, &p, granted)
     }),
 };
 
@@ -149,19 +192,7 @@ pub static METRICS: KindDef = KindDef {
     summary: "reports the sum of its inputs as an accuracy, like evaluate (test kind)",
     inputs: &[VALUES],
     output: ArtifactType::Metrics,
-    params: Schema::untyped(
-        &[
-            ParamDef {
-                name: "padding",
-                ty: ParamType::Int { min: 0, max: 10_000_000 },
-                default: Default::Int(0),
-                doc: "bytes of padding added to comparison.md",
-            },
-            SLEEP,
-            FAIL,
-        ],
-        super::no_check,
-    ),
+    params: Schema::of::<MetricsParams>(),
     threads: ThreadUse::Single,
     estimate_seconds: 1.0,
     process: Process::Engine(run_metrics),
@@ -170,11 +201,12 @@ pub static METRICS: KindDef = KindDef {
 
 /// `metrics.csv` in evaluate's columns and a `comparison.md` with one table.
 fn run_metrics(ctx: &mut StageContext) -> Result<(), StageError> {
+    let p: MetricsParams = ctx.typed_params()?;
     let sum = sum_inputs(ctx)?;
-    finish(ctx, sum)?;
+    finish(ctx, &p.common, sum)?;
     let csv = format!("approach,task,class,precision,recall,f1,f2,support\nsum,single,accuracy,,,{sum}.0,,1\n");
     write(ctx, "metrics.csv", csv)?;
-    let padding = "<!-- padding -->\n".repeat(ctx.params.int("padding") as usize / 17 + 1);
+    let padding = "<!-- padding -->\n".repeat(p.padding as usize / 17 + 1);
     write(ctx, "comparison.md", format!("# test\n\n| approach | sum |\n|---|---|\n| sum | {sum} |\n\n{padding}"))
 }
 
@@ -184,18 +216,14 @@ pub static KEYED: KindDef = KindDef {
     summary: "records the threads it runs on, which its key fixes (test kind)",
     inputs: &[],
     output: ArtifactType::Numbers,
-    params: Schema::untyped(
-        &[
-            ParamDef { name: "threads", ty: ParamType::Int { min: 1, max: 64 }, default: Default::Int(2), doc: "threads to run on" },
-            SLEEP,
-            FAIL,
-        ],
-        super::no_check,
-    ),
+    params: Schema::of::<KeyedParams>(),
     threads: ThreadUse::Keyed,
     estimate_seconds: 1.0,
     names_inputs: false,
-    process: Process::Engine(|ctx| finish(ctx, ctx.threads as i64)),
+    process: Process::Engine(|ctx| {
+        let p: KeyedParams = ctx.typed_params()?;
+        finish(ctx, &p.common, ctx.threads as i64)
+    }),
 };
 
 pub static ELASTIC: KindDef = KindDef {
@@ -204,20 +232,7 @@ pub static ELASTIC: KindDef = KindDef {
     summary: "runs `items` items of `item_ms` in parallel in the worker; writes the most it ran at once (test kind)",
     inputs: &[],
     output: ArtifactType::Numbers,
-    params: Schema::untyped(
-        &[
-            ParamDef { name: "items", ty: ParamType::Int { min: 1, max: 10_000 }, default: Default::Int(20), doc: "work items" },
-            ParamDef {
-                name: "item_ms",
-                ty: ParamType::Int { min: 0, max: 10_000 },
-                default: Default::Int(50),
-                doc: "milliseconds per item",
-            },
-            SLEEP,
-            FAIL,
-        ],
-        super::no_check,
-    ),
+    params: Schema::of::<ElasticParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 1.0,
     process: Process::Worker,
@@ -228,34 +243,37 @@ pub static ELASTIC: KindDef = KindDef {
 pub fn run_elastic(ctx: &mut StageContext) -> Result<(), StageError> {
     use rayon::prelude::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    let p: ElasticParams = ctx.typed_params()?;
     let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let item = Duration::from_millis(ctx.params.int("item_ms") as u64);
-    (0..ctx.params.int("items")).into_par_iter().for_each(|_| {
+    let item = Duration::from_millis(p.item_ms as u64);
+    (0..p.items).into_par_iter().for_each(|_| {
         let _permit = ctx.permit();
         most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
         std::thread::sleep(item);
         now.fetch_sub(1, Ordering::SeqCst);
     });
-    finish(ctx, most.load(Ordering::SeqCst) as i64)
+    finish(ctx, &p.common, most.load(Ordering::SeqCst) as i64)
 }
 
 fn run_source(ctx: &mut StageContext) -> Result<(), StageError> {
-    let items = ctx.params.int("items") as u64;
+    let p: SourceParams = ctx.typed_params()?;
+    let items = p.items as u64;
     for i in 1..=items {
         ctx.check_cancelled()?;
         ctx.progress(i, items, "items");
     }
-    let mut value = ctx.params.int("value");
-    if let Some(root) = ctx.params.str("root") {
+    let mut value = p.value;
+    if let Some(root) = &p.root {
         let root = std::path::PathBuf::from(root);
         value += std::fs::read_dir(&root).at("read folder", &root)?.count() as i64;
     }
-    finish(ctx, value)
+    finish(ctx, &p.common, value)
 }
 
 fn run_sum(ctx: &mut StageContext) -> Result<(), StageError> {
-    let sum = sum_inputs(ctx)? + ctx.params.int("offset");
-    finish(ctx, sum)
+    let p: SumParams = ctx.typed_params()?;
+    let sum = sum_inputs(ctx)? + p.offset;
+    finish(ctx, &p.common, sum)
 }
 
 fn sum_inputs(ctx: &StageContext) -> Result<i64, StageError> {
@@ -269,13 +287,13 @@ fn sum_inputs(ctx: &StageContext) -> Result<i64, StageError> {
 }
 
 /// Sleeps, fails when asked, else writes `value.txt`.
-fn finish(ctx: &mut StageContext, value: i64) -> Result<(), StageError> {
-    let deadline = Instant::now() + Duration::from_millis(ctx.params.int("sleep_ms") as u64);
+fn finish(ctx: &mut StageContext, common: &Common, value: i64) -> Result<(), StageError> {
+    let deadline = Instant::now() + Duration::from_millis(common.sleep_ms as u64);
     while Instant::now() < deadline {
         ctx.check_cancelled()?;
         std::thread::sleep(Duration::from_millis(5));
     }
-    if ctx.params.bool("fail") {
+    if common.fail {
         return Err(StageError::Failed("failed because `fail = true`".into()));
     }
     ctx.log(format!("value {value}"));
