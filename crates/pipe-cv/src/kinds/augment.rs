@@ -64,7 +64,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
     let p: AugmentParams = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
-    let mut data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let mut data = Dataset::read(&input).map_err(StageError::from)?;
     let (size, channels) = (data.pixels.height, data.pixels.channels);
     let ranges = ranges(&p);
     let jobs = plan_copies(&data, &p);
@@ -96,7 +96,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     }
     ctx.log(format!("added {} augmented training images", jobs.len()));
     write_preview(ctx, &data, &ranges, p.preview as usize)?;
-    data.write(ctx.out_dir()).map_err(StageError::Failed)
+    data.write(ctx.out_dir()).map_err(StageError::from)
 }
 
 /// Originals (first column) beside five augmentations, one row per class

@@ -20,7 +20,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let input = ctx.input("features")?.dir.clone();
     let meta: FeaturesMeta = read_json(&input.join("features.json"))?;
     let all = read_f32(&input.join("descriptors.f32"))?;
-    let index = Dataset::read_index(&input).map_err(StageError::Failed)?;
+    let index = Dataset::read_index(&input).map_err(StageError::from)?;
     let dim = meta.dim;
     let mut rows: Vec<usize> = Vec::new(); // descriptor rows from training images
     let mut offset = 0;

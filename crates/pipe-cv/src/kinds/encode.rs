@@ -71,7 +71,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         })
         .collect();
     if how == Normalization::Tfidf {
-        let index = Dataset::read_index(&features_dir).map_err(StageError::Failed)?;
+        let index = Dataset::read_index(&features_dir).map_err(StageError::from)?;
         let train: Vec<usize> = (0..rows.len()).filter(|&i| index[i].split == Split::Train).collect();
         tfidf(&mut rows, &train);
     }

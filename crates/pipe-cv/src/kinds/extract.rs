@@ -16,7 +16,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
     let p: ExtractParams = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
-    let data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let data = Dataset::read(&input).map_err(StageError::from)?;
     let config = DetectorConfig {
         detector: p.detector.word().to_string(),
         threshold: p.threshold as f32,

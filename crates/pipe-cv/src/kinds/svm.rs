@@ -84,7 +84,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
 
     let predictions = refit_and_predict(input, SvmParams { c: points[b].c, gamma: points[b].gamma, ..template })?;
     let out = ctx.out_dir().to_path_buf();
-    predictions.write(&out).map_err(StageError::Failed)?;
+    predictions.write(&out).map_err(StageError::from)?;
     write_cv(&out.join("cv.csv"), &points, b, kernel)
 }
 
@@ -102,8 +102,8 @@ impl Input {
     fn read(dir: &Path) -> Result<Input, StageError> {
         let meta: HistogramsMeta = read_json(&dir.join("histograms.json"))?;
         let x = read_f32(&dir.join("histograms.f32"))?;
-        let index = Dataset::read_index(dir).map_err(StageError::Failed)?;
-        let classes = Dataset::read_meta(dir).map_err(StageError::Failed)?.classes;
+        let index = Dataset::read_index(dir).map_err(StageError::from)?;
+        let classes = Dataset::read_meta(dir).map_err(StageError::from)?.classes;
         let rows_of = |split: Split| (0..index.len()).filter(|&i| index[i].split == split).collect::<Vec<usize>>();
         let (train_rows, test_rows) = (rows_of(Split::Train), rows_of(Split::Test));
         Ok(Input { x, dim: meta.words, index, classes, train_rows, test_rows })
