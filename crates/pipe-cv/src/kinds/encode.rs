@@ -52,11 +52,11 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     } else {
         // One index, built once, queried in order: FLANN's randomised trees
         // then give the same answer on every run.
-        let mut flann = Flann::new(&vocabulary, dim).map_err(StageError::Failed)?;
+        let mut flann = Flann::new(&vocabulary, dim).map_err(StageError::from)?;
         let mut out = Vec::with_capacity(meta.counts.len());
         for i in 0..meta.counts.len() {
             ctx.check_cancelled()?;
-            out.push(flann.words(image(i), dim).map_err(StageError::Failed)?);
+            out.push(flann.words(image(i), dim).map_err(StageError::from)?);
             ticker.tick();
         }
         out

@@ -70,7 +70,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         page.push(Block::Heading(name.clone()));
         for (normalise, what) in [(false, "counts"), (true, "row-normalised, %")] {
             let png = plots::confusion_png(&matrix, &p.meta.classes, normalise, &format!("{}: confusion matrix ({what})", name))
-                .map_err(StageError::Failed)?;
+                .map_err(StageError::from)?;
             let name = format!("confusion_{}_{}.png", name, if normalise { "normalised" } else { "counts" });
             save(&out.join("plots").join(&name), &png)?;
             page.push(Block::Image(format!("{} confusion matrix, {what}", name), png));
@@ -114,7 +114,7 @@ fn dataset_blocks(dir: &std::path::Path, out: &std::path::Path) -> Result<Vec<Bl
                 (split, meta.classes.iter().map(|c| count(c, split)).collect(), opencv::core::Scalar::new(b, g, r, 0.0))
             })
             .collect();
-    let png = plots::bars_png(&meta.classes, &series, "images per class and split").map_err(StageError::Failed)?;
+    let png = plots::bars_png(&meta.classes, &series, "images per class and split").map_err(StageError::from)?;
     save(&out.join("plots").join("class_distribution.png"), &png)?;
     let mut blocks = vec![Block::Heading("Data".into()), Block::Image("images per class and split".into(), png)];
     if let Ok(preview) = std::fs::read(dir.join("preview.png")) {
@@ -174,7 +174,7 @@ fn curves(history: &str, stage: &str, out: &std::path::Path) -> Result<Vec<Block
     let mut blocks = Vec::new();
     for (what, series) in charts {
         let title = format!("{stage}: {what} per epoch (validation split)");
-        let png = plots::lines_png(&series, &title).map_err(StageError::Failed)?;
+        let png = plots::lines_png(&series, &title).map_err(StageError::from)?;
         save(&out.join("plots").join(format!("curves_{stage}_{what}.png")), &png)?;
         blocks.push(Block::Image(title, png));
     }

@@ -153,7 +153,7 @@ fn cross_validate(
     let classes = input.classes.len();
     let jobs: Vec<(usize, usize)> = (0..grid.len()).flat_map(|g| (0..folds).map(move |f| (g, f))).collect();
     let ticker = ctx.ticker(jobs.len(), "fits");
-    let results: Vec<Result<(f64, f64), String>> = jobs
+    let results: Vec<Result<(f64, f64), crate::data::CvError>> = jobs
         .par_iter()
         .map(|&(g, f)| {
             let _permit = ctx.permit();
@@ -179,7 +179,7 @@ fn cross_validate(
     ctx.check_cancelled()?;
     let mut points: Vec<Point> = grid.iter().map(|&(c, gamma)| Point { c, gamma, scores: Vec::new(), fit_seconds: 0.0 }).collect();
     for (&(g, _), r) in jobs.iter().zip(results) {
-        let (score, seconds) = r.map_err(StageError::Failed)?;
+        let (score, seconds) = r.map_err(StageError::from)?;
         points[g].scores.push(score);
         points[g].fit_seconds += seconds / folds as f64;
     }
@@ -190,7 +190,7 @@ fn cross_validate(
 /// for the test split.
 fn refit_and_predict(input: Input, params: SvmParams) -> Result<Predictions, StageError> {
     let (xs, ys) = input.xy(&input.train_rows);
-    let model = train(&xs, input.dim, &ys, &params).map_err(StageError::Failed)?;
+    let model = train(&xs, input.dim, &ys, &params).map_err(StageError::from)?;
     let test = &input.test_rows;
     let scores: Vec<Vec<f64>> = test.iter().map(|&i| model.scores(input.row(i), input.classes.len())).collect();
     Ok(Predictions {
