@@ -48,7 +48,7 @@ pub fn main() -> i32 {
         eprintln!("usage: pipe-torch bench IMAGES_DIR (an images artifact: a load or augment stage's output folder)");
         return 2;
     };
-    match Dataset::read(std::path::Path::new(dir)).and_then(|data| run(&data)) {
+    match Dataset::read(std::path::Path::new(dir)).map_err(|e| e.to_string()).and_then(|data| run(&data)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");

@@ -503,8 +503,8 @@ pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: CnnStage2Params = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
     let stage1_dir = ctx.input("stage1")?.dir.clone();
-    let data = Dataset::read(&input).map_err(StageError::Failed)?;
-    let first = Predictions::read(&stage1_dir).map_err(StageError::Failed)?;
+    let data = Dataset::read(&input).map_err(StageError::from)?;
+    let first = Predictions::read(&stage1_dir).map_err(StageError::from)?;
     let n = data.meta.classes.len();
     let keep = first.meta.classes.len().saturating_sub(1);
     if first.meta.classes.last().map(String::as_str) != Some("other")
@@ -531,7 +531,7 @@ pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
     let alone = single_predictions(&data, &task, &fitted);
     let alone_dir = ctx.out_dir().join("stage2");
     std::fs::create_dir_all(&alone_dir).map_err(|e| StageError::Failed(e.to_string()))?;
-    alone.write(&alone_dir).map_err(StageError::Failed)?;
+    alone.write(&alone_dir).map_err(StageError::from)?;
     let test_rows: Vec<usize> = first.ids.iter().map(|&i| i as usize).collect();
     let rest = fitted.trained.probabilities(&data, &task, &test_rows)?;
     let mut scores = Vec::with_capacity(test_rows.len());
@@ -550,7 +550,7 @@ pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
         scores,
     }
     .write(ctx.out_dir())
-    .map_err(StageError::Failed)?;
+    .map_err(StageError::from)?;
     std::fs::write(ctx.out_dir().join("combined"), "stage 1's class when kept, else stage 2's\n")
         .map_err(|e| StageError::Failed(e.to_string()))
 }
@@ -572,7 +572,7 @@ pub fn combine(stage1: &[f64], stage1_class: usize, stage2: &[f64]) -> (usize, V
 pub fn run_stage1(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: CnnStage1Params = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
-    let data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let data = Dataset::read(&input).map_err(StageError::from)?;
     let n = data.meta.classes.len();
     let keep = match p.keep {
         IntOr::Int(k) => (k as usize).min(n),
@@ -591,5 +591,5 @@ pub fn run_stage1(ctx: &mut StageContext) -> Result<(), StageError> {
         Task { classes, targets: Targets::Single(data.rows.iter().map(|r| Some((r.label_id as usize).min(keep) as i64)).collect()) }
     };
     let fitted = train(ctx, &data, &task, &p.training, Loss { class_weights: p.class_weights, label_smoothing: p.label_smoothing })?;
-    single_predictions(&data, &task, &fitted).write(ctx.out_dir()).map_err(StageError::Failed)
+    single_predictions(&data, &task, &fitted).write(ctx.out_dir()).map_err(StageError::from)
 }

@@ -33,7 +33,7 @@ pub fn label_sets(data: &Dataset, labels: &[String]) -> Vec<Option<Vec<usize>>> 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: MultilabelParams = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
-    let data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let data = Dataset::read(&input).map_err(StageError::from)?;
     let labels = data.meta.labels.clone();
     if labels.is_empty() {
         return Err(StageError::Failed(format!(
@@ -84,5 +84,5 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         scores: fitted.scores,
     }
     .write(ctx.out_dir())
-    .map_err(StageError::Failed)
+    .map_err(StageError::from)
 }

@@ -8,13 +8,13 @@
 //!   (words x dimension).
 //! - `histograms` (from `encode`): `histograms.json`, `histograms.f32`
 //!   (images x words), and the index.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::util::{IoContext, PathError};
+use crate::fsx;
+use crate::util::PathError;
 
 /// A bag-of-words artifact that could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +56,11 @@ pub fn write_f32(path: &Path, values: &[f32]) -> Result<(), ArtifactError> {
     for v in values {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    Ok(std::fs::write(path, bytes).at("write", path)?)
+    Ok(fsx::write(path, bytes)?)
 }
 
 pub fn read_f32(path: &Path) -> Result<Vec<f32>, ArtifactError> {
-    let bytes = std::fs::read(path).at("read", path)?;
+    let bytes = fsx::read(path)?;
     if bytes.len() % 4 != 0 {
         return Err(ArtifactError::Malformed { path: path.into(), what: "not a list of f32 values".into() });
     }
@@ -69,18 +69,18 @@ pub fn read_f32(path: &Path) -> Result<Vec<f32>, ArtifactError> {
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ArtifactError> {
     let bytes = serde_json::to_vec_pretty(value).expect("metadata serialises");
-    Ok(std::fs::write(path, bytes).at("write", path)?)
+    Ok(fsx::write(path, bytes)?)
 }
 
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ArtifactError> {
-    let bytes = std::fs::read(path).at("read", path)?;
+    let bytes = fsx::read(path)?;
     serde_json::from_slice(&bytes).map_err(|e| ArtifactError::Malformed { path: path.into(), what: e.to_string() })
 }
 
 /// Copies the image index (labels, splits) from an upstream artifact.
 pub fn copy_index(from: &Path, to: &Path) -> Result<(), ArtifactError> {
     for f in ["index.parquet", "dataset.json"] {
-        std::fs::copy(from.join(f), to.join(f)).at("copy", &from.join(f))?;
+        fsx::copy(from.join(f), to.join(f))?;
     }
     Ok(())
 }

@@ -8,17 +8,17 @@
 //! - `images.safetensors`: the pixels, `U8 [N, size, size, channels]`;
 //! - `dataset.json`: class and label names (class ids index `classes`),
 //!   the layout, statistics per class and split, and what was left out.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::DataError;
 use super::split::Split;
 use super::tensor::ImageTensor;
+use crate::fsx;
 
 /// One image of the index.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,10 +75,6 @@ pub struct Dataset {
     pub pixels: ImageTensor,
 }
 
-fn polars_err(path: &Path) -> impl Fn(PolarsError) -> String + '_ {
-    move |e| format!("{}: {e}", path.display())
-}
-
 impl Dataset {
     /// Recomputes the statistics of `meta` from the rows.
     pub fn refresh_stats(&mut self) {
@@ -100,18 +96,17 @@ impl Dataset {
         self.meta.class_weights = balanced_weights(&train, self.meta.classes.len());
     }
 
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
-        let mut df = self.index_frame().map_err(|e| e.to_string())?;
+    pub fn write(&self, dir: &Path) -> Result<(), DataError> {
+        let mut df = self.index_frame()?;
         let parquet = dir.join("index.parquet");
-        let f = File::create(&parquet).map_err(|e| format!("cannot create {}: {e}", parquet.display()))?;
-        ParquetWriter::new(f).finish(&mut df).map_err(polars_err(&parquet))?;
+        let f = fsx::create(&parquet)?;
+        ParquetWriter::new(f).finish(&mut df).map_err(DataError::table(&parquet))?;
         let csv = dir.join("index.csv");
-        let f = File::create(&csv).map_err(|e| format!("cannot create {}: {e}", csv.display()))?;
-        CsvWriter::new(f).finish(&mut df).map_err(polars_err(&csv))?;
-        self.pixels.write(&dir.join("images.safetensors")).map_err(|e| e.to_string())?;
+        let f = fsx::create(&csv)?;
+        CsvWriter::new(f).finish(&mut df).map_err(DataError::table(&csv))?;
+        self.pixels.write(&dir.join("images.safetensors"))?;
         let meta = serde_json::to_vec_pretty(&self.meta).expect("meta serialises");
-        let path = dir.join("dataset.json");
-        std::fs::write(&path, meta).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        Ok(fsx::write(dir.join("dataset.json"), meta)?)
     }
 
     fn index_frame(&self) -> PolarsResult<DataFrame> {
@@ -129,18 +124,17 @@ impl Dataset {
     }
 
     /// `dataset.json` of an artifact folder.
-    pub fn read_meta(dir: &Path) -> Result<Meta, String> {
+    pub fn read_meta(dir: &Path) -> Result<Meta, DataError> {
         let meta_path = dir.join("dataset.json");
-        serde_json::from_slice(&std::fs::read(&meta_path).map_err(|e| format!("cannot read {}: {e}", meta_path.display()))?)
-            .map_err(|e| format!("{}: {e}", meta_path.display()))
+        serde_json::from_slice(&fsx::read(&meta_path)?).map_err(|e| DataError::malformed(&meta_path, e.to_string()))
     }
 
     /// The rows of `index.parquet` (without decoding any pixels).
-    pub fn read_index(dir: &Path) -> Result<Vec<Row>, String> {
+    pub fn read_index(dir: &Path) -> Result<Vec<Row>, DataError> {
         let parquet = dir.join("index.parquet");
-        let f = File::open(&parquet).map_err(|e| format!("cannot open {}: {e}", parquet.display()))?;
-        let df = ParquetReader::new(f).finish().map_err(polars_err(&parquet))?;
-        let err = polars_err(&parquet);
+        let f = fsx::open(&parquet)?;
+        let err = DataError::table(&parquet);
+        let df = ParquetReader::new(f).finish().map_err(&err)?;
         let source = df.column("source").and_then(|c| c.str().cloned()).map_err(&err)?;
         let label_id = df.column("label_id").and_then(|c| c.u32().cloned()).map_err(&err)?;
         let labels = df.column("labels").and_then(|c| c.str().cloned()).map_err(&err)?;
@@ -149,7 +143,7 @@ impl Dataset {
         let augmented = df.column("augmented").and_then(|c| c.bool().cloned()).map_err(&err)?;
         let mut rows = Vec::with_capacity(df.height());
         for i in 0..df.height() {
-            let missing = || format!("{}: row {i} has an empty field", parquet.display());
+            let missing = || DataError::malformed(&parquet, format!("row {i} has an empty field"));
             let labels_text = labels.get(i).unwrap_or_default();
             rows.push(Row {
                 source: source.get(i).ok_or_else(missing)?.to_string(),
@@ -163,12 +157,12 @@ impl Dataset {
         Ok(rows)
     }
 
-    pub fn read(dir: &Path) -> Result<Dataset, String> {
+    pub fn read(dir: &Path) -> Result<Dataset, DataError> {
         let meta = Self::read_meta(dir)?;
         let rows = Self::read_index(dir)?;
         let pixels = ImageTensor::read(&dir.join("images.safetensors"))?;
         if pixels.count != rows.len() {
-            return Err(format!("{}: {} images for {} index rows", dir.display(), pixels.count, rows.len()));
+            return Err(DataError::malformed(dir, format!("{} images for {} index rows", pixels.count, rows.len())));
         }
         Ok(Dataset { meta, rows, pixels })
     }

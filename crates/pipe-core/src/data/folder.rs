@@ -1,15 +1,15 @@
 //! The layout most users have: `root/<class>/*.{png,jpg,jpeg,bmp,webp}`,
 //! class = folder name. Deeper folders count for their top-level class.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::path::Path;
 
-use super::{Candidate, Listing, Source, is_image};
-use crate::util::{IoContext, PathError};
+use super::{Candidate, DataError, Listing, Source, is_image};
+use crate::fsx;
+use crate::util::PathError;
 
-pub fn list(root: &Path) -> Result<Listing, String> {
+pub fn list(root: &Path) -> Result<Listing, DataError> {
     if !root.is_dir() {
-        return Err(format!("{} is not a folder: set `root` to a folder with one sub-folder per class", root.display()));
+        return Err(DataError::Unusable(format!("{} is not a folder: set `root` to a folder with one sub-folder per class", root.display())));
     }
     let mut listing = Listing::default();
     for (label, files) in class_folders(root)? {
@@ -25,10 +25,9 @@ pub type Files = Vec<(std::path::PathBuf, bool)>;
 
 /// The sub-folders of `root` in name order, each with its image files
 /// (sorted).
-pub fn class_folders(root: &Path) -> Result<Vec<(String, Files)>, String> {
-    let mut dirs: Vec<_> = std::fs::read_dir(root)
-        .at("read folder", root)
-        .map_err(|e| e.to_string())?
+pub fn class_folders(root: &Path) -> Result<Vec<(String, Files)>, DataError> {
+    let mut dirs: Vec<_> = fsx::read_dir(root)
+        .map_err(|e| e.doing("read folder"))?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_dir())
@@ -38,7 +37,7 @@ pub fn class_folders(root: &Path) -> Result<Vec<(String, Files)>, String> {
     for dir in dirs {
         let label = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let mut files = Vec::new();
-        collect(&dir, &mut files).map_err(|e| e.to_string())?;
+        collect(&dir, &mut files)?;
         files.sort();
         out.push((label, files));
     }
@@ -47,11 +46,11 @@ pub fn class_folders(root: &Path) -> Result<Vec<(String, Files)>, String> {
 
 /// Image files below `dir` (links followed), with whether each is a link.
 pub fn collect(dir: &Path, out: &mut Files) -> Result<(), PathError> {
-    for item in std::fs::read_dir(dir).at("read folder", dir)? {
-        let item = item.at("read folder", dir)?;
+    for item in fsx::read_dir(dir).map_err(|e| e.doing("read folder"))? {
+        let item = item.map_err(|e| e.doing("read folder"))?;
         let path = item.path();
         let is_link = item.file_type().is_ok_and(|t| t.is_symlink());
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        let Ok(meta) = fsx::metadata(&path) else { continue };
         if meta.is_dir() && !is_link {
             collect(&path, out)?;
         } else if meta.is_file() && is_image(&path) {

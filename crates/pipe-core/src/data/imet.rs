@@ -7,12 +7,12 @@
 //! starts with `label_prefix`, when set), `most-frequent` takes the one most
 //! frequent in the whole dataset (ties: the smaller id), `first` the first
 //! listed. Images with no eligible attribute are left out and counted.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{BadItem, Candidate, Listing, Source};
+use super::{BadItem, Candidate, DataError, Listing, Source};
+use crate::fsx;
 
 /// How the single label is picked from an image's attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,16 +21,19 @@ pub enum SingleLabel {
     First,
 }
 
-pub fn list(root: &Path, rule: SingleLabel, prefix: Option<&str>) -> Result<Listing, String> {
+pub fn list(root: &Path, rule: SingleLabel, prefix: Option<&str>) -> Result<Listing, DataError> {
     let train_csv = root.join("train.csv");
     let labels_csv = root.join("labels.csv");
     for f in [&train_csv, &labels_csv] {
         if !f.is_file() {
-            return Err(format!("{} is missing: an iMet folder has train.csv, labels.csv and train/<id>.png", f.display()));
+            return Err(DataError::Unusable(format!(
+                "{} is missing: an iMet folder has train.csv, labels.csv and train/<id>.png",
+                f.display()
+            )));
         }
     }
     let mut names: HashMap<String, String> = HashMap::new();
-    let labels_text = std::fs::read_to_string(&labels_csv).map_err(|e| format!("cannot read {}: {e}", labels_csv.display()))?;
+    let labels_text = fsx::read_to_string(&labels_csv)?;
     for (n, line) in labels_text.lines().enumerate().skip(1) {
         let fields = csv_fields(line);
         match fields.as_slice() {
@@ -38,10 +41,16 @@ pub fn list(root: &Path, rule: SingleLabel, prefix: Option<&str>) -> Result<List
                 names.insert(id.trim().to_string(), name.trim().to_string());
             }
             _ if line.trim().is_empty() => {}
-            _ => return Err(format!("{}:{}: expected `attribute_id,attribute_name`, found `{line}`", labels_csv.display(), n + 1)),
+            _ => {
+                return Err(DataError::Unusable(format!(
+                    "{}:{}: expected `attribute_id,attribute_name`, found `{line}`",
+                    labels_csv.display(),
+                    n + 1
+                )));
+            }
         }
     }
-    let train_text = std::fs::read_to_string(&train_csv).map_err(|e| format!("cannot read {}: {e}", train_csv.display()))?;
+    let train_text = fsx::read_to_string(&train_csv)?;
     let mut rows: Vec<(usize, String, Vec<String>)> = Vec::new();
     let mut listing = Listing::default();
     for (n, line) in train_text.lines().enumerate().skip(1) {

@@ -78,3 +78,46 @@ pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
 pub fn is_image(path: &std::path::Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
+
+/// A data artifact or dataset that could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error(transparent)]
+    Io(#[from] crate::util::PathError),
+    /// The file is there but its content is not what it should be.
+    #[error("{}: {what}", path.display())]
+    Malformed { path: PathBuf, what: String },
+    /// Polars could not read or write a table.
+    #[error("{}: {source}", path.display())]
+    Table {
+        path: PathBuf,
+        #[source]
+        source: polars::prelude::PolarsError,
+    },
+    /// A table could not be built in memory.
+    #[error(transparent)]
+    Frame(#[from] polars::prelude::PolarsError),
+    /// A dataset source that cannot be used as configured (the message says why).
+    #[error("{0}")]
+    Unusable(String),
+}
+
+impl DataError {
+    pub(crate) fn malformed(path: &std::path::Path, what: impl Into<String>) -> Self {
+        DataError::Malformed { path: path.to_path_buf(), what: what.into() }
+    }
+
+    /// A `map_err` for the Polars errors of a table at `path`.
+    pub(crate) fn table(path: &std::path::Path) -> impl Fn(polars::prelude::PolarsError) -> DataError + '_ {
+        move |source| DataError::Table { path: path.to_path_buf(), source }
+    }
+}
+
+impl From<DataError> for crate::stages::StageError {
+    fn from(e: DataError) -> Self {
+        match e {
+            DataError::Io(e) => crate::stages::StageError::Io(e),
+            other => crate::stages::StageError::Failed(other.to_string()),
+        }
+    }
+}

@@ -3,27 +3,27 @@
 //! twin at `root/svg/<same path>.svg`. Single label = the top-level category
 //! folder; labels = the SVG's `dc:subject` keywords (lower-cased, trimmed,
 //! empty ones dropped). A PNG without an SVG twin has no keywords.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::path::Path;
 
 use super::folder::class_folders;
-use super::{Candidate, Listing, Source};
+use super::{Candidate, DataError, Listing, Source};
+use crate::fsx;
 
-pub fn list(root: &Path) -> Result<Listing, String> {
+pub fn list(root: &Path) -> Result<Listing, DataError> {
     let png = root.join("png");
     if !png.is_dir() {
-        return Err(format!(
+        return Err(DataError::Unusable(format!(
             "{} has no png/ folder: install the collection (`apt-get install openclipart-png openclipart-svg`, done by `make setup`) or point `root` at it",
             root.display()
-        ));
+        )));
     }
     let mut listing = Listing::default();
     for (label, files) in class_folders(&png)? {
         for (path, is_link) in files {
             let rel = path.strip_prefix(&png).expect("below png/");
             let svg = root.join("svg").join(rel).with_extension("svg");
-            let labels = std::fs::read_to_string(&svg).map(|t| keywords(&t)).unwrap_or_default();
+            let labels = fsx::read_to_string(&svg).map(|t| keywords(&t)).unwrap_or_default();
             listing.candidates.push(Candidate { source: Source::File(path), label: label.clone(), labels, is_link });
         }
     }

@@ -3,13 +3,14 @@
 //! `id` (its row in the image index), `source`, `y_true`, `y_pred` (class
 //! names) and one `score_<class>` column per class — and `predictions.json`
 //! (task, class names). Any metric can be recomputed from these by any tool.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
-use std::fs::File;
 use std::path::Path;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use super::DataError;
+use crate::fsx;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PredictionsMeta {
@@ -29,31 +30,28 @@ pub struct Predictions {
 }
 
 /// Writes a predictions table as Parquet and CSV, and `predictions.json`.
-fn write_all(dir: &Path, df: &mut DataFrame, meta: &PredictionsMeta) -> Result<(), String> {
+fn write_all(dir: &Path, df: &mut DataFrame, meta: &PredictionsMeta) -> Result<(), DataError> {
     for (name, parquet) in [("predictions.parquet", true), ("predictions.csv", false)] {
         let path = dir.join(name);
-        let f = File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let f = fsx::create(&path)?;
         let r = if parquet { ParquetWriter::new(f).finish(df).map(|_| ()) } else { CsvWriter::new(f).finish(df) };
-        r.map_err(|e| format!("{}: {e}", path.display()))?;
+        r.map_err(DataError::table(&path))?;
     }
-    let path = dir.join("predictions.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(meta).expect("meta serialises"))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    Ok(fsx::write(dir.join("predictions.json"), serde_json::to_vec_pretty(meta).expect("meta serialises"))?)
 }
 
 /// `predictions.json` of a predictions folder.
-fn read_meta(dir: &Path) -> Result<PredictionsMeta, String> {
+fn read_meta(dir: &Path) -> Result<PredictionsMeta, DataError> {
     let path = dir.join("predictions.json");
-    serde_json::from_slice(&std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    serde_json::from_slice(&fsx::read(&path)?).map_err(|e| DataError::malformed(&path, e.to_string()))
 }
 
 /// `predictions.json` and the Parquet table of a predictions folder.
-fn read_all(dir: &Path) -> Result<(PredictionsMeta, DataFrame, std::path::PathBuf), String> {
+fn read_all(dir: &Path) -> Result<(PredictionsMeta, DataFrame, std::path::PathBuf), DataError> {
     let meta = read_meta(dir)?;
     let path = dir.join("predictions.parquet");
-    let f = File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let df = ParquetReader::new(f).finish().map_err(|e| format!("{}: {e}", path.display()))?;
+    let f = fsx::open(&path)?;
+    let df = ParquetReader::new(f).finish().map_err(DataError::table(&path))?;
     Ok((meta, df, path))
 }
 
@@ -72,7 +70,7 @@ fn score_columns(classes: &[String], scores: &[Vec<f64>]) -> Vec<Column> {
 }
 
 /// The `id` and `source` columns back.
-fn read_identity(df: &DataFrame, err: impl Fn(PolarsError) -> String) -> Result<(Vec<u32>, Vec<String>), String> {
+fn read_identity(df: &DataFrame, err: impl Fn(PolarsError) -> DataError) -> Result<(Vec<u32>, Vec<String>), DataError> {
     let ids = df.column("id").and_then(|c| c.u32().cloned()).map_err(&err)?.into_no_null_iter().collect();
     let sources =
         df.column("source").and_then(|c| c.str().cloned()).map_err(&err)?.into_iter().map(|s| s.unwrap_or_default().to_string()).collect();
@@ -80,7 +78,7 @@ fn read_identity(df: &DataFrame, err: impl Fn(PolarsError) -> String) -> Result<
 }
 
 /// The `score_<class>` columns back, one row of scores per image.
-fn read_scores(df: &DataFrame, classes: &[String], err: impl Fn(PolarsError) -> String) -> Result<Vec<Vec<f64>>, String> {
+fn read_scores(df: &DataFrame, classes: &[String], err: impl Fn(PolarsError) -> DataError) -> Result<Vec<Vec<f64>>, DataError> {
     let cols = classes
         .iter()
         .map(|c| df.column(&format!("score_{c}")).and_then(|s| s.f64().cloned()).map_err(&err))
@@ -100,29 +98,29 @@ impl Predictions {
         DataFrame::new(self.ids.len(), columns)
     }
 
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
-        let mut df = self.frame().map_err(|e| e.to_string())?;
+    pub fn write(&self, dir: &Path) -> Result<(), DataError> {
+        let mut df = self.frame()?;
         write_all(dir, &mut df, &self.meta)
     }
 
-    pub fn read(dir: &Path) -> Result<Predictions, String> {
+    pub fn read(dir: &Path) -> Result<Predictions, DataError> {
         let (meta, df, path) = read_all(dir)?;
-        let err = |e: PolarsError| format!("{}: {e}", path.display());
-        let index_of = |name: Option<&str>| -> Result<u32, String> {
-            let name = name.ok_or_else(|| format!("{}: empty class name", path.display()))?;
+        let err = DataError::table(&path);
+        let index_of = |name: Option<&str>| -> Result<u32, DataError> {
+            let name = name.ok_or_else(|| DataError::malformed(&path, "empty class name"))?;
             meta.classes
                 .iter()
                 .position(|c| c == name)
                 .map(|i| i as u32)
-                .ok_or_else(|| format!("{}: unknown class `{name}`", path.display()))
+                .ok_or_else(|| DataError::malformed(&path, format!("unknown class `{name}`")))
         };
-        let (ids, sources) = read_identity(&df, err)?;
+        let (ids, sources) = read_identity(&df, &err)?;
         let y_true =
-            df.column("y_true").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
+            df.column("y_true").and_then(|c| c.str().cloned()).map_err(&err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
         let y_pred =
-            df.column("y_pred").and_then(|c| c.str().cloned()).map_err(err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
+            df.column("y_pred").and_then(|c| c.str().cloned()).map_err(&err)?.into_iter().map(index_of).collect::<Result<Vec<_>, _>>()?;
         let has_scores = df.get_column_names().iter().any(|n| n.starts_with("score_"));
-        let scores = if has_scores { read_scores(&df, &meta.classes, err)? } else { Vec::new() };
+        let scores = if has_scores { read_scores(&df, &meta.classes, &err)? } else { Vec::new() };
         Ok(Predictions { meta, ids, sources, y_true, y_pred, scores })
     }
 }
@@ -144,7 +142,7 @@ mod tests {
         };
         p.write(dir.path()).unwrap();
         assert_eq!(Predictions::read(dir.path()).unwrap(), p);
-        let csv = std::fs::read_to_string(dir.path().join("predictions.csv")).unwrap();
+        let csv = fsx::read_to_string(dir.path().join("predictions.csv")).unwrap();
         assert!(
             csv.starts_with("id,source,y_true,y_pred,score_cats,score_dogs and wolves\n3,a.png,cats,dogs and wolves,0.2,0.8\n"),
             "{csv}"
@@ -169,12 +167,12 @@ pub struct MultiPredictions {
 }
 
 /// The task a predictions folder holds (`single` or `multi`).
-pub fn task_of(dir: &Path) -> Result<String, String> {
+pub fn task_of(dir: &Path) -> Result<String, DataError> {
     Ok(read_meta(dir)?.task)
 }
 
 impl MultiPredictions {
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
+    pub fn write(&self, dir: &Path) -> Result<(), DataError> {
         let names = |sets: &[Vec<u32>]| {
             sets.iter().map(|s| s.iter().map(|&i| self.meta.classes[i as usize].as_str()).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>()
         };
@@ -188,15 +186,15 @@ impl MultiPredictions {
             Column::new("y_pred_ids".into(), ids(&self.y_pred)),
         ]);
         columns.extend(score_columns(&self.meta.classes, &self.scores));
-        let mut df = DataFrame::new(self.ids.len(), columns).map_err(|e| e.to_string())?;
+        let mut df = DataFrame::new(self.ids.len(), columns)?;
         write_all(dir, &mut df, &self.meta)
     }
 
-    pub fn read(dir: &Path) -> Result<MultiPredictions, String> {
+    pub fn read(dir: &Path) -> Result<MultiPredictions, DataError> {
         let (meta, df, path) = read_all(dir)?;
-        let err = |e: PolarsError| format!("{}: {e}", path.display());
-        let sets = |name: &str| -> Result<Vec<Vec<u32>>, String> {
-            let col = df.column(name).and_then(|c| c.str().cloned()).map_err(err)?;
+        let err = DataError::table(&path);
+        let sets = |name: &str| -> Result<Vec<Vec<u32>>, DataError> {
+            let col = df.column(name).and_then(|c| c.str().cloned()).map_err(&err)?;
             col.into_iter()
                 .map(|v| {
                     v.unwrap_or_default()
@@ -205,14 +203,14 @@ impl MultiPredictions {
                             t.parse::<u32>()
                                 .ok()
                                 .filter(|&i| (i as usize) < meta.classes.len())
-                                .ok_or_else(|| format!("{}: bad label id `{t}`", path.display()))
+                                .ok_or_else(|| DataError::malformed(&path, format!("bad label id `{t}`")))
                         })
                         .collect()
                 })
                 .collect()
         };
-        let (ids, sources) = read_identity(&df, err)?;
-        let scores = read_scores(&df, &meta.classes, err)?;
+        let (ids, sources) = read_identity(&df, &err)?;
+        let scores = read_scores(&df, &meta.classes, &err)?;
         Ok(MultiPredictions { y_true: sets("y_true_ids")?, y_pred: sets("y_pred_ids")?, meta, ids, sources, scores })
     }
 }
@@ -235,7 +233,7 @@ mod multi_tests {
         p.write(dir.path()).unwrap();
         assert_eq!(MultiPredictions::read(dir.path()).unwrap(), p);
         assert_eq!(task_of(dir.path()).unwrap(), "multi");
-        let csv = std::fs::read_to_string(dir.path().join("predictions.csv")).unwrap();
+        let csv = fsx::read_to_string(dir.path().join("predictions.csv")).unwrap();
         assert!(csv.contains("0,a.png,red clip art,clip art,0 1,1,"), "{csv}");
     }
 }

@@ -2,11 +2,12 @@
 //! header length, a JSON header, raw bytes) holding one `U8` tensor
 //! `images` of shape `[N, H, W, C]`. Written and read here without libtorch;
 //! the torch worker reads the same file with `tch`.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::io::{Read, Write};
 use std::path::Path;
 
+use super::DataError;
+use crate::fsx;
 use crate::util::{IoContext, PathError};
 
 /// Images of one size, stored contiguously (`N x H x W x C` bytes).
@@ -51,16 +52,16 @@ impl ImageTensor {
         while !h.len().is_multiple_of(8) {
             h.push(b' ');
         }
-        let mut f = std::io::BufWriter::new(std::fs::File::create(path).at("create", path)?);
+        let mut f = std::io::BufWriter::new(fsx::create(path)?);
         f.write_all(&(h.len() as u64).to_le_bytes()).at("write", path)?;
         f.write_all(&h).at("write", path)?;
         f.write_all(&self.data).at("write", path)?;
         f.flush().at("write", path)
     }
 
-    pub fn read(path: &Path) -> Result<ImageTensor, String> {
-        let bad = |why: &str| format!("{}: not an image tensor file ({why})", path.display());
-        let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    pub fn read(path: &Path) -> Result<ImageTensor, DataError> {
+        let bad = |why: &str| DataError::malformed(path, format!("not an image tensor file ({why})"));
+        let mut f = fsx::open(path)?;
         let mut len = [0u8; 8];
         f.read_exact(&mut len).map_err(|_| bad("too short"))?;
         let len = u64::from_le_bytes(len) as usize;
@@ -78,7 +79,7 @@ impl ImageTensor {
             t["shape"].as_array().ok_or_else(|| bad("no shape"))?.iter().filter_map(|v| v.as_u64().map(|v| v as usize)).collect();
         let [count, height, width, channels] = shape[..] else { return Err(bad("shape is not [N, H, W, C]")) };
         let mut data = Vec::with_capacity(count * height * width * channels);
-        f.read_to_end(&mut data).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        f.read_to_end(&mut data).at("read", path)?;
         if data.len() != count * height * width * channels {
             return Err(bad("data length does not match the shape"));
         }
@@ -101,7 +102,7 @@ mod tests {
         let back = ImageTensor::read(&path).unwrap();
         assert_eq!(back, t);
         assert_eq!(back.image(1), &[7, 8, 9, 10, 11, 12]);
-        std::fs::write(&path, b"short").unwrap();
-        assert!(ImageTensor::read(&path).unwrap_err().contains("not an image tensor file"));
+        fsx::write(&path, b"short").unwrap();
+        assert!(ImageTensor::read(&path).unwrap_err().to_string().contains("not an image tensor file"));
     }
 }

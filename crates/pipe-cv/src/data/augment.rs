@@ -4,6 +4,7 @@
 
 use opencv::core::{Mat, Point2f, Scalar, Size};
 use opencv::prelude::*;
+use super::CvError;
 
 use pipe_core::rng::Rng;
 
@@ -45,8 +46,8 @@ impl Ranges {
 }
 
 /// Applies `t` to one `size x size x channels` image.
-pub fn apply(pixels: &[u8], size: usize, channels: usize, t: &Transform) -> Result<Vec<u8>, String> {
-    let cv = |e: opencv::Error| format!("augmentation failed: {e}");
+pub fn apply(pixels: &[u8], size: usize, channels: usize, t: &Transform) -> Result<Vec<u8>, CvError> {
+    let cv = CvError::at("augmentation failed");
     let mut flipped = pixels.to_vec();
     if t.hflip || t.vflip {
         for y in 0..size {
@@ -58,12 +59,12 @@ pub fn apply(pixels: &[u8], size: usize, channels: usize, t: &Transform) -> Resu
         }
     }
     let typ = if channels == 1 { opencv::core::CV_8UC1 } else { opencv::core::CV_8UC3 };
-    let mut src = Mat::new_rows_cols_with_default(size as i32, size as i32, typ, Scalar::all(0.0)).map_err(cv)?;
-    src.data_bytes_mut().map_err(cv)?.copy_from_slice(&flipped);
+    let mut src = Mat::new_rows_cols_with_default(size as i32, size as i32, typ, Scalar::all(0.0)).map_err(&cv)?;
+    src.data_bytes_mut().map_err(&cv)?.copy_from_slice(&flipped);
     let centre = Point2f::new(size as f32 / 2.0 - 0.5, size as f32 / 2.0 - 0.5);
-    let mut m = opencv::imgproc::get_rotation_matrix_2d(centre, t.angle, t.scale).map_err(cv)?;
-    *m.at_2d_mut::<f64>(0, 2).map_err(cv)? += t.dx * size as f64;
-    *m.at_2d_mut::<f64>(1, 2).map_err(cv)? += t.dy * size as f64;
+    let mut m = opencv::imgproc::get_rotation_matrix_2d(centre, t.angle, t.scale).map_err(&cv)?;
+    *m.at_2d_mut::<f64>(0, 2).map_err(&cv)? += t.dx * size as f64;
+    *m.at_2d_mut::<f64>(1, 2).map_err(&cv)? += t.dy * size as f64;
     let mut dst = Mat::default();
     opencv::imgproc::warp_affine(
         &src,
@@ -74,13 +75,13 @@ pub fn apply(pixels: &[u8], size: usize, channels: usize, t: &Transform) -> Resu
         opencv::core::BORDER_CONSTANT,
         Scalar::all(255.0),
     )
-    .map_err(cv)?;
-    Ok(dst.data_bytes().map_err(cv)?.to_vec())
+    .map_err(&cv)?;
+    Ok(dst.data_bytes().map_err(&cv)?.to_vec())
 }
 
 /// Writes a grid of equally sized images (`rows` of `cols`) as a PNG.
-pub fn write_sheet(path: &std::path::Path, tiles: &[Vec<u8>], cols: usize, size: usize, channels: usize) -> Result<(), String> {
-    let cv = |e: opencv::Error| format!("cannot write {}: {e}", path.display());
+pub fn write_sheet(path: &std::path::Path, tiles: &[Vec<u8>], cols: usize, size: usize, channels: usize) -> Result<(), CvError> {
+    let cv = CvError::at(format!("cannot write {}", path.display()));
     let rows = tiles.len().div_ceil(cols.max(1));
     let gap = 2;
     let (w, h) = (cols * (size + gap) + gap, rows * (size + gap) + gap);
@@ -97,9 +98,9 @@ pub fn write_sheet(path: &std::path::Path, tiles: &[Vec<u8>], cols: usize, size:
             }
         }
     }
-    let mat = super::decode::mat_from_rgb(&sheet, w, h).map_err(cv)?;
-    let ok = opencv::imgcodecs::imwrite(path.to_string_lossy().as_ref(), &mat, &opencv::core::Vector::new()).map_err(cv)?;
-    if ok { Ok(()) } else { Err(format!("cannot write {}", path.display())) }
+    let mat = super::decode::mat_from_rgb(&sheet, w, h).map_err(&cv)?;
+    let ok = opencv::imgcodecs::imwrite(path.to_string_lossy().as_ref(), &mat, &opencv::core::Vector::new()).map_err(&cv)?;
+    if ok { Ok(()) } else { Err(CvError::Failed(format!("cannot write {}", path.display()))) }
 }
 
 #[cfg(test)]

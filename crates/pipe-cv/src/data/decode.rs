@@ -12,12 +12,12 @@
 //! - The deduplication hash is blake3 over the composited full-resolution
 //!   pixels and their dimensions, so byte-different files with identical
 //!   pixels count as duplicates.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::path::Path;
 
 use opencv::core::{CV_8U, CV_8UC3, CV_16U, Mat, Scalar, Size};
 use opencv::prelude::*;
+use super::CvError;
 
 /// A decoded image, ready for the tensor file.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ impl std::fmt::Display for DecodeError {
 
 /// Decodes one file. The error says what is wrong with it.
 pub fn decode_file(path: &Path, layout: Layout) -> Result<Decoded, DecodeError> {
-    let bytes = std::fs::read(path).map_err(|e| DecodeError::Bad(format!("cannot read: {e}")))?;
+    let bytes = pipe_core::fsx::read(path).map_err(|e| DecodeError::Bad(format!("cannot read: {}", e.source)))?;
     if bytes.is_empty() {
         return Err(DecodeError::Bad("empty file (0 bytes)".into()));
     }
@@ -84,14 +84,14 @@ pub fn decode_file(path: &Path, layout: Layout) -> Result<Decoded, DecodeError> 
             return Err(DecodeError::TooLarge(format!("{w}x{h} pixels ({mp:.0} MP) is over max_megapixels = {}", layout.max_megapixels)));
         }
     }
-    decode_bytes(&bytes, layout).map_err(DecodeError::Bad)
+    decode_bytes(&bytes, layout).map_err(|e| DecodeError::Bad(e.to_string()))
 }
 
-fn decode_bytes(bytes: &[u8], layout: Layout) -> Result<Decoded, String> {
+fn decode_bytes(bytes: &[u8], layout: Layout) -> Result<Decoded, CvError> {
     let buf = opencv::core::Vector::<u8>::from_slice(bytes);
-    let mat = opencv::imgcodecs::imdecode(&buf, opencv::imgcodecs::IMREAD_UNCHANGED).map_err(|e| format!("cannot decode: {e}"))?;
+    let mat = opencv::imgcodecs::imdecode(&buf, opencv::imgcodecs::IMREAD_UNCHANGED).map_err(CvError::at("cannot decode"))?;
     if mat.empty() {
-        return Err("cannot decode: truncated, damaged or not an image".into());
+        return Err(CvError::Failed("cannot decode: truncated, damaged or not an image".into()));
     }
     let (rgb, w, h) = to_rgb(&mat)?;
     let hash =
@@ -109,17 +109,17 @@ fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// Any decoded Mat -> packed RGB bytes, transparency composited onto white.
-fn to_rgb(mat: &Mat) -> Result<(Vec<u8>, usize, usize), String> {
-    let cv = |e: opencv::Error| format!("cannot convert pixels: {e}");
+fn to_rgb(mat: &Mat) -> Result<(Vec<u8>, usize, usize), CvError> {
+    let cv = CvError::at("cannot convert pixels");
     let mut m8 = Mat::default();
     match mat.depth() {
-        CV_8U => m8 = mat.try_clone().map_err(cv)?,
-        CV_16U => mat.convert_to(&mut m8, CV_8U, 1.0 / 257.0, 0.0).map_err(cv)?,
-        d => return Err(format!("unsupported pixel depth (OpenCV depth {d})")),
+        CV_8U => m8 = mat.try_clone().map_err(&cv)?,
+        CV_16U => mat.convert_to(&mut m8, CV_8U, 1.0 / 257.0, 0.0).map_err(&cv)?,
+        d => return Err(CvError::Failed(format!("unsupported pixel depth (OpenCV depth {d})"))),
     }
     let (w, h, ch) = (m8.cols() as usize, m8.rows() as usize, m8.channels() as usize);
-    let m8 = if m8.is_continuous() { m8 } else { m8.try_clone().map_err(cv)? };
-    let data = m8.data_bytes().map_err(cv)?;
+    let m8 = if m8.is_continuous() { m8 } else { m8.try_clone().map_err(&cv)? };
+    let data = m8.data_bytes().map_err(&cv)?;
     let mut rgb = Vec::with_capacity(w * h * 3);
     match ch {
         1 => data.iter().for_each(|&v| rgb.extend_from_slice(&[v, v, v])),
@@ -131,7 +131,7 @@ fn to_rgb(mat: &Mat) -> Result<(Vec<u8>, usize, usize), String> {
         4 => data
             .chunks_exact(4)
             .for_each(|p| rgb.extend_from_slice(&[over_white(p[2], p[3]), over_white(p[1], p[3]), over_white(p[0], p[3])])),
-        n => return Err(format!("unsupported channel count {n}")),
+        n => return Err(CvError::Failed(format!("unsupported channel count {n}"))),
     }
     Ok((rgb, w, h))
 }
@@ -142,16 +142,16 @@ fn over_white(v: u8, alpha: u8) -> u8 {
 
 /// Scales RGB `w x h` to fit the layout's square (aspect kept), pads with
 /// white, and converts to grey when asked.
-pub fn fit(rgb: &[u8], w: usize, h: usize, layout: Layout) -> Result<Vec<u8>, String> {
-    let cv = |e: opencv::Error| format!("cannot resize: {e}");
+pub fn fit(rgb: &[u8], w: usize, h: usize, layout: Layout) -> Result<Vec<u8>, CvError> {
+    let cv = CvError::at("cannot resize");
     let size = layout.size;
     let scale = size as f64 / w.max(h) as f64;
     let (nw, nh) = (((w as f64 * scale).round() as usize).clamp(1, size), ((h as f64 * scale).round() as usize).clamp(1, size));
-    let src = mat_from_rgb(rgb, w, h).map_err(cv)?;
+    let src = mat_from_rgb(rgb, w, h).map_err(&cv)?;
     let mut scaled = Mat::default();
     let interpolation = if scale < 1.0 { opencv::imgproc::INTER_AREA } else { opencv::imgproc::INTER_LINEAR };
-    opencv::imgproc::resize(&src, &mut scaled, Size::new(nw as i32, nh as i32), 0.0, 0.0, interpolation).map_err(cv)?;
-    let scaled = scaled.data_bytes().map_err(cv)?;
+    opencv::imgproc::resize(&src, &mut scaled, Size::new(nw as i32, nh as i32), 0.0, 0.0, interpolation).map_err(&cv)?;
+    let scaled = scaled.data_bytes().map_err(&cv)?;
     let (x0, y0) = ((size - nw) / 2, (size - nh) / 2);
     let mut square = vec![255u8; size * size * 3];
     for y in 0..nh {

@@ -5,6 +5,7 @@
 use opencv::core::{KeyPoint, Mat, Ptr, Vector};
 use opencv::features2d::{AKAZE, Feature2D, KAZE, KAZE_DiffusivityType, KeyPointsFilter, ORB, SIFT};
 use opencv::prelude::*;
+use super::CvError;
 
 /// Detector settings (`extract`'s parameters).
 #[derive(Debug, Clone)]
@@ -33,12 +34,12 @@ pub struct Detector {
     max_keypoints: usize,
 }
 
-fn cv(e: opencv::Error) -> String {
-    format!("OpenCV: {e}")
+fn cv(source: opencv::Error) -> CvError {
+    CvError::OpenCv { step: "OpenCV".into(), source }
 }
 
 impl Detector {
-    pub fn new(c: &DetectorConfig) -> Result<Detector, String> {
+    pub fn new(c: &DetectorConfig) -> Result<Detector, CvError> {
         let diffusivity = match c.diffusivity.as_str() {
             "pm-g1" => KAZE_DiffusivityType::DIFF_PM_G1,
             "weickert" => KAZE_DiffusivityType::DIFF_WEICKERT,
@@ -65,7 +66,7 @@ impl Detector {
     }
 
     /// Detects on a grey `size x size` image and describes the strongest keypoints.
-    pub fn run(&mut self, grey: &[u8], size: usize) -> Result<(Found, usize), String> {
+    pub fn run(&mut self, grey: &[u8], size: usize) -> Result<(Found, usize), CvError> {
         let mut img =
             Mat::new_rows_cols_with_default(size as i32, size as i32, opencv::core::CV_8UC1, opencv::core::Scalar::all(0.0)).map_err(cv)?;
         img.data_bytes_mut().map_err(cv)?.copy_from_slice(grey);

@@ -8,3 +8,49 @@ pub mod decode;
 pub mod keypoints;
 pub mod svm;
 pub mod vocab;
+
+/// An image operation or OpenCV algorithm that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CvError {
+    /// OpenCV failed; `step` says at what (it prefixes the message).
+    #[error("{step}: {source}")]
+    OpenCv {
+        step: String,
+        #[source]
+        source: opencv::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] pipe_core::util::PathError),
+    /// Not an OpenCV error: the message says what is wrong.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CvError {
+    /// A `map_err` for the OpenCV errors of `step`.
+    pub fn at(step: impl Into<String>) -> impl Fn(opencv::Error) -> CvError {
+        let step = step.into();
+        move |source| CvError::OpenCv { step: step.clone(), source }
+    }
+}
+
+impl From<CvError> for pipe_core::stages::StageError {
+    fn from(e: CvError) -> Self {
+        match e {
+            CvError::Io(e) => pipe_core::stages::StageError::Io(e),
+            other => pipe_core::stages::StageError::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for CvError {
+    fn from(message: String) -> Self {
+        CvError::Failed(message)
+    }
+}
+
+impl From<&str> for CvError {
+    fn from(message: &str) -> Self {
+        CvError::Failed(message.to_string())
+    }
+}

@@ -8,11 +8,12 @@
 use opencv::core::{Mat, Ptr, TermCriteria, TermCriteria_Type};
 use opencv::ml::SVM;
 use opencv::prelude::*;
+use super::CvError;
 
 use super::vocab::mat_f32;
 
-fn cv(e: opencv::Error) -> String {
-    format!("OpenCV SVM: {e}")
+fn cv(source: opencv::Error) -> CvError {
+    CvError::OpenCv { step: "OpenCV SVM".into(), source }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,12 +45,12 @@ pub struct Model {
 }
 
 /// Trains on rows of `x` (`dim` wide) with labels `y`.
-pub fn train(x: &[f32], dim: usize, y: &[u32], p: &SvmParams) -> Result<Model, String> {
+pub fn train(x: &[f32], dim: usize, y: &[u32], p: &SvmParams) -> Result<Model, CvError> {
     let mut classes: Vec<u32> = y.to_vec();
     classes.sort_unstable();
     classes.dedup();
     if classes.len() < 2 {
-        return Err("the training data has fewer than two classes".into());
+        return Err(CvError::Failed("the training data has fewer than two classes".into()));
     }
     let mut svm = SVM::create().map_err(cv)?;
     svm.set_type(opencv::ml::SVM_C_SVC).map_err(cv)?;
@@ -72,7 +73,7 @@ pub fn train(x: &[f32], dim: usize, y: &[u32], p: &SvmParams) -> Result<Model, S
         Mat::new_rows_cols_with_default(y.len() as i32, 1, opencv::core::CV_32S, opencv::core::Scalar::all(0.0)).map_err(cv)?;
     responses.data_typed_mut::<i32>().map_err(cv)?.iter_mut().zip(y).for_each(|(r, &l)| *r = l as i32);
     if !svm.train(&samples, opencv::ml::ROW_SAMPLE, &responses).map_err(cv)? {
-        return Err("OpenCV SVM: training did not converge".into());
+        return Err(CvError::Failed("OpenCV SVM: training did not converge".into()));
     }
     let sv = svm.get_support_vectors().map_err(cv)?;
     let sv = if sv.is_continuous() { sv } else { sv.try_clone().map_err(cv)? };
@@ -128,7 +129,7 @@ impl Model {
     }
 
     /// OpenCV's own prediction (most votes, first on ties), for checking.
-    pub fn opencv_predict(&self, x: &[f32]) -> Result<u32, String> {
+    pub fn opencv_predict(&self, x: &[f32]) -> Result<u32, CvError> {
         let mut results = Mat::default();
         self._svm.predict(&mat_f32(x, self.dim)?, &mut results, 0).map_err(cv)?;
         let r = *results.at::<f32>(0).map_err(cv)?;

@@ -5,13 +5,14 @@
 use opencv::core::{DMatch, Mat, TermCriteria, TermCriteria_Type, Vector};
 use opencv::features2d::FlannBasedMatcher;
 use opencv::prelude::*;
+use super::CvError;
 
-fn cv(e: opencv::Error) -> String {
-    format!("OpenCV: {e}")
+fn cv(source: opencv::Error) -> CvError {
+    CvError::OpenCv { step: "OpenCV".into(), source }
 }
 
 /// Rows of `dim` floats as an OpenCV 32F matrix.
-pub fn mat_f32(values: &[f32], dim: usize) -> Result<Mat, String> {
+pub fn mat_f32(values: &[f32], dim: usize) -> Result<Mat, CvError> {
     let rows = values.len() / dim.max(1);
     let mut m =
         Mat::new_rows_cols_with_default(rows as i32, dim as i32, opencv::core::CV_32F, opencv::core::Scalar::all(0.0)).map_err(cv)?;
@@ -29,7 +30,7 @@ pub fn kmeans(
     max_iterations: i32,
     epsilon: f64,
     seed: u64,
-) -> Result<(Vec<f32>, f64), String> {
+) -> Result<(Vec<f32>, f64), CvError> {
     opencv::core::set_rng_seed((seed % i32::MAX as u64) as i32).map_err(cv)?;
     let data = mat_f32(descriptors, dim)?;
     let mut labels = Mat::default();
@@ -48,7 +49,7 @@ pub struct Flann {
 }
 
 impl Flann {
-    pub fn new(vocabulary: &[f32], dim: usize) -> Result<Flann, String> {
+    pub fn new(vocabulary: &[f32], dim: usize) -> Result<Flann, CvError> {
         let mut matcher = FlannBasedMatcher::create().map_err(cv)?;
         let mut train: Vector<Mat> = Vector::new();
         train.push(mat_f32(vocabulary, dim)?);
@@ -58,7 +59,7 @@ impl Flann {
     }
 
     /// The word of each descriptor row.
-    pub fn words(&mut self, descriptors: &[f32], dim: usize) -> Result<Vec<usize>, String> {
+    pub fn words(&mut self, descriptors: &[f32], dim: usize) -> Result<Vec<usize>, CvError> {
         if descriptors.is_empty() {
             return Ok(Vec::new());
         }

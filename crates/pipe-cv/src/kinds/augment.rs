@@ -64,13 +64,13 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
     let p: AugmentParams = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
-    let mut data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let mut data = Dataset::read(&input).map_err(StageError::from)?;
     let (size, channels) = (data.pixels.height, data.pixels.channels);
     let ranges = ranges(&p);
     let jobs = plan_copies(&data, &p);
     let ticker = ctx.ticker(jobs.len(), "images");
     let seed = ctx.seed;
-    let made: Vec<Result<Vec<u8>, String>> = jobs
+    let made: Vec<Result<Vec<u8>, crate::data::CvError>> = jobs
         .par_iter()
         .map(|&(i, k)| {
             let _permit = ctx.permit();
@@ -85,7 +85,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         .collect();
     ctx.check_cancelled()?;
     for (&(i, k), pixels) in jobs.iter().zip(made) {
-        let pixels = pixels.map_err(StageError::Failed)?;
+        let pixels = pixels.map_err(StageError::from)?;
         let original = data.rows[i].clone();
         data.pixels.push(&pixels);
         data.rows.push(Row { source: format!("{}#aug{k}", original.source), augmented: true, ..original });
@@ -96,7 +96,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     }
     ctx.log(format!("added {} augmented training images", jobs.len()));
     write_preview(ctx, &data, &ranges, p.preview as usize)?;
-    data.write(ctx.out_dir()).map_err(StageError::Failed)
+    data.write(ctx.out_dir()).map_err(StageError::from)
 }
 
 /// Originals (first column) beside five augmentations, one row per class
@@ -121,10 +121,10 @@ fn write_preview(ctx: &StageContext, data: &Dataset, ranges: &Ranges, rows: usiz
         tiles.push(data.pixels.image(i).to_vec());
         for k in 0..5 {
             let t = ranges.draw(&mut Rng::new(ctx.seed, &format!("augment/preview/{row}/{k}")));
-            tiles.push(apply(data.pixels.image(i), size, channels, &t).map_err(StageError::Failed)?);
+            tiles.push(apply(data.pixels.image(i), size, channels, &t).map_err(StageError::from)?);
         }
     }
-    write_sheet(&ctx.out_dir().join("preview.png"), &tiles, 6, size, channels).map_err(StageError::Failed)
+    write_sheet(&ctx.out_dir().join("preview.png"), &tiles, 6, size, channels).map_err(StageError::from)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let input = ctx.input("features")?.dir.clone();
     let meta: FeaturesMeta = read_json(&input.join("features.json"))?;
     let all = read_f32(&input.join("descriptors.f32"))?;
-    let index = Dataset::read_index(&input).map_err(StageError::Failed)?;
+    let index = Dataset::read_index(&input).map_err(StageError::from)?;
     let dim = meta.dim;
     let mut rows: Vec<usize> = Vec::new(); // descriptor rows from training images
     let mut offset = 0;
@@ -46,7 +46,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let data: Vec<f32> = rows.iter().flat_map(|&r| all[r * dim..(r + 1) * dim].iter().copied()).collect();
     ctx.progress(0, 1, "clusterings");
     let (centres, compactness) =
-        kmeans(&data, dim, words, p.attempts as i32, p.max_iterations as i32, p.epsilon, ctx.seed).map_err(StageError::Failed)?;
+        kmeans(&data, dim, words, p.attempts as i32, p.max_iterations as i32, p.epsilon, ctx.seed).map_err(StageError::from)?;
     ctx.progress(1, 1, "clusterings");
     ctx.log(format!("{words} words from {} training descriptors, compactness {compactness:.4}", rows.len()));
     let out = ctx.out_dir().to_path_buf();

@@ -52,11 +52,11 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     } else {
         // One index, built once, queried in order: FLANN's randomised trees
         // then give the same answer on every run.
-        let mut flann = Flann::new(&vocabulary, dim).map_err(StageError::Failed)?;
+        let mut flann = Flann::new(&vocabulary, dim).map_err(StageError::from)?;
         let mut out = Vec::with_capacity(meta.counts.len());
         for i in 0..meta.counts.len() {
             ctx.check_cancelled()?;
-            out.push(flann.words(image(i), dim).map_err(StageError::Failed)?);
+            out.push(flann.words(image(i), dim).map_err(StageError::from)?);
             ticker.tick();
         }
         out
@@ -71,7 +71,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         })
         .collect();
     if how == Normalization::Tfidf {
-        let index = Dataset::read_index(&features_dir).map_err(StageError::Failed)?;
+        let index = Dataset::read_index(&features_dir).map_err(StageError::from)?;
         let train: Vec<usize> = (0..rows.len()).filter(|&i| index[i].split == Split::Train).collect();
         tfidf(&mut rows, &train);
     }

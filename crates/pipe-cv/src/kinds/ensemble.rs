@@ -18,7 +18,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let inputs: Vec<(String, Predictions)> = ctx
         .inputs_of("predictions")
         .iter()
-        .map(|a| Predictions::read(&a.dir).map(|p| (a.stage.clone(), p)).map_err(StageError::Failed))
+        .map(|a| Predictions::read(&a.dir).map(|p| (a.stage.clone(), p)).map_err(StageError::from))
         .collect::<Result<_, _>>()?;
     let weights = p.weights.unwrap_or_else(|| vec![1.0; inputs.len()]);
     if weights.len() != inputs.len() {
@@ -30,7 +30,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     }
     let combined = vote(&inputs, &weights)?;
     ctx.log(format!("soft vote of {}", inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")));
-    combined.write(ctx.out_dir()).map_err(StageError::Failed)
+    combined.write(ctx.out_dir()).map_err(StageError::from)
 }
 
 /// The weighted soft vote; every input must cover the same images and classes.

@@ -47,8 +47,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             std::fs::copy(&from, &to)
                 .map_err(|e| StageError::Failed(format!("cannot copy {} to {}: {e}", from.display(), to.display())))?;
         }
-        if task_of(&dir).map_err(StageError::Failed)? == "multi" {
-            let m = MultiPredictions::read(&dir).map_err(StageError::Failed)?;
+        if task_of(&dir).map_err(StageError::from)? == "multi" {
+            let m = MultiPredictions::read(&dir).map_err(StageError::from)?;
             let sets = |v: &[Vec<u32>]| v.iter().map(|s| s.iter().map(|&i| i as usize).collect()).collect::<Vec<Vec<usize>>>();
             let rows = multi_label_report(&sets(&m.y_true), &sets(&m.y_pred), &m.meta.classes);
             let _ = writeln!(md_sections, "\n## {name} (multi-label)\n\n{}", class_table(&rows));
@@ -60,7 +60,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             table.extend(rows.into_iter().map(|r| (name.clone(), "multi".to_string(), r)));
             continue;
         }
-        let p = Predictions::read(&dir).map_err(StageError::Failed)?;
+        let p = Predictions::read(&dir).map_err(StageError::from)?;
         let truth: Vec<usize> = p.y_true.iter().map(|&v| v as usize).collect();
         let pred: Vec<usize> = p.y_pred.iter().map(|&v| v as usize).collect();
         let rows = single_label_report(&truth, &pred, &p.scores, &p.meta.classes);
@@ -70,7 +70,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         page.push(Block::Heading(name.clone()));
         for (normalise, what) in [(false, "counts"), (true, "row-normalised, %")] {
             let png = plots::confusion_png(&matrix, &p.meta.classes, normalise, &format!("{}: confusion matrix ({what})", name))
-                .map_err(StageError::Failed)?;
+                .map_err(StageError::from)?;
             let name = format!("confusion_{}_{}.png", name, if normalise { "normalised" } else { "counts" });
             save(&out.join("plots").join(&name), &png)?;
             page.push(Block::Image(format!("{} confusion matrix, {what}", name), png));
@@ -105,7 +105,7 @@ fn save(path: &std::path::Path, bytes: &[u8]) -> Result<(), StageError> {
 
 /// The class distribution per split, and the augmentation preview if any.
 fn dataset_blocks(dir: &std::path::Path, out: &std::path::Path) -> Result<Vec<Block>, StageError> {
-    let meta = pipe_core::data::dataset::Dataset::read_meta(dir).map_err(StageError::Failed)?;
+    let meta = pipe_core::data::dataset::Dataset::read_meta(dir).map_err(StageError::from)?;
     let count = |class: &str, split: &str| meta.counts.get(class).and_then(|c| c.get(split)).copied().unwrap_or(0) as f64;
     let series: Vec<(&str, Vec<f64>, opencv::core::Scalar)> =
         [("train", (180.0, 119.0, 31.0)), ("validation", (14.0, 127.0, 255.0)), ("test", (44.0, 160.0, 44.0))]
@@ -114,7 +114,7 @@ fn dataset_blocks(dir: &std::path::Path, out: &std::path::Path) -> Result<Vec<Bl
                 (split, meta.classes.iter().map(|c| count(c, split)).collect(), opencv::core::Scalar::new(b, g, r, 0.0))
             })
             .collect();
-    let png = plots::bars_png(&meta.classes, &series, "images per class and split").map_err(StageError::Failed)?;
+    let png = plots::bars_png(&meta.classes, &series, "images per class and split").map_err(StageError::from)?;
     save(&out.join("plots").join("class_distribution.png"), &png)?;
     let mut blocks = vec![Block::Heading("Data".into()), Block::Image("images per class and split".into(), png)];
     if let Ok(preview) = std::fs::read(dir.join("preview.png")) {
@@ -174,7 +174,7 @@ fn curves(history: &str, stage: &str, out: &std::path::Path) -> Result<Vec<Block
     let mut blocks = Vec::new();
     for (what, series) in charts {
         let title = format!("{stage}: {what} per epoch (validation split)");
-        let png = plots::lines_png(&series, &title).map_err(StageError::Failed)?;
+        let png = plots::lines_png(&series, &title).map_err(StageError::from)?;
         save(&out.join("plots").join(format!("curves_{stage}_{what}.png")), &png)?;
         blocks.push(Block::Image(title, png));
     }

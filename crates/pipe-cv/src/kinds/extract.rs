@@ -16,7 +16,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
     let p: ExtractParams = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
-    let data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let data = Dataset::read(&input).map_err(StageError::from)?;
     let config = DetectorConfig {
         detector: p.detector.word().to_string(),
         threshold: p.threshold as f32,
@@ -27,11 +27,11 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         upright: p.upright,
         max_keypoints: p.max_keypoints as usize,
     };
-    Detector::new(&config).map_err(StageError::Failed)?; // a bad configuration fails once, clearly
+    Detector::new(&config).map_err(StageError::from)?; // a bad configuration fails once, clearly
     let dim = descriptor_dim(&config);
     let (size, channels) = (data.pixels.height, data.pixels.channels);
     let ticker = ctx.ticker(data.rows.len(), "images");
-    let found: Vec<Result<Found, String>> = (0..data.rows.len())
+    let found: Vec<Result<Found, crate::data::CvError>> = (0..data.rows.len())
         .into_par_iter()
         .map_init(
             || Detector::new(&config),
@@ -40,13 +40,13 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
                 if ctx.check_cancelled().is_err() {
                     return Err("interrupted".into());
                 }
-                let detector = detector.as_mut().map_err(|e| e.clone())?;
+                let detector = detector.as_mut().map_err(|e| e.to_string())?;
                 let img = data.pixels.image(i);
                 let grey = if channels == 1 { img.to_vec() } else { to_grey(img) };
                 let (found, got_dim) = detector.run(&grey, size)?;
                 ticker.tick();
                 if !found.keypoints.is_empty() && got_dim != dim {
-                    return Err(format!("descriptor length {got_dim}, expected {dim}"));
+                    return Err(format!("descriptor length {got_dim}, expected {dim}").into());
                 }
                 Ok(found)
             },

@@ -15,7 +15,7 @@ use pipe_core::stages::{StageContext, StageError};
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: HogParams = ctx.typed_params()?;
     let input = ctx.input("images")?.dir.clone();
-    let data = Dataset::read(&input).map_err(StageError::Failed)?;
+    let data = Dataset::read(&input).map_err(StageError::from)?;
     let hog = Hog { cell: p.cell as usize, bins: p.bins as usize };
     let (side, channels) = (data.pixels.height, data.pixels.channels);
     let dim = hog.len(side);

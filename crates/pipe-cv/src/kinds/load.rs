@@ -56,7 +56,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let left_out = LeftOut { duplicates_removed, bad, dropped, unsplittable };
     let data = assemble(p.dataset.word(), layout, &kept, classes, &label_ids, &splits, left_out);
     ctx.log(format!("{} images in {} classes, {} labels", data.rows.len(), data.meta.classes.len(), data.meta.labels.len()));
-    data.write(ctx.out_dir()).map_err(StageError::Failed)
+    data.write(ctx.out_dir()).map_err(StageError::from)
 }
 
 /// The collection's candidates per `dataset`; fails when there are none, or
@@ -71,9 +71,8 @@ fn list(p: &LoadParams, synthetic: &Synthetic) -> Result<Listing, StageError> {
             let rule = if p.single_label == SingleLabel::First { imet::SingleLabel::First } else { imet::SingleLabel::MostFrequent };
             imet::list(r, rule, p.label_prefix.as_deref())
         }
-        _ => Err("`root` is not set".to_string()),
-    }
-    .map_err(StageError::Failed)?;
+        _ => return Err(StageError::Failed("`root` is not set".to_string())),
+    }?;
     if listing.candidates.is_empty() && listing.bad.is_empty() {
         return Err(StageError::Failed(format!(
             "no images found under {}",

@@ -84,7 +84,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
 
     let predictions = refit_and_predict(input, SvmParams { c: points[b].c, gamma: points[b].gamma, ..template })?;
     let out = ctx.out_dir().to_path_buf();
-    predictions.write(&out).map_err(StageError::Failed)?;
+    predictions.write(&out).map_err(StageError::from)?;
     write_cv(&out.join("cv.csv"), &points, b, kernel)
 }
 
@@ -102,8 +102,8 @@ impl Input {
     fn read(dir: &Path) -> Result<Input, StageError> {
         let meta: HistogramsMeta = read_json(&dir.join("histograms.json"))?;
         let x = read_f32(&dir.join("histograms.f32"))?;
-        let index = Dataset::read_index(dir).map_err(StageError::Failed)?;
-        let classes = Dataset::read_meta(dir).map_err(StageError::Failed)?.classes;
+        let index = Dataset::read_index(dir).map_err(StageError::from)?;
+        let classes = Dataset::read_meta(dir).map_err(StageError::from)?.classes;
         let rows_of = |split: Split| (0..index.len()).filter(|&i| index[i].split == split).collect::<Vec<usize>>();
         let (train_rows, test_rows) = (rows_of(Split::Train), rows_of(Split::Test));
         Ok(Input { x, dim: meta.words, index, classes, train_rows, test_rows })
@@ -153,7 +153,7 @@ fn cross_validate(
     let classes = input.classes.len();
     let jobs: Vec<(usize, usize)> = (0..grid.len()).flat_map(|g| (0..folds).map(move |f| (g, f))).collect();
     let ticker = ctx.ticker(jobs.len(), "fits");
-    let results: Vec<Result<(f64, f64), String>> = jobs
+    let results: Vec<Result<(f64, f64), crate::data::CvError>> = jobs
         .par_iter()
         .map(|&(g, f)| {
             let _permit = ctx.permit();
@@ -179,7 +179,7 @@ fn cross_validate(
     ctx.check_cancelled()?;
     let mut points: Vec<Point> = grid.iter().map(|&(c, gamma)| Point { c, gamma, scores: Vec::new(), fit_seconds: 0.0 }).collect();
     for (&(g, _), r) in jobs.iter().zip(results) {
-        let (score, seconds) = r.map_err(StageError::Failed)?;
+        let (score, seconds) = r.map_err(StageError::from)?;
         points[g].scores.push(score);
         points[g].fit_seconds += seconds / folds as f64;
     }
@@ -190,7 +190,7 @@ fn cross_validate(
 /// for the test split.
 fn refit_and_predict(input: Input, params: SvmParams) -> Result<Predictions, StageError> {
     let (xs, ys) = input.xy(&input.train_rows);
-    let model = train(&xs, input.dim, &ys, &params).map_err(StageError::Failed)?;
+    let model = train(&xs, input.dim, &ys, &params).map_err(StageError::from)?;
     let test = &input.test_rows;
     let scores: Vec<Vec<f64>> = test.iter().map(|&i| model.scores(input.row(i), input.classes.len())).collect();
     Ok(Predictions {

@@ -7,8 +7,10 @@ use opencv::core::{Mat, Point, Rect, Scalar, Vector};
 use opencv::imgproc::{FONT_HERSHEY_SIMPLEX, LINE_AA, put_text, rectangle};
 use opencv::prelude::*;
 
-fn cv(e: opencv::Error) -> String {
-    format!("plot: {e}")
+use crate::data::CvError;
+
+fn cv(source: opencv::Error) -> CvError {
+    CvError::OpenCv { step: "plot".into(), source }
 }
 
 /// BGR colour of `t` in [0, 1] on a viridis-like ramp.
@@ -20,11 +22,11 @@ fn ramp(t: f64) -> Scalar {
     Scalar::new(c[2], c[1], c[0], 0.0)
 }
 
-fn canvas(w: i32, h: i32) -> Result<Mat, String> {
+fn canvas(w: i32, h: i32) -> Result<Mat, CvError> {
     Mat::new_rows_cols_with_default(h, w, opencv::core::CV_8UC3, Scalar::all(255.0)).map_err(cv)
 }
 
-fn text(img: &mut Mat, s: &str, x: i32, y: i32, scale: f64, colour: Scalar) -> Result<(), String> {
+fn text(img: &mut Mat, s: &str, x: i32, y: i32, scale: f64, colour: Scalar) -> Result<(), CvError> {
     put_text(img, s, Point::new(x, y), FONT_HERSHEY_SIMPLEX, scale, colour, 1, LINE_AA, false).map_err(cv)
 }
 
@@ -32,7 +34,7 @@ fn short(name: &str, n: usize) -> String {
     if name.chars().count() <= n { name.to_string() } else { name.chars().take(n - 1).collect::<String>() + "~" }
 }
 
-fn encode(img: &Mat) -> Result<Vec<u8>, String> {
+fn encode(img: &Mat) -> Result<Vec<u8>, CvError> {
     let mut buf = Vector::<u8>::new();
     opencv::imgcodecs::imencode(".png", img, &mut buf, &Vector::new()).map_err(cv)?;
     Ok(buf.to_vec())
@@ -40,7 +42,7 @@ fn encode(img: &Mat) -> Result<Vec<u8>, String> {
 
 /// A confusion matrix heatmap: rows true classes, columns predicted (by
 /// number); `normalise` divides each row by its total.
-pub fn confusion_png(m: &[Vec<usize>], classes: &[String], normalise: bool, title: &str) -> Result<Vec<u8>, String> {
+pub fn confusion_png(m: &[Vec<usize>], classes: &[String], normalise: bool, title: &str) -> Result<Vec<u8>, CvError> {
     let n = classes.len() as i32;
     let cell = if n > 30 { 14 } else { 24 };
     let (left, top) = (190, 50);
@@ -69,7 +71,7 @@ pub fn confusion_png(m: &[Vec<usize>], classes: &[String], normalise: bool, titl
 }
 
 /// Horizontal stacked bars: one bar per category, one segment per series.
-pub fn bars_png(categories: &[String], series: &[(&str, Vec<f64>, Scalar)], title: &str) -> Result<Vec<u8>, String> {
+pub fn bars_png(categories: &[String], series: &[(&str, Vec<f64>, Scalar)], title: &str) -> Result<Vec<u8>, CvError> {
     let (left, top, row, width) = (190, 50, 18, 420);
     let n = categories.len() as i32;
     let mut img = canvas(left + width + 80, top + n * row + 20)?;
@@ -99,7 +101,7 @@ pub fn bars_png(categories: &[String], series: &[(&str, Vec<f64>, Scalar)], titl
 }
 
 /// Line chart over epochs 1..=n: one line per series, y from 0 to the max.
-pub fn lines_png(series: &[(&str, Vec<f64>, Scalar)], title: &str) -> Result<Vec<u8>, String> {
+pub fn lines_png(series: &[(&str, Vec<f64>, Scalar)], title: &str) -> Result<Vec<u8>, CvError> {
     let (left, top, w, h) = (60, 50, 420, 220);
     let mut img = canvas(left + w + 30, top + h + 40)?;
     text(&mut img, title, 10, 22, 0.55, Scalar::all(0.0))?;

@@ -1,4 +1,3 @@
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 use super::*;
 use pipe_core::data::testpng::{self, GREY_ALPHA, PALETTE, RGBA};
 
@@ -7,7 +6,7 @@ const LAYOUT: Layout = Layout { size: 4, grey: false, max_megapixels: 50.0 };
 fn decode_bytes(bytes: &[u8], layout: Layout) -> Result<Decoded, String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.png");
-    std::fs::write(&path, bytes).unwrap();
+    pipe_core::fsx::write(&path, bytes).unwrap();
     decode_file(&path, layout).map_err(|e| match e {
         DecodeError::Bad(m) => m,
         DecodeError::TooLarge(m) => format!("too large: {m}"),
