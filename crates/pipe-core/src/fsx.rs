@@ -54,6 +54,25 @@ pub fn read_to_string(path: impl AsRef<Path>) -> Result<String, PathError> {
     fs::read_to_string(path).at("read", path)
 }
 
+/// [`read_to_string`] of a file that may not be there: `None` when it is
+/// missing, any other failure an error.
+pub fn read_to_string_if_exists(path: impl AsRef<Path>) -> Result<Option<String>, PathError> {
+    let path = path.as_ref();
+    match fs::read_to_string(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        other => other.map(Some).at("read", path),
+    }
+}
+
+/// [`read`] of a file that may not be there: `None` when it is missing.
+pub fn read_if_exists(path: impl AsRef<Path>) -> Result<Option<Vec<u8>>, PathError> {
+    let path = path.as_ref();
+    match fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        other => other.map(Some).at("read", path),
+    }
+}
+
 /// [`std::fs::write`].
 pub fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Result<(), PathError> {
     let path = path.as_ref();

@@ -6,7 +6,6 @@
 //! `pipe-torch` executable itself: code in the library that referenced tch
 //! would make every binary load libtorch (the linker keeps a library a
 //! binary's objects mention, even in functions it then drops).
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -437,7 +436,7 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
     vs.load(&best_path).map_err(|e| StageError::Failed(format!("reloading the best model: {e}")))?;
     let (_, scores) = evaluate(&net, data, task, &test, None, bs, device, tta)
         .map_err(|e| StageError::Failed(format!("predicting the test images: {e}")))?;
-    std::fs::write(ctx.out_dir().join("history.csv"), history).map_err(|e| StageError::Failed(e.to_string()))?;
+    pipe_core::fsx::write(ctx.out_dir().join("history.csv"), history)?;
     Ok(Fitted { trained: Trained { _vs: vs, net, device, batch_size: bs, tta }, test, scores, validation: eval_rows })
 }
 
@@ -530,7 +529,7 @@ pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
     let fitted = train(ctx, &data, &task, &p.training, Loss { class_weights: p.class_weights, label_smoothing: p.label_smoothing })?;
     let alone = single_predictions(&data, &task, &fitted);
     let alone_dir = ctx.out_dir().join("stage2");
-    std::fs::create_dir_all(&alone_dir).map_err(|e| StageError::Failed(e.to_string()))?;
+    pipe_core::fsx::create_dir_all(&alone_dir)?;
     alone.write(&alone_dir).map_err(StageError::from)?;
     let test_rows: Vec<usize> = first.ids.iter().map(|&i| i as usize).collect();
     let rest = fitted.trained.probabilities(&data, &task, &test_rows)?;
@@ -551,8 +550,7 @@ pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
     }
     .write(ctx.out_dir())
     .map_err(StageError::from)?;
-    std::fs::write(ctx.out_dir().join("combined"), "stage 1's class when kept, else stage 2's\n")
-        .map_err(|e| StageError::Failed(e.to_string()))
+    Ok(pipe_core::fsx::write(ctx.out_dir().join("combined"), "stage 1's class when kept, else stage 2's\n")?)
 }
 
 /// The two-step combination for one image, from stage 1's probabilities

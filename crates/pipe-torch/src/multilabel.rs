@@ -1,7 +1,6 @@
 //! `multilabel`, run by `pipe-torch`: the CNN of `cnn_train` with one
 //! sigmoid output per label, then the decision thresholds (fixed, or tuned
 //! on the validation split for the best F2 with the trained weights).
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -74,7 +73,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     for (l, t) in labels.iter().zip(&thresholds) {
         let _ = writeln!(table, "\"{}\",{t:.2}", l.replace('"', "\"\""));
     }
-    std::fs::write(ctx.out_dir().join("thresholds.csv"), table).map_err(|e| StageError::Failed(e.to_string()))?;
+    pipe_core::fsx::write(ctx.out_dir().join("thresholds.csv"), table)?;
     MultiPredictions {
         meta: PredictionsMeta { task: "multi".into(), classes: labels },
         ids: fitted.test.iter().map(|&i| i as u32).collect(),

@@ -3,7 +3,6 @@
 //! the threads it was granted, and channels for progress, log lines and
 //! cancellation. The same context is built in the engine process and in the
 //! `pipe-worker` process, so a stage kind does not know where it runs.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use super::grant::{Grant, Permit};
 use super::params::Params;
 use super::{ArtifactType, KindDef};
-use crate::util::{IoContext, PathError};
+use crate::util::PathError;
 
 /// An upstream stage's published output.
 #[derive(Debug, Clone)]
@@ -45,6 +44,15 @@ pub enum StageError {
     Io(#[from] PathError),
     #[error("interrupted")]
     Cancelled,
+}
+
+impl From<crate::data::DataError> for StageError {
+    fn from(e: crate::data::DataError) -> Self {
+        match e {
+            crate::data::DataError::Io(e) => StageError::Io(e),
+            other => StageError::Failed(other.to_string()),
+        }
+    }
 }
 
 impl From<crate::data::bow::ArtifactError> for StageError {
@@ -175,7 +183,7 @@ impl StageContext {
         let path = self.out_dir.join("stage.log");
         let mut text = self.log.join("\n");
         text.push('\n');
-        std::fs::write(&path, text).at("write", &path)
+        crate::fsx::write(&path, text)
     }
 
     /// Returns `Err(Cancelled)` once the user interrupted the run.

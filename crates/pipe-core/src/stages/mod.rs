@@ -246,6 +246,24 @@ mod tests {
     }
 
     #[test]
+    fn every_kinds_schema_and_struct_agree() {
+        // Defaults (required choices at their first word) read back as the
+        // kind's struct: a field the schema lacks, or a type that does not
+        // fit, shows up as a "stage kind bug" from its rules.
+        for k in registry() {
+            let mut json = testutil::defaults(k);
+            for d in k.params.iter() {
+                if let (params::Default::Required, ParamType::Choice(words)) = (d.default, d.ty) {
+                    json[d.name] = words[0].into();
+                }
+            }
+            let params = Params::from_json(k, &json).unwrap();
+            let bugs: Vec<String> = k.params.check(&params).into_iter().filter(|m| m.contains("stage kind bug")).collect();
+            assert!(bugs.is_empty(), "{}: {bugs:?}", k.name);
+        }
+    }
+
+    #[test]
     fn registry_definitions_are_consistent() {
         let mut names = std::collections::BTreeSet::new();
         for k in registry() {

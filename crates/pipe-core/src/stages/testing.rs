@@ -2,14 +2,12 @@
 //! sums, sleeps, failures, a text producer (for type errors) and a kind that
 //! runs in the worker process, and a metrics kind whose files go into the
 //! run's report. Compiled only with the `test-kinds` feature.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::time::{Duration, Instant};
 
 use super::cnn::All;
 use super::params::{Default, ParamType};
 use super::{ArtifactType, IntOr, KindDef, Process, Schema, SlotDef, StageContext, StageError, ThreadUse};
-use crate::util::IoContext;
 
 pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &TEXT, &WORKER, &THREADS, &KEYED, &ELASTIC, &METRICS];
 
@@ -265,7 +263,7 @@ fn run_source(ctx: &mut StageContext) -> Result<(), StageError> {
     let mut value = p.value;
     if let Some(root) = &p.root {
         let root = std::path::PathBuf::from(root);
-        value += std::fs::read_dir(&root).at("read folder", &root)?.count() as i64;
+        value += crate::fsx::read_dir(&root).map_err(|e| e.doing("read folder"))?.count() as i64;
     }
     finish(ctx, &p.common, value)
 }
@@ -280,7 +278,7 @@ fn sum_inputs(ctx: &StageContext) -> Result<i64, StageError> {
     let mut sum = 0;
     for input in ctx.inputs_of("values") {
         let path = input.dir.join("value.txt");
-        let text = std::fs::read_to_string(&path).at("read", &path)?;
+        let text = crate::fsx::read_to_string(&path)?;
         sum += text.trim().parse::<i64>().map_err(|e| StageError::Failed(format!("{}: not a number: {e}", path.display())))?;
     }
     Ok(sum)
@@ -302,6 +300,6 @@ fn finish(ctx: &mut StageContext, common: &Common, value: i64) -> Result<(), Sta
 
 fn write(ctx: &StageContext, file: &str, text: String) -> Result<(), StageError> {
     let path = ctx.out_dir().join(file);
-    std::fs::write(&path, text).at("write", &path)?;
+    crate::fsx::write(&path, text)?;
     Ok(())
 }

@@ -62,12 +62,6 @@ impl Schema {
         Schema { defs: P::SCHEMA, check: check_of::<P>, epochs: epochs_of::<P>, keyed_threads: keyed_threads_of::<P> }
     }
 
-    /// A kind not yet declared with [`stage_params!`]: its schema as data,
-    /// its rules as a function, `epochs` and `threads` read by name.
-    pub const fn untyped(defs: &'static [ParamDef], check: fn(&Params) -> Vec<String>) -> Schema {
-        Schema { defs, check, epochs: untyped_epochs, keyed_threads: untyped_threads }
-    }
-
     /// The struct's rules; validated values that do not fit the struct (a
     /// kind whose schema and struct disagree) are reported too.
     pub fn check(&self, params: &Params) -> Vec<String> {
@@ -80,20 +74,6 @@ impl Schema {
 
     pub fn keyed_threads(&self, params: &Params) -> Option<usize> {
         (self.keyed_threads)(params)
-    }
-}
-
-fn untyped_epochs(params: &Params) -> u64 {
-    match params.get("epochs") {
-        super::ParamValue::Int(n) => (*n).max(1) as u64,
-        _ => 1,
-    }
-}
-
-fn untyped_threads(params: &Params) -> Option<usize> {
-    match params.get("threads") {
-        super::ParamValue::Int(n) => Some((*n).max(1) as usize),
-        _ => None,
     }
 }
 

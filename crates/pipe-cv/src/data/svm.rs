@@ -5,10 +5,10 @@
 //! scores — votes plus summed confidences squashed into (-1/3, 1/3), so the
 //! confidences break ties between votes without overturning them.
 
+use super::CvError;
 use opencv::core::{Mat, Ptr, TermCriteria, TermCriteria_Type};
 use opencv::ml::SVM;
 use opencv::prelude::*;
-use super::CvError;
 
 use super::vocab::mat_f32;
 

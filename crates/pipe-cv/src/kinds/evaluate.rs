@@ -5,11 +5,10 @@
 //! `support` — plus `confusion/<approach>.csv` and `comparison.md` (the
 //! approaches side by side, then each one's class table, then any SVM
 //! grid-search table). The run's report folder copies these.
-#![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
 use std::fmt::Write as _;
-use std::fs::File;
 
+use pipe_core::fsx;
 use polars::prelude::*;
 
 use crate::data::decode::init_opencv;
@@ -35,7 +34,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
     let out = ctx.out_dir().to_path_buf();
     for sub in ["confusion", "plots", "predictions"] {
-        std::fs::create_dir_all(out.join(sub)).map_err(|e| StageError::Failed(e.to_string()))?;
+        fsx::create_dir_all(out.join(sub))?;
     }
     let mut page: Vec<Block> = Vec::new();
     let mut table: Vec<(String, String, Row)> = Vec::new();
@@ -44,8 +43,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         for ext in ["csv", "parquet"] {
             let to = out.join("predictions").join(format!("{name}.{ext}"));
             let from = dir.join(format!("predictions.{ext}"));
-            std::fs::copy(&from, &to)
-                .map_err(|e| StageError::Failed(format!("cannot copy {} to {}: {e}", from.display(), to.display())))?;
+            fsx::copy(&from, &to)?;
         }
         if task_of(&dir).map_err(StageError::from)? == "multi" {
             let m = MultiPredictions::read(&dir).map_err(StageError::from)?;
@@ -54,7 +52,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             let _ = writeln!(md_sections, "\n## {name} (multi-label)\n\n{}", class_table(&rows));
             page.push(Block::Heading(format!("{name} (multi-label)")));
             page.push(Block::Table(class_rows(&rows)));
-            if let Ok(text) = std::fs::read_to_string(dir.join("history.csv")) {
+            if let Some(text) = fsx::read_to_string_if_exists(dir.join("history.csv"))? {
                 page.extend(curves(&text, &name, &out)?);
             }
             table.extend(rows.into_iter().map(|r| (name.clone(), "multi".to_string(), r)));
@@ -76,11 +74,11 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             page.push(Block::Image(format!("{} confusion matrix, {what}", name), png));
         }
         page.push(Block::Table(class_rows(&rows)));
-        if let Ok(text) = std::fs::read_to_string(dir.join("history.csv")) {
+        if let Some(text) = fsx::read_to_string_if_exists(dir.join("history.csv"))? {
             page.extend(curves(&text, &name, &out)?);
         }
         let cv = dir.join("cv.csv");
-        if let Ok(text) = std::fs::read_to_string(&cv) {
+        if let Some(text) = fsx::read_to_string_if_exists(&cv)? {
             let _ = writeln!(md_sections, "Grid search (cross-validation on the training split):\n\n{}", csv_to_markdown(&text));
             page.push(Block::Text("Grid search (cross-validation on the training split):".into()));
             page.push(Block::Table(grid_rows(&text)));
@@ -89,18 +87,18 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     }
     write_metrics(&out, &table)?;
     let md = format!("# Comparison\n\n{}\n{md_sections}", comparison_table(&table));
-    std::fs::write(out.join("comparison.md"), md).map_err(|e| StageError::Failed(e.to_string()))?;
+    fsx::write(out.join("comparison.md"), md)?;
     let mut blocks = vec![Block::Heading("Comparison (test split)".into()), Block::Table(comparison_rows(&table))];
     if let Some(images) = ctx.inputs_of("images").first() {
         blocks.extend(dataset_blocks(&images.dir, &out)?);
     }
     blocks.extend(page);
     let html = html::page("pipe report", &blocks);
-    std::fs::write(out.join("report.html"), html).map_err(|e| StageError::Failed(e.to_string()))
+    Ok(fsx::write(out.join("report.html"), html)?)
 }
 
 fn save(path: &std::path::Path, bytes: &[u8]) -> Result<(), StageError> {
-    std::fs::write(path, bytes).map_err(|e| StageError::Failed(format!("cannot write {}: {e}", path.display())))
+    Ok(fsx::write(path, bytes)?)
 }
 
 /// The class distribution per split, and the augmentation preview if any.
@@ -117,7 +115,7 @@ fn dataset_blocks(dir: &std::path::Path, out: &std::path::Path) -> Result<Vec<Bl
     let png = plots::bars_png(&meta.classes, &series, "images per class and split").map_err(StageError::from)?;
     save(&out.join("plots").join("class_distribution.png"), &png)?;
     let mut blocks = vec![Block::Heading("Data".into()), Block::Image("images per class and split".into(), png)];
-    if let Ok(preview) = std::fs::read(dir.join("preview.png")) {
+    if let Some(preview) = fsx::read_if_exists(dir.join("preview.png"))? {
         save(&out.join("plots").join("augmentation_preview.png"), &preview)?;
         blocks.push(Block::Image("augmentation: originals (left) beside augmented copies".into(), preview));
     }
@@ -218,9 +216,9 @@ fn write_metrics(out: &std::path::Path, table: &[(String, String, Row)]) -> Resu
         "support" => table.iter().map(|t| t.2.support as u64).collect::<Vec<_>>(),
     )
     .map_err(err)?;
-    let f = File::create(out.join("metrics.parquet")).map_err(|e| StageError::Failed(e.to_string()))?;
+    let f = fsx::create(out.join("metrics.parquet"))?;
     ParquetWriter::new(f).finish(&mut df).map_err(err)?;
-    let f = File::create(out.join("metrics.csv")).map_err(|e| StageError::Failed(e.to_string()))?;
+    let f = fsx::create(out.join("metrics.csv"))?;
     CsvWriter::new(f).finish(&mut df).map_err(err)
 }
 
@@ -229,7 +227,7 @@ fn write_confusion(path: &std::path::Path, m: &[Vec<usize>], classes: &[String])
     for (c, row) in classes.iter().zip(m) {
         let _ = writeln!(text, "{},{}", csv_field(c), row.iter().map(ToString::to_string).collect::<Vec<_>>().join(","));
     }
-    std::fs::write(path, text).map_err(|e| StageError::Failed(format!("cannot write {}: {e}", path.display())))
+    Ok(fsx::write(path, text)?)
 }
 
 fn csv_field(s: &str) -> String {

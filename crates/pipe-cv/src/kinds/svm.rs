@@ -233,7 +233,7 @@ fn write_cv(path: &Path, points: &[Point], best: usize, kernel: Kernel) -> Resul
         let k = if kernel == Kernel::Rbf { "rbf" } else { "linear" };
         text.push_str(&format!("{k},{},{gamma},{:.6},{:.6},{:.4},{},{}\n", p.c, p.mean(), p.std(), p.fit_seconds, rank[i], i == best));
     }
-    std::fs::write(path, text).map_err(|e| StageError::Failed(format!("cannot write {}: {e}", path.display())))
+    Ok(pipe_core::fsx::write(path, text)?)
 }
 
 #[cfg(test)]
