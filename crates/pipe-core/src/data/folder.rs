@@ -9,7 +9,10 @@ use crate::util::PathError;
 
 pub fn list(root: &Path) -> Result<Listing, DataError> {
     if !root.is_dir() {
-        return Err(DataError::Unusable(format!("{} is not a folder: set `root` to a folder with one sub-folder per class", root.display())));
+        return Err(DataError::Unusable(format!(
+            "{} is not a folder: set `root` to a folder with one sub-folder per class",
+            root.display()
+        )));
     }
     let mut listing = Listing::default();
     for (label, files) in class_folders(root)? {
@@ -26,12 +29,8 @@ pub type Files = Vec<(std::path::PathBuf, bool)>;
 /// The sub-folders of `root` in name order, each with its image files
 /// (sorted).
 pub fn class_folders(root: &Path) -> Result<Vec<(String, Files)>, DataError> {
-    let mut dirs: Vec<_> = fsx::read_dir(root)
-        .map_err(|e| e.doing("read folder"))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut dirs: Vec<_> =
+        fsx::read_dir(root).map_err(|e| e.doing("read folder"))?.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     let mut out = Vec::with_capacity(dirs.len());
     for dir in dirs {

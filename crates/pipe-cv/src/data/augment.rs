@@ -4,6 +4,7 @@
 
 use opencv::core::{Mat, Point2f, Scalar, Size};
 use opencv::prelude::*;
+
 use super::CvError;
 
 use pipe_core::rng::Rng;

@@ -17,6 +17,7 @@ use std::path::Path;
 
 use opencv::core::{CV_8U, CV_8UC3, CV_16U, Mat, Scalar, Size};
 use opencv::prelude::*;
+
 use super::CvError;
 
 /// A decoded image, ready for the tensor file.

@@ -5,6 +5,7 @@
 use opencv::core::{KeyPoint, Mat, Ptr, Vector};
 use opencv::features2d::{AKAZE, Feature2D, KAZE, KAZE_DiffusivityType, KeyPointsFilter, ORB, SIFT};
 use opencv::prelude::*;
+
 use super::CvError;
 
 /// Detector settings (`extract`'s parameters).

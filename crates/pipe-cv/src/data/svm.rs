@@ -8,8 +8,8 @@
 use opencv::core::{Mat, Ptr, TermCriteria, TermCriteria_Type};
 use opencv::ml::SVM;
 use opencv::prelude::*;
-use super::CvError;
 
+use super::CvError;
 use super::vocab::mat_f32;
 
 fn cv(source: opencv::Error) -> CvError {

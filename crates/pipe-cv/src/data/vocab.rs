@@ -5,6 +5,7 @@
 use opencv::core::{DMatch, Mat, TermCriteria, TermCriteria_Type, Vector};
 use opencv::features2d::FlannBasedMatcher;
 use opencv::prelude::*;
+
 use super::CvError;
 
 fn cv(source: opencv::Error) -> CvError {
