@@ -112,12 +112,3 @@ impl DataError {
         move |source| DataError::Table { path: path.to_path_buf(), source }
     }
 }
-
-impl From<DataError> for crate::stages::StageError {
-    fn from(e: DataError) -> Self {
-        match e {
-            DataError::Io(e) => crate::stages::StageError::Io(e),
-            other => crate::stages::StageError::Failed(other.to_string()),
-        }
-    }
-}
