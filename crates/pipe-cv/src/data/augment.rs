@@ -2,9 +2,10 @@
 //! combining rotation, zoom and translation about the image centre, with
 //! white filling what the warp uncovers (the same white as `load`'s padding).
 
-use super::CvError;
 use opencv::core::{Mat, Point2f, Scalar, Size};
 use opencv::prelude::*;
+
+use super::CvError;
 
 use pipe_core::rng::Rng;
 

@@ -15,9 +15,10 @@
 
 use std::path::Path;
 
-use super::CvError;
 use opencv::core::{CV_8U, CV_8UC3, CV_16U, Mat, Scalar, Size};
 use opencv::prelude::*;
+
+use super::CvError;
 
 /// A decoded image, ready for the tensor file.
 #[derive(Debug, Clone)]

@@ -2,10 +2,11 @@
 //! paper, or AKAZE, ORB, SIFT. Binary descriptors (AKAZE, ORB) are widened
 //! to f32 so every vocabulary is built the same way.
 
-use super::CvError;
 use opencv::core::{KeyPoint, Mat, Ptr, Vector};
 use opencv::features2d::{AKAZE, Feature2D, KAZE, KAZE_DiffusivityType, KeyPointsFilter, ORB, SIFT};
 use opencv::prelude::*;
+
+use super::CvError;
 
 /// Detector settings (`extract`'s parameters).
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use opencv::core::{Mat, Ptr, TermCriteria, TermCriteria_Type};
 use opencv::ml::SVM;
 use opencv::prelude::*;
 
+use super::CvError;
 use super::vocab::mat_f32;
 
 fn cv(source: opencv::Error) -> CvError {

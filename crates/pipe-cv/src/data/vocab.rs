@@ -2,10 +2,11 @@
 //! routine behind `BOWKMeansTrainer`), and the FLANN matcher that assigns
 //! each descriptor to its word (as `BOWImgDescriptorExtractor` does).
 
-use super::CvError;
 use opencv::core::{DMatch, Mat, TermCriteria, TermCriteria_Type, Vector};
 use opencv::features2d::FlannBasedMatcher;
 use opencv::prelude::*;
+
+use super::CvError;
 
 fn cv(source: opencv::Error) -> CvError {
     CvError::OpenCv { step: "OpenCV".into(), source }
