@@ -64,15 +64,6 @@ impl From<crate::data::bow::ArtifactError> for StageError {
     }
 }
 
-impl From<crate::data::DataError> for StageError {
-    fn from(e: crate::data::DataError) -> Self {
-        match e {
-            crate::data::DataError::Io(e) => StageError::Io(e),
-            other => StageError::Failed(other.to_string()),
-        }
-    }
-}
-
 /// See [`StageContext::ticker`].
 pub struct Ticker<'a> {
     ctx: &'a StageContext,

@@ -5,7 +5,6 @@
 //! scores — votes plus summed confidences squashed into (-1/3, 1/3), so the
 //! confidences break ties between votes without overturning them.
 
-use super::CvError;
 use opencv::core::{Mat, Ptr, TermCriteria, TermCriteria_Type};
 use opencv::ml::SVM;
 use opencv::prelude::*;
