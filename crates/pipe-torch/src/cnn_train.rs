@@ -445,6 +445,21 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
 /// image's probabilities are the mean of its own and its mirror image's.
 /// An error says which part of which batch failed; the caller names the
 /// step (validation, test predictions).
+/// Why scoring a set of images failed: a libtorch call on one batch, or
+/// probabilities that do not line up with the batch's images.
+#[derive(Debug, thiserror::Error)]
+enum EvalError {
+    #[error("batch {batch}, {part}: {source}")]
+    Torch {
+        batch: usize,
+        part: &'static str,
+        #[source]
+        source: TchError,
+    },
+    #[error("batch {batch}: {got} probabilities for {images} images of {outputs} outputs")]
+    Misaligned { batch: usize, got: usize, images: usize, outputs: usize },
+}
+
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
     net: &Net,
@@ -455,13 +470,13 @@ fn evaluate(
     bs: usize,
     device: Device,
     tta: bool,
-) -> Result<(f64, Vec<Vec<f64>>), String> {
+) -> Result<(f64, Vec<Vec<f64>>), EvalError> {
     let _guard = tch::no_grad_guard();
     let n = task.classes.len();
     let mut scores = Vec::with_capacity(rows.len());
     let mut loss = 0.0;
-    for_each_batch(data, rows, bs, |k, chunk, pixels| -> Result<(), String> {
-        let failed = |part: &'static str| move |e: TchError| format!("batch {}, {part}: {e}", k + 1);
+    for_each_batch(data, rows, bs, |k, chunk, pixels| -> Result<(), EvalError> {
+        let failed = |part: &'static str| move |source: TchError| EvalError::Torch { batch: k + 1, part, source };
         let input = batch_tensor(data, chunk, &pixels, device).map_err(failed("the images"))?;
         let logits = net.f_forward_t(&input, false).map_err(failed("the forward pass"))?;
         if let Some(targets) = targets {
@@ -483,7 +498,7 @@ fn evaluate(
             .and_then(Vec::<f64>::try_from)
             .map_err(failed("reading the probabilities"))?;
         if n == 0 || flat.len() != chunk.len() * n {
-            return Err(format!("batch {}: {} probabilities for {} images of {n} outputs", k + 1, flat.len(), chunk.len()));
+            return Err(EvalError::Misaligned { batch: k + 1, got: flat.len(), images: chunk.len(), outputs: n });
         }
         scores.extend(flat.chunks(n).map(<[f64]>::to_vec));
         Ok(())

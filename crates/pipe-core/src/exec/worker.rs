@@ -285,7 +285,8 @@ pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Resu
     let job: Job = serde_json::from_slice(&bytes).map_err(|source| ServeError::NotAJob { path: job_file.to_path_buf(), source })?;
     let kind = stages::kind(&job.kind).ok_or_else(|| ServeError::UnknownKind(job.kind.clone()))?;
     let run = lookup(kind.name).ok_or_else(|| ServeError::NotInThisWorker(job.kind.clone()))?;
-    let params = Params::from_json(kind, &job.params).map_err(|message| ServeError::Params { path: job_file.to_path_buf(), message })?;
+    let params =
+        Params::from_json(kind, &job.params).map_err(|e| ServeError::Params { path: job_file.to_path_buf(), message: e.to_string() })?;
     let inputs = job
         .inputs
         .into_iter()

@@ -102,7 +102,7 @@ pub struct StageContext {
 impl StageContext {
     /// The stage's parameters as its kind's struct (see [`super::typed`]).
     pub fn typed_params<P: super::StageParams>(&self) -> Result<P, StageError> {
-        self.params.typed::<P>().map_err(StageError::Failed)
+        self.params.typed::<P>().map_err(|e| StageError::Failed(e.to_string()))
     }
 
     #[allow(clippy::too_many_arguments)]

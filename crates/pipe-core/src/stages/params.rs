@@ -202,7 +202,7 @@ impl Params {
 
     /// Reads back parameters written by [`Params::to_json`] (worker jobs),
     /// checking them against the kind's schema again.
-    pub fn from_json(kind: &super::KindDef, json: &serde_json::Value) -> Result<Params, String> {
+    pub fn from_json(kind: &super::KindDef, json: &serde_json::Value) -> Result<Params, ParamError> {
         let mut out = BTreeMap::new();
         for def in kind.params.iter() {
             let v = json.get(def.name).unwrap_or(&serde_json::Value::Null);
@@ -219,11 +219,21 @@ impl Params {
                 }
                 serde_json::Value::Object(_) => RawValue::Other("a table"),
             };
-            let value = check_value(&def.ty, &raw).map_err(|e| format!("parameter `{}`: {}", def.name, e.0))?;
+            let value = check_value(&def.ty, &raw).map_err(|e| ParamError::Invalid { name: def.name, problem: e.0 })?;
             out.insert(def.name.to_string(), value);
         }
         Ok(Params(out))
     }
+}
+
+/// Parameters that do not fit their kind: a value in a worker's job file
+/// outside its schema, or validated values its kind's struct cannot take.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamError {
+    #[error("parameter `{name}`: {problem}")]
+    Invalid { name: &'static str, problem: String },
+    #[error("stage kind bug: its parameters do not fit its struct: {0}")]
+    Struct(#[source] serde_json::Error),
 }
 
 /// Why a written value does not fit its parameter.

@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::params::{Default, ParamDef, ParamType, Params};
+use super::params::{Default, ParamDef, ParamError, ParamType, Params};
 
 /// A kind's parameters as one struct; implemented by [`stage_params!`].
 pub trait StageParams: DeserializeOwned {
@@ -80,7 +80,7 @@ impl Schema {
 fn check_of<P: StageParams>(params: &Params) -> Vec<String> {
     match params.typed::<P>() {
         Ok(p) => p.check(),
-        Err(e) => vec![e],
+        Err(e) => vec![e.to_string()],
     }
 }
 
@@ -95,8 +95,8 @@ fn keyed_threads_of<P: StageParams>(params: &Params) -> Option<usize> {
 impl Params {
     /// The parameters as the kind's struct. They were validated against the
     /// struct's own schema, so an error here is a bug in the kind.
-    pub fn typed<P: StageParams>(&self) -> Result<P, String> {
-        serde_json::from_value(self.to_json()).map_err(|e| format!("stage kind bug: its parameters do not fit its struct: {e}"))
+    pub fn typed<P: StageParams>(&self) -> Result<P, ParamError> {
+        serde_json::from_value(self.to_json()).map_err(ParamError::Struct)
     }
 }
 
@@ -259,6 +259,6 @@ mod tests {
         p.0.insert("keep".into(), ParamValue::Str("all".into()));
         assert_eq!(p.typed::<Example>().unwrap().keep, IntOr::Word(All::All));
         p.0.insert("colour".into(), ParamValue::Str("green".into()));
-        assert!(p.typed::<Example>().unwrap_err().starts_with("stage kind bug"));
+        assert!(p.typed::<Example>().unwrap_err().to_string().starts_with("stage kind bug"));
     }
 }
