@@ -251,7 +251,7 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
                 stage.name.clone(),
                 stage.kind,
                 stage.params.clone(),
-                plan.spec.seed,
+                stage.seed,
                 inputs,
                 threads,
                 writer.out_dir(),
@@ -273,7 +273,7 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
                 stage: stage.name.clone(),
                 kind: stage.kind.name.to_string(),
                 params: stage.params.to_json(),
-                seed: plan.spec.seed,
+                seed: stage.seed,
                 threads,
                 pool,
                 inputs: inputs

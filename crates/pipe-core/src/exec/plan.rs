@@ -117,16 +117,26 @@ pub struct PlanOptions {
 
 /// Computes keys and decides what runs. Errors name the stage and what to do.
 pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRecord>, opts: &PlanOptions) -> Result<Plan, PlanError> {
-    let index_of = |name: &str, flag: &'static str| {
-        spec.stages.iter().position(|s| s.name == name).ok_or_else(|| PlanError::NoSuchStage {
-            flag,
-            name: name.to_string(),
-            file: spec.file.clone(),
-            nearest: crate::suggest::nearest(name, spec.stages.iter().map(|s| s.name.as_str())).map(str::to_string),
-        })
+    // A stage by its name, or every variant of a swept stage by the name written in the file.
+    let indices_of = |name: &str, flag: &'static str| {
+        let exact: Vec<usize> = spec.stages.iter().position(|s| s.name == name).into_iter().collect();
+        let found =
+            if exact.is_empty() { spec.stages.iter().enumerate().filter(|(_, s)| s.base == name).map(|(i, _)| i).collect() } else { exact };
+        if found.is_empty() {
+            return Err(PlanError::NoSuchStage {
+                flag,
+                name: name.to_string(),
+                file: spec.file.clone(),
+                nearest: crate::suggest::nearest(name, spec.stages.iter().map(|s| s.name.as_str())).map(str::to_string),
+            });
+        }
+        Ok(found)
     };
-    let targets: Vec<usize> = opts.targets.iter().map(|t| index_of(t, "--stage")).collect::<Result<_, _>>()?;
-    let forced: Vec<usize> = opts.force.iter().map(|t| index_of(t, "--force")).collect::<Result<_, _>>()?;
+    let pick = |names: &[String], flag| -> Result<Vec<usize>, PlanError> {
+        Ok(names.iter().map(|t| indices_of(t, flag)).collect::<Result<Vec<_>, _>>()?.concat())
+    };
+    let targets = pick(&opts.targets, "--stage")?;
+    let forced = pick(&opts.force, "--force")?;
     let selected = if targets.is_empty() { vec![true; spec.stages.len()] } else { dag.closure(&targets) };
 
     let mut keys: Vec<String> = vec![String::new(); spec.stages.len()];
@@ -156,7 +166,7 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
                 sources.insert(def.name.to_string(), fp.hash);
             }
         }
-        let doc = stage_doc(stage, spec.seed, &input_keys, &sources);
+        let doc = stage_doc(stage, stage.seed, &input_keys, &sources);
         let key = key_of(&doc);
         keys[i] = key.clone();
         let (action, why) = if !selected[i] {

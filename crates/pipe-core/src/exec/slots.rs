@@ -132,6 +132,10 @@ mod tests {
             params: Params::from_json(k, &defaults(k)).unwrap(),
             inputs: Default::default(),
             span: 0..0,
+            base: kind_name.into(),
+            variant: Vec::new(),
+            sweep: Default::default(),
+            seed: 0,
         }
     }
 

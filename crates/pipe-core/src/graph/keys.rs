@@ -237,7 +237,7 @@ mod tests {
         for &i in &dag.order {
             let s = &spec.stages[i];
             let inputs = s.inputs.iter().map(|(slot, refs)| (slot.clone(), refs.iter().map(|r| out[&r.stage].clone()).collect())).collect();
-            out.insert(s.name.clone(), key_of(&stage_doc(s, spec.seed, &inputs, &BTreeMap::new())));
+            out.insert(s.name.clone(), key_of(&stage_doc(s, s.seed, &inputs, &BTreeMap::new())));
         }
         out
     }
@@ -374,7 +374,7 @@ mod pinned {
             let s = &spec.stages[i];
             let inputs =
                 s.inputs.iter().map(|(slot, refs)| (slot.clone(), refs.iter().map(|r| keys[&r.stage].clone()).collect())).collect();
-            keys.insert(s.name.clone(), key_of(&stage_doc(s, spec.seed, &inputs, &BTreeMap::new())));
+            keys.insert(s.name.clone(), key_of(&stage_doc(s, s.seed, &inputs, &BTreeMap::new())));
         }
         keys.iter().map(|(name, key)| format!("{name} {}\n", &key[..16])).collect()
     }

@@ -10,6 +10,7 @@
 
 pub mod dag;
 pub mod diag;
+pub mod matrix;
 mod parse;
 
 use std::collections::BTreeMap;
@@ -32,8 +33,10 @@ pub struct PipelineSpec {
     pub cache_dir: Option<PathBuf>,
     /// `reports` from the `[pipeline]` table, if set.
     pub reports_dir: Option<PathBuf>,
-    /// In file order.
+    /// In file order; swept and repeated stages replaced by their variants.
     pub stages: Vec<StageSpec>,
+    /// `[pipeline] repeats` and `resplit`.
+    pub repeats: matrix::Repeats,
 }
 
 /// One validated stage.
@@ -47,6 +50,15 @@ pub struct StageSpec {
     pub params: Params,
     /// Where the stage's name is written (for later diagnostics).
     pub span: Range<usize>,
+    /// The name written in the file; `name` adds the variant's suffix.
+    pub base: String,
+    /// What this variant of a swept or repeated stage fixes, as
+    /// `(label, value)`: `[("words", "50"), ("repeat", "1")]`.
+    pub variant: Vec<(String, String)>,
+    /// The stage's `matrix` and `repeats`, as written.
+    pub sweep: matrix::Sweep,
+    /// The seed the stage runs with: the pipeline's, or its repeat's.
+    pub seed: u64,
 }
 
 /// A reference to another stage, with where it is written.

@@ -12,7 +12,7 @@ use super::{Diagnostic, InputRef, PipelineSpec, StageSpec};
 use crate::stages::params::{Default, RawValue, check_value};
 use crate::stages::{self, ArtifactType, KindDef, ParamValue, Params};
 
-const PIPELINE_KEYS: &[&str] = &["name", "seed", "cache", "reports"];
+const PIPELINE_KEYS: &[&str] = &["name", "seed", "cache", "reports", "repeats", "resplit"];
 const TOP_KEYS: &[&str] = &["pipeline", "stages"];
 
 /// Parses and validates `source` (the text of `file`), collecting every problem.
@@ -27,6 +27,7 @@ pub fn parse(file: &Path, source: &str) -> Result<PipelineSpec, Vec<Diagnostic>>
         cache_dir: None,
         reports_dir: None,
         stages: Vec::new(),
+        repeats: super::matrix::Repeats::default(),
     };
     for (key, value) in doc.iter() {
         match key.get_ref().as_ref() {
@@ -46,8 +47,13 @@ pub fn parse(file: &Path, source: &str) -> Result<PipelineSpec, Vec<Diagnostic>>
         );
     }
     check_references(&spec, &mut errors);
-    if let Err(cycles) = super::dag::Dag::build(&spec) {
-        errors.extend(cycles);
+    match super::dag::Dag::build(&spec) {
+        Err(cycles) => errors.extend(cycles),
+        Ok(dag) if errors.is_empty() => {
+            let repeats = spec.repeats;
+            super::matrix::expand(&mut spec, &dag.order, repeats, &mut errors);
+        }
+        Ok(_) => {}
     }
     if errors.is_empty() { Ok(spec) } else { Err(errors) }
 }
@@ -85,7 +91,7 @@ fn syntax_errors(source: &str, syntax: &[toml::de::Error]) -> Vec<Diagnostic> {
     out
 }
 
-trait HintIfNone {
+pub(super) trait HintIfNone {
     fn hint_if_none(self, hint: &str) -> Self;
 }
 
@@ -123,6 +129,14 @@ fn pipeline_table(value: &Spanned<DeValue>, spec: &mut PipelineSpec, errors: &mu
                 RawValue::Int(i) if i >= 0 => spec.seed = i as u64,
                 _ => errors.push(Diagnostic::new(span, "`seed` must be a non-negative integer")),
             },
+            "repeats" => match raw {
+                RawValue::Int(n) if (1..=100).contains(&n) => spec.repeats.repeats = Some(n as u32),
+                _ => errors.push(Diagnostic::new(span, "`repeats` must be an integer in 1..=100")),
+            },
+            "resplit" => match raw {
+                RawValue::Bool(b) => spec.repeats.resplit = b,
+                _ => errors.push(Diagnostic::new(span, "`resplit` must be true or false")),
+            },
             "cache" | "reports" => match raw {
                 RawValue::Str(s) if !s.trim().is_empty() => {
                     let dir = Some(PathBuf::from(s));
@@ -133,7 +147,7 @@ fn pipeline_table(value: &Spanned<DeValue>, spec: &mut PipelineSpec, errors: &mu
             other => errors.push(
                 Diagnostic::new(key.span(), format!("unknown key `{other}` in `[pipeline]`"))
                     .suggest(other, PIPELINE_KEYS.iter().copied())
-                    .hint_if_none("`[pipeline]` takes name, seed, cache and reports"),
+                    .hint_if_none("`[pipeline]` takes name, seed, cache, reports, repeats and resplit"),
             ),
         }
     }
@@ -173,12 +187,17 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
     let before = errors.len();
     let mut inputs = BTreeMap::new();
     let mut given: BTreeMap<&str, ParamValue> = BTreeMap::new();
+    let mut sweep = super::matrix::Sweep::default();
     for (key, value) in body.iter() {
         let k = key.get_ref().as_ref();
         if k == "kind" {
             continue;
         }
-        if let Some(slot) = kind.slot(k) {
+        if k == "matrix" {
+            sweep.params = super::matrix::read_matrix(name, kind, value, errors);
+        } else if k == "repeats" {
+            sweep.repeats = super::matrix::read_repeats(name, value, errors);
+        } else if let Some(slot) = kind.slot(k) {
             if let Some(refs) = input_refs(name, slot.name, slot.many, value, errors) {
                 inputs.insert(slot.name.to_string(), refs);
             }
@@ -205,9 +224,18 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
             accepts(slot.accepts)
         )));
     }
+    for (param, _) in &sweep.params {
+        if given.contains_key(param.as_str()) {
+            errors.push(
+                Diagnostic::new(span.clone(), format!("stage `{name}` both sets `{param}` and sweeps it in its matrix"))
+                    .hint("keep one: the plain value, or the matrix's list"),
+            );
+        }
+    }
     let mut params = BTreeMap::new();
     for def in kind.params.iter() {
-        let value = match given.remove(def.name) {
+        let swept = sweep.params.iter().find(|(p, _)| p == def.name).map(|(_, values)| values[0].clone());
+        let value = match given.remove(def.name).or(swept) {
             Some(v) => v,
             None if matches!(def.default, Default::Required) => {
                 errors.push(Diagnostic::new(span.clone(), format!("stage `{name}` needs parameter `{}`", def.name)).hint(format!(
@@ -230,7 +258,7 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
     // Kept even when a value was wrong, so its inputs are still checked;
     // the errors already make the whole parse fail.
 
-    Some(StageSpec { name: name.to_string(), kind, inputs, params, span })
+    Some(StageSpec { name: name.to_string(), kind, inputs, params, span, base: name.to_string(), variant: Vec::new(), sweep, seed: 0 })
 }
 
 fn kinds_hint() -> String {
@@ -338,7 +366,7 @@ fn check_references(spec: &PipelineSpec, errors: &mut Vec<Diagnostic>) {
 }
 
 /// A spanned TOML value as a [`RawValue`] for parameter checking.
-fn raw_value(value: &DeValue) -> RawValue {
+pub(super) fn raw_value(value: &DeValue) -> RawValue {
     match value {
         DeValue::String(s) => RawValue::Str(s.to_string()),
         DeValue::Integer(i) => {

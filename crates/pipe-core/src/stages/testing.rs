@@ -9,7 +9,7 @@ use super::cnn::All;
 use super::params::{Default, ParamType};
 use super::{ArtifactType, IntOr, KindDef, Process, Schema, SlotDef, StageContext, StageError, ThreadUse};
 
-pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &TEXT, &WORKER, &THREADS, &KEYED, &ELASTIC, &METRICS];
+pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &SCALE, &TEXT, &WORKER, &THREADS, &KEYED, &ELASTIC, &METRICS];
 
 const VALUES: SlotDef =
     SlotDef { name: "values", accepts: &[ArtifactType::Numbers], many: true, required: true, doc: "stages whose numbers are summed" };
@@ -126,6 +126,44 @@ pub static SUM: KindDef = KindDef {
     process: Process::Engine(run_sum),
     names_inputs: false,
 };
+
+crate::stage_params! {
+    pub struct ScaleParams {
+        /// what the input's number is multiplied by
+        factor: i64 = ParamType::Int { min: -1000, max: 1000 } => Default::Int(1),
+        ..common: Common
+    }
+}
+
+/// One input stage (not a list), and an output that depends on the seed:
+/// what sweeps and repeats expand through.
+pub static SCALE: KindDef = KindDef {
+    name: "test-scale",
+    version: 1,
+    summary: "its input times `factor`, plus the seed modulo 1000 (test kind)",
+    inputs: &[SlotDef {
+        name: "input",
+        accepts: &[ArtifactType::Numbers],
+        many: false,
+        required: true,
+        doc: "the stage whose number is scaled",
+    }],
+    output: ArtifactType::Numbers,
+    params: Schema::of::<ScaleParams>(),
+    threads: ThreadUse::Single,
+    estimate_seconds: 1.0,
+    process: Process::Engine(run_scale),
+    names_inputs: false,
+};
+
+fn run_scale(ctx: &mut StageContext) -> Result<(), StageError> {
+    let p: ScaleParams = ctx.typed_params()?;
+    let input = ctx.inputs_of("input").first().map(|a| a.dir.join("value.txt")).ok_or_else(|| StageError::Failed("no input".into()))?;
+    let text = crate::fsx::read_to_string(&input)?;
+    let value = text.trim().parse::<i64>().map_err(|e| StageError::Failed(format!("{}: not a number: {e}", input.display())))?;
+    let seeded = (ctx.seed % 1000) as i64;
+    finish(ctx, &p.common, value * p.factor + seeded)
+}
 
 pub static TEXT: KindDef = KindDef {
     name: "test-text",

@@ -1,0 +1,342 @@
+//! Sweeps and repeated seeds: a stage's `[stages.NAME.matrix]` table (one
+//! list of values per parameter; several give the cross product) and its
+//! `repeats = N` (or `[pipeline] repeats` for the training kinds) expand,
+//! before any key is computed, into ordinary stages named
+//! `NAME[param=value,...]` and `NAME[repeat=K]`.
+//!
+//! A stage that consumes a swept stage through a one-stage input expands with
+//! it and carries the same suffix (`svm[words=50]`); a stage that takes a
+//! list of stages (`evaluate`'s `predictions`) takes every variant instead.
+//! Variants of two inputs are matched on what they share (the same `repeat`,
+//! the same value of the same swept parameter) and crossed otherwise.
+//!
+//! Repeat K trains with a seed derived from the pipeline seed and K
+//! ([`repeat_seed`]; repeat 0 keeps the pipeline seed, so turning repeats on
+//! reuses the run already cached). `load` and `augment` keep the pipeline
+//! seed, so the split stays fixed, unless `[pipeline] resplit = true`.
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::parse::HintIfNone;
+use super::{Diagnostic, InputRef, PipelineSpec, StageSpec};
+use crate::stages::params::{RawValue, check_value};
+use crate::stages::{KindDef, ParamValue};
+
+/// The most stages a pipeline may expand to.
+pub const MAX_STAGES: usize = 1000;
+
+/// Kinds that `[pipeline] repeats` repeats: those that train with the seed.
+pub const TRAINING_KINDS: &[&str] = &["cnn-stage1", "cnn-stage2", "multilabel", "svm", "cluster"];
+
+/// Kinds that `resplit = true` adds to the repeated ones: where the split is drawn.
+const SPLIT_KINDS: &[&str] = &["load", "augment"];
+
+/// A stage's sweep as written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sweep {
+    /// Parameter -> the values to try (values in the order written,
+    /// parameters in the kind's order).
+    pub params: Vec<(String, Vec<ParamValue>)>,
+    /// `repeats = N` on the stage.
+    pub repeats: Option<u32>,
+}
+
+impl Sweep {
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty() && self.repeats.is_none()
+    }
+}
+
+/// Reads a stage's `matrix` table: each entry a known parameter of the kind
+/// with a non-empty list of values of its type.
+pub fn read_matrix(stage: &str, kind: &KindDef, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Vec<(String, Vec<ParamValue>)> {
+    let DeValue::Table(table) = value.get_ref() else {
+        errors.push(
+            Diagnostic::new(value.span(), format!("stage `{stage}`: `matrix` must be a table"))
+                .hint(format!("write `[stages.{stage}.matrix]` with one list per parameter, e.g. `words = [50, 100]`")),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, values) in table.iter() {
+        let name = key.get_ref().as_ref();
+        let Some(def) = kind.param(name) else {
+            errors.push(
+                Diagnostic::new(
+                    key.span(),
+                    format!("stage `{stage}`: the matrix sweeps `{name}`, which kind `{}` does not have", kind.name),
+                )
+                .suggest(name, kind.params.iter().map(|p| p.name))
+                .hint_if_none(&format!("`pipe stages {}` lists its parameters", kind.name)),
+            );
+            continue;
+        };
+        let DeValue::Array(items) = values.get_ref() else {
+            errors.push(Diagnostic::new(values.span(), format!("stage `{stage}`: matrix `{name}` must be a list of values")));
+            continue;
+        };
+        if items.is_empty() {
+            errors.push(
+                Diagnostic::new(values.span(), format!("stage `{stage}`: matrix `{name}` is an empty list"))
+                    .hint("give at least one value"),
+            );
+            continue;
+        }
+        let mut checked = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            match check_value(&def.ty, &super::parse::raw_value(item.get_ref())) {
+                Ok(v) if checked.contains(&v) => {
+                    errors.push(Diagnostic::new(item.span(), format!("stage `{stage}`: matrix `{name}` lists {} twice", v.display())))
+                }
+                Ok(v) => checked.push(v),
+                Err(e) => errors.push(Diagnostic::new(item.span(), format!("stage `{stage}`: matrix `{name}`: {}", e.0))),
+            }
+        }
+        out.push((def.name.to_string(), checked));
+    }
+    // In the kind's parameter order: TOML tables do not keep the written one.
+    out.sort_by_key(|(name, _)| kind.params.iter().position(|p| p.name == name));
+    out
+}
+
+/// Reads `repeats = N` (1 to 100).
+pub fn read_repeats(stage: &str, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Option<u32> {
+    match super::parse::raw_value(value.get_ref()) {
+        RawValue::Int(n) if (1..=100).contains(&n) => Some(n as u32),
+        _ => {
+            errors.push(Diagnostic::new(value.span(), format!("stage `{stage}`: `repeats` must be an integer in 1..=100")));
+            None
+        }
+    }
+}
+
+/// The seed of repeat `k`: the pipeline seed for repeat 0, a SplitMix64
+/// mix of the seed and `k` for the others (deterministic, and distinct).
+pub fn repeat_seed(seed: u64, k: u32) -> u64 {
+    if k == 0 {
+        return seed;
+    }
+    let mut z = seed ^ (u64::from(k)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// What one variant fixes: a swept parameter of a stage, or the repeat.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Dim {
+    Param { stage: String, param: String },
+    Repeat,
+}
+
+/// One variant: the value each dimension takes, in the order they appeared.
+type Assignment = Vec<(Dim, String)>;
+
+/// Pipeline-wide settings that decide which stages repeat.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Repeats {
+    pub repeats: Option<u32>,
+    pub resplit: bool,
+}
+
+/// Replaces every swept or repeated stage (and what consumes it) by its
+/// variants. `order` is a topological order of `spec.stages`.
+pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors: &mut Vec<Diagnostic>) {
+    let any = repeats.repeats.is_some() || spec.stages.iter().any(|s| !s.sweep.is_empty());
+    for s in &mut spec.stages {
+        s.seed = spec.seed;
+    }
+    if !any {
+        return;
+    }
+    let index: BTreeMap<&str, usize> = spec.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let mut variants: Vec<Vec<Assignment>> = vec![Vec::new(); spec.stages.len()];
+    let mut too_many = false;
+    for &i in order {
+        let stage = &spec.stages[i];
+        // Inputs through one-stage slots carry their variants along.
+        let mut combos: Vec<Assignment> = vec![Vec::new()];
+        for (slot, refs) in &stage.inputs {
+            let many = stage.kind.slot(slot).is_some_and(|s| s.many);
+            if many {
+                continue;
+            }
+            for r in refs {
+                let Some(&j) = index.get(r.stage.as_str()) else { continue };
+                combos = join(&combos, &variants[j]);
+            }
+        }
+        for (param, values) in &stage.sweep.params {
+            let dim = Dim::Param { stage: stage.name.clone(), param: param.clone() };
+            combos = combos.iter().flat_map(|c| values.iter().map(|v| with(c, dim.clone(), display(v))).collect::<Vec<_>>()).collect();
+        }
+        let repeated_kind = TRAINING_KINDS.contains(&stage.kind.name) || (repeats.resplit && SPLIT_KINDS.contains(&stage.kind.name));
+        let n = stage.sweep.repeats.or(repeats.repeats.filter(|_| repeated_kind));
+        if let Some(n) = n {
+            let inherited = combos.iter().any(|c| c.iter().any(|(d, _)| *d == Dim::Repeat));
+            if inherited {
+                let have = combos
+                    .iter()
+                    .filter_map(|c| c.iter().find(|(d, _)| *d == Dim::Repeat))
+                    .map(|(_, v)| v)
+                    .collect::<std::collections::BTreeSet<_>>();
+                if have.len() != n as usize {
+                    errors.push(
+                        Diagnostic::new(
+                            stage.span.clone(),
+                            format!("stage `{}` repeats {n} times, but its inputs are repeated {} times", stage.name, have.len()),
+                        )
+                        .hint("give the stages of one chain the same `repeats` (or set `[pipeline] repeats`)"),
+                    );
+                }
+            } else {
+                combos = combos.iter().flat_map(|c| (0..n).map(move |k| with(c, Dim::Repeat, k.to_string()))).collect();
+            }
+        }
+        if combos.len() > MAX_STAGES {
+            too_many = true;
+            break;
+        }
+        variants[i] = if combos.len() == 1 && combos[0].is_empty() { Vec::new() } else { combos };
+    }
+    let total: usize = variants.iter().map(|v| v.len().max(1)).sum();
+    if too_many || total > MAX_STAGES {
+        errors.push(
+            Diagnostic::new(None, format!("the matrix and repeats expand this pipeline past {MAX_STAGES} stages"))
+                .hint("sweep fewer values, or split the sweep over several pipelines"),
+        );
+        return;
+    }
+    let names: Vec<Vec<String>> = spec
+        .stages
+        .iter()
+        .zip(&variants)
+        .map(|(s, vs)| if vs.is_empty() { vec![s.name.clone()] } else { vs.iter().map(|a| variant_name(&s.name, a)).collect() })
+        .collect();
+    let mut out = Vec::with_capacity(total);
+    for (i, stage) in spec.stages.iter().enumerate() {
+        let own: Vec<Assignment> = if variants[i].is_empty() { vec![Vec::new()] } else { variants[i].clone() };
+        for (v, assignment) in own.iter().enumerate() {
+            out.push(variant(spec, stage, assignment, &names[i][v], &index, &variants, &names));
+        }
+    }
+    for s in &out {
+        if !s.variant.is_empty() {
+            for problem in s.kind.params.check(&s.params) {
+                errors.push(Diagnostic::new(s.span.clone(), format!("stage `{}`: {problem}", s.name)));
+            }
+        }
+    }
+    spec.stages = out;
+}
+
+/// The stage of one variant: its name, parameters, seed and inputs.
+fn variant(
+    spec: &PipelineSpec,
+    stage: &StageSpec,
+    assignment: &Assignment,
+    name: &str,
+    index: &BTreeMap<&str, usize>,
+    variants: &[Vec<Assignment>],
+    names: &[Vec<String>],
+) -> StageSpec {
+    let mut s = stage.clone();
+    s.name = name.to_string();
+    for (dim, value) in assignment {
+        match dim {
+            Dim::Param { stage: origin, param } if *origin == stage.name => {
+                let values = &stage.sweep.params.iter().find(|(p, _)| p == param).expect("a swept parameter").1;
+                let chosen = values.iter().find(|v| display(v) == *value).expect("a listed value");
+                s.params.0.insert(param.clone(), chosen.clone());
+            }
+            Dim::Repeat => s.seed = repeat_seed(spec.seed, value.parse().expect("a repeat number")),
+            Dim::Param { .. } => {}
+        }
+    }
+    s.variant = assignment.iter().map(|(d, v)| (label(d, assignment), v.clone())).collect();
+    let inputs: BTreeMap<String, Vec<InputRef>> = stage
+        .inputs
+        .iter()
+        .map(|(slot, refs)| {
+            let many = stage.kind.slot(slot).is_some_and(|d| d.many);
+            let bound = refs
+                .iter()
+                .flat_map(|r| {
+                    let Some(&j) = index.get(r.stage.as_str()) else { return vec![r.clone()] };
+                    let pick: Vec<String> = if variants[j].is_empty() {
+                        vec![names[j][0].clone()]
+                    } else if many {
+                        names[j].clone()
+                    } else {
+                        variants[j]
+                            .iter()
+                            .zip(&names[j])
+                            .filter(|(a, _)| a.iter().all(|(d, v)| assignment.iter().all(|(d2, v2)| d2 != d || v2 == v)))
+                            .map(|(_, n)| n.clone())
+                            .collect()
+                    };
+                    pick.into_iter().map(|stage| InputRef { stage, span: r.span.clone() }).collect()
+                })
+                .collect();
+            (slot.clone(), bound)
+        })
+        .collect();
+    s.inputs = inputs;
+    s
+}
+
+/// The combinations of `a` with `b` that agree on the dimensions they share.
+fn join(a: &[Assignment], b: &[Assignment]) -> Vec<Assignment> {
+    if b.is_empty() {
+        return a.to_vec();
+    }
+    let mut out = Vec::new();
+    for x in a {
+        for y in b {
+            let agree = y.iter().all(|(d, v)| x.iter().all(|(d2, v2)| d2 != d || v2 == v));
+            if agree {
+                let mut z = x.clone();
+                z.extend(y.iter().filter(|(d, _)| !x.iter().any(|(d2, _)| d2 == d)).cloned());
+                out.push(z);
+            }
+        }
+    }
+    out
+}
+
+fn with(a: &Assignment, dim: Dim, value: String) -> Assignment {
+    let mut out = a.clone();
+    out.push((dim, value));
+    out
+}
+
+/// How a dimension reads in a name: `repeat`, the parameter, or
+/// `stage.parameter` when two swept stages share the parameter's name.
+fn label(dim: &Dim, assignment: &Assignment) -> String {
+    match dim {
+        Dim::Repeat => "repeat".into(),
+        Dim::Param { stage, param } => {
+            let shared = assignment.iter().any(|(d, _)| matches!(d, Dim::Param { stage: s, param: p } if p == param && s != stage));
+            if shared { format!("{stage}.{param}") } else { param.clone() }
+        }
+    }
+}
+
+fn variant_name(base: &str, assignment: &Assignment) -> String {
+    let parts: Vec<String> = assignment.iter().map(|(d, v)| format!("{}={v}", label(d, assignment))).collect();
+    format!("{base}[{}]", parts.join(","))
+}
+
+/// A value as it reads in a stage name: `50`, `0.001`, `rbf`, `[1.0,10.0]`.
+fn display(v: &ParamValue) -> String {
+    match v {
+        ParamValue::Str(s) => s.clone(),
+        other => other.display(),
+    }
+}
+
+#[cfg(all(test, feature = "test-kinds"))]
+mod tests;

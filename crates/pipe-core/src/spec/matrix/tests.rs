@@ -1,0 +1,155 @@
+//! Sweeps and repeats: expansion, names, inputs, seeds, and their errors
+//! (snapshotted as the user reads them).
+
+use std::path::Path;
+
+use super::*;
+use crate::spec::{Diagnostics, parse};
+
+fn spec(source: &str) -> PipelineSpec {
+    parse(Path::new("p.toml"), source).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// `name <- slot=input,input` per stage, in order.
+fn shape(spec: &PipelineSpec) -> Vec<String> {
+    spec.stages
+        .iter()
+        .map(|s| {
+            let inputs: Vec<String> = s
+                .inputs
+                .iter()
+                .map(|(slot, refs)| format!("{slot}={}", refs.iter().map(|r| r.stage.as_str()).collect::<Vec<_>>().join(",")))
+                .collect();
+            format!("{} <- {}", s.name, inputs.join(" "))
+        })
+        .collect()
+}
+
+fn errors(source: &str) -> String {
+    let items = parse(Path::new("pipelines/t.toml"), source).expect_err("the file is broken");
+    Diagnostics { file: "pipelines/t.toml".into(), source: source.into(), items }.to_string()
+}
+
+const SWEEP: &str = r#"
+[stages.a]
+kind = "test-source"
+
+[stages.a.matrix]
+value = [1, 2]
+
+[stages.s]
+kind = "test-scale"
+input = "a"
+factor = 3
+
+[stages.t]
+kind = "test-sum"
+values = ["s"]
+"#;
+
+#[test]
+fn a_sweep_reaches_what_consumes_it_and_a_list_input_takes_every_variant() {
+    let s = spec(SWEEP);
+    assert_eq!(
+        shape(&s),
+        [
+            "a[value=1] <- ",
+            "a[value=2] <- ",
+            "s[value=1] <- input=a[value=1]",
+            "s[value=2] <- input=a[value=2]",
+            "t <- values=s[value=1],s[value=2]"
+        ]
+    );
+    let a2 = s.stage("a[value=2]").unwrap();
+    assert_eq!(a2.params.get("value"), &ParamValue::Int(2));
+    assert_eq!((a2.base.as_str(), a2.variant.clone()), ("a", vec![("value".to_string(), "2".to_string())]));
+    assert_eq!(s.stage("s[value=2]").unwrap().params.get("factor"), &ParamValue::Int(3), "a consumer keeps its own parameters");
+}
+
+#[test]
+fn several_swept_parameters_give_the_cross_product() {
+    let s = spec("[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nvalue = [1, 2]\nitems = [3, 4, 5]\n");
+    let names: Vec<&str> = s.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.len(), 6);
+    assert_eq!(names[0], "a[value=1,items=3]");
+    assert_eq!(names[5], "a[value=2,items=5]");
+}
+
+#[test]
+fn two_sweeps_meet_as_a_cross_product_and_one_sweep_is_matched() {
+    let source = r#"
+[stages.a]
+kind = "test-source"
+[stages.a.matrix]
+value = [1, 2]
+
+[stages.s]
+kind = "test-scale"
+input = "a"
+[stages.s.matrix]
+factor = [10, 20]
+"#;
+    let s = spec(source);
+    let names: Vec<&str> = s.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names[2..], ["s[value=1,factor=10]", "s[value=1,factor=20]", "s[value=2,factor=10]", "s[value=2,factor=20]"]);
+    assert_eq!(shape(&s)[5], "s[value=2,factor=20] <- input=a[value=2]");
+}
+
+#[test]
+fn repeats_derive_their_seeds_from_the_pipeline_seed() {
+    let source =
+        "[pipeline]\nseed = 7\n[stages.a]\nkind = \"test-source\"\n[stages.s]\nkind = \"test-scale\"\ninput = \"a\"\nrepeats = 3\n";
+    let s = spec(source);
+    let seeds: Vec<(String, u64)> = s.stages.iter().map(|s| (s.name.clone(), s.seed)).collect();
+    assert_eq!(seeds[0], ("a".to_string(), 7), "the source is not repeated: the split stays fixed");
+    assert_eq!(seeds[1], ("s[repeat=0]".to_string(), 7), "repeat 0 is the unrepeated run");
+    assert_ne!(seeds[2].1, seeds[3].1);
+    assert_eq!(spec(source).stages[3].seed, seeds[3].1, "derived the same way every time");
+    assert_eq!(repeat_seed(7, 2), seeds[3].1);
+}
+
+#[test]
+fn pipeline_repeats_repeat_the_training_kinds_and_chains_stay_matched() {
+    let quickstart = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/quickstart.toml")).unwrap();
+    let s = spec(&quickstart.replace("[pipeline]\n", "[pipeline]\nrepeats = 2\n"));
+    let names: Vec<&str> = s.stages.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"data"), "load is not repeated without resplit: {names:?}");
+    assert!(names.contains(&"svm[repeat=1]") && names.contains(&"vocab[repeat=1]"), "{names:?}");
+    let step2: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("step2")).collect();
+    assert_eq!(step2, ["step2[repeat=0]", "step2[repeat=1]"], "stage 2 of repeat K uses stage 1 of repeat K");
+    assert_eq!(shape(&s).iter().find(|l| l.starts_with("step2[repeat=1]")).unwrap().matches("repeat=1").count(), 2);
+    let resplit = spec(&quickstart.replace("[pipeline]\n", "[pipeline]\nrepeats = 2\nresplit = true\n"));
+    assert!(resplit.stage("data[repeat=1]").is_some());
+}
+
+#[test]
+fn sweep_errors_name_their_line() {
+    let text = errors(
+        r#"[stages.a]
+kind = "test-source"
+value = 4
+
+[stages.a.matrix]
+value = [1, 2]
+itmes = [3]
+root = []
+
+[stages.s]
+kind = "test-scale"
+input = "a"
+repeats = 0
+
+[stages.s.matrix]
+factor = [1, "two", 1]
+"#,
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn a_sweep_past_the_limit_is_an_error() {
+    let values: Vec<String> = (1..=40).map(|v| v.to_string()).collect();
+    let list = values.join(", ");
+    let text = errors(&format!("[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nvalue = [{list}]\nitems = [{list}]\n"));
+    assert!(text.contains("past 1000 stages"), "{text}");
+}
