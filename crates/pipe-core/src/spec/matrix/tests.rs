@@ -110,7 +110,7 @@ fn repeats_derive_their_seeds_from_the_pipeline_seed() {
 
 #[test]
 fn pipeline_repeats_repeat_the_training_kinds_and_chains_stay_matched() {
-    let quickstart = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/quickstart.toml")).unwrap();
+    let quickstart = crate::fsx::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/quickstart.toml")).unwrap();
     let s = spec(&quickstart.replace("[pipeline]\n", "[pipeline]\nrepeats = 2\n"));
     let names: Vec<&str> = s.stages.iter().map(|s| s.name.as_str()).collect();
     assert!(names.contains(&"data"), "load is not repeated without resplit: {names:?}");
