@@ -16,7 +16,9 @@ Reports medians of several runs and the peak RSS (from wait4), as Markdown.
     tight loop on one pre-built batch, the sgemm peak, and the real
     AlexNet's images/s, GFLOP/s and seconds per epoch at 224x224 (printed
     as its own table).
-Usage: python3 scripts/bench.py [--runs N] [--load] [--bow] [--cnn]
+  - with --binary PATH: the engine rows for another build of `pipe` (one
+    with the test kinds), to compare two builds back to back.
+Usage: python3 scripts/bench.py [--runs N] [--load] [--bow] [--cnn] [--binary PATH]
 """
 import argparse, os, pathlib, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -130,8 +132,9 @@ def main():
     ap.add_argument("--load", action="store_true", help="also benchmark the load stage on Open Clip Art")
     ap.add_argument("--bow", action="store_true", help="also benchmark KAZE extraction and the SVM grid search")
     ap.add_argument("--cnn", action="store_true", help="also benchmark CNN training (data feeding, the paper's net)")
+    ap.add_argument("--binary", type=pathlib.Path, help="measure this `pipe` (built with the test kinds) instead of building one")
     args = ap.parse_args()
-    pipe = build()
+    pipe = args.binary.resolve() if args.binary else build()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)

@@ -45,6 +45,8 @@ fn adding_a_value_runs_only_the_new_variant_and_what_takes_every_variant() {
         ["a=cached", "s[factor=10]=ran", "s[factor=20]=ran", "s[factor=30]=ran", "t=cached"],
         "a base name selects every variant"
     );
+    let check = text(&p.pipe(&["check", "p.toml"]).stdout);
+    assert!(check.contains("s -> 3 variants: s[factor=10], s[factor=20], s[factor=30]"), "{check}");
     let dag = text(&p.pipe(&["dag", "p.toml"]).stdout);
     assert!(dag.contains("t (test-sum) <- values=s[factor=10],s[factor=20],s[factor=30]"), "{dag}");
 }

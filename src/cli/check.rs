@@ -15,6 +15,17 @@ pub fn check(file: &Path) -> Outcome {
         spec.stages.len(),
         if spec.stages.len() == 1 { "" } else { "s" }
     );
+    // What each swept or repeated stage expanded to, in file order.
+    let mut expanded: Vec<(&str, Vec<&str>)> = Vec::new();
+    for s in spec.stages.iter().filter(|s| !s.variant.is_empty()) {
+        match expanded.iter_mut().find(|(base, _)| *base == s.base) {
+            Some((_, names)) => names.push(&s.name),
+            None => expanded.push((&s.base, vec![&s.name])),
+        }
+    }
+    for (base, names) in expanded {
+        println!("  {base} -> {} variants: {}", names.len(), names.join(", "));
+    }
     Ok(EXIT_OK)
 }
 
