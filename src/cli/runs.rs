@@ -77,10 +77,11 @@ fn headline_of(metrics_csv: &str) -> String {
         .lines()
         .skip(1)
         .filter_map(|l| {
-            // approach,task,class,precision,recall,f1,f2,support
-            let f: Vec<&str> = l.split(',').collect();
+            // approach,task,class,precision,recall,f1,f2,support,variant,repeat;
+            // a swept approach's name is quoted (`"svm[words=50,repeat=0]"`).
+            let f: Vec<String> = pipe_core::data::imet::csv_fields(l);
             let number = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
-            match (f.get(1).copied(), f.get(2).copied()) {
+            match (f.get(1).map(String::as_str), f.get(2).map(String::as_str)) {
                 (Some("single"), Some("accuracy")) => Some(format!("{} {:.3}", f[0], number(5))),
                 (Some("multi"), Some("micro avg")) => Some(format!("{} micro F2 {:.3}", f[0], number(6))),
                 _ => None,
@@ -184,5 +185,8 @@ mod tests {
                    tags,multi,micro avg,0.2,0.8,0.32,0.5,10\n\
                    tags,multi,samples avg,0.3,0.6,0.4,0.4567,10\n";
         assert_eq!(super::headline_of(csv), "svm 0.750, tags micro F2 0.500");
+        let swept = "approach,task,class,precision,recall,f1,f2,support,variant,repeat\n\
+                     \"svm[words=50,repeat=1]\",single,accuracy,0.6,0.6,0.6,,4,svm[words=50],1\n";
+        assert_eq!(super::headline_of(swept), "svm[words=50,repeat=1] 0.600");
     }
 }

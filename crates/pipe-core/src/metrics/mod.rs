@@ -3,6 +3,7 @@
 //! denominator is zero counts as 0. Averages run over the labels present in
 //! `y_true` or `y_pred` (scikit-learn's default `labels`).
 
+pub mod significance;
 pub mod threshold;
 
 /// Per-label counts of one single-label prediction.
@@ -57,7 +58,28 @@ pub fn accuracy(y_true: &[usize], y_pred: &[usize]) -> f64 {
 
 /// Macro F1 over the labels present in `y_true` or `y_pred`.
 pub fn macro_f1(y_true: &[usize], y_pred: &[usize], labels: usize) -> f64 {
-    let c = counts(y_true, y_pred, labels);
+    macro_f1_of(&counts(y_true, y_pred, labels))
+}
+
+/// [`macro_f1`] of the items at `idx` (repeats counted), without gathering
+/// them: what a bootstrap resample scores.
+pub fn macro_f1_at(y_true: &[usize], y_pred: &[usize], labels: usize, idx: &[usize]) -> f64 {
+    let mut c = vec![Counts::default(); labels];
+    for &i in idx {
+        let (t, p) = (y_true[i], y_pred[i]);
+        c[t].support += 1;
+        if t == p {
+            c[t].tp += 1;
+        } else {
+            c[t].fn_ += 1;
+            c[p].fp += 1;
+        }
+    }
+    macro_f1_of(&c)
+}
+
+/// The mean F1 of the labels present (true or predicted at least once).
+fn macro_f1_of(c: &[Counts]) -> f64 {
     let present: Vec<&Counts> = c.iter().filter(|c| c.support > 0 || c.fp > 0).collect();
     if present.is_empty() {
         return 0.0;
@@ -260,6 +282,24 @@ pub fn multi_label_f2(y_true: &[Vec<usize>], y_pred: &[Vec<usize>], labels: usiz
     }
 }
 
+/// Per-sample counts of multi-label predictions (true positives, false
+/// positives, false negatives and true labels of each sample), for
+/// [`micro_f2_at`].
+pub fn multi_label_sample_counts(y_true: &[Vec<usize>], y_pred: &[Vec<usize>], labels: usize) -> Vec<Counts> {
+    multi_label_counts(y_true, y_pred, labels).1
+}
+
+/// Micro-averaged F2 ([`multi_label_f2`] with [`Average::Micro`]) of the
+/// samples at `idx` (repeats counted), from their per-sample counts: the
+/// labels' counts summed are the samples' counts summed.
+pub fn micro_f2_at(samples: &[Counts], idx: &[usize]) -> f64 {
+    let total = idx.iter().fold(Counts::default(), |a, &i| {
+        let c = &samples[i];
+        Counts { tp: a.tp + c.tp, fp: a.fp + c.fp, fn_: a.fn_ + c.fn_, support: a.support + c.support }
+    });
+    total.fbeta(2.0)
+}
+
 /// `matrix[true][predicted]` counts over `labels` labels.
 pub fn confusion(y_true: &[usize], y_pred: &[usize], labels: usize) -> Vec<Vec<usize>> {
     let mut m = vec![vec![0; labels]; labels];
@@ -334,6 +374,26 @@ mod tests {
         let b = get("b");
         assert!(close(b.f1, 0.666667) && close(b.f2.unwrap(), 0.555556) && b.support == 2);
         assert_eq!((get("d").precision, get("d").support), (0.0, 0));
+    }
+
+    /// The indexed forms score a resample exactly as the plain functions
+    /// score the gathered items.
+    #[test]
+    fn indexed_metrics_equal_the_gathered_ones() {
+        let y_true = [0, 0, 1, 1, 2, 3, 2];
+        let y_pred = [0, 1, 1, 1, 3, 3, 0];
+        for idx in [vec![0, 1, 2, 3, 4, 5, 6], vec![1, 1, 4, 6, 6, 0, 2], vec![5, 5, 5], vec![]] {
+            let t: Vec<usize> = idx.iter().map(|&i| y_true[i]).collect();
+            let p: Vec<usize> = idx.iter().map(|&i| y_pred[i]).collect();
+            assert_eq!(macro_f1_at(&y_true, &y_pred, 4, &idx), macro_f1(&t, &p, 4), "{idx:?}");
+        }
+        let y = vec![vec![0, 2], vec![], vec![0, 1], vec![1, 2]];
+        let p = vec![vec![0], vec![], vec![0, 3], vec![1, 2]];
+        let samples = multi_label_sample_counts(&y, &p, 4);
+        for idx in [vec![0, 1, 2, 3], vec![3, 3, 1, 0], vec![1, 1]] {
+            let (ys, ps): (Vec<Vec<usize>>, Vec<Vec<usize>>) = idx.iter().map(|&i| (y[i].clone(), p[i].clone())).unzip();
+            assert_eq!(micro_f2_at(&samples, &idx), multi_label_f2(&ys, &ps, 4, Average::Micro), "{idx:?}");
+        }
     }
 
     #[test]

@@ -2,9 +2,13 @@
 //! split, with scikit-learn's definitions (see `metrics`), in one long
 //! table — `metrics.csv` / `metrics.parquet` with columns `approach` (the
 //! input stage's name), `task`, `class`, `precision`, `recall`, `f1`, `f2`,
-//! `support` — plus `confusion/<approach>.csv` and `comparison.md` (the
-//! approaches side by side, then each one's class table, then any SVM
-//! grid-search table). The run's report folder copies these.
+//! `support`, `variant` (the name without its `repeat=N` entry), `repeat`
+//! — plus `confusion/<approach>.csv`, `significance.csv` (McNemar and
+//! paired-bootstrap tests between approaches on the same test images,
+//! Holm-adjusted) and `comparison.md` (the approaches side by side, the
+//! summaries over repeats, the significance section, then each one's class
+//! table, then any SVM grid-search table). The run's report folder copies
+//! these.
 
 use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
 

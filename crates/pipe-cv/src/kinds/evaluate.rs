@@ -2,9 +2,12 @@
 //! split, with scikit-learn's definitions (see `metrics`), in one long
 //! table — `metrics.csv` / `metrics.parquet` with columns `approach` (the
 //! input stage's name), `task`, `class`, `precision`, `recall`, `f1`, `f2`,
-//! `support` — plus `confusion/<approach>.csv` and `comparison.md` (the
-//! approaches side by side, then each one's class table, then any SVM
-//! grid-search table). The run's report folder copies these.
+//! `support`, then `variant` (the name without its `repeat=N` entry) and
+//! `repeat` (N, empty without one) — plus `confusion/<approach>.csv`,
+//! `significance.csv` (see [`compare`]) and `comparison.md` (the approaches
+//! side by side, the summaries over repeats, the significance of the
+//! differences, then each one's class table, then any SVM grid-search
+//! table). The run's report folder copies these.
 
 use std::fmt::Write as _;
 
@@ -17,6 +20,9 @@ use crate::report::plots;
 use pipe_core::data::predictions::{MultiPredictions, Predictions, task_of};
 use pipe_core::metrics::{Row, confusion, multi_label_report, single_label_report};
 use pipe_core::stages::{StageContext, StageError};
+
+pub mod compare;
+use compare::{Labels, Scored};
 
 /// The headline columns of the comparison: (row class, column, title).
 pub const HEADLINE: &[(&str, &str, &str)] = &[
@@ -39,6 +45,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let mut page: Vec<Block> = Vec::new();
     let mut table: Vec<(String, String, Row)> = Vec::new();
     let mut md_sections = String::new();
+    let mut scored: Vec<Scored> = Vec::new();
     for (name, dir) in approaches(ctx.inputs_of("predictions")) {
         for ext in ["csv", "parquet"] {
             let to = out.join("predictions").join(format!("{name}.{ext}"));
@@ -56,6 +63,12 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
                 page.extend(curves(&text, &name, &out)?);
             }
             table.extend(rows.into_iter().map(|r| (name.clone(), "multi".to_string(), r)));
+            scored.push(Scored {
+                name,
+                ids: m.ids,
+                classes: m.meta.classes,
+                labels: Labels::Multi { truth: sets(&m.y_true), pred: sets(&m.y_pred) },
+            });
             continue;
         }
         let p = Predictions::read(&dir).map_err(StageError::from)?;
@@ -84,11 +97,31 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             page.push(Block::Table(grid_rows(&text)));
         }
         table.extend(rows.into_iter().map(|r| (name.clone(), p.meta.task.clone(), r)));
+        scored.push(Scored { name, ids: p.ids, classes: p.meta.classes, labels: Labels::Single { truth, pred } });
     }
     write_metrics(&out, &table)?;
-    let md = format!("# Comparison\n\n{}\n{md_sections}", comparison_table(&table));
+    let significance = compare::compare(&scored, ctx.seed);
+    fsx::write(out.join("significance.csv"), compare::significance_csv(&significance))?;
+    let md = format!(
+        "# Comparison\n\n{}{}{}\n{md_sections}",
+        comparison_table(&table),
+        compare::repeats_markdown(&table),
+        compare::significance_markdown(&significance, ctx.seed)
+    );
     fsx::write(out.join("comparison.md"), md)?;
     let mut blocks = vec![Block::Heading("Comparison (test split)".into()), Block::Table(comparison_rows(&table))];
+    let repeats = compare::repeat_rows(&table);
+    if !repeats.is_empty() {
+        blocks.extend([Block::Heading("Repeats".into()), Block::Text(compare::REPEATS_INTRO.replace('`', "")), Block::Table(repeats)]);
+    }
+    if !significance.is_empty() {
+        blocks.extend([
+            Block::Heading("Significance".into()),
+            Block::Text(compare::significance_intro(ctx.seed)),
+            Block::Table(compare::significance_rows(&significance)),
+            Block::Text(compare::significance_note(&significance)),
+        ]);
+    }
     if let Some(images) = ctx.inputs_of("images").first() {
         blocks.extend(dataset_blocks(&images.dir, &out)?);
     }
@@ -205,6 +238,7 @@ fn class_rows(rows: &[Row]) -> Vec<Vec<String>> {
 
 fn write_metrics(out: &std::path::Path, table: &[(String, String, Row)]) -> Result<(), StageError> {
     let err = |e: PolarsError| StageError::Failed(format!("metrics table: {e}"));
+    let variants: Vec<(String, Option<u32>)> = table.iter().map(|t| compare::variant_of(&t.0)).collect();
     let mut df = df!(
         "approach" => table.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(),
         "task" => table.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(),
@@ -214,6 +248,8 @@ fn write_metrics(out: &std::path::Path, table: &[(String, String, Row)]) -> Resu
         "f1" => table.iter().map(|t| t.2.f1).collect::<Vec<_>>(),
         "f2" => table.iter().map(|t| t.2.f2).collect::<Vec<_>>(),
         "support" => table.iter().map(|t| t.2.support as u64).collect::<Vec<_>>(),
+        "variant" => variants.iter().map(|v| v.0.as_str()).collect::<Vec<_>>(),
+        "repeat" => variants.iter().map(|v| v.1).collect::<Vec<_>>(),
     )
     .map_err(err)?;
     let f = fsx::create(out.join("metrics.parquet"))?;
