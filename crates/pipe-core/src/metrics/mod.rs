@@ -3,6 +3,7 @@
 //! denominator is zero counts as 0. Averages run over the labels present in
 //! `y_true` or `y_pred` (scikit-learn's default `labels`).
 
+pub mod pairs;
 pub mod significance;
 pub mod threshold;
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use super::significance::RunSignificance;
 use crate::fsx;
 use crate::graph::keys::{KeyDoc, Reason, reasons_since};
 use crate::record::{RecordError, RunRecord};
@@ -39,6 +40,8 @@ pub enum DiffError {
     /// A column of the joined table is missing or of the wrong type.
     #[error(transparent)]
     Table(#[from] PolarsError),
+    #[error(transparent)]
+    Io(#[from] crate::util::PathError),
 }
 
 /// A run found from a command-line argument.
@@ -197,7 +200,15 @@ fn signed(v: Option<f64>) -> String {
 }
 
 /// Renders the comparison; `tolerance` decides which deltas are marked.
-pub fn render(a: &RunRef, b: &RunRef, deltas: &[Delta], why: &[String], format: Format, tolerance: f64) -> String {
+pub fn render(
+    a: &RunRef,
+    b: &RunRef,
+    deltas: &[Delta],
+    why: &[String],
+    significance: &RunSignificance,
+    format: Format,
+    tolerance: f64,
+) -> String {
     let changed = |d: &Delta| d.delta().is_none_or(|x| x.abs() > tolerance);
     match format {
         Format::Json => serde_json::to_string_pretty(&serde_json::json!({
@@ -206,6 +217,11 @@ pub fn render(a: &RunRef, b: &RunRef, deltas: &[Delta], why: &[String], format: 
                 "approach": d.approach, "class": d.class, "metric": d.metric, "a": d.a, "b": d.b, "delta": d.delta(), "changed": changed(d),
             })).collect::<Vec<_>>(),
             "why": why,
+            "significance": significance.rows.iter().map(|c| serde_json::json!({
+                "approach": c.a, "metric": c.metric, "delta": -c.difference,
+                "interval": c.interval.map(|(lo, hi)| [-hi, -lo]), "p": c.p_value, "p_holm": c.p_holm, "significant": c.significant(),
+            })).collect::<Vec<_>>(),
+            "not_tested": significance.untested.iter().map(|(a, why)| serde_json::json!({"approach": a, "why": why})).collect::<Vec<_>>(),
         }))
         .expect("JSON values serialise")
             + "\n",
@@ -255,7 +271,9 @@ pub fn render(a: &RunRef, b: &RunRef, deltas: &[Delta], why: &[String], format: 
             } else {
                 s.push_str(&crate::report::table::table(&header, &rows));
             }
-            s.push_str(&format!("\n* changed by more than {tolerance}\n\nwhy they differ:\n"));
+            s.push_str(&format!("\n* changed by more than {tolerance}\n"));
+            s.push_str(&super::significance::render(significance, format == Format::Md));
+            s.push_str("\nwhy they differ:\n");
             if why.is_empty() {
                 s.push_str("  nothing: every stage has the same key\n");
             }

@@ -14,6 +14,7 @@
 use std::path::Path;
 
 pub mod diff;
+pub mod significance;
 pub mod table;
 
 use crate::cache::{Cache, CacheError, Entry, Lookup};
