@@ -7,7 +7,8 @@ implementations, and exits non-zero on any mismatch:
   - Holm adjustment: statsmodels' `multipletests(method="holm")`;
   - Student-t 95% critical values: scipy's `t.ppf(0.975, df)`;
   - mean, sample std and t interval: numpy and scipy;
-  - bootstrap percentiles: numpy's default (linear) `percentile`.
+  - bootstrap percentiles: numpy's default (linear) `percentile`;
+  - the paired t-test over repeats: scipy's `ttest_rel`.
 
 The inputs and the expected values below are the tests' own, copied here:
 the script reads nothing else. When a test's value changes, change it here
@@ -52,6 +53,13 @@ SUMMARY = [
     ([0.3], (0.3, 0.0, 0.3, 0.3)),
 ]
 
+# (a, b) -> scipy.stats.ttest_rel(a, b): (t, two-sided p)
+PAIRED_T = [
+    ([0.81, 0.79, 0.84], [0.75, 0.74, 0.80], 8.660254037844332, 0.01307245756034668),
+    ([0.5, 0.7, 0.6, 0.65], [0.52, 0.69, 0.61, 0.66], -1.1920791213585396, 0.3189317919127754),
+    ([0.9, 0.8], [0.7, 0.75], 1.6666666666666672, 0.3440417392452613),
+]
+
 # resampled differences -> (2.5th percentile, 97.5th percentile, two-sided p)
 BOOTSTRAP = [
     ([0.3, -0.1, 0.2, 0.05, 0.0, 0.15, -0.2], (-0.185, 0.285, 6 / 7)),
@@ -93,9 +101,13 @@ def main():
         check(f"percentile 2.5 of {diffs}", np.percentile(d, 2.5), lo)
         check(f"percentile 97.5 of {diffs}", np.percentile(d, 97.5), hi)
         check(f"bootstrap p of {diffs}", min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))), p)
+    for a, b, t, p in PAIRED_T:
+        r = stats.ttest_rel(a, b)
+        check(f"ttest_rel {a} {b} t", r.statistic, t, 1e-9)
+        check(f"ttest_rel {a} {b} p", r.pvalue, p, 1e-9)
     for line in bad:
         print("MISMATCH", line)
-    checked = len(MCNEMAR) + sum(len(w) for _, w in HOLM) + len(T975_EXACT) + len(T975_APPROX) + 4 * len(SUMMARY) + 3 * len(BOOTSTRAP)
+    checked = len(MCNEMAR) + sum(len(w) for _, w in HOLM) + len(T975_EXACT) + len(T975_APPROX) + 4 * len(SUMMARY) + 3 * len(BOOTSTRAP) + 2 * len(PAIRED_T)
     print(f"{checked - len(bad)} of {checked} reference values agree")
     return 1 if bad else 0
 

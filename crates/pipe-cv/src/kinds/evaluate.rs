@@ -102,10 +102,12 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     write_metrics(&out, &table)?;
     let significance = compare::compare(&scored, ctx.seed);
     fsx::write(out.join("significance.csv"), compare::significance_csv(&significance))?;
+    let over_repeats = compare::repeat_comparisons(&table);
     let md = format!(
-        "# Comparison\n\n{}{}{}\n{md_sections}",
+        "# Comparison\n\n{}{}{}{}\n{md_sections}",
         comparison_table(&table),
         compare::repeats_markdown(&table),
+        compare::repeat_comparisons_markdown(&over_repeats),
         compare::significance_markdown(&significance, ctx.seed)
     );
     fsx::write(out.join("comparison.md"), md)?;
@@ -113,6 +115,13 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let repeats = compare::repeat_rows(&table);
     if !repeats.is_empty() {
         blocks.extend([Block::Heading("Repeats".into()), Block::Text(compare::REPEATS_INTRO.replace('`', "")), Block::Table(repeats)]);
+    }
+    if !over_repeats.is_empty() {
+        blocks.extend([
+            Block::Heading("Repeats compared".into()),
+            Block::Text(compare::REPEATS_COMPARED_INTRO.into()),
+            Block::Table(compare::repeat_comparison_rows(&over_repeats)),
+        ]);
     }
     if !significance.is_empty() {
         blocks.extend([

@@ -156,3 +156,22 @@ fn binomial_terms_match_exact_arithmetic() {
     assert!(close(binom_pmf_half(3, 10), 120.0 / 1024.0, 1e-14));
     assert!(close(binom_pmf_half(20, 40), 137846528820.0 / 1099511627776.0, 1e-14));
 }
+
+/// scipy.stats.ttest_rel(a, b): (a, b, t, two-sided p); see scripts/check_significance.py.
+const PAIRED_T: &[(&[f64], &[f64], f64, f64)] = &[
+    (&[0.81, 0.79, 0.84], &[0.75, 0.74, 0.80], 8.660254037844332, 0.01307245756034668),
+    (&[0.5, 0.7, 0.6, 0.65], &[0.52, 0.69, 0.61, 0.66], -1.1920791213585396, 0.3189317919127754),
+    (&[0.9, 0.8], &[0.7, 0.75], 1.6666666666666672, 0.3440417392452613),
+];
+
+#[test]
+fn the_paired_t_test_matches_scipy() {
+    for &(a, b, t, p) in PAIRED_T {
+        let r = paired_t(a, b);
+        assert!((r.t - t).abs() < 1e-9 * t.abs(), "{a:?} {b:?}: t {} vs {t}", r.t);
+        assert!((r.p_value - p).abs() < 1e-9 * p, "{a:?} {b:?}: p {} vs {p}", r.p_value);
+    }
+    assert_eq!(paired_t(&[0.5, 0.6], &[0.5, 0.6]).p_value, 1.0, "no difference at all");
+    assert_eq!(paired_t(&[0.6, 0.7], &[0.5, 0.6]).p_value, 0.0, "the same difference every time");
+    assert!(paired_t(&[0.6], &[0.5]).p_value.is_nan(), "one pair: no test");
+}

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use pipe_core::metrics::Row;
 pub use pipe_core::metrics::pairs::{ALPHA, Comparison, Labels, RESAMPLES, Scored, compare};
-use pipe_core::metrics::significance::mean_std_ci95;
+use pipe_core::metrics::significance::{PairedT, holm, mean_std_ci95, paired_t};
 
 fn p_text(p: f64) -> String {
     if p < 1e-4 { "<0.0001".into() } else { format!("{p:.4}") }
@@ -167,6 +167,102 @@ pub fn repeats_markdown(table: &[(String, String, Row)]) -> String {
     format!("\n## Repeats\n\n{REPEATS_INTRO}\n\n{}", markdown(&rows))
 }
 
+/// Two variants with repeats, compared over their repeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepeatComparison {
+    pub a: String,
+    pub b: String,
+    pub metric: &'static str,
+    pub test: PairedT,
+    pub p_holm: f64,
+}
+
+/// Each variant with repeats: its members in repeat order, and its task.
+fn repeat_groups(table: &[(String, String, Row)]) -> Vec<(String, String, Vec<(u32, String)>)> {
+    let mut groups: Vec<(String, String, Vec<(u32, String)>)> = Vec::new();
+    for (name, task, _) in table {
+        let (variant, Some(k)) = variant_of(name) else { continue };
+        match groups.iter_mut().find(|(v, _, _)| *v == variant) {
+            Some((_, _, members)) if !members.iter().any(|(_, n)| n == name) => members.push((k, name.clone())),
+            Some(_) => {}
+            None => groups.push((variant, task.clone(), vec![(k, name.clone())])),
+        }
+    }
+    for (_, _, members) in &mut groups {
+        members.sort();
+    }
+    groups
+}
+
+/// Every two variants of one task with the same repeats (at least two):
+/// Student's paired t-test, repeat K against repeat K (the same seed), on
+/// accuracy and macro F1 (micro F2 for multi-label), Holm-adjusted together.
+pub fn repeat_comparisons(table: &[(String, String, Row)]) -> Vec<RepeatComparison> {
+    let groups = repeat_groups(table);
+    let value = |name: &str, class: &str, f2: bool| {
+        table.iter().find(|(a, _, r)| a == name && r.class == class).map(|(_, _, r)| if f2 { r.f2.unwrap_or(f64::NAN) } else { r.f1 })
+    };
+    let mut out = Vec::new();
+    for (x, (va, task_a, ma)) in groups.iter().enumerate() {
+        for (vb, task_b, mb) in groups.iter().skip(x + 1) {
+            let same_repeats = ma.iter().map(|m| m.0).eq(mb.iter().map(|m| m.0));
+            if task_a != task_b || !same_repeats || ma.len() < 2 {
+                continue;
+            }
+            let metrics: &[(&'static str, &str, bool)] = if task_a == "multi" {
+                &[("micro F2", "micro avg", true)]
+            } else {
+                &[("accuracy", "accuracy", false), ("macro F1", "macro avg", false)]
+            };
+            for &(metric, class, f2) in metrics {
+                let a: Option<Vec<f64>> = ma.iter().map(|(_, n)| value(n, class, f2)).collect();
+                let b: Option<Vec<f64>> = mb.iter().map(|(_, n)| value(n, class, f2)).collect();
+                if let (Some(a), Some(b)) = (a, b) {
+                    out.push(RepeatComparison { a: va.clone(), b: vb.clone(), metric, test: paired_t(&a, &b), p_holm: f64::NAN });
+                }
+            }
+        }
+    }
+    let adjusted = holm(&out.iter().map(|c| c.test.p_value).collect::<Vec<_>>());
+    for (c, p) in out.iter_mut().zip(adjusted) {
+        c.p_holm = p;
+    }
+    out
+}
+
+pub const REPEATS_COMPARED_INTRO: &str = "Variants with the same repeats, compared over them: Student's paired t-test of repeat K against \
+                                          repeat K (the same seed), on accuracy and macro F1 (micro F2 for multi-label). Differences are A - B.";
+
+/// The rows of the repeats-compared table (header first).
+pub fn repeat_comparison_rows(rows: &[RepeatComparison]) -> Vec<Vec<String>> {
+    let mut out = vec![["A", "B", "metric", "repeats", "mean A - B", "t", "p", "p (Holm)"].map(String::from).to_vec()];
+    for c in rows {
+        out.push(vec![
+            c.a.clone(),
+            c.b.clone(),
+            c.metric.to_string(),
+            c.test.n.to_string(),
+            format!("{:+.3}{}", c.test.mean_difference, if c.p_holm < ALPHA { "*" } else { "" }),
+            format!("{:.2}", c.test.t),
+            p_text(c.test.p_value),
+            p_text(c.p_holm),
+        ]);
+    }
+    out
+}
+
+/// The `## Repeats compared` section of `comparison.md` (empty without two variants to compare).
+pub fn repeat_comparisons_markdown(rows: &[RepeatComparison]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n## Repeats compared\n\n{REPEATS_COMPARED_INTRO}\n\n{}\n\\* : significant at {ALPHA}, Holm-adjusted over {} comparisons.\n",
+        markdown(&repeat_comparison_rows(rows)),
+        rows.len()
+    )
+}
+
 /// Rows of cells (header first) as a Markdown table.
 fn markdown(rows: &[Vec<String>]) -> String {
     let Some(header) = rows.first() else { return String::new() };
@@ -180,6 +276,30 @@ fn markdown(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(class: &str, f1: f64) -> Row {
+        Row { class: class.into(), precision: f1, recall: f1, f1, f2: None, support: 10 }
+    }
+
+    #[test]
+    fn variants_with_the_same_repeats_are_compared_over_them() {
+        let mut table = Vec::new();
+        for (k, (a, b)) in [(0.81, 0.75), (0.79, 0.74), (0.84, 0.80)].iter().enumerate() {
+            for (name, v) in [("cnn", a), ("svm", b)] {
+                let approach = format!("{name}[repeat={k}]");
+                table.push((approach.clone(), "single".to_string(), row("accuracy", *v)));
+                table.push((approach, "single".to_string(), row("macro avg", *v)));
+            }
+        }
+        table.push(("hog".to_string(), "single".to_string(), row("accuracy", 0.7)));
+        let rows = repeat_comparisons(&table);
+        assert_eq!(rows.len(), 2, "accuracy and macro F1 of cnn against svm; hog has no repeats");
+        assert_eq!((rows[0].a.as_str(), rows[0].b.as_str(), rows[0].metric), ("cnn", "svm", "accuracy"));
+        assert!((rows[0].test.p_value - 0.01307245756034668).abs() < 1e-9, "scipy's ttest_rel: {:?}", rows[0].test);
+        assert!((rows[0].p_holm - 2.0 * 0.01307245756034668).abs() < 1e-9);
+        let md = repeat_comparisons_markdown(&rows);
+        assert!(md.contains("| cnn | svm | accuracy | 3 | +0.050* |"), "{md}");
+    }
 
     #[test]
     fn repeat_entries_come_off_the_name() {
