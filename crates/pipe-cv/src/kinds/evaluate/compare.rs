@@ -177,9 +177,12 @@ pub struct RepeatComparison {
     pub p_holm: f64,
 }
 
+/// A variant with repeats: its name, task, and members as (repeat, approach).
+type RepeatGroup = (String, String, Vec<(u32, String)>);
+
 /// Each variant with repeats: its members in repeat order, and its task.
-fn repeat_groups(table: &[(String, String, Row)]) -> Vec<(String, String, Vec<(u32, String)>)> {
-    let mut groups: Vec<(String, String, Vec<(u32, String)>)> = Vec::new();
+fn repeat_groups(table: &[(String, String, Row)]) -> Vec<RepeatGroup> {
+    let mut groups: Vec<RepeatGroup> = Vec::new();
     for (name, task, _) in table {
         let (variant, Some(k)) = variant_of(name) else { continue };
         match groups.iter_mut().find(|(v, _, _)| *v == variant) {
