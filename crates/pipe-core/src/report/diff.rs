@@ -218,8 +218,8 @@ pub fn render(
             })).collect::<Vec<_>>(),
             "why": why,
             "significance": significance.rows.iter().map(|c| serde_json::json!({
-                "approach": c.a, "metric": c.metric, "delta": -c.difference,
-                "interval": c.interval.map(|(lo, hi)| [-hi, -lo]), "p": c.p_value, "p_holm": c.p_holm, "significant": c.significant(),
+                "approach": c.a, "metric": c.metric, "delta": 0.0 - c.difference,
+                "interval": c.interval.map(|(lo, hi)| [0.0 - hi, 0.0 - lo]), "p": c.p_value, "p_holm": c.p_holm, "significant": c.significant(),
             })).collect::<Vec<_>>(),
             "not_tested": significance.untested.iter().map(|(a, why)| serde_json::json!({"approach": a, "why": why})).collect::<Vec<_>>(),
         }))

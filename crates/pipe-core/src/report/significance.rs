@@ -126,8 +126,8 @@ pub fn render(s: &RunSignificance, markdown: bool) -> String {
                 vec![
                     c.a.clone(),
                     c.metric.to_string(),
-                    format!("{:+.4}", -c.difference),
-                    c.interval.map_or(String::new(), |(lo, hi)| format!("[{:+.4}, {:+.4}]", -hi, -lo)),
+                    format!("{:+.4}", 0.0 - c.difference),
+                    c.interval.map_or(String::new(), |(lo, hi)| format!("[{:+.4}, {:+.4}]", 0.0 - hi, 0.0 - lo)),
                     p_text(c.p_value),
                     p_text(c.p_holm),
                     if c.significant() { "yes".into() } else { String::new() },
