@@ -338,6 +338,29 @@ pub fn non_finite_loss(epoch: usize, value: f64, learning_rate: f64) -> StageErr
     StageError::Failed(format!("epoch {epoch}: the loss became {value}: lower learning_rate (now {learning_rate})"))
 }
 
+/// The loss weights of `balanced` class weights: n / (classes present x
+/// count) per class over the training rows (0 for an absent class).
+fn class_weights(task: &Task, train: &[usize], setting: ClassWeights, device: Device) -> Result<Option<Tensor>, StageError> {
+    let (Targets::Single(t), ClassWeights::Balanced) = (&task.targets, setting) else { return Ok(None) };
+    let counts: Vec<f64> = (0..task.classes.len() as i64).map(|c| train.iter().filter(|&&i| t[i] == Some(c)).count() as f64).collect();
+    let present = counts.iter().filter(|c| **c > 0.0).count() as f64;
+    let w: Vec<f32> = counts.iter().map(|&c| if c == 0.0 { 0.0 } else { (train.len() as f64 / (present * c)) as f32 }).collect();
+    Ok(Some(Tensor::f_from_slice(&w).and_then(|w| w.f_to_device(device)).map_err(torch_error("the class weights"))?))
+}
+
+/// A training batch's pixels, each image flipped and shifted as its draw for
+/// this epoch says (`variant.row` is set per image).
+fn jittered_pixels(data: &Dataset, rows: &[usize], jitter: Option<Jitter>, variant: Variant) -> Vec<f32> {
+    let mut pixels = batch_pixels(data, rows);
+    if let Some(j) = jitter {
+        let (channels, side) = (data.pixels.channels, data.pixels.height);
+        for (image, &row) in pixels.chunks_exact_mut(channels * side * side).zip(rows) {
+            j.apply(image, channels, side, Variant { row, ..variant }, WHITE);
+        }
+    }
+    pixels
+}
+
 /// Trains on the training split (the validation split chooses the epoch
 /// whose weights are kept), writes `history.csv` and `model.safetensors`,
 /// and predicts the task's test images.
@@ -357,15 +380,7 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
     let base_rate = p.learning_rate;
     let mut opt =
         nn::AdamW::default().wd(p.weight_decay).build(&vs, base_rate).map_err(|e| StageError::Failed(format!("optimizer: {e}")))?;
-    let weights = match (&task.targets, loss.class_weights) {
-        (Targets::Single(t), ClassWeights::Balanced) => {
-            let counts: Vec<f64> = (0..n_outputs as i64).map(|c| train.iter().filter(|&&i| t[i] == Some(c)).count() as f64).collect();
-            let present = counts.iter().filter(|c| **c > 0.0).count() as f64;
-            let w: Vec<f32> = counts.iter().map(|&c| if c == 0.0 { 0.0 } else { (train.len() as f64 / (present * c)) as f32 }).collect();
-            Some(Tensor::f_from_slice(&w).and_then(|w| w.f_to_device(device)).map_err(torch_error("the class weights"))?)
-        }
-        _ => None,
-    };
+    let weights = class_weights(task, &train, loss.class_weights, device)?;
     let bs = p.batch_size as usize;
     let epochs = p.epochs as usize;
     let patience = p.patience as usize;
@@ -379,7 +394,6 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
     let jitter = Jitter::new(p.flip, p.shift);
     let smoothing = if matches!(task.targets, Targets::Single(_)) { loss.label_smoothing } else { 0.0 };
     let tta = p.tta;
-    let (channels, side) = (data.pixels.channels, data.pixels.height);
     let mut step_index = 0usize;
     if val.is_empty() {
         ctx.warn("no validation split: the epoch whose weights are kept is chosen on the training images (set load's validation_fraction above 0)");
@@ -390,16 +404,7 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
         Rng::new(ctx.seed, &format!("cnn/epoch/{epoch}")).shuffle(&mut order);
         let (mut sum, mut seen) = (0.0, 0usize);
         let seed = ctx.seed;
-        let prepare = |rows: &[usize]| {
-            let mut pixels = batch_pixels(data, rows);
-            if let Some(j) = jitter {
-                let one = channels * side * side;
-                for (image, &row) in pixels.chunks_exact_mut(one).zip(rows) {
-                    j.apply(image, channels, side, Variant { seed, epoch, row }, WHITE);
-                }
-            }
-            pixels
-        };
+        let prepare = |rows: &[usize]| jittered_pixels(data, rows, jitter, Variant { seed, epoch, row: 0 });
         for_each_prepared_batch(&order, bs, prepare, |k, rows, pixels| -> Result<(), StageError> {
             ctx.check_cancelled()?;
             opt.set_lr(schedule.rate(base_rate, step_index, total_steps));

@@ -129,19 +129,7 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                 progress.started(i, &stage.name, threads);
                 let tx = tx.clone();
                 let cancel = Arc::clone(cancel);
-                scope.spawn(move || {
-                    let started = Instant::now();
-                    let events_tx = tx.clone();
-                    let events: EventSink = Arc::new(move |e| {
-                        // The loop receives until every stage it started is
-                        // done, so sending cannot fail while this one runs.
-                        let _ = events_tx.send(Msg::Event(i, e));
-                    });
-                    let run = StageRun { index: i, threads, pool, grant };
-                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_stage(plan, cache, run, events, cancel)))
-                        .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error: {}", panic_text(&p)))));
-                    let _ = tx.send(Msg::Done(i, result, started.elapsed().as_secs_f64())); // as above
-                });
+                scope.spawn(move || stage_thread(plan, cache, StageRun { index: i, threads, pool, grant }, cancel, tx));
             }
             if queue.ready_len() == 0
                 && let Some((i, now)) = slots.lend(|i| queue.priority(i))
@@ -168,9 +156,8 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     holds.extend(hold);
                     let ok = status != StageStatus::Failed;
                     progress.finished(i, name, status, seconds, error.as_deref().unwrap_or(""));
-                    let warnings = std::mem::take(&mut results[i].warnings);
                     results[i] =
-                        StageResult { status, seconds, reason, error, warnings, threads: results[i].threads, start: results[i].start };
+                        StageResult { status, seconds, reason, error, ..std::mem::replace(&mut results[i], skipped(Why::Interrupted)) };
                     for s in queue.finish(i, ok) {
                         let why = Why::InputFailed(name.clone());
                         progress.finished(s, &plan.spec.stages[s].name, StageStatus::Skipped, 0.0, &why.to_string());
@@ -181,6 +168,21 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
         }
     });
     RunOutcome { results, interrupted: cancel.load(Ordering::Relaxed), holds }
+}
+
+/// One stage, on its own thread: runs it (a panic becomes its error) and
+/// sends its events and its result to the scheduler.
+fn stage_thread(plan: &Plan, cache: &Cache, run: StageRun, cancel: Arc<AtomicBool>, tx: mpsc::Sender<Msg>) {
+    let (i, started) = (run.index, Instant::now());
+    let events_tx = tx.clone();
+    let events: EventSink = Arc::new(move |e| {
+        // The loop receives until every stage it started is done, so
+        // sending cannot fail while this one runs.
+        let _ = events_tx.send(Msg::Event(i, e));
+    });
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| run_stage(plan, cache, run, events, cancel)))
+        .unwrap_or_else(|p| Err(StageError::Failed(format!("internal error: {}", panic_text(&p)))));
+    let _ = tx.send(Msg::Done(i, result, started.elapsed().as_secs_f64())); // as above
 }
 
 /// Every stage's result before the run: cached, for the plan's reason.

@@ -174,27 +174,8 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
             combos = combos.iter().flat_map(|c| values.iter().map(|v| with(c, dim.clone(), display(v))).collect::<Vec<_>>()).collect();
         }
         let repeated_kind = TRAINING_KINDS.contains(&stage.kind.name) || (repeats.resplit && SPLIT_KINDS.contains(&stage.kind.name));
-        let n = stage.sweep.repeats.or(repeats.repeats.filter(|_| repeated_kind));
-        if let Some(n) = n {
-            let inherited = combos.iter().any(|c| c.iter().any(|(d, _)| *d == Dim::Repeat));
-            if inherited {
-                let have = combos
-                    .iter()
-                    .filter_map(|c| c.iter().find(|(d, _)| *d == Dim::Repeat))
-                    .map(|(_, v)| v)
-                    .collect::<std::collections::BTreeSet<_>>();
-                if have.len() != n as usize {
-                    errors.push(
-                        Diagnostic::new(
-                            stage.span.clone(),
-                            format!("stage `{}` repeats {n} times, but its inputs are repeated {} times", stage.name, have.len()),
-                        )
-                        .hint("give the stages of one chain the same `repeats` (or set `[pipeline] repeats`)"),
-                    );
-                }
-            } else {
-                combos = combos.iter().flat_map(|c| (0..n).map(move |k| with(c, Dim::Repeat, k.to_string()))).collect();
-            }
+        if let Some(n) = stage.sweep.repeats.or(repeats.repeats.filter(|_| repeated_kind)) {
+            combos = with_repeats(stage, combos, n, errors);
         }
         if combos.len() > MAX_STAGES {
             too_many = true;
@@ -231,6 +212,26 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
         }
     }
     spec.stages = out;
+}
+
+/// `combos` repeated `n` times, or, when its inputs are already repeated,
+/// kept as they are (and an error if their count is not `n`).
+fn with_repeats(stage: &StageSpec, combos: Vec<Assignment>, n: u32, errors: &mut Vec<Diagnostic>) -> Vec<Assignment> {
+    let have: std::collections::BTreeSet<&String> =
+        combos.iter().filter_map(|c| c.iter().find(|(d, _)| *d == Dim::Repeat)).map(|(_, v)| v).collect();
+    if have.is_empty() {
+        return combos.iter().flat_map(|c| (0..n).map(move |k| with(c, Dim::Repeat, k.to_string()))).collect();
+    }
+    if have.len() != n as usize {
+        errors.push(
+            Diagnostic::new(
+                stage.span.clone(),
+                format!("stage `{}` repeats {n} times, but its inputs are repeated {} times", stage.name, have.len()),
+            )
+            .hint("give the stages of one chain the same `repeats` (or set `[pipeline] repeats`)"),
+        );
+    }
+    combos
 }
 
 /// The stage of one variant: its name, parameters, seed and inputs.
