@@ -10,9 +10,11 @@ LIBTORCH ?= $(PIPE_HOME)/libtorch-2.13.0-cpu
 # reuses the dependencies already compiled instead of rebuilding them.
 CARGO_TARGET_DIR ?= $(PIPE_HOME)/target
 PIPELINE ?= pipelines/openclipart.toml
+# `make install` puts pipe, pipe-worker and pipe-torch into $(PREFIX)/bin.
+PREFIX ?= $(HOME)/.local
 export PIPE_HOME LIBTORCH CARGO_TARGET_DIR
 
-.PHONY: setup build run test bench check-env
+.PHONY: setup build run test bench check-env install
 
 setup:
 	@bash scripts/setup.sh
@@ -31,3 +33,11 @@ bench: setup
 
 check-env: build
 	$(CARGO_TARGET_DIR)/release/pipe-torch probe
+
+# The engine runs its stages in the two workers it finds next to its own
+# executable, so the three go together. pipe-torch keeps the rpath to
+# $(LIBTORCH) baked in at link time: leave libtorch where it is.
+install: build
+	install -d $(PREFIX)/bin
+	install -m 755 $(CARGO_TARGET_DIR)/release/pipe $(CARGO_TARGET_DIR)/release/pipe-worker $(CARGO_TARGET_DIR)/release/pipe-torch $(PREFIX)/bin/
+	$(PREFIX)/bin/pipe --version

@@ -8,6 +8,7 @@ Needs scikit-learn (`pip install scikit-learn`); exits non-zero on any mismatch.
 """
 import csv
 import pathlib
+import re
 import sys
 
 import numpy as np
@@ -51,8 +52,11 @@ def check_multi(run, approach, metrics):
     def indicator(column):
         m = np.zeros((len(rows), len(labels)), dtype=int)
         for i, r in enumerate(rows):
-            for l in r[column].split():
-                m[i, int(l)] = 1
+            # A label set is one field, its members joined by `|` (empty: no
+            # label); files from before the `|` form joined ids by spaces.
+            for l in re.split(r"[|\s]+", r[column].strip()):
+                if l:
+                    m[i, int(l)] = 1
         return m
 
     yt, yp = indicator("y_true_ids"), indicator("y_pred_ids")

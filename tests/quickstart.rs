@@ -95,13 +95,17 @@ fn quickstart_cold_cached_edited_and_reproducible() {
             "predictions/step2-stage2.csv",
             "predictions/svm.parquet",
             "predictions/tags.csv",
+            "predictions/tags.parquet",
             "plots/curves_tags_f2.png",
+            "training/cnn.csv",
+            "training/tags.csv",
         ]
         .iter()
         .map(|f| std::fs::read(d.join("reports/quickstart/latest").join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
         .collect()
     };
     let cold_report = report(dir.path());
+    exports_parse_without_hints(&dir.path().join("reports/quickstart/latest"), &files);
     let warm = run(dir.path(), &pipeline());
     assert_eq!(report(dir.path()), cold_report, "a cached run writes a byte-identical report");
     assert_eq!(statuses(&warm), names.map(|n| format!("{n}=cached")));
@@ -123,7 +127,7 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     // Same pipeline and seed, another cache, each stage alone with two
     // slots (so every parallel kind is granted two threads): byte-identical
     // outputs, but for the measured times in the SVM's grid table and the
-    // training histories. One key, one result.
+    // training histories (and evaluate's copies of them, `training/`). One key, one result.
     let other = tempfile::tempdir().unwrap();
     for stage in ["data", "augmented", "kaze", "vocab", "bow", "svm", "cnn", "step1", "step2", "tags", "compare"] {
         let alone = run_with(other.path(), &pipeline(), &["--jobs", "2", "--stage", stage]);
@@ -141,14 +145,84 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     let differing: Vec<String> = outputs(other.path(), &again)
         .into_iter()
         .zip(&files)
-        .filter(
-            |((name, a), (_, b))| {
-                if name == "svm/cv.csv" || name.ends_with("/history.csv") { without_times(a) != without_times(b) } else { a != b }
-            },
-        )
+        .filter(|((name, a), (_, b))| {
+            if name == "svm/cv.csv" || name.ends_with("/history.csv") || name.starts_with("compare/training/") {
+                without_times(a) != without_times(b)
+            } else {
+                a != b
+            }
+        })
         .map(|((name, _), _)| name)
         .collect();
     assert!(differing.is_empty(), "differ between two fresh runs: {differing:?}");
+}
+
+/// The report's exports read with a reader's defaults (no schema, no
+/// separators given): `metrics.parquet` with numeric metrics, each CNN's
+/// `training/<approach>.csv` (its stage's `history.csv`) with numeric
+/// columns, and the multi-label predictions, whose label sets are lists in
+/// the Parquet and `|`-joined names in the CSV that split back into them.
+fn exports_parse_without_hints(report: &Path, files: &[(String, Vec<u8>)]) {
+    use polars::prelude::*;
+    let parquet = |f: &str| ParquetReader::new(std::fs::File::open(report.join(f)).unwrap()).finish().unwrap();
+    let csv = |f: &str| {
+        CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(report.join(f)))
+            .unwrap()
+            .finish()
+            .unwrap_or_else(|e| panic!("{f}: {e}"))
+    };
+    let dtypes = |df: &DataFrame| df.columns().iter().map(|c| (c.name().to_string(), c.dtype().clone())).collect::<Vec<_>>();
+
+    let metrics = parquet("metrics.parquet");
+    for c in ["precision", "recall", "f1", "f2"] {
+        assert_eq!(metrics.column(c).unwrap().dtype(), &DataType::Float64, "metrics.parquet {c}");
+    }
+    assert_eq!(metrics.column("support").unwrap().dtype(), &DataType::UInt64);
+    assert_eq!(metrics.column("approach").unwrap().dtype(), &DataType::String);
+    assert!(metrics.height() > 20, "{}", metrics.height());
+
+    let numbers = |what: &[&str]| -> Vec<(String, DataType)> {
+        what.iter().map(|c| (c.to_string(), if *c == "epoch" { DataType::Int64 } else { DataType::Float64 })).collect()
+    };
+    let cnn = csv("training/cnn.csv");
+    assert_eq!(dtypes(&cnn), numbers(&["epoch", "train_loss", "val_loss", "val_accuracy", "val_top3", "val_top5", "seconds"]));
+    let tags = csv("training/tags.csv");
+    assert_eq!(dtypes(&tags), numbers(&["epoch", "train_loss", "val_loss", "val_f2", "val_threshold", "seconds"]));
+    assert!(cnn.height() >= 1 && tags.height() >= 1);
+    for approach in ["cnn", "tags"] {
+        let history = &files.iter().find(|(n, _)| *n == format!("{approach}/history.csv")).unwrap().1;
+        assert_eq!(&std::fs::read(report.join(format!("training/{approach}.csv"))).unwrap(), history, "{approach}: the stage's history");
+    }
+
+    let lists = parquet("predictions/tags.parquet");
+    assert_eq!(lists.column("y_true").unwrap().dtype(), &DataType::List(Box::new(DataType::String)));
+    assert_eq!(lists.column("y_pred").unwrap().dtype(), &DataType::List(Box::new(DataType::String)));
+    assert_eq!(lists.column("y_true_ids").unwrap().dtype(), &DataType::List(Box::new(DataType::UInt32)));
+    let vocabulary: Vec<String> = lists.get_column_names().iter().filter_map(|c| c.strip_prefix("score_")).map(str::to_string).collect();
+    let joined = csv("predictions/tags.csv");
+    assert_eq!(joined.height(), lists.height());
+    for column in ["y_true", "y_pred"] {
+        let from_parquet: Vec<Vec<String>> = lists
+            .column(column)
+            .unwrap()
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.unwrap().str().unwrap().into_no_null_iter().map(str::to_string).collect())
+            .collect();
+        let from_csv: Vec<Vec<String>> = joined
+            .column(column)
+            .unwrap()
+            .str()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.unwrap_or_default().split('|').filter(|l| !l.is_empty()).map(str::to_string).collect())
+            .collect();
+        assert_eq!(from_csv, from_parquet, "{column}: the CSV's `|` form splits into the Parquet's lists");
+        assert!(from_parquet.iter().flatten().all(|l| vocabulary.contains(l)), "{column}: every name is a label");
+        assert!(from_parquet.iter().any(|s| s.len() > 1), "{column}: some sets hold several labels");
+    }
 }
 
 /// Every pipeline shipped in `pipelines/` passes `pipe check` (the paper's

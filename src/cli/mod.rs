@@ -12,10 +12,11 @@ mod gc;
 mod run;
 mod runs;
 mod verify;
+mod version;
 
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use pipe_core::exec::plan::PlanError;
 use pipe_core::graph::Dag;
@@ -180,9 +181,21 @@ pub enum Command {
     Diff(runs::DiffArgs),
 }
 
+/// The arguments; `--version` / `-V` (only then) probe the workers.
+fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    if args.iter().skip(1).any(|a| a == "--version" || a == "-V") {
+        let text: &'static str = Box::leak(version::text().into_boxed_str());
+        command = command.version(text).long_version(text);
+    }
+    let matches = command.get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 /// Parses arguments and runs the command; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = parse();
     if !matches!(cli.command, Command::Run(_) | Command::Gc(_) | Command::Verify(_)) {
         quiet_on_closed_pipe();
     }

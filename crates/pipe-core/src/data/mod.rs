@@ -72,6 +72,45 @@ pub struct Listing {
     pub dropped: Vec<BadItem>,
 }
 
+impl Listing {
+    /// Refuses a label name holding `|`, the separator of label sets in
+    /// the multi-label predictions CSV (see `predictions::LABEL_SEPARATOR`):
+    /// the error names the label and the file it came with.
+    pub fn check_label_names(&self) -> Result<(), DataError> {
+        let sep = predictions::LABEL_SEPARATOR;
+        for c in &self.candidates {
+            if let Some(label) = c.labels.iter().chain([&c.label]).find(|l| l.contains(sep)) {
+                return Err(DataError::Unusable(format!(
+                    "label `{label}` of {} contains `{sep}`, which separates the labels of a set in the predictions \
+                     files; rename the label (or the keyword) without it",
+                    c.source.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::*;
+
+    #[test]
+    fn a_label_with_the_separator_is_refused_by_name_and_file() {
+        let candidate = |labels: &[&str]| Candidate {
+            source: Source::File("art/cat/a.png".into()),
+            label: "cat".into(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            is_link: false,
+        };
+        let ok = Listing { candidates: vec![candidate(&["architetto francesco rollandin", "cat"])], ..Default::default() };
+        ok.check_label_names().unwrap();
+        let bad = Listing { candidates: vec![candidate(&["cat", "black|white"])], ..Default::default() };
+        let e = bad.check_label_names().unwrap_err().to_string();
+        assert!(e.starts_with("label `black|white` of art/cat/a.png contains `|`"), "{e}");
+    }
+}
+
 /// Image file extensions the readers pick up (lower case).
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
 

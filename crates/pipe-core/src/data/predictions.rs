@@ -152,10 +152,13 @@ mod tests {
 
 /// The `predictions` artifact of a multi-label stage: `predictions.json` has
 /// `task = "multi"` and the label vocabulary; the tables hold `id`,
-/// `source`, `y_true` and `y_pred` (label names separated by spaces, for
-/// people and other tools), `y_true_ids` and `y_pred_ids` (label indices
-/// separated by spaces: exact even when a name contains a space), and one
-/// `score_<label>` probability column per label.
+/// `source`, `y_true` and `y_pred` (label sets as label names),
+/// `y_true_ids` and `y_pred_ids` (the same sets as label indices), and one
+/// `score_<label>` probability column per label. In `predictions.parquet`
+/// every set is a list column (`list<string>` for names, `list<uint32>` for
+/// indices); in `predictions.csv` a set is one field, its members joined by
+/// [`LABEL_SEPARATOR`] (`|`, which `load` refuses in label names, so
+/// `a|b c` is always the two labels `a` and `b c`), empty for an empty set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MultiPredictions {
     pub meta: PredictionsMeta,
@@ -166,6 +169,44 @@ pub struct MultiPredictions {
     pub scores: Vec<Vec<f64>>,
 }
 
+/// What joins the members of a label set in `predictions.csv`; `load`
+/// refuses label names that contain it.
+pub const LABEL_SEPARATOR: char = '|';
+const LABEL_SEPARATOR_STR: &str = "|";
+
+/// The label-index sets of a `y_true_ids` / `y_pred_ids` column: a list
+/// column (this version's Parquet), or text with the indices joined by `|`
+/// (this version's CSV) or by spaces (files written before the list form).
+pub fn label_id_sets(column: &Column) -> Result<Vec<Vec<u32>>, String> {
+    let bad = |e: PolarsError| format!("`{}`: {e}", column.name());
+    match column.dtype() {
+        DataType::List(_) => {
+            let lists = column.cast(&DataType::List(Box::new(DataType::UInt32))).map_err(bad)?;
+            let lists = lists.list().map_err(bad)?;
+            lists
+                .into_iter()
+                .map(|s| match s {
+                    None => Ok(Vec::new()),
+                    Some(s) => Ok(s.u32().map_err(bad)?.into_iter().flatten().collect()),
+                })
+                .collect()
+        }
+        DataType::String => column
+            .str()
+            .map_err(bad)?
+            .into_iter()
+            .map(|v| {
+                v.unwrap_or_default()
+                    .split(|c: char| c == LABEL_SEPARATOR || c.is_whitespace())
+                    .filter(|t| !t.is_empty())
+                    .map(|t| t.parse::<u32>().map_err(|_| format!("`{}`: bad label id `{t}`", column.name())))
+                    .collect()
+            })
+            .collect(),
+        other => Err(format!("`{}` is {other}, not a list of label ids", column.name())),
+    }
+}
+
 /// The task a predictions folder holds (`single` or `multi`).
 pub fn task_of(dir: &Path) -> Result<String, DataError> {
     Ok(read_meta(dir)?.task)
@@ -173,41 +214,50 @@ pub fn task_of(dir: &Path) -> Result<String, DataError> {
 
 impl MultiPredictions {
     pub fn write(&self, dir: &Path) -> Result<(), DataError> {
-        let names = |sets: &[Vec<u32>]| {
-            sets.iter().map(|s| s.iter().map(|&i| self.meta.classes[i as usize].as_str()).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>()
+        let names = |sets: &[Vec<u32>]| -> Vec<Vec<&str>> {
+            sets.iter().map(|s| s.iter().map(|&i| self.meta.classes[i as usize].as_str()).collect()).collect()
         };
-        let ids =
-            |sets: &[Vec<u32>]| sets.iter().map(|s| s.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>();
-        let mut columns = identity_columns(&self.ids, &self.sources);
-        columns.extend([
-            Column::new("y_true".into(), names(&self.y_true)),
-            Column::new("y_pred".into(), names(&self.y_pred)),
-            Column::new("y_true_ids".into(), ids(&self.y_true)),
-            Column::new("y_pred_ids".into(), ids(&self.y_pred)),
-        ]);
-        columns.extend(score_columns(&self.meta.classes, &self.scores));
-        let mut df = DataFrame::new(self.ids.len(), columns)?;
-        write_all(dir, &mut df, &self.meta)
+        let joined = |sets: Vec<Vec<String>>| sets.into_iter().map(|s| s.join(LABEL_SEPARATOR_STR)).collect::<Vec<_>>();
+        let owned = |sets: Vec<Vec<&str>>| sets.into_iter().map(|s| s.into_iter().map(str::to_string).collect()).collect::<Vec<_>>();
+        let numbers = |sets: &[Vec<u32>]| sets.iter().map(|s| s.iter().map(ToString::to_string).collect()).collect::<Vec<_>>();
+        let list = |name: &str, sets: Vec<Series>| Column::from(Series::new(name.into(), sets));
+        let str_lists = |sets: Vec<Vec<&str>>| sets.into_iter().map(|s| Series::new("".into(), s)).collect::<Vec<_>>();
+        let id_lists = |sets: &[Vec<u32>]| sets.iter().map(|s| Series::new("".into(), s)).collect::<Vec<_>>();
+        let scores = score_columns(&self.meta.classes, &self.scores);
+        let frame = |sets: [Column; 4]| -> PolarsResult<DataFrame> {
+            let mut columns = identity_columns(&self.ids, &self.sources);
+            columns.extend(sets);
+            columns.extend(scores.iter().cloned());
+            DataFrame::new(self.ids.len(), columns)
+        };
+        let mut parquet = frame([
+            list("y_true", str_lists(names(&self.y_true))),
+            list("y_pred", str_lists(names(&self.y_pred))),
+            list("y_true_ids", id_lists(&self.y_true)),
+            list("y_pred_ids", id_lists(&self.y_pred)),
+        ])?;
+        let mut csv = frame([
+            Column::new("y_true".into(), joined(owned(names(&self.y_true)))),
+            Column::new("y_pred".into(), joined(owned(names(&self.y_pred)))),
+            Column::new("y_true_ids".into(), joined(numbers(&self.y_true))),
+            Column::new("y_pred_ids".into(), joined(numbers(&self.y_pred))),
+        ])?;
+        let path = dir.join("predictions.parquet");
+        ParquetWriter::new(fsx::create(&path)?).finish(&mut parquet).map_err(DataError::table(&path))?;
+        let path = dir.join("predictions.csv");
+        CsvWriter::new(fsx::create(&path)?).finish(&mut csv).map_err(DataError::table(&path))?;
+        Ok(fsx::write(dir.join("predictions.json"), serde_json::to_vec_pretty(&self.meta).expect("meta serialises"))?)
     }
 
     pub fn read(dir: &Path) -> Result<MultiPredictions, DataError> {
         let (meta, df, path) = read_all(dir)?;
         let err = DataError::table(&path);
         let sets = |name: &str| -> Result<Vec<Vec<u32>>, DataError> {
-            let col = df.column(name).and_then(|c| c.str().cloned()).map_err(&err)?;
-            col.into_iter()
-                .map(|v| {
-                    v.unwrap_or_default()
-                        .split_whitespace()
-                        .map(|t| {
-                            t.parse::<u32>()
-                                .ok()
-                                .filter(|&i| (i as usize) < meta.classes.len())
-                                .ok_or_else(|| DataError::malformed(&path, format!("bad label id `{t}`")))
-                        })
-                        .collect()
-                })
-                .collect()
+            let sets = df.column(name).map_err(&err).and_then(|c| label_id_sets(c).map_err(|e| DataError::malformed(&path, e)))?;
+            match sets.iter().flatten().find(|&&i| i as usize >= meta.classes.len()) {
+                Some(i) => Err(DataError::malformed(&path, format!("bad label id `{i}` in `{name}`"))),
+                None => Ok(sets),
+            }
         };
         let (ids, sources) = read_identity(&df, &err)?;
         let scores = read_scores(&df, &meta.classes, &err)?;
@@ -234,7 +284,26 @@ mod multi_tests {
         assert_eq!(MultiPredictions::read(dir.path()).unwrap(), p);
         assert_eq!(task_of(dir.path()).unwrap(), "multi");
         let csv = fsx::read_to_string(dir.path().join("predictions.csv")).unwrap();
-        assert!(csv.contains("0,a.png,red clip art,clip art,0 1,1,"), "{csv}");
+        assert!(csv.contains("0,a.png,red|clip art,clip art,0|1,1,"), "{csv}");
+        assert!(csv.contains("4,b.png,\"\",cat,\"\",2,"), "{csv}");
+        // The Parquet holds lists: the names split back without a separator.
+        let df = ParquetReader::new(fsx::open(dir.path().join("predictions.parquet")).unwrap()).finish().unwrap();
+        assert_eq!(df.column("y_true").unwrap().dtype(), &DataType::List(Box::new(DataType::String)));
+        assert_eq!(df.column("y_true_ids").unwrap().dtype(), &DataType::List(Box::new(DataType::UInt32)));
+        let first = df.column("y_true").unwrap().list().unwrap().get_as_series(0).unwrap();
+        let names: Vec<&str> = first.str().unwrap().into_no_null_iter().collect();
+        assert_eq!(names, ["red", "clip art"]);
+        // The CSV's `|` form splits back into the original names.
+        let row = csv.lines().nth(1).unwrap();
+        assert_eq!(row.split(',').nth(2).unwrap().split(LABEL_SEPARATOR).collect::<Vec<_>>(), ["red", "clip art"]);
+    }
+
+    #[test]
+    fn label_ids_read_from_every_written_form() {
+        let text = Column::new("y_true_ids".into(), ["0|2", "1 3", ""]);
+        assert_eq!(label_id_sets(&text).unwrap(), vec![vec![0, 2], vec![1, 3], vec![]]);
+        let bad = Column::new("y_true_ids".into(), ["0|x"]);
+        assert_eq!(label_id_sets(&bad).unwrap_err(), "`y_true_ids`: bad label id `x`");
     }
 }
 

@@ -60,7 +60,7 @@ crate::stage_params! {
 
 pub static MULTILABEL: KindDef = KindDef {
     name: "multilabel",
-    version: 2,
+    version: 3,
     summary: "multi-label CNN: sigmoid outputs, binary cross-entropy, F2-tuned thresholds",
     inputs: &[SlotDef {
         name: "images",

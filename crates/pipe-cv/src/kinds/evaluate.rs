@@ -4,7 +4,8 @@
 //! input stage's name), `task`, `class`, `precision`, `recall`, `f1`, `f2`,
 //! `support`, then `variant` (the name without its `repeat=N` entry) and
 //! `repeat` (N, empty without one) — plus `confusion/<approach>.csv`,
-//! `significance.csv` (see [`compare`]) and `comparison.md` (the approaches
+//! `significance.csv` (see [`compare`]), `training/<approach>.csv` (each
+//! CNN approach's per-epoch `history.csv`) and `comparison.md` (the approaches
 //! side by side, the summaries over repeats, the significance of the
 //! differences, then each one's class table, then any SVM grid-search
 //! table). The run's report folder copies these.
@@ -59,7 +60,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             let _ = writeln!(md_sections, "\n## {name} (multi-label)\n\n{}", class_table(&rows));
             page.push(Block::Heading(format!("{name} (multi-label)")));
             page.push(Block::Table(class_rows(&rows)));
-            if let Some(text) = fsx::read_to_string_if_exists(dir.join("history.csv"))? {
+            if let Some(text) = training_history(&dir, &name, &out)? {
                 page.extend(curves(&text, &name, &out)?);
             }
             table.extend(rows.into_iter().map(|r| (name.clone(), "multi".to_string(), r)));
@@ -87,7 +88,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             page.push(Block::Image(format!("{} confusion matrix, {what}", name), png));
         }
         page.push(Block::Table(class_rows(&rows)));
-        if let Some(text) = fsx::read_to_string_if_exists(dir.join("history.csv"))? {
+        if let Some(text) = training_history(&dir, &name, &out)? {
             page.extend(curves(&text, &name, &out)?);
         }
         let cv = dir.join("cv.csv");
@@ -179,6 +180,15 @@ fn approaches(inputs: &[pipe_core::stages::InputArtifact]) -> Vec<(String, std::
         }
     }
     out
+}
+
+/// A CNN approach's per-epoch `history.csv`, if its stage wrote one, also
+/// exported as `training/<approach>.csv` (byte for byte).
+fn training_history(dir: &std::path::Path, name: &str, out: &std::path::Path) -> Result<Option<String>, StageError> {
+    let Some(text) = fsx::read_to_string_if_exists(dir.join("history.csv"))? else { return Ok(None) };
+    fsx::create_dir_all(out.join("training"))?;
+    fsx::write(out.join("training").join(format!("{name}.csv")), &text)?;
+    Ok(Some(text))
 }
 
 /// Training curves from a CNN stage's `history.csv`: loss, and accuracy,

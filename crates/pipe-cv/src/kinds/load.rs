@@ -79,6 +79,7 @@ fn list(p: &LoadParams, synthetic: &Synthetic) -> Result<Listing, StageError> {
             root.map_or("the generator".into(), |r| r.display().to_string())
         )));
     }
+    listing.check_label_names()?;
     if p.on_bad_image == OnBadImage::Fail
         && let Some(b) = listing.bad.first()
     {
