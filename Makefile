@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make run    installs what is missing, builds, runs the default pipeline
 #   make test   installs what is missing, builds, runs the whole test suite
+#               (and opens a quickstart report in headless Chromium)
 # Everything is idempotent: a second call skips the installs in about a second.
 
 SHELL := /bin/bash
@@ -27,6 +28,7 @@ run: build
 
 test: setup
 	cargo test
+	python3 scripts/check_report.py
 
 bench: setup
 	python3 scripts/bench.py

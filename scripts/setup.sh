@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything pipe needs on a fresh Debian 12 machine, idempotently:
 #   - apt: OpenCV dev packages, clang/libclang (opencv crate bindings), the
-#     Open Clip Art collection (PNG + SVG) used by the default pipeline;
+#     Open Clip Art collection (PNG + SVG) used by the default pipeline,
+#     Chromium and a font (the report check opens report.html headless);
 #   - pip: the torch 2.13.0 wheel and two small CUDA runtime wheels, from which a
 #     CPU-only libtorch folder is assembled under $PIPE_HOME (outside the repo).
 # A second call finds everything in place and returns in about a second.
@@ -11,7 +12,7 @@ set -euo pipefail
 PIPE_HOME="${PIPE_HOME:-$HOME/.cache/pipe}"
 TORCH_VERSION=2.13.0
 LIBTORCH_DIR="${LIBTORCH:-$PIPE_HOME/libtorch-$TORCH_VERSION-cpu}"
-APT_PACKAGES=(pkg-config libopencv-dev clang libclang-dev openclipart-png openclipart-svg)
+APT_PACKAGES=(pkg-config libopencv-dev clang libclang-dev openclipart-png openclipart-svg chromium fonts-dejavu-core)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
