@@ -76,7 +76,11 @@ fn render(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Drawn) -> Result<Str
 }
 
 /// The title on top, a one-line legend under it; returns the area left.
-fn title_and_legend<'a>(root: &Area<'a>, title: &str, entries: &[(String, RGBColor, Mark)]) -> Result<Area<'a>, Box<dyn std::error::Error>> {
+fn title_and_legend<'a>(
+    root: &Area<'a>,
+    title: &str,
+    entries: &[(String, RGBColor, Mark)],
+) -> Result<Area<'a>, Box<dyn std::error::Error>> {
     let rest = root.titled(title, (FONT, 18))?;
     let (strip, rest) = rest.split_vertically(28);
     let mut x = 60;
@@ -115,16 +119,14 @@ pub fn headline_svg(metrics: &[&str], groups: &[Group], baseline: Option<f64>) -
     let n = groups.len().max(1);
     let width = (200 + 110 * n as u32).max(640);
     render((width, 420), |root| {
-        let mut entries: Vec<(String, RGBColor, Mark)> = metrics.iter().enumerate().map(|(j, m)| (m.to_string(), colour(j), Mark::Bar)).collect();
+        let mut entries: Vec<(String, RGBColor, Mark)> =
+            metrics.iter().enumerate().map(|(j, m)| (m.to_string(), colour(j), Mark::Bar)).collect();
         if let Some(b) = baseline {
             entries.push((format!("majority-class baseline ({b:.3})"), BLACK, Mark::Line));
         }
         let area = title_and_legend(root, "headline metrics per approach (test split)", &entries)?;
-        let mut chart = ChartBuilder::on(&area)
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(Slots(n), 0.0..1.0)?;
+        let mut chart =
+            ChartBuilder::on(&area).margin(10).x_label_area_size(40).y_label_area_size(50).build_cartesian_2d(Slots(n), 0.0..1.0)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -223,10 +225,17 @@ pub fn curves_svg(metric: &str, curves: &[Curve]) -> Result<String, String> {
     let epochs = curves.iter().map(|c| c.values.len()).max().unwrap_or(1).max(2);
     let finite = || curves.iter().flat_map(|c| c.values.iter().copied()).filter(|v| v.is_finite());
     let (lo, hi) = (finite().fold(f64::INFINITY, f64::min), finite().fold(f64::NEG_INFINITY, f64::max));
-    let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else if lo.is_finite() { (lo - 0.5, lo + 0.5) } else { (0.0, 1.0) };
+    let (lo, hi) = if lo.is_finite() && hi > lo {
+        (lo, hi)
+    } else if lo.is_finite() {
+        (lo - 0.5, lo + 0.5)
+    } else {
+        (0.0, 1.0)
+    };
     let pad = (hi - lo) * 0.05;
     render((760, 400), |root| {
-        let mut entries: Vec<(String, RGBColor, Mark)> = curves.iter().enumerate().map(|(i, c)| (c.name.clone(), colour(i), Mark::Line)).collect();
+        let mut entries: Vec<(String, RGBColor, Mark)> =
+            curves.iter().enumerate().map(|(i, c)| (c.name.clone(), colour(i), Mark::Line)).collect();
         entries.push(("best validation loss".into(), BLACK, Mark::Point));
         let area = title_and_legend(root, &format!("{metric} per epoch (CNN approaches)"), &entries)?;
         let mut chart = ChartBuilder::on(&area)
@@ -258,11 +267,15 @@ pub fn curves_svg(metric: &str, curves: &[Curve]) -> Result<String, String> {
 
 /// The index of the smallest finite value (the first of equals).
 pub fn argmin(values: &[f64]) -> Option<usize> {
-    values.iter().enumerate().filter(|(_, v)| v.is_finite()).fold(None, |best: Option<(usize, f64)>, (i, &v)| match best {
-        Some((_, b)) if b <= v => best,
-        _ => Some((i, v)),
-    })
-    .map(|(i, _)| i)
+    values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .fold(None, |best: Option<(usize, f64)>, (i, &v)| match best {
+            Some((_, b)) if b <= v => best,
+            _ => Some((i, v)),
+        })
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
