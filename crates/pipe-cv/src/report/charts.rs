@@ -130,6 +130,8 @@ pub fn headline_svg(metrics: &[&str], groups: &[Group], baseline: Option<f64>) -
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(TRANSPARENT)
+            .y_labels(11)
             .x_desc("approach")
             .y_desc("score")
             .x_label_formatter(&|v| groups.get(v.floor() as usize).map_or(String::new(), |g| g.name.clone()))
@@ -212,10 +214,12 @@ pub fn heatmap_svg(classes: &[String], approaches: &[String], f1: &[Vec<Option<f
 }
 
 /// One approach's values per epoch (epoch 1 first), and the epoch (index)
-/// with the best validation loss, marked with a point.
+/// with the best validation loss, marked with a point; `colour` picks the
+/// palette's entry, so an approach keeps its colour from chart to chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Curve {
     pub name: String,
+    pub colour: usize,
     pub values: Vec<f64>,
     pub best: Option<usize>,
 }
@@ -234,31 +238,31 @@ pub fn curves_svg(metric: &str, curves: &[Curve]) -> Result<String, String> {
     };
     let pad = (hi - lo) * 0.05;
     render((760, 400), |root| {
-        let mut entries: Vec<(String, RGBColor, Mark)> =
-            curves.iter().enumerate().map(|(i, c)| (c.name.clone(), colour(i), Mark::Line)).collect();
+        let mut entries: Vec<(String, RGBColor, Mark)> = curves.iter().map(|c| (c.name.clone(), colour(c.colour), Mark::Line)).collect();
         entries.push(("best validation loss".into(), BLACK, Mark::Point));
         let area = title_and_legend(root, &format!("{metric} per epoch (CNN approaches)"), &entries)?;
         let mut chart = ChartBuilder::on(&area)
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(1.0..epochs as f64, (lo - pad)..(hi + pad))?;
+            .build_cartesian_2d(1..epochs as u32, (lo - pad)..(hi + pad))?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .x_labels(epochs.min(12))
             .x_desc("epoch")
             .y_desc(metric)
-            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format!("{v:.3}"))
             .label_style((FONT, 12))
             .axis_desc_style((FONT, 14))
             .draw()?;
-        for (i, c) in curves.iter().enumerate() {
-            let points: Vec<(f64, f64)> =
-                c.values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(e, &v)| (e as f64 + 1.0, v)).collect();
-            chart.draw_series(LineSeries::new(points, colour(i).stroke_width(2)))?;
+        for c in curves {
+            let points: Vec<(u32, f64)> =
+                c.values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(|(e, &v)| (e as u32 + 1, v)).collect();
+            chart.draw_series(LineSeries::new(points, colour(c.colour).stroke_width(2)))?;
             if let Some(v) = c.best.and_then(|b| c.values.get(b).map(|&v| (b, v))).filter(|(_, v)| v.is_finite()) {
-                chart.draw_series(std::iter::once(Circle::new((v.0 as f64 + 1.0, v.1), 5, colour(i).filled())))?;
-                chart.draw_series(std::iter::once(Circle::new((v.0 as f64 + 1.0, v.1), 5, BLACK.stroke_width(1))))?;
+                chart.draw_series(std::iter::once(Circle::new((v.0 as u32 + 1, v.1), 5, colour(c.colour).filled())))?;
+                chart.draw_series(std::iter::once(Circle::new((v.0 as u32 + 1, v.1), 5, BLACK.stroke_width(1))))?;
             }
         }
         Ok(())
@@ -318,8 +322,8 @@ mod tests {
     #[test]
     fn curves_overlay_the_approaches() {
         let curves = vec![
-            Curve { name: "cnn_a".into(), values: vec![1.0, 0.6, 0.7], best: argmin(&[1.0, 0.6, 0.7]) },
-            Curve { name: "cnn_b".into(), values: vec![0.9, 0.8, 0.5, 0.55], best: Some(2) },
+            Curve { name: "cnn_a".into(), colour: 0, values: vec![1.0, 0.6, 0.7], best: argmin(&[1.0, 0.6, 0.7]) },
+            Curve { name: "cnn_b".into(), colour: 1, values: vec![0.9, 0.8, 0.5, 0.55], best: Some(2) },
         ];
         let svg = curves_svg("validation loss", &curves).unwrap();
         well_formed(&svg);
@@ -328,6 +332,6 @@ mod tests {
         }
         assert_eq!(argmin(&[f64::NAN, 2.0, 1.0, 1.0]), Some(2));
         assert_eq!(argmin(&[]), None);
-        well_formed(&curves_svg("validation F2", &[Curve { name: "one".into(), values: vec![0.5], best: Some(0) }]).unwrap());
+        well_formed(&curves_svg("validation F2", &[Curve { name: "one".into(), colour: 0, values: vec![0.5], best: Some(0) }]).unwrap());
     }
 }

@@ -131,9 +131,11 @@ pub fn training(histories: &[(String, String)]) -> Vec<(&'static str, Vec<Curve>
     for (metric, column) in [("validation loss", "val_loss"), ("validation accuracy", "val_accuracy"), ("validation F2", "val_f2")] {
         let curves: Vec<Curve> = histories
             .iter()
-            .filter_map(|(name, text)| {
+            .enumerate()
+            .filter_map(|(i, (name, text))| {
                 let values = history_column(text, column);
-                (!values.is_empty()).then(|| Curve { name: name.clone(), values, best: charts::argmin(&history_column(text, "val_loss")) })
+                let best = charts::argmin(&history_column(text, "val_loss"));
+                (!values.is_empty()).then(|| Curve { name: name.clone(), colour: i, values, best })
             })
             .collect();
         if !curves.is_empty() {
