@@ -8,7 +8,9 @@
 //! CNN approach's per-epoch `history.csv`) and `comparison.md` (the approaches
 //! side by side, the summaries over repeats, the significance of the
 //! differences, then each one's class table, then any SVM grid-search
-//! table). The run's report folder copies these.
+//! table). The run's report folder copies these. `report.html` opens with the
+//! comparison table (sortable by any column), then the charts of [`views`]
+//! (inline SVG), then the rest.
 
 use std::fmt::Write as _;
 
@@ -23,6 +25,7 @@ use pipe_core::metrics::{Row, confusion, multi_label_report, single_label_report
 use pipe_core::stages::{StageContext, StageError};
 
 pub mod compare;
+pub mod views;
 use compare::{Labels, Scored};
 
 /// The headline columns of the comparison: (row class, column, title).
@@ -47,6 +50,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let mut table: Vec<(String, String, Row)> = Vec::new();
     let mut md_sections = String::new();
     let mut scored: Vec<Scored> = Vec::new();
+    let mut histories: Vec<(String, String)> = Vec::new();
     for (name, dir) in approaches(ctx.inputs_of("predictions")) {
         for ext in ["csv", "parquet"] {
             let to = out.join("predictions").join(format!("{name}.{ext}"));
@@ -62,6 +66,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             page.push(Block::Table(class_rows(&rows)));
             if let Some(text) = training_history(&dir, &name, &out)? {
                 page.extend(curves(&text, &name, &out)?);
+                histories.push((name.clone(), text));
             }
             table.extend(rows.into_iter().map(|r| (name.clone(), "multi".to_string(), r)));
             scored.push(Scored {
@@ -90,6 +95,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         page.push(Block::Table(class_rows(&rows)));
         if let Some(text) = training_history(&dir, &name, &out)? {
             page.extend(curves(&text, &name, &out)?);
+            histories.push((name.clone(), text));
         }
         let cv = dir.join("cv.csv");
         if let Some(text) = fsx::read_to_string_if_exists(&cv)? {
@@ -112,7 +118,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         compare::significance_markdown(&significance, ctx.seed)
     );
     fsx::write(out.join("comparison.md"), md)?;
-    let mut blocks = vec![Block::Heading("Comparison (test split)".into()), Block::Table(comparison_rows(&table))];
+    let mut blocks = vec![Block::Heading("Comparison (test split)".into()), Block::SortableTable(comparison_rows(&table))];
+    blocks.extend(views::blocks(&table, &scored, &histories)?);
     let repeats = compare::repeat_rows(&table);
     if !repeats.is_empty() {
         blocks.extend([Block::Heading("Repeats".into()), Block::Text(compare::REPEATS_INTRO.replace('`', "")), Block::Table(repeats)]);
@@ -195,10 +202,7 @@ fn training_history(dir: &std::path::Path, name: &str, out: &std::path::Path) ->
 /// top-3 and top-5 (single-label) or F2 (multi-label).
 fn curves(history: &str, stage: &str, out: &std::path::Path) -> Result<Vec<Block>, StageError> {
     let header: Vec<&str> = history.lines().next().unwrap_or_default().split(',').collect();
-    let column = |name: &str| -> Vec<f64> {
-        let Some(c) = header.iter().position(|h| *h == name) else { return Vec::new() };
-        history.lines().skip(1).filter_map(|l| l.split(',').nth(c).and_then(|v| v.parse().ok())).collect()
-    };
+    let column = |name: &str| views::history_column(history, name);
     let colour = |b: f64, g: f64, r: f64| opencv::core::Scalar::new(b, g, r, 0.0);
     let charts = [
         (
