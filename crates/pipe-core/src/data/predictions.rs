@@ -174,11 +174,16 @@ pub struct MultiPredictions {
 pub const LABEL_SEPARATOR: char = '|';
 const LABEL_SEPARATOR_STR: &str = "|";
 
+/// A label-set column that does not hold label ids (its column named).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct LabelSetError(pub String);
+
 /// The label-index sets of a `y_true_ids` / `y_pred_ids` column: a list
 /// column (this version's Parquet), or text with the indices joined by `|`
 /// (this version's CSV) or by spaces (files written before the list form).
-pub fn label_id_sets(column: &Column) -> Result<Vec<Vec<u32>>, String> {
-    let bad = |e: PolarsError| format!("`{}`: {e}", column.name());
+pub fn label_id_sets(column: &Column) -> Result<Vec<Vec<u32>>, LabelSetError> {
+    let bad = |e: PolarsError| LabelSetError(format!("`{}`: {e}", column.name()));
     match column.dtype() {
         DataType::List(_) => {
             let lists = column.cast(&DataType::List(Box::new(DataType::UInt32))).map_err(bad)?;
@@ -199,11 +204,11 @@ pub fn label_id_sets(column: &Column) -> Result<Vec<Vec<u32>>, String> {
                 v.unwrap_or_default()
                     .split(|c: char| c == LABEL_SEPARATOR || c.is_whitespace())
                     .filter(|t| !t.is_empty())
-                    .map(|t| t.parse::<u32>().map_err(|_| format!("`{}`: bad label id `{t}`", column.name())))
+                    .map(|t| t.parse::<u32>().map_err(|_| LabelSetError(format!("`{}`: bad label id `{t}`", column.name()))))
                     .collect()
             })
             .collect(),
-        other => Err(format!("`{}` is {other}, not a list of label ids", column.name())),
+        other => Err(LabelSetError(format!("`{}` is {other}, not a list of label ids", column.name()))),
     }
 }
 
@@ -253,7 +258,7 @@ impl MultiPredictions {
         let (meta, df, path) = read_all(dir)?;
         let err = DataError::table(&path);
         let sets = |name: &str| -> Result<Vec<Vec<u32>>, DataError> {
-            let sets = df.column(name).map_err(&err).and_then(|c| label_id_sets(c).map_err(|e| DataError::malformed(&path, e)))?;
+            let sets = df.column(name).map_err(&err).and_then(|c| label_id_sets(c).map_err(|e| DataError::malformed(&path, e.0)))?;
             match sets.iter().flatten().find(|&&i| i as usize >= meta.classes.len()) {
                 Some(i) => Err(DataError::malformed(&path, format!("bad label id `{i}` in `{name}`"))),
                 None => Ok(sets),
@@ -303,7 +308,7 @@ mod multi_tests {
         let text = Column::new("y_true_ids".into(), ["0|2", "1 3", ""]);
         assert_eq!(label_id_sets(&text).unwrap(), vec![vec![0, 2], vec![1, 3], vec![]]);
         let bad = Column::new("y_true_ids".into(), ["0|x"]);
-        assert_eq!(label_id_sets(&bad).unwrap_err(), "`y_true_ids`: bad label id `x`");
+        assert_eq!(label_id_sets(&bad).unwrap_err().to_string(), "`y_true_ids`: bad label id `x`");
     }
 }
 

@@ -92,7 +92,7 @@ fn read_frame(df: PolarsResult<DataFrame>, approach: &str) -> PolarsResult<Score
     let labels = if df.get_column_names().iter().any(|c| c.as_str() == "y_true_ids") {
         // Lists (this version), or `|`- or space-joined text (older runs).
         let sets = |name: &str| -> Result<Vec<Vec<usize>>, PolarsError> {
-            let sets = crate::data::predictions::label_id_sets(df.column(name)?).map_err(|e| PolarsError::ComputeError(e.into()))?;
+            let sets = crate::data::predictions::label_id_sets(df.column(name)?).map_err(|e| PolarsError::ComputeError(e.0.into()))?;
             Ok(sets.into_iter().map(|s| s.into_iter().map(|i| i as usize).collect()).collect())
         };
         Labels::Multi { truth: sets("y_true_ids")?, pred: sets("y_pred_ids")? }

@@ -14,6 +14,12 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type Drawn = Result<(), Box<dyn std::error::Error>>;
 
+/// A chart plotters could not draw (its message: plotters' errors are
+/// generic over the backend).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ChartError(String);
+
 /// Tableau's ten colours, the series' colours in order.
 const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
@@ -64,13 +70,13 @@ enum Mark {
 }
 
 /// Draws the page on a white SVG of `size` and returns its markup.
-fn render(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Drawn) -> Result<String, String> {
+fn render(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Drawn) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        draw(&root).map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(|e| ChartError(e.to_string()))?;
+        draw(&root).map_err(|e| ChartError(e.to_string()))?;
+        root.present().map_err(|e| ChartError(e.to_string()))?;
     }
     Ok(svg)
 }
@@ -115,7 +121,7 @@ pub struct Group {
 /// Grouped bars: per approach, one bar per metric (`metrics` names them in
 /// the order of each group's values), error bars for the intervals, and the
 /// majority-class baseline as a horizontal line.
-pub fn headline_svg(metrics: &[&str], groups: &[Group], baseline: Option<f64>) -> Result<String, String> {
+pub fn headline_svg(metrics: &[&str], groups: &[Group], baseline: Option<f64>) -> Result<String, ChartError> {
     let n = groups.len().max(1);
     let width = (200 + 110 * n as u32).max(640);
     render((width, 420), |root| {
@@ -172,7 +178,7 @@ fn blues(v: f64) -> RGBColor {
 /// Per-class F1: `classes` as rows (top to bottom), `approaches` as columns,
 /// `f1[row][column]` (`None`: the approach has no such class), the value
 /// written in each cell.
-pub fn heatmap_svg(classes: &[String], approaches: &[String], f1: &[Vec<Option<f64>>]) -> Result<String, String> {
+pub fn heatmap_svg(classes: &[String], approaches: &[String], f1: &[Vec<Option<f64>>]) -> Result<String, ChartError> {
     let (rows, cols) = (classes.len().max(1), approaches.len().max(1));
     let longest = classes.iter().map(|c| c.chars().count()).max().unwrap_or(5) as u32;
     let width = (60 + 8 * longest + 120 * cols as u32).max(480);
@@ -225,7 +231,7 @@ pub struct Curve {
 }
 
 /// Curves of several approaches overlaid: `metric` names the y axis.
-pub fn curves_svg(metric: &str, curves: &[Curve]) -> Result<String, String> {
+pub fn curves_svg(metric: &str, curves: &[Curve]) -> Result<String, ChartError> {
     let epochs = curves.iter().map(|c| c.values.len()).max().unwrap_or(1).max(2);
     let finite = || curves.iter().flat_map(|c| c.values.iter().copied()).filter(|v| v.is_finite());
     let (lo, hi) = (finite().fold(f64::INFINITY, f64::min), finite().fold(f64::NEG_INFINITY, f64::max));

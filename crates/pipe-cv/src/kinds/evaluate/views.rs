@@ -147,7 +147,7 @@ pub fn training(histories: &[(String, String)]) -> Vec<(&'static str, Vec<Curve>
 
 /// The chart blocks, in order: headline, heatmap, training curves.
 pub fn blocks(table: &[(String, String, Row)], scored: &[Scored], histories: &[(String, String)]) -> Result<Vec<Block>, StageError> {
-    let err = |e: String| StageError::Failed(format!("chart: {e}"));
+    let err = |e: crate::report::charts::ChartError| StageError::Failed(format!("chart: {e}"));
     let mut out = Vec::new();
     if table.is_empty() {
         return Ok(out);
