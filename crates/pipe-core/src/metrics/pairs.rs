@@ -20,6 +20,11 @@ pub const RESAMPLES: usize = 1000;
 /// The level of the marks, after the Holm adjustment.
 pub const ALPHA: f64 = 0.05;
 
+/// A p-value as the reports print it: four decimals, or `<0.0001`.
+pub fn p_text(p: f64) -> String {
+    if p < 1e-4 { "<0.0001".into() } else { format!("{p:.4}") }
+}
+
 /// What `evaluate` read of one approach's predictions, for pairing.
 pub struct Scored {
     pub name: String,

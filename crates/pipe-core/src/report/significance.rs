@@ -12,7 +12,7 @@ use polars::prelude::*;
 
 use super::diff::DiffError;
 use crate::fsx;
-use crate::metrics::pairs::{Comparison, Labels, RESAMPLES, Scored, compare_where};
+use crate::metrics::pairs::{Comparison, Labels, RESAMPLES, Scored, compare_where, p_text};
 
 /// The bootstrap's seed: fixed, so a diff of the same two runs always reads the same.
 pub const SEED: u64 = 0;
@@ -149,8 +149,4 @@ pub fn render(s: &RunSignificance, markdown: bool) -> String {
         out.push_str(&format!("not tested: {approach}: {why}; compare the deltas only\n"));
     }
     out
-}
-
-fn p_text(p: f64) -> String {
-    if p < 1e-4 { "<0.0001".into() } else { format!("{p:.4}") }
 }

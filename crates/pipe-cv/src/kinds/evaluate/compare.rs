@@ -7,12 +7,8 @@
 use std::fmt::Write as _;
 
 use pipe_core::metrics::Row;
-pub use pipe_core::metrics::pairs::{ALPHA, Comparison, Labels, RESAMPLES, Scored, compare};
+pub use pipe_core::metrics::pairs::{ALPHA, Comparison, Labels, RESAMPLES, Scored, compare, p_text};
 use pipe_core::metrics::significance::{PairedT, holm, mean_std_ci95, paired_t};
-
-fn p_text(p: f64) -> String {
-    if p < 1e-4 { "<0.0001".into() } else { format!("{p:.4}") }
-}
 
 /// The rows of the significance table (header first), as shown.
 pub fn significance_rows(rows: &[Comparison]) -> Vec<Vec<String>> {
