@@ -11,6 +11,7 @@ mod fingerprint;
 mod gc;
 mod run;
 mod runs;
+mod signals;
 mod verify;
 mod version;
 
@@ -80,6 +81,9 @@ pub enum CliError {
     GcWithoutRule,
     #[error("--older-than {0}: expected a number and a unit (s, m, h, d, w), e.g. 7d")]
     BadAge(String),
+    /// The executor asked for cannot be used here (no `sbatch`, say).
+    #[error("{0}")]
+    Executor(String),
     /// The cache (or another file a command works on) cannot be read or written.
     #[error(transparent)]
     Io(#[from] PathError),
@@ -96,7 +100,8 @@ impl CliError {
             | CliError::Resolve(_)
             | CliError::NoSuchKind { .. }
             | CliError::GcWithoutRule
-            | CliError::BadAge(_) => EXIT_INVALID,
+            | CliError::BadAge(_)
+            | CliError::Executor(_) => EXIT_INVALID,
             CliError::Report { interrupted: true, .. } => EXIT_INTERRUPTED,
             CliError::Compare(_) | CliError::WriteRecord(_) | CliError::Report { .. } | CliError::Io(_) => EXIT_FAILED,
         }

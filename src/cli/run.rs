@@ -3,14 +3,17 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Instant, SystemTime};
 
-use super::{CliError, Dirs, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Outcome, load_pipeline, table};
+use super::{CliError, Dirs, EXIT_FAILED, EXIT_OK, Outcome, load_pipeline, table};
 use pipe_core::cache::Cache;
 use pipe_core::exec::plan::{Action, Plan, PlanOptions, plan as make_plan};
 use pipe_core::exec::progress::{Mode, Progress};
+use pipe_core::exec::slurm::SlurmExecutor;
+use pipe_core::exec::slurm::request::JobRequest;
 use pipe_core::exec::{self, RunOutcome};
+use pipe_core::spec::resources::ExecutorKind;
 use pipe_core::fsx;
 use pipe_core::record::{self, RecordError, RunRecord, StageRecord, StageStatus};
 use pipe_core::util::rfc3339;
@@ -24,6 +27,10 @@ pub struct PlanArgs {
     /// Treat this stage as changed (repeatable)
     #[arg(long, value_name = "NAME")]
     pub force: Vec<String>,
+    /// Where worker stages run: `local`, or `slurm` (one sbatch job each)
+    /// [default: `[pipeline.executor] kind`, else local]
+    #[arg(long, value_name = "KIND", value_parser = ["local", "slurm"])]
+    pub executor: Option<String>,
     #[command(flatten)]
     pub dirs: Dirs,
 }
@@ -68,8 +75,29 @@ fn prepare_checked(
     Ok((plan, cache, reports))
 }
 
-fn plan_table(plan: &Plan) -> String {
-    let rows: Vec<Vec<String>> = plan
+/// The executor of this run: `--executor`, else the file's, else local.
+fn executor_kind(args: &PlanArgs, plan: &Plan) -> ExecutorKind {
+    args.executor.as_deref().and_then(ExecutorKind::parse).or(plan.spec.executor.kind).unwrap_or_default()
+}
+
+/// The plan, with each job's request in a last column under Slurm.
+fn plan_table(plan: &Plan, executor: ExecutorKind, jobs: usize) -> String {
+    let mut table_text = plan_rows(plan);
+    if executor == ExecutorKind::Slurm {
+        let mut headers = vec!["stage", "kind", "action", "key", "why"];
+        headers.push("slurm request");
+        for (row, &i) in table_text.iter_mut().zip(&plan.dag.order) {
+            let (s, p) = (&plan.spec.stages[i], &plan.stages[i]);
+            let remote = p.action == Action::Run && !matches!(s.kind.process, pipe_core::stages::Process::Engine(_));
+            row.push(if remote { JobRequest::of(s, &plan.spec.executor, jobs).describe() } else { "-".into() });
+        }
+        return table(&headers, &table_text);
+    }
+    table(&["stage", "kind", "action", "key", "why"], &table_text)
+}
+
+fn plan_rows(plan: &Plan) -> Vec<Vec<String>> {
+    plan
         .dag
         .order
         .iter()
@@ -82,13 +110,16 @@ fn plan_table(plan: &Plan) -> String {
             };
             vec![s.name.clone(), s.kind.name.to_string(), action.to_string(), p.key[..12].to_string(), p.reason_text()]
         })
-        .collect();
-    table(&["stage", "kind", "action", "key", "why"], &rows)
+        .collect()
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 pub fn plan(args: &PlanArgs) -> Outcome {
     let (plan, _, _) = prepare(args)?;
-    print!("{}", plan_table(&plan));
+    print!("{}", plan_table(&plan, executor_kind(args, &plan), default_jobs()));
     println!("{} of {} stages will run", plan.to_run(), plan.stages.len());
     Ok(EXIT_OK)
 }
@@ -102,15 +133,20 @@ pub fn run(args: &RunArgs) -> Outcome {
         if dry_run { Ok(()) } else { record::check_writable(reports, &spec.name) }
     };
     let (plan, cache, reports) = prepare_checked(&args.plan, writable)?;
+    let jobs = args.jobs.map_or_else(default_jobs, usize::from);
+    let executor = executor_kind(&args.plan, &plan);
     if args.dry_run {
-        print!("{}", plan_table(&plan));
+        print!("{}", plan_table(&plan, executor, jobs));
         println!("{} of {} stages would run (dry run: nothing was run)", plan.to_run(), plan.stages.len());
         return Ok(EXIT_OK);
     }
-    install_interrupt_handler(&cancel);
-    let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
+    let slurm = match executor {
+        ExecutorKind::Slurm => Some(slurm_executor(&plan)?),
+        ExecutorKind::Local => None,
+    };
+    super::signals::install(&cancel);
     let mut progress = Progress::new(Mode::detect(args.quiet), plan.to_run());
-    let outcome = exec::execute(&plan, &cache, jobs, &cancel, &mut progress);
+    let outcome = exec::execute(&plan, &cache, jobs, slurm.as_ref(), &cancel, &mut progress);
     progress.finish();
 
     let record = run_record(&plan, &outcome, &cache, started_at, clock.elapsed().as_secs_f64());
@@ -123,7 +159,7 @@ pub fn run(args: &RunArgs) -> Outcome {
         println!("\n{stage}: test-split metrics (full report: {})\n{table}", run_dir.join("comparison.md").display());
     }
     Ok(if outcome.interrupted {
-        EXIT_INTERRUPTED
+        super::signals::interrupted_exit_code()
     } else if outcome.failed() {
         EXIT_FAILED
     } else {
@@ -131,19 +167,15 @@ pub fn run(args: &RunArgs) -> Outcome {
     })
 }
 
-/// First Ctrl-C: stop starting stages, stop running ones, publish nothing
-/// partial. A second Ctrl-C exits at once.
-fn install_interrupt_handler(cancel: &Arc<AtomicBool>) {
-    let flag = Arc::clone(cancel);
-    let installed = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(EXIT_INTERRUPTED);
-        }
-        eprintln!("\ninterrupted: stopping running stages (Ctrl-C again to quit at once)");
-    });
-    if let Err(e) = installed {
-        // The run can go on: Ctrl-C then ends it at once, as for any program.
-        eprintln!("warning: cannot handle Ctrl-C ({e}): an interrupt ends the run at once");
+/// The Slurm executor, once `sbatch` is found: a missing client is one
+/// clear error before anything runs, not one per stage.
+fn slurm_executor(plan: &Plan) -> Result<SlurmExecutor, CliError> {
+    match std::process::Command::new("sbatch").arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(SlurmExecutor::from_spec(&plan.spec.executor)),
+        Ok(out) => Err(CliError::Executor(format!("`sbatch --version` failed: {}", String::from_utf8_lossy(&out.stderr).trim()))),
+        Err(e) => Err(CliError::Executor(format!(
+            "the Slurm executor needs `sbatch` on PATH ({e}); on this machine `bash scripts/slurm.sh start` starts a one-node cluster"
+        ))),
     }
 }
 
@@ -171,6 +203,8 @@ fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemT
                 },
                 inputs: p.input_stages.clone(),
                 doc: p.doc.to_value(),
+                executor: r.job.as_ref().and_then(|j| j.split_once(':')).map(|(e, _)| e.to_string()),
+                job_id: r.job.as_ref().and_then(|j| j.split_once(':')).map(|(_, id)| id.to_string()),
             }
         })
         .collect();

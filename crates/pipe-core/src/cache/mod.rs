@@ -222,6 +222,20 @@ impl Cache {
     /// otherwise it is removed under the lock and a writer handed back. The
     /// wait for another run's lock ends early once `cancel` is set.
     pub fn acquire_unless(&self, key: &str, keep: impl FnOnce(&Entry) -> bool, cancel: &AtomicBool) -> Result<CacheStatus, CacheError> {
+        self.acquire_adopting(key, keep, cancel, |_, _| false)
+    }
+
+    /// [`Cache::acquire_unless`], offering each half-built entry of `key`
+    /// left by a killed run to `adopt(dir, already)` before it is removed:
+    /// the first it accepts becomes the writer's folder (a cluster job still
+    /// building it, say; see [`Writer::adopted`]). `already` says one was taken.
+    pub fn acquire_adopting(
+        &self,
+        key: &str,
+        keep: impl FnOnce(&Entry) -> bool,
+        cancel: &AtomicBool,
+        mut adopt: impl FnMut(&Path, bool) -> bool,
+    ) -> Result<CacheStatus, CacheError> {
         let lock = match lock::lock_for_writing(&self.root, key, cancel)? {
             lock::Waited::Locked(file) => file,
             lock::Waited::Cancelled => return Ok(CacheStatus::Cancelled),
@@ -241,9 +255,14 @@ impl Cache {
             Lookup::Corrupt(_) => self.discard(key)?,
             Lookup::Missing => {}
         }
-        self.remove_stale_tmp(key)?;
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.root.join("tmp").join(format!("{key}-{}-{n}", std::process::id()));
+        let adopted = self.remove_stale_tmp(key, &mut adopt)?;
+        let tmp = match &adopted {
+            Some(dir) => dir.clone(),
+            None => {
+                let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+                self.root.join("tmp").join(format!("{key}-{}-{n}", std::process::id()))
+            }
+        };
         let out = tmp.join("out");
         fsx::create_dir_all(&out)?;
         Ok(CacheStatus::Miss(Writer {
@@ -253,6 +272,7 @@ impl Cache {
             _lock: lock,
             started: Instant::now(),
             published: false,
+            adopted: adopted.is_some(),
         }))
     }
 
@@ -275,15 +295,26 @@ impl Cache {
 
     /// Removes half-built entries of `key` left by killed runs (the caller
     /// holds the key's lock, so no live run owns them).
-    fn remove_stale_tmp(&self, key: &str) -> Result<(), PathError> {
+    /// Returns the one `adopt` accepted.
+    fn remove_stale_tmp(&self, key: &str, adopt: &mut impl FnMut(&Path, bool) -> bool) -> Result<Option<PathBuf>, PathError> {
         let tmp = self.root.join("tmp");
+        let mut adopted = None;
+        let mut stale: Vec<PathBuf> = Vec::new();
         for item in fsx::read_dir(&tmp)? {
             let item = item?;
             if item.file_name().to_string_lossy().starts_with(&format!("{key}-")) {
-                fsx::remove_dir_all(item.path()).map_err(|e| e.doing("remove stale"))?;
+                stale.push(item.path());
             }
         }
-        Ok(())
+        stale.sort();
+        for dir in stale {
+            if adopt(&dir, adopted.is_some()) && adopted.is_none() {
+                adopted = Some(dir);
+            } else {
+                fsx::remove_dir_all(&dir).map_err(|e| e.doing("remove stale"))?;
+            }
+        }
+        Ok(adopted)
     }
 }
 
@@ -296,11 +327,23 @@ pub struct Writer {
     _lock: std::fs::File,
     started: Instant,
     published: bool,
+    adopted: bool,
 }
 
 impl Writer {
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The folder being built: `out/` and whatever an executor keeps beside it.
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The folder was left by a killed run and taken over (see
+    /// [`Cache::acquire_adopting`]), not made empty for this one.
+    pub fn adopted(&self) -> bool {
+        self.adopted
     }
 
     pub fn out_dir(&self) -> PathBuf {

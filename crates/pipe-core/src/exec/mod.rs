@@ -19,6 +19,11 @@
 //! is part of its key, and holds that many slots (at most `--jobs`): its
 //! output never depends on what else was running.
 //!
+//! Executors. Stages of kinds that run in a worker process are spawned here,
+//! or with `--executor slurm` submitted as cluster jobs ([`slurm`]): those
+//! hold no local slot; at most `max_jobs` are in flight, each on the CPUs
+//! its request names. Everything else (locks, publishing) is the same.
+//!
 //! Failure and interruption. A failed stage skips its dependents only;
 //! independent branches finish and are cached. Ctrl-C sets a flag that stages
 //! poll and that kills worker processes; nothing partial is published (an
@@ -28,6 +33,7 @@ pub mod plan;
 pub mod progress;
 pub mod queue;
 pub mod slots;
+pub mod slurm;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -61,6 +67,8 @@ pub struct StageResult {
     pub threads: usize,
     /// When it started, in seconds after the run began.
     pub start: f64,
+    /// The cluster job that ran it (`slurm:1234`), if an executor submitted one.
+    pub job: Option<String>,
 }
 
 #[derive(Debug)]
@@ -89,8 +97,16 @@ enum Done {
     CachedMeanwhile(Hold),
 }
 
-/// Runs the plan's `Run` stages within `jobs` CPU slots.
-pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>, progress: &mut Progress) -> RunOutcome {
+/// Runs the plan's `Run` stages within `jobs` CPU slots; with `slurm`, the
+/// stages of worker kinds as Slurm jobs.
+pub fn execute(
+    plan: &Plan,
+    cache: &Cache,
+    jobs: usize,
+    slurm: Option<&slurm::SlurmExecutor>,
+    cancel: &Arc<AtomicBool>,
+    progress: &mut Progress,
+) -> RunOutcome {
     let n = plan.stages.len();
     let mut results = initial_results(plan);
     let active: Vec<bool> = plan.stages.iter().map(|p| p.action == Action::Run).collect();
@@ -100,6 +116,9 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
     let clock = Instant::now();
     let jobs = slots.jobs();
     let mut running = 0usize;
+    let requests = job_requests(plan, slurm, jobs);
+    let max_remote = slurm.map_or(0, |s| s.settings.max_jobs);
+    let mut remote_running = 0usize;
     let mut holds = Vec::new();
     let (tx, rx) = mpsc::channel::<Msg>();
 
@@ -113,11 +132,29 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
             if queue.ready_len() > 0 && slots.lent_any() {
                 slots.reclaim();
             }
+            // Cluster jobs hold no local slot: every ready one is submitted, up to the cap.
+            while remote_running < max_remote {
+                let Some(i) = queue.pop_first(|i| requests[i].is_some()) else { break };
+                let threads = requests[i].as_ref().map_or(1, |r| r.cpus as usize);
+                results[i].threads = threads;
+                results[i].start = clock.elapsed().as_secs_f64();
+                running += 1;
+                remote_running += 1;
+                progress.started(i, &plan.spec.stages[i].name, threads);
+                let (tx, cancel, request) = (tx.clone(), Arc::clone(cancel), requests[i].as_ref());
+                let remote = slurm.zip(request);
+                scope.spawn(move || {
+                    stage_thread(plan, cache, StageRun { index: i, threads, pool: threads, grant: None, remote }, cancel, tx)
+                });
+            }
             while slots.free() > 0 {
                 let waiting = queue.ready_len();
                 // The most urgent ready stage starts first; if it needs more
                 // slots than are free, nothing overtakes it: slots collect for it.
-                let Some(i) = queue.pop_first_if(|i| slots.needed(&plan.spec.stages[i]) <= slots.free()) else { break };
+                let Some(i) = queue.pop_first_among_if(|i| requests[i].is_none(), |i| slots.needed(&plan.spec.stages[i]) <= slots.free())
+                else {
+                    break;
+                };
                 let stage = &plan.spec.stages[i];
                 let (taken, threads) = slots.share(stage, waiting);
                 let grant = slots.start(i, stage, taken);
@@ -129,7 +166,7 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                 progress.started(i, &stage.name, threads);
                 let tx = tx.clone();
                 let cancel = Arc::clone(cancel);
-                scope.spawn(move || stage_thread(plan, cache, StageRun { index: i, threads, pool, grant }, cancel, tx));
+                scope.spawn(move || stage_thread(plan, cache, StageRun { index: i, threads, pool, grant, remote: None }, cancel, tx));
             }
             if queue.ready_len() == 0
                 && let Some((i, now)) = slots.lend(|i| queue.priority(i))
@@ -148,8 +185,15 @@ pub fn execute(plan: &Plan, cache: &Cache, jobs: usize, cancel: &Arc<AtomicBool>
                     progress.warning(&plan.spec.stages[i].name, &w);
                     results[i].warnings.push(w);
                 }
+                Msg::Event(i, StageEvent::Job(id)) => {
+                    progress.job(i, &plan.spec.stages[i].name, &id);
+                    results[i].job = Some(id);
+                }
                 Msg::Done(i, result, seconds) => {
                     running -= 1;
+                    if requests[i].is_some() {
+                        remote_running -= 1;
+                    }
                     slots.finish(i);
                     let name = &plan.spec.stages[i].name;
                     let (status, reason, error, hold) = settle(result, plan.stages[i].why());
@@ -185,6 +229,19 @@ fn stage_thread(plan: &Plan, cache: &Cache, run: StageRun, cancel: Arc<AtomicBoo
     let _ = tx.send(Msg::Done(i, result, started.elapsed().as_secs_f64())); // as above
 }
 
+/// The Slurm request of each stage that runs as a cluster job.
+fn job_requests(plan: &Plan, slurm: Option<&slurm::SlurmExecutor>, jobs: usize) -> Vec<Option<slurm::request::JobRequest>> {
+    plan.spec
+        .stages
+        .iter()
+        .zip(&plan.stages)
+        .map(|(stage, planned)| {
+            let remote = slurm.is_some() && planned.action == Action::Run && !matches!(stage.kind.process, Process::Engine(_));
+            remote.then(|| slurm::request::JobRequest::of(stage, &plan.spec.executor, jobs))
+        })
+        .collect()
+}
+
 /// Every stage's result before the run: cached, for the plan's reason.
 fn initial_results(plan: &Plan) -> Vec<StageResult> {
     let initial = |why| StageResult {
@@ -195,6 +252,7 @@ fn initial_results(plan: &Plan) -> Vec<StageResult> {
         warnings: Vec::new(),
         threads: 0,
         start: 0.0,
+        job: None,
     };
     plan.stages.iter().map(|p| initial(p.why())).collect()
 }
@@ -212,15 +270,26 @@ fn settle(result: Result<Done, StageError>, planned: Why) -> (StageStatus, Why, 
 
 /// How one stage runs: on `threads` threads (a rayon pool of `pool`), and
 /// for an elastic stage, the grant the scheduler may raise while it runs.
-struct StageRun {
+struct StageRun<'a> {
     index: usize,
     threads: usize,
     pool: usize,
     grant: Option<Arc<Grant>>,
+    /// The executor and request of a stage that runs as a cluster job.
+    remote: Option<(&'a slurm::SlurmExecutor, &'a slurm::request::JobRequest)>,
 }
 
 fn skipped(why: Why) -> StageResult {
-    StageResult { status: StageStatus::Skipped, seconds: 0.0, reason: why, error: None, warnings: Vec::new(), threads: 0, start: 0.0 }
+    StageResult {
+        status: StageStatus::Skipped,
+        seconds: 0.0,
+        reason: why,
+        error: None,
+        warnings: Vec::new(),
+        threads: 0,
+        start: 0.0,
+        job: None,
+    }
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -229,7 +298,7 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 
 /// One stage, on its own thread: take the key's lock, run, publish.
 fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cancel: Arc<AtomicBool>) -> Result<Done, StageError> {
-    let StageRun { index: i, threads, pool, grant } = run;
+    let StageRun { index: i, threads, pool, grant, remote } = run;
     let grant = grant.unwrap_or_else(|| Grant::new(threads));
     let stage = &plan.spec.stages[i];
     let planned = &plan.stages[i];
@@ -237,8 +306,10 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
     // concurrent run, and is used only after a full checksum check (never
     // under --force).
     let forced = planned.reasons.contains(&crate::graph::keys::Reason::Forced);
+    // A cluster job of a killed engine may still be building this entry.
+    let adopt = |dir: &std::path::Path, already: bool| remote.is_some_and(|(exec, _)| slurm::job::adopt(exec, dir, already));
     let writer = match cache
-        .acquire_unless(&planned.key, |entry| !forced && entry.verify().is_ok(), &cancel)
+        .acquire_adopting(&planned.key, |entry| !forced && entry.verify().is_ok(), &cancel, adopt)
         .map_err(|e| StageError::Failed(e.to_string()))?
     {
         CacheStatus::Hit(_, hold) => return Ok(Done::CachedMeanwhile(hold)),
@@ -286,6 +357,12 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
                     .collect(),
                 out_dir: writer.out_dir(),
             };
+            if let Some((exec, request)) = remote {
+                let job = absolute_paths(job).map_err(|e| StageError::Failed(format!("cannot resolve the job's paths: {e}")))?;
+                let sj = slurm::job::StageJob { exec, stage: &stage.name, exe_name: exe, request, logs: cache.root().join("slurm-logs") };
+                slurm::job::run(&sj, &job, writer.tmp_dir(), &events, &cancel)?;
+                return publish(writer, stage, planned, &cancel);
+            }
             let job_file = writer.out_dir().with_extension("job.json");
             let result = worker::run_in_worker(exe, &job, &job_file, events, &cancel, &grant);
             // Best effort: the job file sits beside `out/`, outside what the
@@ -294,12 +371,29 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
             result?;
         }
     }
+    publish(writer, stage, planned, &cancel)
+}
+
+/// Publishes a finished stage's entry, unless the run was interrupted.
+fn publish(writer: crate::cache::Writer, stage: &crate::spec::StageSpec, planned: &plan::PlannedStage, cancel: &AtomicBool) -> Result<Done, StageError> {
     if cancel.load(Ordering::Relaxed) {
         return Err(StageError::Cancelled);
     }
     let (_entry, hold) =
         writer.publish(stage.kind.name, &stage.name, planned.doc.to_value()).map_err(|e| StageError::Failed(e.to_string()))?;
     Ok(Done::Ran(hold))
+}
+
+/// A job for a cluster node, whose working folder is not the engine's:
+/// its input and output folders made absolute.
+fn absolute_paths(mut job: worker::Job) -> std::io::Result<worker::Job> {
+    job.out_dir = std::path::absolute(&job.out_dir)?;
+    for items in job.inputs.values_mut() {
+        for item in items {
+            item.dir = std::path::absolute(&item.dir)?;
+        }
+    }
+    Ok(job)
 }
 
 /// Every input entry must still be in the cache: the run holds them, so

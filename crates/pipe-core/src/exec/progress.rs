@@ -99,6 +99,19 @@ impl Progress {
         }
     }
 
+    /// The stage was submitted as cluster job `job` (`slurm:1234`).
+    pub fn job(&mut self, i: usize, name: &str, job: &str) {
+        match self.mode {
+            Mode::Bars => {
+                if let Some(bar) = self.bars.get(&i) {
+                    bar.set_prefix(format!("{name} ({job})"));
+                }
+            }
+            Mode::Plain => self.line(&format!("        {name}: submitted as {job}")),
+            Mode::Quiet => {}
+        }
+    }
+
     pub fn warning(&mut self, name: &str, text: &str) {
         if self.mode == Mode::Quiet {
             eprintln!("warning: {name}: {text}");

@@ -84,6 +84,13 @@ impl DependencyQueue {
         fits(self.ready[at]).then(|| self.take(at))
     }
 
+    /// Like [`DependencyQueue::pop_first_if`], among the ready stages
+    /// `among` accepts (those that run here, not as cluster jobs).
+    pub fn pop_first_among_if(&mut self, among: impl Fn(usize) -> bool, fits: impl Fn(usize) -> bool) -> Option<usize> {
+        let at = self.best(among)?;
+        fits(self.ready[at]).then(|| self.take(at))
+    }
+
     /// The ready stage of highest priority that `fits`, if any.
     pub fn pop_first(&mut self, fits: impl Fn(usize) -> bool) -> Option<usize> {
         let at = self.best(fits)?;

@@ -136,6 +136,7 @@ mod tests {
             variant: Vec::new(),
             sweep: Default::default(),
             seed: 0,
+            resources: Default::default(),
         }
     }
 

@@ -2,8 +2,8 @@
 //! folder", described by a JSON job file. The engine spawns `pipe-worker run
 //! JOB` for stage kinds marked [`Process::Worker`](crate::stages::Process)
 //! (those that link libtorch), reads JSON event lines from its stdout, and
-//! kills it on Ctrl-C. The same job file is what a cluster scheduler will be
-//! handed later.
+//! kills it on Ctrl-C. The same job file is what the Slurm executor
+//! ([`super::slurm`]) hands a cluster job.
 //!
 //! A worker that fails says why as its last event,
 //! `{"event":"failed","error":"...","kind":"..."}` (see [`FailureKind`]),
@@ -172,16 +172,9 @@ pub fn run_in_worker(
             // reading (the worker would block on a full pipe). A read error
             // ends it: the worker is gone.
             for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-                let line = String::from_utf8_lossy(&line);
-                if let Ok(WorkerEvent::Failed { error, .. }) = serde_json::from_str::<WorkerEvent>(&line) {
-                    failed = Some(error);
-                    continue;
-                }
-                match serde_json::from_str::<WorkerLine>(&line) {
-                    Ok(WorkerLine::Progress { pos, len, unit }) => events(StageEvent::Progress { pos, len, unit }),
-                    Ok(WorkerLine::Warning(w)) => events(StageEvent::Warning(w)),
-                    // Not an event: shown rather than dropped.
-                    Err(_) => events(StageEvent::Warning(format!("worker: {line}"))),
+                match parse_line(&String::from_utf8_lossy(&line)) {
+                    Line::Failed(error) => failed = Some(error),
+                    Line::Event(e) => events(e),
                 }
             }
             failed
@@ -220,9 +213,29 @@ pub fn run_in_worker(
     })
 }
 
+/// One line of a worker's stdout, read by the engine.
+pub(crate) enum Line {
+    /// The worker's last word: why it failed.
+    Failed(String),
+    /// Progress or a warning (a line that is not an event becomes a warning).
+    Event(StageEvent),
+}
+
+pub(crate) fn parse_line(line: &str) -> Line {
+    if let Ok(WorkerEvent::Failed { error, .. }) = serde_json::from_str::<WorkerEvent>(line) {
+        return Line::Failed(error);
+    }
+    match serde_json::from_str::<WorkerLine>(line) {
+        Ok(WorkerLine::Progress { pos, len, unit }) => Line::Event(StageEvent::Progress { pos, len, unit }),
+        Ok(WorkerLine::Warning(w)) => Line::Event(StageEvent::Warning(w)),
+        // Not an event: shown rather than dropped.
+        Err(_) => Line::Event(StageEvent::Warning(format!("worker: {line}"))),
+    }
+}
+
 /// Why a worker failed, best source first: its `failed` event, the signal
 /// that ended it, the last line of its stderr.
-fn failure_message(exe_name: &str, status: std::process::ExitStatus, event: Option<String>, stderr: std::io::Result<String>) -> String {
+pub(crate) fn failure_message(exe_name: &str, status: std::process::ExitStatus, event: Option<String>, stderr: std::io::Result<String>) -> String {
     if let Some(error) = event {
         return error;
     }
@@ -256,7 +269,7 @@ fn die_with_parent(command: &mut Command) {
 }
 
 /// The message for a worker that a signal ended.
-fn killed_by(exe_name: &str, signal: i32) -> String {
+pub(crate) fn killed_by(exe_name: &str, signal: i32) -> String {
     let name = match signal {
         libc::SIGKILL => "SIGKILL",
         libc::SIGTERM => "SIGTERM",
@@ -298,6 +311,8 @@ pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Resu
         let line = match e {
             StageEvent::Progress { pos, len, unit } => WorkerLine::Progress { pos, len, unit },
             StageEvent::Warning(w) => WorkerLine::Warning(w),
+            // Only the engine's executors say where a stage runs.
+            StageEvent::Job(_) => return,
         };
         println!("{}", serde_json::to_string(&line).expect("events serialise"));
     });

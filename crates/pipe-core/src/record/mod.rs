@@ -156,6 +156,12 @@ pub struct StageRecord {
     pub inputs: BTreeMap<String, Vec<String>>,
     /// The key document (kind version, seed, params, input keys, sources).
     pub doc: serde_json::Value,
+    /// What ran it when not this machine: `slurm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<String>,
+    /// The executor's job id (Slurm's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

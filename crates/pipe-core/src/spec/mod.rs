@@ -1,6 +1,7 @@
 //! Pipeline files: TOML in, a typed, fully validated [`PipelineSpec`] out.
 //!
-//! The file has a `[pipeline]` table (name, seed, cache, reports) and one
+//! The file has a `[pipeline]` table (name, seed, cache, reports, and an
+//! `[pipeline.executor]`, see [`resources`]) and one
 //! `[stages.NAME]` table per stage: `kind = "..."`, its inputs by slot name
 //! (`features = "kaze"`, `predictions = ["svm", "cnn"]`) and its parameters.
 //! Validation collects every problem before giving up: TOML syntax, unknown
@@ -12,6 +13,7 @@ pub mod dag;
 pub mod diag;
 pub mod matrix;
 mod parse;
+pub mod resources;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -37,6 +39,8 @@ pub struct PipelineSpec {
     pub stages: Vec<StageSpec>,
     /// `[pipeline] repeats` and `resplit`.
     pub repeats: matrix::Repeats,
+    /// `[pipeline.executor]`: where worker stages run, and what Slurm jobs request.
+    pub executor: resources::ExecutorSpec,
 }
 
 /// One validated stage.
@@ -59,6 +63,8 @@ pub struct StageSpec {
     pub sweep: matrix::Sweep,
     /// The seed the stage runs with: the pipeline's, or its repeat's.
     pub seed: u64,
+    /// `[stages.NAME.resources]`: its own Slurm request (no part of its key).
+    pub resources: resources::Resources,
 }
 
 /// A reference to another stage, with where it is written.

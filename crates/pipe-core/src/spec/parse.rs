@@ -12,7 +12,7 @@ use super::{Diagnostic, InputRef, PipelineSpec, StageSpec};
 use crate::stages::params::{Default, RawValue, check_value};
 use crate::stages::{self, ArtifactType, KindDef, ParamValue, Params};
 
-const PIPELINE_KEYS: &[&str] = &["name", "seed", "cache", "reports", "repeats", "resplit"];
+const PIPELINE_KEYS: &[&str] = &["name", "seed", "cache", "reports", "repeats", "resplit", "executor"];
 const TOP_KEYS: &[&str] = &["pipeline", "stages"];
 
 /// Parses and validates `source` (the text of `file`), collecting every problem.
@@ -28,6 +28,7 @@ pub fn parse(file: &Path, source: &str) -> Result<PipelineSpec, Vec<Diagnostic>>
         reports_dir: None,
         stages: Vec::new(),
         repeats: super::matrix::Repeats::default(),
+        executor: super::resources::ExecutorSpec::default(),
     };
     for (key, value) in doc.iter() {
         match key.get_ref().as_ref() {
@@ -137,6 +138,7 @@ fn pipeline_table(value: &Spanned<DeValue>, spec: &mut PipelineSpec, errors: &mu
                 RawValue::Bool(b) => spec.repeats.resplit = b,
                 _ => errors.push(Diagnostic::new(span, "`resplit` must be true or false")),
             },
+            "executor" => spec.executor = super::resources::read_executor(value, errors),
             "cache" | "reports" => match raw {
                 RawValue::Str(s) if !s.trim().is_empty() => {
                     let dir = Some(PathBuf::from(s));
@@ -147,7 +149,7 @@ fn pipeline_table(value: &Spanned<DeValue>, spec: &mut PipelineSpec, errors: &mu
             other => errors.push(
                 Diagnostic::new(key.span(), format!("unknown key `{other}` in `[pipeline]`"))
                     .suggest(other, PIPELINE_KEYS.iter().copied())
-                    .hint_if_none("`[pipeline]` takes name, seed, cache, reports, repeats and resplit"),
+                    .hint_if_none("`[pipeline]` takes name, seed, cache, reports, repeats, resplit and an `executor` table"),
             ),
         }
     }
@@ -188,6 +190,7 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
     let mut inputs = BTreeMap::new();
     let mut given: BTreeMap<&str, ParamValue> = BTreeMap::new();
     let mut sweep = super::matrix::Sweep::default();
+    let mut resources = super::resources::Resources::default();
     for (key, value) in body.iter() {
         let k = key.get_ref().as_ref();
         if k == "kind" {
@@ -197,6 +200,9 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
             sweep.params = super::matrix::read_matrix(name, kind, value, errors);
         } else if k == "repeats" {
             sweep.repeats = super::matrix::read_repeats(name, value, errors);
+        } else if k == "resources" {
+            let keyed = kind.threads == stages::ThreadUse::Keyed;
+            resources = super::resources::read_resources(name, keyed, value, errors);
         } else if let Some(slot) = kind.slot(k) {
             if let Some(refs) = input_refs(name, slot.name, slot.many, value, errors) {
                 inputs.insert(slot.name.to_string(), refs);
@@ -258,7 +264,18 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
     // Kept even when a value was wrong, so its inputs are still checked;
     // the errors already make the whole parse fail.
 
-    Some(StageSpec { name: name.to_string(), kind, inputs, params, span, base: name.to_string(), variant: Vec::new(), sweep, seed: 0 })
+    Some(StageSpec {
+        name: name.to_string(),
+        kind,
+        inputs,
+        params,
+        span,
+        base: name.to_string(),
+        variant: Vec::new(),
+        sweep,
+        seed: 0,
+        resources,
+    })
 }
 
 fn kinds_hint() -> String {

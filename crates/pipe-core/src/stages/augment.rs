@@ -13,7 +13,7 @@
 //! Figure 6).
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, IntOr, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, IntOr, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// Whether rare classes are oversampled.
@@ -81,4 +81,5 @@ pub static AUGMENT: KindDef = KindDef {
     estimate_seconds: 10.0,
     process: Process::Worker,
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };

@@ -3,7 +3,7 @@
 //! seeded cap on how many descriptors are clustered.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
 
 crate::stage_params! {
     pub struct ClusterParams {
@@ -37,4 +37,5 @@ pub static CLUSTER: KindDef = KindDef {
     estimate_seconds: 30.0,
     process: Process::Worker,
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };

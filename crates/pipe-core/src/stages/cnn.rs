@@ -11,7 +11,7 @@
 //! weights that did best on validation).
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, IntOr, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, IntOr, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// Where the network trains (`device`).
@@ -149,6 +149,7 @@ pub static CNN_STAGE1: KindDef = KindDef {
     estimate_seconds: 35.0,
     process: Process::Torch,
     names_inputs: false,
+    job: JobDefaults::TORCH,
 };
 
 pub static CNN_STAGE2: KindDef = KindDef {
@@ -177,4 +178,5 @@ pub static CNN_STAGE2: KindDef = KindDef {
     estimate_seconds: 35.0,
     process: Process::Torch,
     names_inputs: false,
+    job: JobDefaults::TORCH,
 };

@@ -29,6 +29,9 @@ pub enum StageEvent {
     Progress { pos: u64, len: u64, unit: String },
     /// A line worth showing the user now (a warning); also kept in the log.
     Warning(String),
+    /// The engine's executor submitted the stage as this cluster job
+    /// (`slurm:1234`); stages never send it.
+    Job(String),
 }
 
 /// Where events go: the scheduler's channel, or the worker's stdout.

@@ -6,7 +6,7 @@
 //! re-weighted by tf-idf (idf from the training split).
 
 use super::params::Default;
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// The nearest-word search.
@@ -53,4 +53,5 @@ pub static ENCODE: KindDef = KindDef {
     estimate_seconds: 10.0,
     process: Process::Worker,
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };

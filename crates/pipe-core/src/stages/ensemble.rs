@@ -9,7 +9,7 @@
 //! row in `evaluate`.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
 
 crate::stage_params! {
     pub struct EnsembleParams {
@@ -35,4 +35,5 @@ pub static ENSEMBLE: KindDef = KindDef {
     estimate_seconds: 2.0,
     process: Process::Worker,
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };

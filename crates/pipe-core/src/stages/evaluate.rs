@@ -10,7 +10,7 @@
 //! table, then any SVM grid-search table). The run's report folder copies
 //! these.
 
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
 
 crate::stage_params! {
     /// `evaluate` has no parameters.
@@ -44,4 +44,5 @@ pub static EVALUATE: KindDef = KindDef {
     // The plots are drawn with OpenCV: a worker stage.
     process: Process::Worker,
     names_inputs: true,
+    job: JobDefaults::WORKER,
 };

@@ -4,7 +4,7 @@
 //! encode to an all-zero histogram rather than vanishing.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// The keypoint detector and descriptor.
@@ -54,4 +54,5 @@ pub static EXTRACT: KindDef = KindDef {
     estimate_seconds: 55.0,
     process: Process::Worker,
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };

@@ -5,7 +5,7 @@
 //! the granted threads; the output does not depend on how many.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
 
 crate::stage_params! {
     pub struct HogParams {
@@ -33,4 +33,5 @@ pub static HOG: KindDef = KindDef {
     estimate_seconds: 5.0,
     process: Process::Worker,
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };

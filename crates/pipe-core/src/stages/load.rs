@@ -9,7 +9,7 @@
 //! happens before the split, so a duplicate can never sit on both sides.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, ThreadUse};
 
 crate::choice! {
     /// Which reader lists the collection.
@@ -104,6 +104,7 @@ pub static LOAD: KindDef = KindDef {
     estimate_seconds: 15.0,
     process: Process::Worker,
     names_inputs: false,
+    job: JobDefaults::LOAD,
 };
 
 const INT_MAX: i64 = i64::MAX;

@@ -162,6 +162,25 @@ pub struct KindDef {
     /// The output mentions the input stages by name (evaluate's approach
     /// column), so their names are part of the key: a rename re-runs it.
     pub names_inputs: bool,
+    /// What a Slurm job of this kind requests unless the pipeline says otherwise.
+    pub job: JobDefaults,
+}
+
+/// A kind's default Slurm request besides CPUs (those follow
+/// [`ThreadUse`]) and GPUs (one when its `device` parameter is `"cuda"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobDefaults {
+    pub mem_mb: u64,
+    pub minutes: u64,
+}
+
+impl JobDefaults {
+    /// OpenCV and Polars stages: features, vocabularies, SVMs, reports.
+    pub const WORKER: JobDefaults = JobDefaults { mem_mb: 2048, minutes: 120 };
+    /// `load` decodes every image of the data set.
+    pub const LOAD: JobDefaults = JobDefaults { mem_mb: 4096, minutes: 120 };
+    /// Training: AlexNet for 20 epochs takes hours on a CPU.
+    pub const TORCH: JobDefaults = JobDefaults { mem_mb: 8192, minutes: 720 };
 }
 
 /// For kinds whose parameters need no rule beyond their types.

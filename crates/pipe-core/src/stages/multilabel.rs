@@ -13,7 +13,7 @@
 
 use super::cnn::Training;
 use super::params::{Default, ParamType};
-use super::{ArtifactType, FloatOr, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, FloatOr, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
 use crate::metrics::Average;
 
 crate::choice! {
@@ -75,6 +75,7 @@ pub static MULTILABEL: KindDef = KindDef {
     estimate_seconds: 30.0,
     process: Process::Torch,
     names_inputs: false,
+    job: JobDefaults::TORCH,
 };
 
 /// The threshold rule of a `multilabel` stage's parameters.

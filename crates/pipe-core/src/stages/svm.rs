@@ -9,7 +9,7 @@
 //! grid order, as `GridSearchCV` does. `cv.csv` keeps the whole table.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// The SVM kernel.
@@ -60,4 +60,5 @@ pub static SVM: KindDef = KindDef {
     estimate_seconds: 120.0,
     process: Process::Worker,
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };

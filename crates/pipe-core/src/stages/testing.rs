@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::cnn::All;
 use super::params::{Default, ParamType};
-use super::{ArtifactType, IntOr, KindDef, Process, Schema, SlotDef, StageContext, StageError, ThreadUse};
+use super::{ArtifactType, IntOr, JobDefaults, KindDef, Process, Schema, SlotDef, StageContext, StageError, ThreadUse};
 
 pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &SCALE, &TEXT, &WORKER, &THREADS, &KEYED, &ELASTIC, &METRICS];
 
@@ -112,6 +112,7 @@ pub static SOURCE: KindDef = KindDef {
     estimate_seconds: 1.0,
     process: Process::Engine(run_source),
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };
 
 pub static SUM: KindDef = KindDef {
@@ -125,6 +126,7 @@ pub static SUM: KindDef = KindDef {
     estimate_seconds: 1.0,
     process: Process::Engine(run_sum),
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };
 
 crate::stage_params! {
@@ -154,6 +156,7 @@ pub static SCALE: KindDef = KindDef {
     estimate_seconds: 1.0,
     process: Process::Engine(run_scale),
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };
 
 fn run_scale(ctx: &mut StageContext) -> Result<(), StageError> {
@@ -179,6 +182,7 @@ pub static TEXT: KindDef = KindDef {
         write(ctx, "text.txt", p.text)
     }),
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };
 
 pub static WORKER: KindDef = KindDef {
@@ -192,6 +196,7 @@ pub static WORKER: KindDef = KindDef {
     estimate_seconds: 1.0,
     process: Process::Worker,
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };
 
 /// `test-worker`, run by `pipe-worker`.
@@ -220,6 +225,7 @@ pub static THREADS: KindDef = KindDef {
         }
         finish(ctx, &p, granted)
     }),
+    job: JobDefaults::WORKER,
 };
 
 pub static METRICS: KindDef = KindDef {
@@ -233,6 +239,7 @@ pub static METRICS: KindDef = KindDef {
     estimate_seconds: 1.0,
     process: Process::Engine(run_metrics),
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };
 
 /// `metrics.csv` in evaluate's columns and a `comparison.md` with one table.
@@ -260,6 +267,7 @@ pub static KEYED: KindDef = KindDef {
         let p: KeyedParams = ctx.typed_params()?;
         finish(ctx, &p.common, ctx.threads as i64)
     }),
+    job: JobDefaults::WORKER,
 };
 
 pub static ELASTIC: KindDef = KindDef {
@@ -273,6 +281,7 @@ pub static ELASTIC: KindDef = KindDef {
     estimate_seconds: 1.0,
     process: Process::Worker,
     names_inputs: false,
+    job: JobDefaults::WORKER,
 };
 
 /// `test-elastic`, run by `pipe-worker`.

@@ -18,6 +18,8 @@ fn stage(name: &str, kind: &str, key: &str, params: serde_json::Value) -> StageR
         warnings: Vec::new(),
         inputs: BTreeMap::new(),
         doc: serde_json::json!({"kind": kind, "version": 1, "format": 1, "seed": 1, "params": params, "inputs": {}, "sources": {}}),
+        executor: None,
+        job_id: None,
     }
 }
 
