@@ -112,7 +112,7 @@ start_munge() {
     # A socket left by a munged that died would make a new one refuse to start.
     [ -S "$MUNGE_RUN/munge.socket.2" ] && force=(--force)
     log "starting munged"
-    $SUDO runuser -u munge -- /usr/sbin/munged "${force[@]}" \
+    $SUDO runuser -u munge -- /usr/sbin/munged "${force[@]}" 9>&- \
         || { log_tail /var/log/munge/munged.log; die "munged did not start"; }
     local deadline=$((SECONDS + TIMEOUT)) pid
     until munge_ok; do
@@ -138,6 +138,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 MpiDefault=none
+MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 AccountingStorageType=accounting_storage/none
@@ -191,7 +192,7 @@ start_daemon() {
         return
     fi
     log "starting $name"
-    $SUDO "$@" || { log_tail "$logfile"; die "$name did not start (see $logfile)"; }
+    $SUDO "$@" 9>&- || { log_tail "$logfile"; die "$name did not start (see $logfile)"; }
     local deadline=$((SECONDS + TIMEOUT))
     until pid=$(live_pid "$name" "$pidfile"); do
         [ $SECONDS -lt $deadline ] || { log_tail "$logfile"; die "$name wrote no pid file within ${TIMEOUT}s (see $logfile)"; }
@@ -224,6 +225,8 @@ daemons_running() {
 
 cmd_start() {
     mkdir -p "$DIR"
+    # Serialises concurrent start/stop; the daemons are started with fd 9 closed so
+    # that they do not inherit (and hold) this lock.
     exec 9> "$DIR/.lock"
     flock 9
     if daemons_running && munge_ok; then

@@ -272,7 +272,10 @@ fn print_summary(record: &RunRecord, run_dir: &std::path::Path) {
         .collect();
     print!("{}", table(&["stage", "kind", "status", "seconds", "why"], &rows));
     let count = |st: StageStatus| record.stages.iter().filter(|s| s.status == st).count();
-    if let Some(u) = record.utilisation().filter(|_| record.stages.iter().any(|s| s.status == StageStatus::Ran)) {
+    let jobs = record.stages.iter().filter(|s| s.job_id.is_some()).count();
+    if jobs > 0 {
+        println!("CPU: {jobs} stages ran as cluster jobs (`pipe show` lists their ids); the engine used {:.1} s", record.cpu_seconds);
+    } else if let Some(u) = record.utilisation().filter(|_| record.stages.iter().any(|s| s.status == StageStatus::Ran)) {
         println!("CPU: {:.1} s over {} cores × {:.1} s: {:.0}% used", record.cpu_seconds, record.cores, record.seconds, 100.0 * u);
     }
     println!(

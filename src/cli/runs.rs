@@ -135,24 +135,37 @@ pub fn show(args: &ShowArgs) -> Outcome {
     if r.report != "complete" {
         println!("report: {}\n", r.report);
     }
-    if let Some(u) = r.utilisation() {
+    let jobs = r.stages.iter().filter(|s| s.job_id.is_some()).count();
+    if jobs > 0 {
+        println!("CPU: {jobs} stages ran as cluster jobs; the engine used {:.1} s\n", r.cpu_seconds);
+    } else if let Some(u) = r.utilisation() {
         println!("CPU: {:.1} s over {} cores × {:.1} s: {:.0}% used\n", r.cpu_seconds, r.cores, r.seconds, 100.0 * u);
     }
     let rows: Vec<Vec<String>> = r
         .stages
         .iter()
         .map(|s| {
-            vec![
+            let mut row = vec![
                 s.name.clone(),
                 s.kind.clone(),
                 s.status.as_str().into(),
                 format!("{:.2}", s.seconds),
                 if s.threads > 0 { s.threads.to_string() } else { "-".into() },
-                s.error.clone().unwrap_or_else(|| s.reason.to_string()),
-            ]
+            ];
+            if jobs > 0 {
+                row.push(match (&s.executor, &s.job_id) {
+                    (Some(e), Some(id)) => format!("{e} {id}"),
+                    _ if s.status == pipe_core::record::StageStatus::Ran => "local".into(),
+                    _ => "-".into(),
+                });
+            }
+            row.push(s.error.clone().unwrap_or_else(|| s.reason.to_string()));
+            row
         })
         .collect();
-    print!("{}", table(&["stage", "kind", "status", "seconds", "threads", "why"], &rows));
+    let headers: &[&str] =
+        if jobs > 0 { &["stage", "kind", "status", "seconds", "threads", "job", "why"] } else { &["stage", "kind", "status", "seconds", "threads", "why"] };
+    print!("{}", table(headers, &rows));
     for s in r.stages.iter().filter(|s| !s.warnings.is_empty()) {
         for w in &s.warnings {
             println!("warning: {}: {w}", s.name);

@@ -359,7 +359,7 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
             };
             if let Some((exec, request)) = remote {
                 let job = absolute_paths(job).map_err(|e| StageError::Failed(format!("cannot resolve the job's paths: {e}")))?;
-                let sj = slurm::job::StageJob { exec, stage: &stage.name, exe_name: exe, request, logs: cache.root().join("slurm-logs") };
+                let sj = slurm::job::StageJob { exec, stage: &stage.name, exe_name: exe, request, logs: absolute(cache.root().join("slurm-logs")) };
                 slurm::job::run(&sj, &job, writer.tmp_dir(), &events, &cancel)?;
                 return publish(writer, stage, planned, &cancel);
             }
@@ -382,6 +382,11 @@ fn publish(writer: crate::cache::Writer, stage: &crate::spec::StageSpec, planned
     let (_entry, hold) =
         writer.publish(stage.kind.name, &stage.name, planned.doc.to_value()).map_err(|e| StageError::Failed(e.to_string()))?;
     Ok(Done::Ran(hold))
+}
+
+/// `path` made absolute (as it is, if the working folder is gone).
+fn absolute(path: std::path::PathBuf) -> std::path::PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 /// A job for a cluster node, whose working folder is not the engine's:
