@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make run    installs what is missing, builds, runs the default pipeline
 #   make test   installs what is missing, builds, runs the whole test suite
-#               (and opens a quickstart report in headless Chromium)
+#               (with a one-node Slurm cluster it starts, and stops, itself;
+#               and opens a quickstart report in headless Chromium)
 # Everything is idempotent: a second call skips the installs in about a second.
 
 SHELL := /bin/bash
@@ -27,7 +28,7 @@ run: build
 	$(CARGO_TARGET_DIR)/release/pipe run $(PIPELINE)
 
 test: setup
-	cargo test
+	bash scripts/with_slurm.sh cargo test
 	python3 scripts/check_report.py
 
 bench: setup

@@ -265,7 +265,8 @@ wait_ready() {
     done
 }
 
-# Stops the daemons listed in started.pids, slurmd first, munged last.
+# Stops the daemons listed in started.pids. Each takes about 2 s to exit after SIGTERM
+# (slurmctld saves its state), so all are signalled at once and awaited together.
 cmd_stop() {
     if [ ! -f "$STARTED" ]; then
         log "nothing started by this script is recorded in $STARTED"
@@ -273,30 +274,40 @@ cmd_stop() {
     fi
     exec 9> "$DIR/.lock"
     flock 9
-    local name pid stopped=()
+    local name pid live=()
     for name in slurmd slurmctld munged; do
         pid=$(awk -v n="$name" '$1 == n { print $2 }' "$STARTED")
-        [ -n "$pid" ] || continue
-        if is_named "$pid" "$name"; then
+        if [ -n "$pid" ] && is_named "$pid" "$name"; then
             log "stopping $name (pid $pid)"
             $SUDO kill -TERM "$pid" 2>/dev/null || true
-            local deadline=$((SECONDS + TIMEOUT))
-            while is_named "$pid" "$name"; do
-                if [ $SECONDS -ge $deadline ]; then
-                    log "$name (pid $pid) ignored SIGTERM for ${TIMEOUT}s: SIGKILL"
-                    $SUDO kill -KILL "$pid" 2>/dev/null || true
-                    sleep 0.2
-                    break
-                fi
-                sleep 0.05
-            done
-            is_named "$pid" "$name" && die "$name (pid $pid) is still running"
-            stopped+=("$name")
+            live+=("$name:$pid")
         fi
     done
+    local deadline=$((SECONDS + TIMEOUT)) entry left
+    while :; do
+        left=()
+        for entry in "${live[@]}"; do
+            is_named "${entry#*:}" "${entry%%:*}" && left+=("$entry")
+        done
+        [ ${#left[@]} -gt 0 ] || break
+        if [ $SECONDS -ge $deadline ]; then
+            for entry in "${left[@]}"; do
+                log "${entry%%:*} (pid ${entry#*:}) ignored SIGTERM for ${TIMEOUT}s: SIGKILL"
+                $SUDO kill -KILL "${entry#*:}" 2>/dev/null || true
+            done
+            sleep 0.5
+            for entry in "${left[@]}"; do
+                ! is_named "${entry#*:}" "${entry%%:*}" || die "${entry%%:*} (pid ${entry#*:}) is still running"
+            done
+            break
+        fi
+        sleep 0.05
+    done
     rm -f "$STARTED"
-    if [ ${#stopped[@]} -eq 0 ]; then
+    if [ ${#live[@]} -eq 0 ]; then
         log "the daemons this script started had already exited"
+    else
+        log "stopped"
     fi
     if pgrep -x slurmstepd >/dev/null 2>&1; then
         log "note: slurmstepd processes (running jobs) remain; the next start picks them up"

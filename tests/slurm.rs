@@ -82,8 +82,12 @@ fn quickstart_through_slurm_matches_a_local_run_and_a_cached_rerun_submits_nothi
     assert!(stage(&mine, "svm").get("job_id").is_none(), "a local run records no job");
     // The same keys, and the same bytes but for measured times.
     let keys = |r: &Value| -> Vec<(String, String)> {
-        let mut k: Vec<_> =
-            r["stages"].as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap().to_string(), s["key"].as_str().unwrap().to_string())).collect();
+        let mut k: Vec<_> = r["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["name"].as_str().unwrap().to_string(), s["key"].as_str().unwrap().to_string()))
+            .collect();
         k.sort();
         k
     };
@@ -157,7 +161,8 @@ fn sigterm_cancels_the_runs_jobs_publishes_nothing_partial_and_keeps_what_finish
     assert_eq!(squeue_state(&id), "CANCELLED");
     assert_eq!(p.entries().len(), 2, "the source and the quick stage; nothing of the slow one");
     let plan = text(&p.pipe(&["plan", "p.toml"]).stdout);
-    let action = |name: &str| plan.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap().split_whitespace().nth(2).unwrap().to_string();
+    let action =
+        |name: &str| plan.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap().split_whitespace().nth(2).unwrap().to_string();
     assert_eq!((action("a"), action("quick"), action("slow")), ("cached".into(), "cached".into(), "run".into()), "{plan}");
 }
 

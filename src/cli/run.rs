@@ -13,9 +13,9 @@ use pipe_core::exec::progress::{Mode, Progress};
 use pipe_core::exec::slurm::SlurmExecutor;
 use pipe_core::exec::slurm::request::JobRequest;
 use pipe_core::exec::{self, RunOutcome};
-use pipe_core::spec::resources::ExecutorKind;
 use pipe_core::fsx;
 use pipe_core::record::{self, RecordError, RunRecord, StageRecord, StageStatus};
+use pipe_core::spec::resources::ExecutorKind;
 use pipe_core::util::rfc3339;
 
 #[derive(Debug, clap::Args)]
@@ -97,8 +97,7 @@ fn plan_table(plan: &Plan, executor: ExecutorKind, jobs: usize) -> String {
 }
 
 fn plan_rows(plan: &Plan) -> Vec<Vec<String>> {
-    plan
-        .dag
+    plan.dag
         .order
         .iter()
         .map(|&i| {
@@ -205,6 +204,7 @@ fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemT
                 doc: p.doc.to_value(),
                 executor: r.job.as_ref().and_then(|j| j.split_once(':')).map(|(e, _)| e.to_string()),
                 job_id: r.job.as_ref().and_then(|j| j.split_once(':')).map(|(_, id)| id.to_string()),
+                job_overhead: r.job_overhead.map(|(to_start, to_publish)| record::JobOverhead { to_start, to_publish }),
             }
         })
         .collect();

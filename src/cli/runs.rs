@@ -163,8 +163,11 @@ pub fn show(args: &ShowArgs) -> Outcome {
             row
         })
         .collect();
-    let headers: &[&str] =
-        if jobs > 0 { &["stage", "kind", "status", "seconds", "threads", "job", "why"] } else { &["stage", "kind", "status", "seconds", "threads", "why"] };
+    let headers: &[&str] = if jobs > 0 {
+        &["stage", "kind", "status", "seconds", "threads", "job", "why"]
+    } else {
+        &["stage", "kind", "status", "seconds", "threads", "why"]
+    };
     print!("{}", table(headers, &rows));
     for s in r.stages.iter().filter(|s| !s.warnings.is_empty()) {
         for w in &s.warnings {

@@ -69,6 +69,9 @@ pub struct StageResult {
     pub start: f64,
     /// The cluster job that ran it (`slurm:1234`), if an executor submitted one.
     pub job: Option<String>,
+    /// For a cluster job: seconds from submission to its start, and from
+    /// its end to its entry being published (the engine's overhead).
+    pub job_overhead: Option<(f64, f64)>,
 }
 
 #[derive(Debug)]
@@ -92,7 +95,8 @@ enum Msg {
 }
 
 enum Done {
-    Ran(Hold),
+    /// Ran and published; for a cluster job, its overhead (see [`StageResult::job_overhead`]).
+    Ran(Hold, Option<(f64, f64)>),
     /// Another run published the entry while this one waited for its lock.
     CachedMeanwhile(Hold),
 }
@@ -196,6 +200,9 @@ pub fn execute(
                     }
                     slots.finish(i);
                     let name = &plan.spec.stages[i].name;
+                    if let Ok(Done::Ran(_, overhead)) = &result {
+                        results[i].job_overhead = *overhead;
+                    }
                     let (status, reason, error, hold) = settle(result, plan.stages[i].why());
                     holds.extend(hold);
                     let ok = status != StageStatus::Failed;
@@ -253,6 +260,7 @@ fn initial_results(plan: &Plan) -> Vec<StageResult> {
         threads: 0,
         start: 0.0,
         job: None,
+        job_overhead: None,
     };
     plan.stages.iter().map(|p| initial(p.why())).collect()
 }
@@ -261,7 +269,7 @@ fn initial_results(plan: &Plan) -> Vec<StageResult> {
 /// it published (or found published meanwhile), which the run keeps.
 fn settle(result: Result<Done, StageError>, planned: Why) -> (StageStatus, Why, Option<String>, Option<Hold>) {
     match result {
-        Ok(Done::Ran(hold)) => (StageStatus::Ran, planned, None, Some(hold)),
+        Ok(Done::Ran(hold, _)) => (StageStatus::Ran, planned, None, Some(hold)),
         Ok(Done::CachedMeanwhile(hold)) => (StageStatus::Cached, Why::ConcurrentRun, None, Some(hold)),
         Err(StageError::Cancelled) => (StageStatus::Failed, planned, Some("interrupted".to_string()), None),
         Err(e) => (StageStatus::Failed, planned, Some(e.to_string()), None),
@@ -289,6 +297,7 @@ fn skipped(why: Why) -> StageResult {
         threads: 0,
         start: 0.0,
         job: None,
+        job_overhead: None,
     }
 }
 
@@ -359,9 +368,19 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
             };
             if let Some((exec, request)) = remote {
                 let job = absolute_paths(job).map_err(|e| StageError::Failed(format!("cannot resolve the job's paths: {e}")))?;
-                let sj = slurm::job::StageJob { exec, stage: &stage.name, exe_name: exe, request, logs: absolute(cache.root().join("slurm-logs")) };
-                slurm::job::run(&sj, &job, writer.tmp_dir(), &events, &cancel)?;
-                return publish(writer, stage, planned, &cancel);
+                let sj = slurm::job::StageJob {
+                    exec,
+                    stage: &stage.name,
+                    exe_name: exe,
+                    request,
+                    logs: absolute(cache.root().join("slurm-logs")),
+                };
+                let times = slurm::job::run(&sj, &job, writer.tmp_dir(), &events, &cancel)?;
+                let publishing = Instant::now();
+                return match publish(writer, stage, planned, &cancel)? {
+                    Done::Ran(hold, _) => Ok(Done::Ran(hold, Some((times.to_start, times.to_notice + publishing.elapsed().as_secs_f64())))),
+                    other => Ok(other),
+                };
             }
             let job_file = writer.out_dir().with_extension("job.json");
             let result = worker::run_in_worker(exe, &job, &job_file, events, &cancel, &grant);
@@ -375,13 +394,18 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
 }
 
 /// Publishes a finished stage's entry, unless the run was interrupted.
-fn publish(writer: crate::cache::Writer, stage: &crate::spec::StageSpec, planned: &plan::PlannedStage, cancel: &AtomicBool) -> Result<Done, StageError> {
+fn publish(
+    writer: crate::cache::Writer,
+    stage: &crate::spec::StageSpec,
+    planned: &plan::PlannedStage,
+    cancel: &AtomicBool,
+) -> Result<Done, StageError> {
     if cancel.load(Ordering::Relaxed) {
         return Err(StageError::Cancelled);
     }
     let (_entry, hold) =
         writer.publish(stage.kind.name, &stage.name, planned.doc.to_value()).map_err(|e| StageError::Failed(e.to_string()))?;
-    Ok(Done::Ran(hold))
+    Ok(Done::Ran(hold, None))
 }
 
 /// `path` made absolute (as it is, if the working folder is gone).

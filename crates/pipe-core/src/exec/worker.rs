@@ -235,7 +235,12 @@ pub(crate) fn parse_line(line: &str) -> Line {
 
 /// Why a worker failed, best source first: its `failed` event, the signal
 /// that ended it, the last line of its stderr.
-pub(crate) fn failure_message(exe_name: &str, status: std::process::ExitStatus, event: Option<String>, stderr: std::io::Result<String>) -> String {
+pub(crate) fn failure_message(
+    exe_name: &str,
+    status: std::process::ExitStatus,
+    event: Option<String>,
+    stderr: std::io::Result<String>,
+) -> String {
     if let Some(error) = event {
         return error;
     }

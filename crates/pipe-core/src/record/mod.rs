@@ -162,6 +162,17 @@ pub struct StageRecord {
     /// The executor's job id (Slurm's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// For a cluster job: seconds from `sbatch` to the job's start (queue
+    /// and launch), and from its end to its entry being published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_overhead: Option<JobOverhead>,
+}
+
+/// See [`StageRecord::job_overhead`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct JobOverhead {
+    pub to_start: f64,
+    pub to_publish: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

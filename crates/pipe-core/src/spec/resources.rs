@@ -142,7 +142,10 @@ pub(super) fn read_executor(value: &Spanned<DeValue>, errors: &mut Vec<Diagnosti
 pub(super) fn read_resources(stage: &str, keyed: bool, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Resources {
     let mut resources = Resources::default();
     let DeValue::Table(table) = value.get_ref() else {
-        errors.push(Diagnostic::new(value.span(), format!("`resources` of stage `{stage}` must be a table")).hint("e.g. `[stages.NAME.resources]` with `time = \"1:00:00\"`"));
+        errors.push(
+            Diagnostic::new(value.span(), format!("`resources` of stage `{stage}` must be a table"))
+                .hint("e.g. `[stages.NAME.resources]` with `time = \"1:00:00\"`"),
+        );
         return resources;
     };
     let what = format!("the resources of stage `{stage}`");
@@ -261,7 +264,7 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
 
 /// `"4G"` for 4096, `"500M"` for 500.
 pub fn format_mem(mb: u64) -> String {
-    if mb % 1024 == 0 { format!("{}G", mb / 1024) } else { format!("{mb}M") }
+    if mb.is_multiple_of(1024) { format!("{}G", mb / 1024) } else { format!("{mb}M") }
 }
 
 /// Slurm's `D-HH:MM:00` (or `HH:MM:00` under a day) for `minutes`.
@@ -298,7 +301,8 @@ mod tests {
 
     #[test]
     fn a_stage_request_overrides_the_pipeline_and_adds_to_its_lists() {
-        let base = Resources { mem_mb: Some(1024), partition: Some("cpu".into()), setup: vec!["module load a".into()], ..Default::default() };
+        let base =
+            Resources { mem_mb: Some(1024), partition: Some("cpu".into()), setup: vec!["module load a".into()], ..Default::default() };
         let stage = Resources { mem_mb: Some(8192), setup: vec!["module load b".into()], ..Default::default() };
         let merged = stage.over(&base);
         assert_eq!(merged.mem_mb, Some(8192));

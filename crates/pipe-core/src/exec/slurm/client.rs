@@ -54,9 +54,12 @@ pub struct SlurmCli;
 
 impl Scheduler for SlurmCli {
     fn submit(&self, script: &Path, args: &[String]) -> Result<String, SubmitError> {
-        let out = Command::new("sbatch").arg("--parsable").args(args).arg(script).output().map_err(|e| {
-            SubmitError::Rejected(format!("cannot run `sbatch`: {e} (is Slurm's client installed and on PATH?)"))
-        })?;
+        let out = Command::new("sbatch")
+            .arg("--parsable")
+            .args(args)
+            .arg(script)
+            .output()
+            .map_err(|e| SubmitError::Rejected(format!("cannot run `sbatch`: {e} (is Slurm's client installed and on PATH?)")))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if out.status.success() {
@@ -125,7 +128,12 @@ pub fn classify_submit_error(stderr: &str) -> SubmitError {
         "too many",
         "connection refused",
     ];
-    let message = stderr.trim().trim_start_matches("sbatch: ").to_string();
+    let message: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.trim().trim_start_matches("sbatch: ").trim_start_matches("error: ").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let message = message.join("; ");
     if transient.iter().any(|t| m.contains(t)) { SubmitError::Transient(message) } else { SubmitError::Rejected(message) }
 }
 
@@ -148,11 +156,10 @@ mod tests {
             classify_submit_error("sbatch: error: Batch job submission failed: Socket timed out on send/recv operation"),
             SubmitError::Transient(_)
         ));
-        assert!(matches!(
-            classify_submit_error("sbatch: error: QOSMaxSubmitJobPerUserLimit"),
-            SubmitError::Transient(_)
-        ));
-        let rejected = classify_submit_error("sbatch: error: CPU count per node can not be satisfied\nsbatch: error: Batch job submission failed: Requested node configuration is not available");
+        assert!(matches!(classify_submit_error("sbatch: error: QOSMaxSubmitJobPerUserLimit"), SubmitError::Transient(_)));
+        let rejected = classify_submit_error(
+            "sbatch: error: CPU count per node can not be satisfied\nsbatch: error: Batch job submission failed: Requested node configuration is not available",
+        );
         assert!(matches!(&rejected, SubmitError::Rejected(m) if m.contains("Requested node configuration")), "{rejected:?}");
     }
 }

@@ -187,7 +187,7 @@ fn request() -> JobRequest {
 }
 
 /// Runs one stage through `fake`; returns the result, the events and the cache-like folder.
-fn run_one(fake: &Fake, cancel_after: Option<Duration>) -> (Result<(), StageError>, Vec<StageEvent>, tempfile::TempDir) {
+fn run_one(fake: &Fake, cancel_after: Option<Duration>) -> (Result<job::JobTimes, StageError>, Vec<StageEvent>, tempfile::TempDir) {
     let root = tempfile::tempdir().unwrap();
     let tmp = root.path().join("tmp/key-1-0");
     std::fs::create_dir_all(tmp.join("out")).unwrap();
@@ -220,7 +220,7 @@ fn run_one(fake: &Fake, cancel_after: Option<Duration>) -> (Result<(), StageErro
     (result, events, root)
 }
 
-fn failure(result: Result<(), StageError>) -> String {
+fn failure(result: Result<job::JobTimes, StageError>) -> String {
     match result {
         Err(StageError::Failed(m)) => m,
         other => panic!("expected a failure, got {other:?}"),
@@ -231,7 +231,8 @@ fn failure(result: Result<(), StageError>) -> String {
 fn a_job_that_exits_zero_succeeds_and_its_progress_arrives() {
     let fake = Fake::with(vec![Behaviour::Exit(0)]);
     let (result, events, root) = run_one(&fake, None);
-    result.unwrap();
+    let times = result.unwrap();
+    assert!(times.to_start >= 0.0 && times.to_notice < 5.0, "{times:?}");
     assert_eq!(events[0], StageEvent::Job("slurm:101".into()));
     assert!(events.contains(&StageEvent::Progress { pos: 1, len: 2, unit: "items".into() }), "{events:?}");
     assert!(!root.path().join("tmp/key-1-0/job").exists(), "a finished job leaves no folder in the entry");

@@ -48,6 +48,15 @@ pub struct StageJob<'a> {
     pub logs: PathBuf,
 }
 
+/// The engine's own overhead around one job, for the run record.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct JobTimes {
+    /// From `sbatch` to the script's `started` marker (queueing and launch).
+    pub to_start: f64,
+    /// From the `exit` file's write to the engine seeing it.
+    pub to_notice: f64,
+}
+
 /// The job folder inside an entry being built.
 pub fn job_dir(tmp: &Path) -> PathBuf {
     tmp.join("job")
@@ -69,8 +78,9 @@ pub fn read_exit(dir: &Path) -> Option<i32> {
 /// folder is `job/` in `tmp`: submits it, or follows the job a killed
 /// engine submitted (adopted, see [`adopt`]), until its exit file says how
 /// it ended. A failed job's folder is kept under `logs`.
-pub fn run(sj: &StageJob, job: &worker::Job, tmp: &Path, events: &EventSink, cancel: &AtomicBool) -> Result<(), StageError> {
+pub fn run(sj: &StageJob, job: &worker::Job, tmp: &Path, events: &EventSink, cancel: &AtomicBool) -> Result<JobTimes, StageError> {
     let dir = job_dir(tmp);
+    let submitted = std::time::SystemTime::now();
     let id = match read_id(&dir) {
         Some(id) => id,
         None => submit(sj, job, &dir, cancel)?,
@@ -81,9 +91,17 @@ pub fn run(sj: &StageJob, job: &worker::Job, tmp: &Path, events: &EventSink, can
     sj.exec.untrack(&id);
     match result {
         Ok(()) => {
+            let noticed = std::time::SystemTime::now();
+            let mtime = |name: &str| fsx::metadata(dir.join(name)).ok().and_then(|m| m.modified().ok());
+            // Clocks of the node and of this machine may disagree a little: never negative.
+            let since = |a: std::time::SystemTime, b: std::time::SystemTime| b.duration_since(a).map_or(0.0, |d| d.as_secs_f64());
+            let times = JobTimes {
+                to_start: mtime(STARTED).map_or(0.0, |s| since(submitted, s)),
+                to_notice: mtime(EXIT).map_or(0.0, |e| since(e, noticed)),
+            };
             // Not part of the entry: its files are the worker's, and logs of a success.
             fsx::remove_dir_all(&dir).map_err(|e| e.doing("remove the job folder"))?;
-            Ok(())
+            Ok(times)
         }
         Err(StageError::Failed(message)) => {
             let kept = keep_log(&dir, &sj.logs, &id, sj.stage);
@@ -132,7 +150,9 @@ fn submit(sj: &StageJob, job: &worker::Job, dir: &Path, cancel: &AtomicBool) -> 
                 let _ = m; // tried again; the last message is the one shown
             }
             Err(SubmitError::Transient(m)) => {
-                return Err(StageError::Failed(format!("sbatch kept failing ({tries} tries): {m}; is the Slurm controller up? (`scontrol ping`)")));
+                return Err(StageError::Failed(format!(
+                    "sbatch kept failing ({tries} tries): {m}; is the Slurm controller up? (`scontrol ping`)"
+                )));
             }
             Err(SubmitError::Rejected(m)) => {
                 return Err(StageError::Failed(format!(
@@ -165,7 +185,8 @@ fn job_name(stage: &str) -> String {
 pub fn script(exe: &Path, dir: &Path, setup: &[String]) -> String {
     let q = |p: &Path| shell_quote(&p.display().to_string());
     let d = q(dir);
-    let mut s = String::from("#!/bin/bash\n# Written by pipe: one stage as one job. The engine reads `exit`, `events.jsonl` and `stderr.log`.\n");
+    let mut s =
+        String::from("#!/bin/bash\n# Written by pipe: one stage as one job. The engine reads `exit`, `events.jsonl` and `stderr.log`.\n");
     s.push_str(&format!("finish() {{ printf '%s\\n' \"$1\" > {d}/exit.tmp && mv -f {d}/exit.tmp {d}/{EXIT}; }}\n"));
     s.push_str("trap 'finish 143; exit 143' TERM\n");
     s.push_str(&format!("touch {d}/{STARTED}\n"));
@@ -319,7 +340,9 @@ fn state_message(sj: &StageJob, state: Option<&JobState>, waited: Duration) -> S
     let why = match s.state.as_str() {
         "TIMEOUT" => format!("ran past its time limit ({}): raise `time` in `[stages.{stage}.resources]`", format_time(r.time_minutes)),
         "OUT_OF_MEMORY" => format!("ran out of memory ({}): raise `mem` in `[stages.{stage}.resources]`", format_mem(r.mem_mb)),
-        "NODE_FAIL" => "its node failed: run again (nothing was published); if it repeats, add `--exclude=NODE` to `sbatch_args`".to_string(),
+        "NODE_FAIL" => {
+            "its node failed: run again (nothing was published); if it repeats, add `--exclude=NODE` to `sbatch_args`".to_string()
+        }
         "BOOT_FAIL" => "its node failed to boot: run again".to_string(),
         "PREEMPTED" => "was preempted by another job: run again, or pick a partition or qos without preemption".to_string(),
         "DEADLINE" => "missed its deadline: raise `time` or drop `--deadline` from `sbatch_args`".to_string(),

@@ -170,7 +170,13 @@ impl SlurmExecutor {
         if self.cancelled.swap(true, Ordering::SeqCst) {
             return;
         }
-        let ids: Vec<String> = self.board().in_flight.iter().cloned().collect();
+        let ids: Vec<String> = {
+            let mut b = self.board();
+            // The next poll comes soon: queued jobs end without an exit file.
+            b.interval = self.settings.poll_min;
+            b.last = None;
+            b.in_flight.iter().cloned().collect()
+        };
         if let Err(e) = self.client.cancel(&ids) {
             eprintln!("warning: {e}; cancel the run's jobs by hand: scancel {}", ids.join(" "));
         }

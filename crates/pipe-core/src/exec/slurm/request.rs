@@ -104,10 +104,7 @@ mod tests {
         assert_eq!(w.mem_mb, 1024, "the pipeline's mem");
         assert_eq!(w.time_minutes, 1440, "the stage's time");
         assert_eq!(w.partition.as_deref(), Some("cpu"));
-        assert_eq!(
-            w.sbatch_args(),
-            ["--cpus-per-task=3", "--mem=1G", "--time=1-00:00:00", "--partition=cpu", "--exclusive"]
-        );
+        assert_eq!(w.sbatch_args(), ["--cpus-per-task=3", "--mem=1G", "--time=1-00:00:00", "--partition=cpu", "--exclusive"]);
         assert_eq!(w.setup, ["module load x"]);
         assert_eq!(w.describe(), "3 CPUs, 1G, 1-00:00:00, partition cpu, --exclusive");
         let k = JobRequest::of(s.stage("k").unwrap(), &s.executor, 8);

@@ -20,6 +20,7 @@ fn stage(name: &str, kind: &str, key: &str, params: serde_json::Value) -> StageR
         doc: serde_json::json!({"kind": kind, "version": 1, "format": 1, "seed": 1, "params": params, "inputs": {}, "sources": {}}),
         executor: None,
         job_id: None,
+        job_overhead: None,
     }
 }
 
