@@ -67,7 +67,8 @@ pub struct Meta {
     pub class_weights: Vec<f64>,
 }
 
-/// A whole `images` artifact in memory.
+/// An `images` artifact: metadata and rows in memory, pixels in memory
+/// while built and memory-mapped once read (see [`super::tensor`]).
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub meta: Meta,
@@ -78,48 +79,59 @@ pub struct Dataset {
 impl Dataset {
     /// Recomputes the statistics of `meta` from the rows.
     pub fn refresh_stats(&mut self) {
+        Self::refresh_stats_of(&mut self.meta, &self.rows);
+    }
+
+    /// [`Dataset::refresh_stats`] for a dataset whose pixels are written apart.
+    pub fn refresh_stats_of(meta: &mut Meta, rows: &[Row]) {
         let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         let mut label_counts: BTreeMap<String, usize> = BTreeMap::new();
         let mut per_image: BTreeMap<usize, usize> = BTreeMap::new();
-        for r in &self.rows {
-            let class = self.meta.classes[r.label_id as usize].clone();
+        for r in rows {
+            let class = meta.classes[r.label_id as usize].clone();
             *counts.entry(class).or_default().entry(r.split.as_str().to_string()).or_default() += 1;
             for l in &r.labels {
                 *label_counts.entry(l.clone()).or_default() += 1;
             }
             *per_image.entry(r.labels.len()).or_default() += 1;
         }
-        self.meta.counts = counts;
-        self.meta.label_counts = label_counts;
-        self.meta.labels_per_image = per_image;
-        let train: Vec<u32> = self.rows.iter().filter(|r| r.split == Split::Train).map(|r| r.label_id).collect();
-        self.meta.class_weights = balanced_weights(&train, self.meta.classes.len());
+        meta.counts = counts;
+        meta.label_counts = label_counts;
+        meta.labels_per_image = per_image;
+        let train: Vec<u32> = rows.iter().filter(|r| r.split == Split::Train).map(|r| r.label_id).collect();
+        meta.class_weights = balanced_weights(&train, meta.classes.len());
     }
 
     pub fn write(&self, dir: &Path) -> Result<(), DataError> {
-        let mut df = self.index_frame()?;
+        self.pixels.write(&dir.join("images.safetensors"))?;
+        Self::write_index(dir, &self.meta, &self.rows)
+    }
+
+    /// `index.parquet`, `index.csv` and `dataset.json`, for a dataset whose
+    /// `images.safetensors` was streamed by a [`super::tensor::TensorWriter`].
+    pub fn write_index(dir: &Path, meta: &Meta, rows: &[Row]) -> Result<(), DataError> {
+        let mut df = Self::index_frame(meta, rows)?;
         let parquet = dir.join("index.parquet");
         let f = fsx::create(&parquet)?;
         ParquetWriter::new(f).finish(&mut df).map_err(DataError::table(&parquet))?;
         let csv = dir.join("index.csv");
         let f = fsx::create(&csv)?;
         CsvWriter::new(f).finish(&mut df).map_err(DataError::table(&csv))?;
-        self.pixels.write(&dir.join("images.safetensors"))?;
-        let meta = serde_json::to_vec_pretty(&self.meta).expect("meta serialises");
+        let meta = serde_json::to_vec_pretty(meta).expect("meta serialises");
         Ok(fsx::write(dir.join("dataset.json"), meta)?)
     }
 
-    fn index_frame(&self) -> PolarsResult<DataFrame> {
-        let n = self.rows.len() as u32;
+    fn index_frame(meta: &Meta, rows: &[Row]) -> PolarsResult<DataFrame> {
+        let n = rows.len() as u32;
         df!(
             "id" => (0..n).collect::<Vec<u32>>(),
-            "source" => self.rows.iter().map(|r| r.source.as_str()).collect::<Vec<_>>(),
-            "label" => self.rows.iter().map(|r| self.meta.classes[r.label_id as usize].as_str()).collect::<Vec<_>>(),
-            "label_id" => self.rows.iter().map(|r| r.label_id).collect::<Vec<_>>(),
-            "labels" => self.rows.iter().map(|r| r.labels.join("|")).collect::<Vec<_>>(),
-            "split" => self.rows.iter().map(|r| r.split.as_str()).collect::<Vec<_>>(),
-            "pixel_hash" => self.rows.iter().map(|r| r.pixel_hash.as_str()).collect::<Vec<_>>(),
-            "augmented" => self.rows.iter().map(|r| r.augmented).collect::<Vec<_>>(),
+            "source" => rows.iter().map(|r| r.source.as_str()).collect::<Vec<_>>(),
+            "label" => rows.iter().map(|r| meta.classes[r.label_id as usize].as_str()).collect::<Vec<_>>(),
+            "label_id" => rows.iter().map(|r| r.label_id).collect::<Vec<_>>(),
+            "labels" => rows.iter().map(|r| r.labels.join("|")).collect::<Vec<_>>(),
+            "split" => rows.iter().map(|r| r.split.as_str()).collect::<Vec<_>>(),
+            "pixel_hash" => rows.iter().map(|r| r.pixel_hash.as_str()).collect::<Vec<_>>(),
+            "augmented" => rows.iter().map(|r| r.augmented).collect::<Vec<_>>(),
         )
     }
 

@@ -10,7 +10,8 @@
 //! n_samples / (n_classes x count), scikit-learn's formula) are computed on
 //! the final training split and stored in `dataset.json` for the training
 //! stages. `preview.png` shows originals beside augmentations (the paper's
-//! Figure 6).
+//! Figure 6). The output tensor is streamed: memory does not grow with the
+//! number of images.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ use crate::data::augment::{Ranges, apply, write_sheet};
 use crate::data::decode::init_opencv;
 use pipe_core::data::dataset::{Dataset, Row};
 use pipe_core::data::split::Split;
+use pipe_core::data::tensor::TensorWriter;
 use pipe_core::rng::Rng;
 use pipe_core::stages::augment::{AugmentParams, Balance, ClassWeights, Target};
 use pipe_core::stages::{IntOr, StageContext, StageError};
@@ -60,6 +62,9 @@ fn plan_copies(data: &Dataset, p: &AugmentParams) -> Vec<(usize, usize)> {
     jobs
 }
 
+/// Augmented images made (and held in memory) at once.
+const CHUNK: usize = 256;
+
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
     let p: AugmentParams = ctx.typed_params()?;
@@ -68,35 +73,49 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let (size, channels) = (data.pixels.height, data.pixels.channels);
     let ranges = ranges(&p);
     let jobs = plan_copies(&data, &p);
+    // Streamed: the originals, then the new images a chunk at a time, so
+    // memory does not grow with the data set.
+    let count = data.pixels.count + jobs.len();
+    let mut out = TensorWriter::with_count(&ctx.out_dir().join("images.safetensors"), count, size, size, channels)?;
+    for i in 0..data.pixels.count {
+        if i % 1024 == 0 {
+            ctx.check_cancelled()?;
+        }
+        out.push(data.pixels.image(i))?;
+    }
     let ticker = ctx.ticker(jobs.len(), "images");
     let seed = ctx.seed;
-    let made: Vec<Result<Vec<u8>, crate::data::CvError>> = jobs
-        .par_iter()
-        .map(|&(i, k)| {
-            let _permit = ctx.permit();
-            if ctx.check_cancelled().is_err() {
-                return Err("interrupted".into());
-            }
-            let t = ranges.draw(&mut Rng::new(seed, &format!("augment/{}/{k}", data.rows[i].pixel_hash)));
-            let out = apply(data.pixels.image(i), size, channels, &t);
-            ticker.tick();
-            out
-        })
-        .collect();
-    ctx.check_cancelled()?;
-    for (&(i, k), pixels) in jobs.iter().zip(made) {
-        let pixels = pixels.map_err(StageError::from)?;
-        let original = data.rows[i].clone();
-        data.pixels.push(&pixels);
-        data.rows.push(Row { source: format!("{}#aug{k}", original.source), augmented: true, ..original });
+    let mut new_rows = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(CHUNK) {
+        let made: Vec<Result<Vec<u8>, crate::data::CvError>> = chunk
+            .par_iter()
+            .map(|&(i, k)| {
+                let _permit = ctx.permit();
+                if ctx.check_cancelled().is_err() {
+                    return Err("interrupted".into());
+                }
+                let t = ranges.draw(&mut Rng::new(seed, &format!("augment/{}/{k}", data.rows[i].pixel_hash)));
+                let out = apply(data.pixels.image(i), size, channels, &t);
+                ticker.tick();
+                out
+            })
+            .collect();
+        ctx.check_cancelled()?;
+        for (&(i, k), pixels) in chunk.iter().zip(made) {
+            out.push(&pixels.map_err(StageError::from)?)?;
+            let original = data.rows[i].clone();
+            new_rows.push(Row { source: format!("{}#aug{k}", original.source), augmented: true, ..original });
+        }
     }
+    out.finish()?;
+    data.rows.extend(new_rows);
     data.refresh_stats();
     if p.class_weights == ClassWeights::None {
         data.meta.class_weights = vec![1.0; data.meta.classes.len()];
     }
     ctx.log(format!("added {} augmented training images", jobs.len()));
     write_preview(ctx, &data, &ranges, p.preview as usize)?;
-    data.write(ctx.out_dir()).map_err(StageError::from)
+    Dataset::write_index(ctx.out_dir(), &data.meta, &data.rows).map_err(StageError::from)
 }
 
 /// Originals (first column) beside five augmentations, one row per class

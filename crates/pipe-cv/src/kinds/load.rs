@@ -7,6 +7,12 @@
 //! `min_label_count` images, drop or merge classes under `min_class_count`,
 //! then split train/validation/test (stratified, seeded). Deduplication
 //! happens before the split, so a duplicate can never sit on both sides.
+//!
+//! Memory stays flat whatever the number of images: images are decoded a
+//! chunk at a time and streamed into a scratch tensor file in the output
+//! folder; the decisions above need only hashes and labels; the kept images
+//! are then copied from the (memory-mapped) scratch file into
+//! `images.safetensors`, and the scratch file is removed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -14,10 +20,11 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::data::decode::{self, DecodeError, Decoded, Layout};
+use pipe_core::data::tensor::TensorWriter;
 use pipe_core::data::dataset::{Dataset, Excluded, Meta, Row};
+use pipe_core::data::tensor::ImageTensor;
 use pipe_core::data::split::{Split, split, subsample};
 use pipe_core::data::synthetic::Synthetic;
-use pipe_core::data::tensor::ImageTensor;
 use pipe_core::data::{BadItem, Candidate, Listing, Source, folder, imet, openclipart};
 use pipe_core::rng::Rng;
 use pipe_core::stages::load::{Color, DatasetKind, LoadParams, OnBadImage, RareClasses, SingleLabel};
@@ -54,9 +61,34 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     }
 
     let left_out = LeftOut { duplicates_removed, bad, dropped, unsplittable };
-    let data = assemble(p.dataset.word(), layout, &kept, classes, &label_ids, &splits, left_out);
-    ctx.log(format!("{} images in {} classes, {} labels", data.rows.len(), data.meta.classes.len(), data.meta.labels.len()));
-    data.write(ctx.out_dir()).map_err(StageError::from)
+    let (meta, rows) = assemble(p.dataset.word(), layout, &kept, classes, &label_ids, &splits, left_out);
+    ctx.log(format!("{} images in {} classes, {} labels", rows.len(), meta.classes.len(), meta.labels.len()));
+    copy_kept(ctx, &kept, layout)?;
+    Dataset::write_index(ctx.out_dir(), &meta, &rows).map_err(StageError::from)
+}
+
+/// The scratch tensor of every decoded image, in decoding order.
+const SCRATCH: &str = "decoded.partial.safetensors";
+/// Images decoded (and held in memory) at once.
+const CHUNK: usize = 256;
+
+/// Copies the kept images, in their final order, from the scratch tensor
+/// into `images.safetensors`, then removes the scratch tensor.
+fn copy_kept(ctx: &StageContext, kept: &[(Candidate, Stored)], layout: Layout) -> Result<(), StageError> {
+    let scratch_path = ctx.out_dir().join(SCRATCH);
+    let scratch = ImageTensor::read(&scratch_path).map_err(StageError::from)?;
+    let (size, channels) = (layout.size, layout.channels());
+    let mut out = TensorWriter::with_count(&ctx.out_dir().join("images.safetensors"), kept.len(), size, size, channels)?;
+    for (i, (_, s)) in kept.iter().enumerate() {
+        if i % 1024 == 0 {
+            ctx.check_cancelled()?;
+        }
+        out.push(scratch.image(s.at))?;
+    }
+    out.finish()?;
+    drop(scratch);
+    pipe_core::fsx::remove_file(&scratch_path)?;
+    Ok(())
 }
 
 /// The collection's candidates per `dataset`; fails when there are none, or
@@ -108,9 +140,9 @@ fn decode_usable(
     synthetic: &Synthetic,
     fail_fast: bool,
     bad: &mut Vec<BadItem>,
-) -> Result<(Vec<(Candidate, Decoded)>, Vec<BadItem>), StageError> {
+) -> Result<(Vec<(Candidate, Stored)>, Vec<BadItem>), StageError> {
     let decoded = decode_all(ctx, &candidates, layout, synthetic, fail_fast)?;
-    let mut kept: Vec<(Candidate, Decoded)> = Vec::with_capacity(candidates.len());
+    let mut kept: Vec<(Candidate, Stored)> = Vec::with_capacity(candidates.len());
     let mut too_large = Vec::new();
     for (c, d) in candidates.into_iter().zip(decoded) {
         match d {
@@ -185,20 +217,19 @@ struct LeftOut {
     unsplittable: Vec<String>,
 }
 
-/// The dataset: one row and one image per kept item, with its class and split.
+/// The dataset's metadata and rows: one row per kept item, with its class
+/// and split (its image is copied by [`copy_kept`]).
 fn assemble(
     dataset: &str,
     layout: Layout,
-    kept: &[(Candidate, Decoded)],
+    kept: &[(Candidate, Stored)],
     classes: Vec<String>,
     label_ids: &[usize],
     splits: &[Split],
     left_out: LeftOut,
-) -> Dataset {
-    let mut pixels = ImageTensor::new(layout.size, layout.size, layout.channels());
+) -> (Meta, Vec<Row>) {
     let mut rows = Vec::with_capacity(kept.len());
     for (((c, d), label_id), split) in kept.iter().zip(label_ids).zip(splits) {
-        pixels.push(&d.pixels);
         rows.push(Row {
             source: c.source.display(),
             label_id: *label_id as u32,
@@ -225,21 +256,58 @@ fn assemble(
         unsplittable: left_out.unsplittable,
         class_weights: Vec::new(),
     };
-    let mut data = Dataset { meta, rows, pixels };
-    data.refresh_stats();
-    data
+    let mut meta = meta;
+    Dataset::refresh_stats_of(&mut meta, &rows);
+    (meta, rows)
 }
 
-/// Decodes every candidate in parallel, reporting progress.
+/// A decoded image whose pixels wait in the scratch tensor, at row `at`.
+struct Stored {
+    hash: [u8; 32],
+    at: usize,
+}
+
+/// Decodes every candidate in parallel, a chunk at a time, streaming the
+/// pixels into the scratch tensor; reports progress.
 fn decode_all(
     ctx: &StageContext,
     candidates: &[Candidate],
     layout: Layout,
     synthetic: &Synthetic,
     fail_fast: bool,
-) -> Result<Vec<Result<Decoded, DecodeError>>, StageError> {
+) -> Result<Vec<Result<Stored, DecodeError>>, StageError> {
     let ticker = ctx.ticker(candidates.len(), "images");
-    let results: Vec<Result<Decoded, DecodeError>> = candidates
+    let mut scratch = TensorWriter::create(&ctx.out_dir().join(SCRATCH), layout.size, layout.size, layout.channels())?;
+    let mut results: Vec<Result<Stored, DecodeError>> = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(CHUNK) {
+        let decoded = decode_chunk(ctx, chunk, layout, synthetic, &ticker);
+        for d in decoded {
+            results.push(match d {
+                Ok(Decoded { hash, pixels }) => {
+                    scratch.push(&pixels)?;
+                    Ok(Stored { hash, at: scratch.count() - 1 })
+                }
+                Err(e) => Err(e),
+            });
+        }
+        ctx.check_cancelled()?;
+    }
+    scratch.finish()?;
+    if fail_fast && let Some((c, Err(problem))) = candidates.iter().zip(&results).find(|(_, r)| matches!(r, Err(DecodeError::Bad(_)))) {
+        return Err(StageError::Failed(format!("{}: {problem} (on_bad_image = \"fail\")", c.source.display())));
+    }
+    Ok(results)
+}
+
+/// Decodes one chunk of candidates in parallel.
+fn decode_chunk(
+    ctx: &StageContext,
+    candidates: &[Candidate],
+    layout: Layout,
+    synthetic: &Synthetic,
+    ticker: &pipe_core::stages::context::Ticker,
+) -> Vec<Result<Decoded, DecodeError>> {
+    candidates
         .par_iter()
         .map(|c| {
             let _permit = ctx.permit();
@@ -257,12 +325,7 @@ fn decode_all(
             ticker.tick();
             r
         })
-        .collect();
-    ctx.check_cancelled()?;
-    if fail_fast && let Some((c, Err(problem))) = candidates.iter().zip(&results).find(|(_, r)| matches!(r, Err(DecodeError::Bad(_)))) {
-        return Err(StageError::Failed(format!("{}: {problem} (on_bad_image = \"fail\")", c.source.display())));
-    }
-    Ok(results)
+        .collect()
 }
 
 /// One warning line with the first names; every name in the stage log.
@@ -285,10 +348,10 @@ fn short(item: &str) -> &str {
 
 /// Keeps one image per decoded-pixel hash: the real file before a link, then
 /// the first path; the kept copy gets the union of the label sets.
-fn dedup(mut kept: Vec<(Candidate, Decoded)>) -> Vec<(Candidate, Decoded)> {
+fn dedup(mut kept: Vec<(Candidate, Stored)>) -> Vec<(Candidate, Stored)> {
     kept.sort_by_cached_key(|(c, _)| (c.is_link, c.source.display()));
     let mut first: HashMap<[u8; 32], usize> = HashMap::new();
-    let mut out: Vec<(Candidate, Decoded)> = Vec::with_capacity(kept.len());
+    let mut out: Vec<(Candidate, Stored)> = Vec::with_capacity(kept.len());
     for (c, d) in kept {
         match first.get(&d.hash) {
             Some(&i) => {
@@ -309,7 +372,7 @@ fn dedup(mut kept: Vec<(Candidate, Decoded)>) -> Vec<(Candidate, Decoded)> {
     out
 }
 
-fn label_frequencies(kept: &[(Candidate, Decoded)]) -> BTreeMap<String, usize> {
+fn label_frequencies(kept: &[(Candidate, Stored)]) -> BTreeMap<String, usize> {
     let mut freq = BTreeMap::new();
     for (c, _) in kept {
         for l in &c.labels {
@@ -319,7 +382,7 @@ fn label_frequencies(kept: &[(Candidate, Decoded)]) -> BTreeMap<String, usize> {
     freq
 }
 
-fn filter_labels(kept: &mut [(Candidate, Decoded)], min: usize) {
+fn filter_labels(kept: &mut [(Candidate, Stored)], min: usize) {
     let freq = label_frequencies(kept);
     for (c, _) in kept.iter_mut() {
         c.labels.retain(|l| freq[l] >= min);
@@ -330,7 +393,7 @@ fn filter_labels(kept: &mut [(Candidate, Decoded)], min: usize) {
 /// returns their names.
 fn rare_classes(
     ctx: &mut StageContext,
-    kept: &mut Vec<(Candidate, Decoded)>,
+    kept: &mut Vec<(Candidate, Stored)>,
     dropped: &mut Vec<Excluded>,
     p: &LoadParams,
 ) -> Result<Vec<String>, StageError> {
