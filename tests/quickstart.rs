@@ -9,6 +9,7 @@ use serde_json::Value;
 
 mod common;
 use common::statuses;
+use pipe_core::report::provenance;
 
 fn pipeline() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.toml")
@@ -101,10 +102,21 @@ fn quickstart_cold_cached_edited_and_reproducible() {
             "training/tags.csv",
         ]
         .iter()
-        .map(|f| std::fs::read(d.join("reports/quickstart/latest").join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .map(|f| {
+            let bytes = std::fs::read(d.join("reports/quickstart/latest").join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+            // The page's provenance section is the run's own (statuses, seconds).
+            if *f == "report.html" { provenance::strip(&String::from_utf8(bytes).unwrap()).into_bytes() } else { bytes }
+        })
         .collect()
     };
     let cold_report = report(dir.path());
+    let page = std::fs::read_to_string(dir.path().join("reports/quickstart/latest/report.html")).unwrap();
+    let section = &page[page.find(provenance::START).expect("the run's provenance is on the page")..];
+    for expected in ["<h2>Provenance</h2>", "blake3 <code>", "<td>svm</td><td>svm</td><td><code>", "<td>ran</td>", "folds = 3"] {
+        assert!(section.contains(expected), "the provenance section has {expected}");
+    }
+    let entry_page = files.iter().find(|(n, _)| n == "compare/report.html").unwrap();
+    assert_eq!(provenance::strip(&page).as_bytes(), &entry_page.1[..], "the rest of the page is the cache entry's");
     exports_parse_without_hints(&dir.path().join("reports/quickstart/latest"), &files);
     let warm = run(dir.path(), &pipeline());
     assert_eq!(report(dir.path()), cold_report, "a cached run writes a byte-identical report");

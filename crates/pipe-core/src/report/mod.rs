@@ -9,11 +9,13 @@
 //! entries in full and recomputed corrupt ones, so a mismatch here means the
 //! cache changed during the run, and the report is refused rather than
 //! written wrong. With several `evaluate` stages, each gets a sub-folder
-//! named after it.
+//! named after it. The one exception to "copied as is": `report.html` gets
+//! the run's [`provenance`] section, which no cache entry can hold.
 
 use std::path::Path;
 
 pub mod diff;
+pub mod provenance;
 pub mod significance;
 pub mod table;
 
@@ -56,7 +58,8 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
             Lookup::Missing => return Err(ReportError::Gone { stage: stage.name.clone(), key: key[..12].to_string() }),
             Lookup::Corrupt(why) => return Err(ReportError::Corrupt { stage: stage.name.clone(), key: key[..12].to_string(), why }),
         };
-        let md = copy_verified(&entry, &dest).map_err(|source| ReportError::Copy { stage: stage.name.clone(), source })?;
+        let section = provenance::section(plan, outcome, i);
+        let md = copy_verified(&entry, &dest, &section).map_err(|source| ReportError::Copy { stage: stage.name.clone(), source })?;
         let md = String::from_utf8_lossy(&md);
         let table: String =
             md.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).collect::<Vec<_>>().join("\n");
@@ -66,8 +69,9 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
 }
 
 /// Copies every output file of `entry` but its log into `to`, checking each
-/// against the manifest. Returns the bytes of `comparison.md`.
-fn copy_verified(entry: &Entry, to: &Path) -> Result<Vec<u8>, CacheError> {
+/// against the manifest, with `section` added to `report.html`. Returns the
+/// bytes of `comparison.md`.
+fn copy_verified(entry: &Entry, to: &Path, section: &str) -> Result<Vec<u8>, CacheError> {
     let mut comparison = Vec::new();
     for file in entry.manifest.files.iter().filter(|f| f.path != "stage.log") {
         let bytes = entry.read_verified(file)?;
@@ -75,7 +79,11 @@ fn copy_verified(entry: &Entry, to: &Path) -> Result<Vec<u8>, CacheError> {
         if let Some(parent) = target.parent() {
             fsx::create_dir_all(parent)?;
         }
-        fsx::write(&target, &bytes)?;
+        if file.path == "report.html" {
+            fsx::write(&target, provenance::insert(&String::from_utf8_lossy(&bytes), section))?;
+        } else {
+            fsx::write(&target, &bytes)?;
+        }
         if file.path == "comparison.md" {
             comparison = bytes;
         }

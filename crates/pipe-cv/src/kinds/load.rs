@@ -20,11 +20,11 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::data::decode::{self, DecodeError, Decoded, Layout};
-use pipe_core::data::tensor::TensorWriter;
 use pipe_core::data::dataset::{Dataset, Excluded, Meta, Row};
-use pipe_core::data::tensor::ImageTensor;
 use pipe_core::data::split::{Split, split, subsample};
 use pipe_core::data::synthetic::Synthetic;
+use pipe_core::data::tensor::ImageTensor;
+use pipe_core::data::tensor::TensorWriter;
 use pipe_core::data::{BadItem, Candidate, Listing, Source, folder, imet, openclipart};
 use pipe_core::rng::Rng;
 use pipe_core::stages::load::{Color, DatasetKind, LoadParams, OnBadImage, RareClasses, SingleLabel};

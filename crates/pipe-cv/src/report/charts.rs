@@ -1,7 +1,8 @@
 //! The report's charts drawn with `plotters` as SVG markup, embedded inline
 //! in `report.html` (crisp at any zoom, with real axes, ticks, grid and
-//! legends): the headline bars of every approach, the per-class F1 heatmap
-//! and the overlaid training curves of the CNN approaches. Text is left to
+//! legends): the headline bars of every approach, the per-class F1 heatmap,
+//! the overlaid training curves of the CNN approaches and, for a sweep, the
+//! headline metric against each swept parameter. Text is left to
 //! the browser's sans-serif font (no font files are read), and the markup
 //! holds no timestamp or generated id, so the same inputs give the same bytes.
 //! The OpenCV PNGs of `plots` stay beside them for papers and slides.
@@ -270,6 +271,64 @@ pub fn curves_svg(metric: &str, curves: &[Curve]) -> Result<String, ChartError> 
                 chart.draw_series(std::iter::once(Circle::new((v.0 as u32 + 1, v.1), 5, colour(c.colour).filled())))?;
                 chart.draw_series(std::iter::once(Circle::new((v.0 as u32 + 1, v.1), 5, BLACK.stroke_width(1))))?;
             }
+        }
+        Ok(())
+    })
+}
+
+/// One line of a sweep chart: an approach (the other swept values fixed)
+/// and its metric at each value of the swept parameter, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepLine {
+    pub name: String,
+    /// (the parameter's value as written, the metric over that value's repeats).
+    pub points: Vec<(String, Estimate)>,
+}
+
+/// `metric` against the swept `param`: the values as equally spaced
+/// positions (sorted as numbers), one line per approach, the 95% interval
+/// of each point when it has repeats.
+pub fn sweep_svg(param: &str, metric: &str, values: &[String], lines: &[SweepLine]) -> Result<String, ChartError> {
+    let n = values.len().max(1);
+    let all = || {
+        lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .flat_map(|(_, e)| [e.mean, e.interval.map_or(e.mean, |i| i.0), e.interval.map_or(e.mean, |i| i.1)])
+    };
+    let (lo, hi) = (all().fold(f64::INFINITY, f64::min), all().fold(f64::NEG_INFINITY, f64::max));
+    let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
+    let pad = ((hi - lo) * 0.1).max(0.01);
+    render((760, 400), |root| {
+        let entries: Vec<(String, RGBColor, Mark)> =
+            lines.iter().enumerate().map(|(i, l)| (l.name.clone(), colour(i), Mark::Line)).collect();
+        let area = title_and_legend(root, &format!("{metric} against {param} (test split)"), &entries)?;
+        let mut chart = ChartBuilder::on(&area)
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(Slots(n), (lo - pad)..(hi + pad))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(TRANSPARENT)
+            .x_desc(param)
+            .y_desc(metric)
+            .x_label_formatter(&|v| values.get(v.floor() as usize).cloned().unwrap_or_default())
+            .y_label_formatter(&|v| format!("{v:.3}"))
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 14))
+            .draw()?;
+        for (i, line) in lines.iter().enumerate() {
+            let at = |v: &String| values.iter().position(|x| x == v).map(|p| p as f64 + 0.5);
+            let points: Vec<(f64, f64)> = line.points.iter().filter_map(|(v, e)| Some((at(v)?, e.mean))).collect();
+            chart.draw_series(LineSeries::new(points.clone(), colour(i).stroke_width(2)))?;
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour(i).filled())))?;
+            let errors = line.points.iter().filter_map(|(v, e)| {
+                let (l, h) = e.interval?;
+                Some(ErrorBar::new_vertical(at(v)?, l, e.mean, h, colour(i).stroke_width(1), 8))
+            });
+            chart.draw_series(errors)?;
         }
         Ok(())
     })

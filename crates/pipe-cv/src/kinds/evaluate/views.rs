@@ -145,7 +145,92 @@ pub fn training(histories: &[(String, String)]) -> Vec<(&'static str, Vec<Curve>
     out
 }
 
-/// The chart blocks, in order: headline, heatmap, training curves.
+/// `svm[words=50,c=1]` as `("svm", [("words", "50"), ("c", "1")])`; `None`
+/// for a name without a variant.
+fn assignments(variant: &str) -> Option<(String, Vec<(String, String)>)> {
+    let open = variant.find('[')?;
+    let inner = variant[open + 1..].strip_suffix(']')?;
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, ch) in inner.char_indices().chain(std::iter::once((inner.len(), ','))) {
+        match ch {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth == 0 => {
+                let (k, v) = inner[start..i].split_once('=')?;
+                out.push((k.to_string(), v.to_string()));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    Some((variant[..open].to_string(), out))
+}
+
+/// The sweep charts: for each swept parameter (and headline metric), one
+/// line per approach with the other swept values fixed, over the
+/// parameter's values (sorted as numbers when they are); only lines with
+/// two values or more.
+#[allow(clippy::type_complexity)]
+pub fn sweeps(table: &[(String, String, Row)]) -> Vec<(String, &'static str, Vec<String>, Vec<charts::SweepLine>)> {
+    // (param, metric) -> line name -> value -> the metric of each repeat.
+    let mut found: std::collections::BTreeMap<(String, &'static str), Vec<(String, Vec<(String, Vec<f64>)>)>> = Default::default();
+    for (name, task, r) in table {
+        let (metric, value) = match (task.as_str(), r.class.as_str()) {
+            ("single", "accuracy") => ("accuracy", Some(r.f1)),
+            ("multi", "micro avg") => ("micro F2", r.f2),
+            _ => continue,
+        };
+        let Some(value) = value else { continue };
+        let Some((base, given)) = assignments(&variant_of(name).0) else { continue };
+        for (param, at) in &given {
+            let others: Vec<String> = given.iter().filter(|(p, _)| p != param).map(|(p, v)| format!("{p}={v}")).collect();
+            let line = if others.is_empty() { base.clone() } else { format!("{base}[{}]", others.join(",")) };
+            let lines = found.entry((param.clone(), metric)).or_default();
+            let at_line = match lines.iter_mut().position(|(l, _)| *l == line) {
+                Some(k) => &mut lines[k].1,
+                None => {
+                    lines.push((line, Vec::new()));
+                    &mut lines.last_mut().expect("just pushed").1
+                }
+            };
+            match at_line.iter_mut().find(|(v, _)| v == at) {
+                Some((_, values)) => values.push(value),
+                None => at_line.push((at.clone(), vec![value])),
+            }
+        }
+    }
+    let as_number = |v: &str| v.parse::<f64>().ok();
+    found
+        .into_iter()
+        .filter_map(|((param, metric), lines)| {
+            let mut values: Vec<String> = lines.iter().flat_map(|(_, pts)| pts.iter().map(|(v, _)| v.clone())).collect();
+            values.sort_by(|a, b| match (as_number(a), as_number(b)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                _ => a.cmp(b),
+            });
+            values.dedup();
+            let lines: Vec<charts::SweepLine> = lines
+                .into_iter()
+                .filter(|(_, pts)| pts.len() >= 2)
+                .map(|(name, pts)| {
+                    let mut points: Vec<(String, Estimate)> = pts
+                        .into_iter()
+                        .map(|(v, xs)| {
+                            let s = mean_std_ci95(&xs);
+                            (v, Estimate { mean: s.mean, interval: (xs.len() > 1).then_some((s.ci_low, s.ci_high)) })
+                        })
+                        .collect();
+                    points.sort_by_key(|(v, _)| values.iter().position(|x| x == v));
+                    charts::SweepLine { name, points }
+                })
+                .collect();
+            (!lines.is_empty()).then_some((param, metric, values, lines))
+        })
+        .collect()
+}
+
+/// The chart blocks, in order: headline, heatmap, sweeps, training curves.
 pub fn blocks(table: &[(String, String, Row)], scored: &[Scored], histories: &[(String, String)]) -> Result<Vec<Block>, StageError> {
     let err = |e: crate::report::charts::ChartError| StageError::Failed(format!("chart: {e}"));
     let mut out = Vec::new();
@@ -167,6 +252,12 @@ pub fn blocks(table: &[(String, String, Row)], scored: &[Scored], histories: &[(
         out.push(Block::Svg(
             "F1 per class (rows, by support) and approach (mean over repeats)".into(),
             charts::heatmap_svg(&classes, &variants, &f1).map_err(err)?,
+        ));
+    }
+    for (param, metric, values, lines) in sweeps(table) {
+        out.push(Block::Svg(
+            format!("{metric} against the swept `{param}`: one line per approach; with repeats, the mean and its 95% interval"),
+            charts::sweep_svg(&param, metric, &values, &lines).map_err(err)?,
         ));
     }
     for (metric, curves) in training(histories) {
@@ -222,5 +313,35 @@ mod tests {
         assert_eq!(t[1].1[0].best, Some(1));
         let blocks = blocks(&table, &scored, &histories).unwrap();
         assert_eq!(blocks.iter().filter(|b| matches!(b, Block::Svg(..))).count(), 4);
+    }
+
+    #[test]
+    fn a_sweep_charts_its_metric_against_each_swept_parameter() {
+        let mut table = Vec::new();
+        for (name, acc) in [
+            ("svm[words=100,c=1,repeat=0]", 0.6),
+            ("svm[words=100,c=1,repeat=1]", 0.7),
+            ("svm[words=50,c=1,repeat=0]", 0.5),
+            ("svm[words=50,c=1,repeat=1]", 0.5),
+            ("svm[words=100,c=10,repeat=0]", 0.8),
+            ("cnn", 0.9),
+        ] {
+            table.push((name.to_string(), "single".to_string(), row("accuracy", acc, 10)));
+        }
+        assert_eq!(assignments("svm[words=50,c=1]"), Some(("svm".into(), vec![("words".into(), "50".into()), ("c".into(), "1".into())])));
+        assert_eq!(assignments("cnn"), None);
+        let charts = sweeps(&table);
+        let words = charts.iter().find(|c| c.0 == "words").expect("a chart for words");
+        assert_eq!((words.1, &words.2), ("accuracy", &vec!["50".to_string(), "100".to_string()]), "sorted as numbers");
+        assert_eq!(words.3.len(), 1, "c=10 has one value of words: no line");
+        let line = &words.3[0];
+        assert_eq!(line.name, "svm[c=1]");
+        assert_eq!(line.points[0].1.mean, 0.5);
+        assert!((line.points[1].1.mean - 0.65).abs() < 1e-12 && line.points[1].1.interval.is_some());
+        let c = charts.iter().find(|c| c.0 == "c").expect("a chart for c");
+        assert_eq!(c.3[0].name, "svm[words=100]");
+        let blocks = blocks(&table, &[], &[]).unwrap();
+        let svgs: Vec<&String> = blocks.iter().filter_map(|b| if let Block::Svg(caption, _) = b { Some(caption) } else { None }).collect();
+        assert!(svgs.iter().any(|c| c.starts_with("accuracy against the swept `words`")), "{svgs:?}");
     }
 }
