@@ -47,6 +47,9 @@ window.addEventListener('load', () => {
     }
     found.tables = d.querySelectorAll('table').length;
     if (found.tables === 0) found.problems.push('no table in the report');
+    const provenance = d.getElementById('provenance');
+    found.provenance = !!provenance && provenance.querySelectorAll('table tr').length > 1;
+    if (!found.provenance) found.problems.push('no provenance section with its stage table (the run folder\'s copy has one)');
     for (const table of d.querySelectorAll('table.sortable, table[data-sortable]')) {
       // Click the second column's header twice: its numbers must come out
       // ordered one way, then the other ('-' and text aside).
@@ -128,7 +131,7 @@ def main():
             if not args.screenshot.exists():
                 problems.append(f"no screenshot was written: {shot.stderr[-500:]}")
         print(f"check_report: {report.name}: {found['images']} images, {found['svgs']} charts (SVG), {found['tables']} tables, "
-              f"{found['sorted']} sortable")
+              f"{found['sorted']} sortable, provenance {'yes' if found.get('provenance') else 'no'}")
         for p in problems:
             print(f"  PROBLEM {p}")
         return 1 if problems else 0

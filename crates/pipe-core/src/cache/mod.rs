@@ -406,16 +406,30 @@ fn collect_files(base: &Path, dir: &Path, out: &mut Vec<FileRecord>) -> Result<(
     Ok(())
 }
 
-/// Size and blake3 of a file (memory-mapped, multithreaded when large).
+/// Size and blake3 of a file, read in 8 MiB pieces, each hashed on every
+/// core. Not memory-mapped: a map of a multi-gigabyte images file would
+/// count its whole size in the engine's resident memory.
 pub fn hash_file(path: &Path) -> Result<(u64, String), PathError> {
+    use std::io::Read;
     let mut hasher = blake3::Hasher::new();
-    let meta = fsx::metadata(path).map_err(|e| e.doing("read"))?;
-    if meta.len() > 1 << 20 {
-        hasher.update_mmap_rayon(path).at("read", path)?;
-    } else {
-        hasher.update_mmap(path).at("read", path)?;
+    let mut file = fsx::open(path)?;
+    let mut buffer = vec![0u8; 8 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).at("read", path),
+        };
+        size += n as u64;
+        if n > 1 << 20 {
+            hasher.update_rayon(&buffer[..n]);
+        } else {
+            hasher.update(&buffer[..n]);
+        }
     }
-    Ok((meta.len(), hasher.finalize().to_hex().to_string()))
+    Ok((size, hasher.finalize().to_hex().to_string()))
 }
 
 #[cfg(test)]
