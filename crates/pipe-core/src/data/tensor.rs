@@ -178,10 +178,13 @@ impl ImageTensor {
 }
 
 /// Writes a tensor file image by image: memory stays at one image whatever
-/// the count. A writer dropped unfinished leaves a file that
-/// [`ImageTensor::read`] rejects.
+/// the count. It writes `PATH.partial` and renames it to `PATH` in
+/// [`TensorWriter::finish`]: a map of an older file at `PATH` (a dataset
+/// read, changed and written back) keeps its bytes instead of seeing them
+/// truncated (SIGBUS), and a writer dropped unfinished leaves no `PATH`.
 pub struct TensorWriter {
     path: PathBuf,
+    partial: PathBuf,
     file: std::io::BufWriter<std::fs::File>,
     height: usize,
     width: usize,
@@ -219,17 +222,23 @@ impl TensorWriter {
     /// A file of `count` images, known in advance: the same bytes as
     /// [`ImageTensor::write`] of the same images.
     pub fn with_count(path: &Path, count: usize, height: usize, width: usize, channels: usize) -> Result<TensorWriter, PathError> {
-        let mut file = std::io::BufWriter::with_capacity(1 << 20, fsx::create(path)?);
-        file.write_all(&header(count, height, width, channels, None)).at("write", path)?;
-        Ok(TensorWriter { path: path.to_path_buf(), file, height, width, channels, count: 0, promised: Some(count) })
+        TensorWriter::open(path, header(count, height, width, channels, None), (height, width, channels), Some(count))
     }
 
     /// A file of as many images as are pushed: room is kept for the header,
     /// which [`TensorWriter::finish`] writes.
     pub fn create(path: &Path, height: usize, width: usize, channels: usize) -> Result<TensorWriter, PathError> {
-        let mut file = std::io::BufWriter::with_capacity(1 << 20, fsx::create(path)?);
-        file.write_all(&header(0, height, width, channels, Some(RESERVED_HEADER))).at("write", path)?;
-        Ok(TensorWriter { path: path.to_path_buf(), file, height, width, channels, count: 0, promised: None })
+        TensorWriter::open(path, header(0, height, width, channels, Some(RESERVED_HEADER)), (height, width, channels), None)
+    }
+
+    fn open(path: &Path, header: Vec<u8>, shape: (usize, usize, usize), promised: Option<usize>) -> Result<TensorWriter, PathError> {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(".partial");
+        let partial = PathBuf::from(name);
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, fsx::create(&partial)?);
+        file.write_all(&header).at("write", &partial)?;
+        let (height, width, channels) = shape;
+        Ok(TensorWriter { path: path.to_path_buf(), partial, file, height, width, channels, count: 0, promised })
     }
 
     pub fn image_len(&self) -> usize {
@@ -242,7 +251,7 @@ impl TensorWriter {
 
     pub fn push(&mut self, pixels: &[u8]) -> Result<(), PathError> {
         assert_eq!(pixels.len(), self.image_len(), "image of the wrong size");
-        self.file.write_all(pixels).at("write", &self.path)?;
+        self.file.write_all(pixels).at("write", &self.partial)?;
         self.count += 1;
         Ok(())
     }
@@ -250,7 +259,7 @@ impl TensorWriter {
     /// Appends `count` images stored contiguously in `pixels`.
     pub fn push_many(&mut self, pixels: &[u8], count: usize) -> Result<(), PathError> {
         assert_eq!(pixels.len(), count * self.image_len(), "images of the wrong size");
-        self.file.write_all(pixels).at("write", &self.path)?;
+        self.file.write_all(pixels).at("write", &self.partial)?;
         self.count += count;
         Ok(())
     }
@@ -258,16 +267,18 @@ impl TensorWriter {
     /// Writes the header with the final count (or checks the promised
     /// one) and closes the file.
     pub fn finish(self) -> Result<(), PathError> {
-        let TensorWriter { path, file, height, width, channels, count, promised } = self;
-        let mut file = file.into_inner().map_err(|e| e.into_error()).at("write", &path)?;
+        let TensorWriter { path, partial, file, height, width, channels, count, promised } = self;
+        let mut file = file.into_inner().map_err(|e| e.into_error()).at("write", &partial)?;
         match promised {
             Some(n) => assert_eq!(n, count, "a tensor writer got the images it was promised"),
             None => {
-                file.seek(SeekFrom::Start(0)).at("write", &path)?;
-                file.write_all(&header(count, height, width, channels, Some(RESERVED_HEADER))).at("write", &path)?;
+                file.seek(SeekFrom::Start(0)).at("write", &partial)?;
+                file.write_all(&header(count, height, width, channels, Some(RESERVED_HEADER))).at("write", &partial)?;
             }
         }
-        file.flush().at("write", &path)
+        file.flush().at("write", &partial)?;
+        drop(file);
+        fsx::rename(&partial, &path)
     }
 }
 
@@ -324,6 +335,12 @@ mod tests {
         w.push(&[1, 2]).unwrap();
         drop(w);
         assert!(ImageTensor::read(&unfinished).is_err(), "a file never finished is not a tensor");
+        // Rewriting the file a map was read from leaves the map its bytes.
+        let mut rewrite = TensorWriter::with_count(&path, 1, 1, 2, 1).unwrap();
+        rewrite.push(&[9, 9]).unwrap();
+        rewrite.finish().unwrap();
+        assert_eq!(t.image(4), &[4u8, 104][..], "the old map still reads the old file");
+        assert_eq!(ImageTensor::read(&path).unwrap().image(0), &[9u8, 9][..]);
     }
 
     #[test]

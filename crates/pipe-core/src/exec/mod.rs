@@ -74,6 +74,23 @@ pub struct StageResult {
     pub job_overhead: Option<(f64, f64)>,
 }
 
+impl StageResult {
+    /// A stage that has not run (yet): no seconds, threads or job.
+    fn before_running(status: StageStatus, reason: Why) -> StageResult {
+        StageResult {
+            status,
+            seconds: 0.0,
+            reason,
+            error: None,
+            warnings: Vec::new(),
+            threads: 0,
+            start: 0.0,
+            job: None,
+            job_overhead: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct RunOutcome {
     pub results: Vec<StageResult>,
@@ -251,18 +268,7 @@ fn job_requests(plan: &Plan, slurm: Option<&slurm::SlurmExecutor>, jobs: usize) 
 
 /// Every stage's result before the run: cached, for the plan's reason.
 fn initial_results(plan: &Plan) -> Vec<StageResult> {
-    let initial = |why| StageResult {
-        status: StageStatus::Cached,
-        seconds: 0.0,
-        reason: why,
-        error: None,
-        warnings: Vec::new(),
-        threads: 0,
-        start: 0.0,
-        job: None,
-        job_overhead: None,
-    };
-    plan.stages.iter().map(|p| initial(p.why())).collect()
+    plan.stages.iter().map(|p| StageResult::before_running(StageStatus::Cached, p.why())).collect()
 }
 
 /// A finished stage's status, reason and error, and the hold on the entry
@@ -288,17 +294,7 @@ struct StageRun<'a> {
 }
 
 fn skipped(why: Why) -> StageResult {
-    StageResult {
-        status: StageStatus::Skipped,
-        seconds: 0.0,
-        reason: why,
-        error: None,
-        warnings: Vec::new(),
-        threads: 0,
-        start: 0.0,
-        job: None,
-        job_overhead: None,
-    }
+    StageResult::before_running(StageStatus::Skipped, why)
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {

@@ -68,7 +68,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
 }
 
 /// The scratch tensor of every decoded image, in decoding order.
-const SCRATCH: &str = "decoded.partial.safetensors";
+const SCRATCH: &str = "decoded.scratch.safetensors";
 /// Images decoded (and held in memory) at once.
 const CHUNK: usize = 256;
 
