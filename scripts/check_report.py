@@ -49,7 +49,7 @@ window.addEventListener('load', () => {
     if (found.tables === 0) found.problems.push('no table in the report');
     const provenance = d.getElementById('provenance');
     found.provenance = !!provenance && provenance.querySelectorAll('table tr').length > 1;
-    if (!found.provenance) found.problems.push('no provenance section with its stage table (the run folder\'s copy has one)');
+    if (!found.provenance) found.problems.push('no provenance section with its stage table');
     for (const table of d.querySelectorAll('table.sortable, table[data-sortable]')) {
       // Click the second column's header twice: its numbers must come out
       // ordered one way, then the other ('-' and text aside).
