@@ -199,3 +199,20 @@ fn a_killed_engines_job_is_adopted_by_the_next_run() {
     assert_eq!(value.trim(), "10", "the adopted job's output is published");
     assert!(!p.path().join("cache/tmp").read_dir().unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(key)));
 }
+
+#[test]
+fn without_sbatch_the_slurm_executor_is_one_clear_error_before_anything_runs() {
+    // No cluster needed: the engine looks for `sbatch` first.
+    let p = Project::new(
+        "[pipeline.executor]\nkind = \"slurm\"\n[stages.a]\nkind = \"test-source\"\n[stages.w]\nkind = \"test-worker\"\nvalues = \"a\"\n",
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let out = p.cmd(&["run", "p.toml"]).env("PATH", empty.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("the Slurm executor needs `sbatch` on PATH"), "{stderr}");
+    assert!(stderr.contains("scripts/slurm.sh start"), "{stderr}");
+    assert!(p.entries().is_empty(), "nothing ran");
+    let local = p.cmd(&["run", "p.toml", "--executor", "local"]).env("PATH", empty.path()).output().unwrap();
+    assert!(local.status.success(), "--executor local overrides the file: {}", text(&local.stderr));
+}
