@@ -129,38 +129,32 @@ pub fn execute(
     progress: &mut Progress,
 ) -> RunOutcome {
     let n = plan.stages.len();
-    let mut results = initial_results(plan);
+    let mut book = Ledger { results: initial_results(plan), holds: Vec::new(), running: 0, remote_running: 0 };
     let active: Vec<bool> = plan.stages.iter().map(|p| p.action == Action::Run).collect();
     let estimates: Vec<f64> = plan.stages.iter().map(|p| p.estimate).collect();
     let mut queue = DependencyQueue::new(&plan.dag, &active).with_priority(queue::critical_path(&plan.dag, &active, &estimates));
     let mut slots = Slots::new(jobs, n);
     let clock = Instant::now();
     let jobs = slots.jobs();
-    let mut running = 0usize;
     let requests = job_requests(plan, slurm, jobs);
     let max_remote = slurm.map_or(0, |s| s.settings.max_jobs);
-    let mut remote_running = 0usize;
-    let mut holds = Vec::new();
     let (tx, rx) = mpsc::channel::<Msg>();
 
     std::thread::scope(|scope| {
         loop {
             if cancel.load(Ordering::Relaxed) {
                 for i in queue.drain() {
-                    results[i] = skipped(Why::Interrupted);
+                    book.results[i] = skipped(Why::Interrupted);
                 }
             }
             if queue.ready_len() > 0 && slots.lent_any() {
                 slots.reclaim();
             }
             // Cluster jobs hold no local slot: every ready one is submitted, up to the cap.
-            while remote_running < max_remote {
+            while book.remote_running < max_remote {
                 let Some(i) = queue.pop_first(|i| requests[i].is_some()) else { break };
                 let threads = requests[i].as_ref().map_or(1, |r| r.cpus as usize);
-                results[i].threads = threads;
-                results[i].start = clock.elapsed().as_secs_f64();
-                running += 1;
-                remote_running += 1;
+                book.started(i, threads, clock.elapsed().as_secs_f64(), true);
                 progress.started(i, &plan.spec.stages[i].name, threads);
                 let (tx, cancel, request) = (tx.clone(), Arc::clone(cancel), requests[i].as_ref());
                 let remote = slurm.zip(request);
@@ -181,9 +175,7 @@ pub fn execute(
                 let grant = slots.start(i, stage, taken);
                 // An elastic stage's pool can use every slot it may be lent.
                 let pool = if grant.is_some() { jobs } else { threads };
-                results[i].threads = threads;
-                results[i].start = clock.elapsed().as_secs_f64();
-                running += 1;
+                book.started(i, threads, clock.elapsed().as_secs_f64(), false);
                 progress.started(i, &stage.name, threads);
                 let tx = tx.clone();
                 let cancel = Arc::clone(cancel);
@@ -192,50 +184,88 @@ pub fn execute(
             if queue.ready_len() == 0
                 && let Some((i, now)) = slots.lend(|i| queue.priority(i))
             {
-                results[i].threads = results[i].threads.max(now);
+                book.results[i].threads = book.results[i].threads.max(now);
             }
-            if running == 0 {
+            if book.running == 0 {
                 break;
             }
             let Ok(msg) = rx.recv_timeout(Duration::from_millis(100)) else { continue };
             match msg {
-                Msg::Event(i, StageEvent::Progress { pos, len, unit }) => {
-                    progress.progress(i, &plan.spec.stages[i].name, pos, len, &unit);
-                }
-                Msg::Event(i, StageEvent::Warning(w)) => {
-                    progress.warning(&plan.spec.stages[i].name, &w);
-                    results[i].warnings.push(w);
-                }
-                Msg::Event(i, StageEvent::Job(id)) => {
-                    progress.job(i, &plan.spec.stages[i].name, &id);
-                    results[i].job = Some(id);
-                }
+                Msg::Event(i, event) => book.event(plan, progress, i, event),
                 Msg::Done(i, result, seconds) => {
-                    running -= 1;
-                    if requests[i].is_some() {
-                        remote_running -= 1;
-                    }
                     slots.finish(i);
-                    let name = &plan.spec.stages[i].name;
-                    if let Ok(Done::Ran(_, overhead)) = &result {
-                        results[i].job_overhead = *overhead;
-                    }
-                    let (status, reason, error, hold) = settle(result, plan.stages[i].why());
-                    holds.extend(hold);
-                    let ok = status != StageStatus::Failed;
-                    progress.finished(i, name, status, seconds, error.as_deref().unwrap_or(""));
-                    results[i] =
-                        StageResult { status, seconds, reason, error, ..std::mem::replace(&mut results[i], skipped(Why::Interrupted)) };
-                    for s in queue.finish(i, ok) {
-                        let why = Why::InputFailed(name.clone());
-                        progress.finished(s, &plan.spec.stages[s].name, StageStatus::Skipped, 0.0, &why.to_string());
-                        results[s] = skipped(why);
-                    }
+                    let ok = book.done(plan, progress, (i, requests[i].is_some()), result, seconds);
+                    skip_dependents(&mut book, plan, progress, &mut queue, (i, ok));
                 }
             }
         }
     });
-    RunOutcome { results, interrupted: cancel.load(Ordering::Relaxed), holds }
+    RunOutcome { results: book.results, interrupted: cancel.load(Ordering::Relaxed), holds: book.holds }
+}
+
+/// Tells the queue stage `i` is done; if it failed (`ok` false), its
+/// dependents are skipped.
+fn skip_dependents(book: &mut Ledger, plan: &Plan, progress: &mut Progress, queue: &mut DependencyQueue, (i, ok): (usize, bool)) {
+    for s in queue.finish(i, ok) {
+        let why = Why::InputFailed(plan.spec.stages[i].name.clone());
+        progress.finished(s, &plan.spec.stages[s].name, StageStatus::Skipped, 0.0, &why.to_string());
+        book.results[s] = skipped(why);
+    }
+}
+
+/// What the scheduler's loop keeps of the stages it has started.
+struct Ledger {
+    results: Vec<StageResult>,
+    holds: Vec<Hold>,
+    running: usize,
+    /// Of `running`, the cluster jobs (which hold no local slot).
+    remote_running: usize,
+}
+
+impl Ledger {
+    fn started(&mut self, i: usize, threads: usize, at: f64, remote: bool) {
+        self.results[i].threads = threads;
+        self.results[i].start = at;
+        self.running += 1;
+        self.remote_running += usize::from(remote);
+    }
+
+    fn event(&mut self, plan: &Plan, progress: &mut Progress, i: usize, event: StageEvent) {
+        let name = &plan.spec.stages[i].name;
+        match event {
+            StageEvent::Progress { pos, len, unit } => progress.progress(i, name, pos, len, &unit),
+            StageEvent::Warning(w) => {
+                progress.warning(name, &w);
+                self.results[i].warnings.push(w);
+            }
+            StageEvent::Job(id) => {
+                progress.job(i, name, &id);
+                self.results[i].job = Some(id);
+            }
+        }
+    }
+
+    /// Records stage `i` (`remote`: a cluster job) done; returns whether it succeeded.
+    fn done(
+        &mut self,
+        plan: &Plan,
+        progress: &mut Progress,
+        (i, remote): (usize, bool),
+        result: Result<Done, StageError>,
+        seconds: f64,
+    ) -> bool {
+        self.running -= 1;
+        self.remote_running -= usize::from(remote);
+        if let Ok(Done::Ran(_, overhead)) = &result {
+            self.results[i].job_overhead = *overhead;
+        }
+        let (status, reason, error, hold) = settle(result, plan.stages[i].why());
+        self.holds.extend(hold);
+        progress.finished(i, &plan.spec.stages[i].name, status, seconds, error.as_deref().unwrap_or(""));
+        let earlier = std::mem::replace(&mut self.results[i], skipped(Why::Interrupted));
+        self.results[i] = StageResult { status, seconds, reason, error, ..earlier };
+        status != StageStatus::Failed
+    }
 }
 
 /// One stage, on its own thread: runs it (a panic becomes its error) and
@@ -347,21 +377,7 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
         }
         Process::Worker | Process::Torch => {
             let exe = if matches!(stage.kind.process, Process::Torch) { "pipe-torch" } else { "pipe-worker" };
-            let job = worker::Job {
-                stage: stage.name.clone(),
-                kind: stage.kind.name.to_string(),
-                params: stage.params.to_json(),
-                seed: stage.seed,
-                threads,
-                pool,
-                inputs: inputs
-                    .into_iter()
-                    .map(|(slot, items)| {
-                        (slot, items.into_iter().map(|a| worker::JobInput { stage: a.stage, artifact: a.artifact, dir: a.dir }).collect())
-                    })
-                    .collect(),
-                out_dir: writer.out_dir(),
-            };
+            let job = worker_job(stage, (threads, pool), inputs, writer.out_dir());
             if let Some((exec, request)) = remote {
                 let job = absolute_paths(job).map_err(|e| StageError::Failed(format!("cannot resolve the job's paths: {e}")))?;
                 let sj = slurm::job::StageJob {
@@ -387,6 +403,31 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
         }
     }
     publish(writer, stage, planned, &cancel)
+}
+
+/// The worker's job file for `stage`, on `(threads, pool)`.
+fn worker_job(
+    stage: &crate::spec::StageSpec,
+    (threads, pool): (usize, usize),
+    inputs: BTreeMap<String, Vec<InputArtifact>>,
+    out_dir: std::path::PathBuf,
+) -> worker::Job {
+    let inputs = inputs
+        .into_iter()
+        .map(|(slot, items)| {
+            (slot, items.into_iter().map(|a| worker::JobInput { stage: a.stage, artifact: a.artifact, dir: a.dir }).collect())
+        })
+        .collect();
+    worker::Job {
+        stage: stage.name.clone(),
+        kind: stage.kind.name.to_string(),
+        params: stage.params.to_json(),
+        seed: stage.seed,
+        threads,
+        pool,
+        inputs,
+        out_dir,
+    }
 }
 
 /// Publishes a finished stage's entry, unless the run was interrupted.
