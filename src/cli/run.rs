@@ -11,7 +11,6 @@ use pipe_core::cache::Cache;
 use pipe_core::exec::plan::{Action, Plan, PlanOptions, plan as make_plan};
 use pipe_core::exec::progress::{Mode, Progress};
 use pipe_core::exec::slurm::SlurmExecutor;
-use pipe_core::exec::slurm::request::JobRequest;
 use pipe_core::exec::{self, RunOutcome};
 use pipe_core::fsx;
 use pipe_core::record::{self, RecordError, RunRecord, StageRecord, StageStatus};
@@ -82,18 +81,16 @@ fn executor_kind(args: &PlanArgs, plan: &Plan) -> ExecutorKind {
 
 /// The plan, with each job's request in a last column under Slurm.
 fn plan_table(plan: &Plan, executor: ExecutorKind, jobs: usize) -> String {
-    let mut table_text = plan_rows(plan);
+    let mut rows = plan_rows(plan);
+    let mut headers = vec!["stage", "kind", "action", "key", "why"];
     if executor == ExecutorKind::Slurm {
-        let mut headers = vec!["stage", "kind", "action", "key", "why"];
         headers.push("slurm request");
-        for (row, &i) in table_text.iter_mut().zip(&plan.dag.order) {
-            let (s, p) = (&plan.spec.stages[i], &plan.stages[i]);
-            let remote = p.action == Action::Run && !matches!(s.kind.process, pipe_core::stages::Process::Engine(_));
-            row.push(if remote { JobRequest::of(s, &plan.spec.executor, jobs).describe() } else { "-".into() });
+        let requests = exec::job_requests(plan, true, jobs);
+        for (row, &i) in rows.iter_mut().zip(&plan.dag.order) {
+            row.push(requests[i].as_ref().map_or_else(|| "-".into(), |r| r.describe()));
         }
-        return table(&headers, &table_text);
     }
-    table(&["stage", "kind", "action", "key", "why"], &table_text)
+    table(&headers, &rows)
 }
 
 fn plan_rows(plan: &Plan) -> Vec<Vec<String>> {

@@ -136,7 +136,7 @@ pub fn execute(
     let mut slots = Slots::new(jobs, n);
     let clock = Instant::now();
     let jobs = slots.jobs();
-    let requests = job_requests(plan, slurm, jobs);
+    let requests = job_requests(plan, slurm.is_some(), jobs);
     let max_remote = slurm.map_or(0, |s| s.settings.max_jobs);
     let (tx, rx) = mpsc::channel::<Msg>();
 
@@ -283,14 +283,16 @@ fn stage_thread(plan: &Plan, cache: &Cache, run: StageRun, cancel: Arc<AtomicBoo
     let _ = tx.send(Msg::Done(i, result, started.elapsed().as_secs_f64())); // as above
 }
 
-/// The Slurm request of each stage that runs as a cluster job.
-fn job_requests(plan: &Plan, slurm: Option<&slurm::SlurmExecutor>, jobs: usize) -> Vec<Option<slurm::request::JobRequest>> {
+/// With the Slurm executor (`slurm`), the request of each stage that runs as
+/// a cluster job (a worker kind that the plan runs); `None` for the others.
+/// `pipe plan --executor slurm` shows the same requests.
+pub fn job_requests(plan: &Plan, slurm: bool, jobs: usize) -> Vec<Option<slurm::request::JobRequest>> {
     plan.spec
         .stages
         .iter()
         .zip(&plan.stages)
         .map(|(stage, planned)| {
-            let remote = slurm.is_some() && planned.action == Action::Run && !matches!(stage.kind.process, Process::Engine(_));
+            let remote = slurm && planned.action == Action::Run && !matches!(stage.kind.process, Process::Engine(_));
             remote.then(|| slurm::request::JobRequest::of(stage, &plan.spec.executor, jobs))
         })
         .collect()
