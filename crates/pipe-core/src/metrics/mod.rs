@@ -40,8 +40,13 @@ impl Counts {
 
 /// Counts per label `0..labels` for single-label predictions.
 pub fn counts(y_true: &[usize], y_pred: &[usize], labels: usize) -> Vec<Counts> {
+    tally(y_true.iter().copied().zip(y_pred.iter().copied()), labels)
+}
+
+/// Counts per label `0..labels` of `(true, predicted)` pairs.
+fn tally(pairs: impl Iterator<Item = (usize, usize)>, labels: usize) -> Vec<Counts> {
     let mut c = vec![Counts::default(); labels];
-    for (&t, &p) in y_true.iter().zip(y_pred) {
+    for (t, p) in pairs {
         c[t].support += 1;
         if t == p {
             c[t].tp += 1;
@@ -65,18 +70,7 @@ pub fn macro_f1(y_true: &[usize], y_pred: &[usize], labels: usize) -> f64 {
 /// [`macro_f1`] of the items at `idx` (repeats counted), without gathering
 /// them: what a bootstrap resample scores.
 pub fn macro_f1_at(y_true: &[usize], y_pred: &[usize], labels: usize, idx: &[usize]) -> f64 {
-    let mut c = vec![Counts::default(); labels];
-    for &i in idx {
-        let (t, p) = (y_true[i], y_pred[i]);
-        c[t].support += 1;
-        if t == p {
-            c[t].tp += 1;
-        } else {
-            c[t].fn_ += 1;
-            c[p].fp += 1;
-        }
-    }
-    macro_f1_of(&c)
+    macro_f1_of(&tally(idx.iter().map(|&i| (y_true[i], y_pred[i])), labels))
 }
 
 /// The mean F1 of the labels present (true or predicted at least once).
