@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{Project, spawn_run, statuses, text};
+use common::{Project, spawn_run, stage_of as stage, statuses, text, value_of, wait_for_within as wait_for};
 
 /// One test at a time: they share the node's two CPUs.
 static CLUSTER: Mutex<()> = Mutex::new(());
@@ -36,10 +36,6 @@ fn cluster() -> Option<std::sync::MutexGuard<'static, ()>> {
 
 const EXECUTOR: &str = "[pipeline.executor]\nkind = \"slurm\"\ncpus = 1\npoll_interval = 0.5\n";
 
-fn stage<'a>(record: &'a Value, name: &str) -> &'a Value {
-    record["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()
-}
-
 fn squeue_state(id: &str) -> String {
     let out = Command::new("squeue").args(["-h", "-t", "all", "-o", "%T", "-j", id]).output().unwrap();
     text(&out.stdout).trim().to_string()
@@ -52,14 +48,6 @@ fn started_job(p: &Project, stage_name: &str) -> Option<PathBuf> {
         job.join("started").exists()
             && std::fs::read_to_string(job.join("job.json")).is_ok_and(|j| j.contains(&format!("\"stage\": \"{stage_name}\"")))
     })
-}
-
-fn wait_for(what: &str, seconds: u64, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -195,8 +183,7 @@ fn a_killed_engines_job_is_adopted_by_the_next_run() {
     assert_eq!(slow["status"], "ran");
     assert_eq!(slow["job_id"].as_str(), Some(id.as_str()), "the running job was adopted, not submitted again");
     let key = slow["key"].as_str().unwrap();
-    let value = std::fs::read_to_string(p.path().join("cache/entries").join(&key[..2]).join(key).join("out/value.txt")).unwrap();
-    assert_eq!(value.trim(), "10", "the adopted job's output is published");
+    assert_eq!(value_of(&p, &record, "slow"), "10", "the adopted job's output is published");
     assert!(!p.path().join("cache/tmp").read_dir().unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(key)));
 }
 

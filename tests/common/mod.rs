@@ -104,8 +104,13 @@ pub fn value_of(p: &Project, record: &Value, stage: &str) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_string()
 }
 
-pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+pub fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    wait_for_within(what, 30, cond)
+}
+
+/// [`wait_for`] with a deadline of `seconds` (a cluster job takes longer to start).
+pub fn wait_for_within(what: &str, seconds: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));

@@ -138,7 +138,8 @@ fn submit(sj: &StageJob, job: &worker::Job, dir: &Path, cancel: &AtomicBool) -> 
         tries += 1;
         match sj.exec.client().submit(&dir.join(SCRIPT), &args) {
             Ok(id) => break id,
-            Err(SubmitError::Transient(m)) if tries < sj.exec.settings.submit_tries => {
+            // Tried again; the last try's message is the one shown.
+            Err(SubmitError::Transient(_)) if tries < sj.exec.settings.submit_tries => {
                 let until = Instant::now() + pause;
                 while Instant::now() < until {
                     if cancel.load(Ordering::Relaxed) {
@@ -147,7 +148,6 @@ fn submit(sj: &StageJob, job: &worker::Job, dir: &Path, cancel: &AtomicBool) -> 
                     std::thread::sleep(LOOK.min(pause));
                 }
                 pause *= 2;
-                let _ = m; // tried again; the last message is the one shown
             }
             Err(SubmitError::Transient(m)) => {
                 return Err(StageError::Failed(format!(
@@ -246,7 +246,8 @@ fn wait(sj: &StageJob, dir: &Path, id: &str, events: &EventSink, cancel: &Atomic
     let exec = sj.exec;
     let mut tail = Tail::new(dir.join(EVENTS));
     let mut running_unstarted: Option<Instant> = None;
-    let mut ended: Option<(Instant, Option<JobState>)> = None;
+    // Since when Slurm has called the job ended (or forgotten it) while its exit file is missing.
+    let mut ended: Option<Instant> = None;
     loop {
         tail.read(events);
         if let Some(code) = read_exit(dir) {
@@ -284,8 +285,7 @@ fn wait(sj: &StageJob, dir: &Path, id: &str, events: &EventSink, cancel: &Atomic
             // squeue failed: nothing can be concluded from its silence.
             None if exec.poll_error().is_some() => ended = None,
             _ => {
-                let (since, _) = ended.get_or_insert_with(|| (Instant::now(), state.clone()));
-                if since.elapsed() >= exec.settings.exit_wait {
+                if ended.get_or_insert_with(Instant::now).elapsed() >= exec.settings.exit_wait {
                     return Err(StageError::Failed(state_message(sj, state.as_ref(), exec.settings.exit_wait)));
                 }
             }
