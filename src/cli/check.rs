@@ -53,7 +53,7 @@ pub fn stages(kind: Option<&str>) -> Outcome {
             .iter()
             .map(|s| {
                 let takes = s.accepts.iter().map(|a| a.describe()).collect::<Vec<_>>().join(" or ");
-                let count = if s.many { "one or more" } else { "one" };
+                let count = if s.many.is_list() { "one or more" } else { "one" };
                 vec![
                     s.name.to_string(),
                     format!("{count}: {takes}"),

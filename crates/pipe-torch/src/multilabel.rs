@@ -2,13 +2,10 @@
 //! sigmoid output per label, then the decision thresholds (fixed, or tuned
 //! on the validation split for the best F2 with the trained weights).
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
-
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::predictions::{MultiPredictions, PredictionsMeta};
 use pipe_core::metrics::multi_label_f2;
-use pipe_core::metrics::threshold::{decide, tune_global, tune_per_label};
+use pipe_core::metrics::threshold::{decide, thresholds_csv};
 use pipe_core::stages::multilabel::{MultilabelParams, Threshold};
 use pipe_core::stages::{StageContext, StageError};
 
@@ -17,16 +14,7 @@ use crate::cnn_train::{Loss, Targets, Task, train};
 /// The label set of every image as indices into `labels` (`None` for an
 /// image with no label of the vocabulary).
 pub fn label_sets(data: &Dataset, labels: &[String]) -> Vec<Option<Vec<usize>>> {
-    let index: HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-    data.rows
-        .iter()
-        .map(|r| {
-            let mut set: Vec<usize> = r.labels.iter().filter_map(|l| index.get(l.as_str()).copied()).collect();
-            set.sort_unstable();
-            set.dedup();
-            (!set.is_empty()).then_some(set)
-        })
-        .collect()
+    pipe_core::data::dataset::label_sets(&data.rows, labels)
 }
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
@@ -59,21 +47,13 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             }
             let val_truth = task.sets(&fitted.validation);
             let val_scores = fitted.trained.probabilities(&data, &task, &fitted.validation)?;
-            let thresholds = if tuned == Threshold::TunePerLabel {
-                tune_per_label(&val_truth, &val_scores, n, average, at_least_one)
-            } else {
-                vec![tune_global(&val_truth, &val_scores, n, average, at_least_one).0; n]
-            };
+            let thresholds = tuned.thresholds(&val_truth, &val_scores, n, average, at_least_one);
             let f2 = multi_label_f2(&val_truth, &decide(&val_scores, &thresholds, at_least_one), n, average);
             ctx.log(format!("validation F2 ({} average) with the tuned thresholds: {f2:.4}", format!("{average:?}").to_lowercase()));
             thresholds
         }
     };
-    let mut table = String::from("label,threshold\n");
-    for (l, t) in labels.iter().zip(&thresholds) {
-        let _ = writeln!(table, "\"{}\",{t:.2}", l.replace('"', "\"\""));
-    }
-    pipe_core::fsx::write(ctx.out_dir().join("thresholds.csv"), table)?;
+    pipe_core::fsx::write(ctx.out_dir().join("thresholds.csv"), thresholds_csv(&labels, &thresholds))?;
     MultiPredictions {
         meta: PredictionsMeta { task: "multi".into(), classes: labels },
         ids: fitted.test.iter().map(|&i| i as u32).collect(),

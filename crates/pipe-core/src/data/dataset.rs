@@ -31,6 +31,20 @@ pub struct Row {
     pub augmented: bool,
 }
 
+/// The label set of every row as indices into `labels` (`None` for a row
+/// with no label of the vocabulary).
+pub fn label_sets(rows: &[Row], labels: &[String]) -> Vec<Option<Vec<usize>>> {
+    let index: std::collections::HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    rows.iter()
+        .map(|r| {
+            let mut set: Vec<usize> = r.labels.iter().filter_map(|l| index.get(l.as_str()).copied()).collect();
+            set.sort_unstable();
+            set.dedup();
+            (!set.is_empty()).then_some(set)
+        })
+        .collect()
+}
+
 /// A left-out input and why.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Excluded {

@@ -8,6 +8,7 @@
 //! split are shared by every reader (see `stages::load`).
 
 pub mod bow;
+pub mod colour;
 pub mod dataset;
 pub mod folder;
 pub mod hog;

@@ -16,6 +16,15 @@
 
 use super::{Average, Counts, multi_label_f2};
 
+/// `thresholds.csv`: one row per label, quoted, with its threshold.
+pub fn thresholds_csv(labels: &[String], thresholds: &[f64]) -> String {
+    let mut table = String::from("label,threshold\n");
+    for (l, t) in labels.iter().zip(thresholds) {
+        table.push_str(&format!("\"{}\",{t:.2}\n", l.replace('"', "\"\"")));
+    }
+    table
+}
+
 /// The thresholds tried: 0.01 to 0.99 in steps of 0.01.
 pub fn grid() -> impl Iterator<Item = f64> {
     (1..=99).map(|i| f64::from(i) / 100.0)

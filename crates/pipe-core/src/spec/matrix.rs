@@ -23,7 +23,7 @@ use toml::de::DeValue;
 use super::parse::HintIfNone;
 use super::{Diagnostic, InputRef, PipelineSpec, StageSpec};
 use crate::stages::params::{RawValue, check_value};
-use crate::stages::{KindDef, ParamValue};
+use crate::stages::{KindDef, Many, ParamValue};
 
 /// The most stages a pipeline may expand to.
 pub const MAX_STAGES: usize = 1000;
@@ -160,7 +160,7 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
         // Inputs through one-stage slots carry their variants along.
         let mut combos: Vec<Assignment> = vec![Vec::new()];
         for (slot, refs) in &stage.inputs {
-            let many = stage.kind.slot(slot).is_some_and(|s| s.many);
+            let many = stage.kind.slot(slot).is_some_and(|s| s.many == Many::Gather);
             if many {
                 continue;
             }
@@ -262,7 +262,7 @@ fn variant(
         .inputs
         .iter()
         .map(|(slot, refs)| {
-            let many = stage.kind.slot(slot).is_some_and(|d| d.many);
+            let many = stage.kind.slot(slot).is_some_and(|d| d.many == Many::Gather);
             let bound = refs
                 .iter()
                 .flat_map(|r| {

@@ -204,7 +204,7 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
             let keyed = kind.threads == stages::ThreadUse::Keyed;
             resources = super::resources::read_resources(name, keyed, value, errors);
         } else if let Some(slot) = kind.slot(k) {
-            if let Some(refs) = input_refs(name, slot.name, slot.many, value, errors) {
+            if let Some(refs) = input_refs(name, slot.name, slot.many.is_list(), value, errors) {
                 inputs.insert(slot.name.to_string(), refs);
             }
         } else if let Some(def) = kind.param(k) {

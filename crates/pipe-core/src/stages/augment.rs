@@ -13,7 +13,7 @@
 //! Figure 6).
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, IntOr, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, IntOr, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// Whether rare classes are oversampled.
@@ -71,7 +71,7 @@ pub static AUGMENT: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "images",
         accepts: &[ArtifactType::Images],
-        many: false,
+        many: Many::One,
         required: true,
         doc: "the images to augment (a load stage)",
     }],

@@ -3,7 +3,7 @@
 //! seeded cap on how many descriptors are clustered.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
 
 crate::stage_params! {
     pub struct ClusterParams {
@@ -27,7 +27,7 @@ pub static CLUSTER: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "features",
         accepts: &[ArtifactType::Features],
-        many: false,
+        many: Many::One,
         required: true,
         doc: "descriptors (an extract stage)",
     }],

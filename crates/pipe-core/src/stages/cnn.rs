@@ -11,7 +11,7 @@
 //! weights that did best on validation).
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, IntOr, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, IntOr, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// Where the network trains (`device`).
@@ -139,7 +139,7 @@ pub static CNN_STAGE1: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "images",
         accepts: &[ArtifactType::Images],
-        many: false,
+        many: Many::One,
         required: true,
         doc: "training and test images (a load or augment stage)",
     }],
@@ -160,14 +160,14 @@ pub static CNN_STAGE2: KindDef = KindDef {
         SlotDef {
             name: "images",
             accepts: &[ArtifactType::Images],
-            many: false,
+            many: Many::One,
             required: true,
             doc: "the same images stage 1 was trained on",
         },
         SlotDef {
             name: "stage1",
             accepts: &[ArtifactType::Predictions],
-            many: false,
+            many: Many::One,
             required: true,
             doc: "a cnn-stage1 stage with keep = N",
         },

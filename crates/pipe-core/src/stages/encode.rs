@@ -6,7 +6,7 @@
 //! re-weighted by tf-idf (idf from the training split).
 
 use super::params::Default;
-use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// The nearest-word search.
@@ -35,14 +35,14 @@ pub static ENCODE: KindDef = KindDef {
         SlotDef {
             name: "features",
             accepts: &[ArtifactType::Features],
-            many: false,
+            many: Many::One,
             required: true,
             doc: "descriptors (an extract stage)",
         },
         SlotDef {
             name: "vocabulary",
             accepts: &[ArtifactType::Vocabulary],
-            many: false,
+            many: Many::One,
             required: true,
             doc: "visual words (a cluster stage)",
         },

@@ -9,7 +9,7 @@
 //! row in `evaluate`.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
 
 crate::stage_params! {
     pub struct EnsembleParams {
@@ -25,7 +25,7 @@ pub static ENSEMBLE: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "predictions",
         accepts: &[ArtifactType::Predictions],
-        many: true,
+        many: Many::Gather,
         required: true,
         doc: "single-label approaches with scores, on the same test images and classes",
     }],

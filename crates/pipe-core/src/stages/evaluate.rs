@@ -10,7 +10,7 @@
 //! table, then any SVM grid-search table). The run's report folder copies
 //! these.
 
-use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
 
 crate::stage_params! {
     /// `evaluate` has no parameters.
@@ -25,14 +25,14 @@ pub static EVALUATE: KindDef = KindDef {
         SlotDef {
             name: "predictions",
             accepts: &[ArtifactType::Predictions, ArtifactType::MultiLabelPredictions],
-            many: true,
+            many: Many::Gather,
             required: true,
             doc: "the stages to compare (svm, cnn-stage1, cnn-stage2, multilabel, ensemble)",
         },
         SlotDef {
             name: "images",
             accepts: &[ArtifactType::Images],
-            many: false,
+            many: Many::One,
             required: false,
             doc: "optional: the dataset, for the class-distribution chart and the augmentation preview",
         },

@@ -4,7 +4,7 @@
 //! encode to an all-zero histogram rather than vanishing.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// The keypoint detector and descriptor.
@@ -44,7 +44,7 @@ pub static EXTRACT: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "images",
         accepts: &[ArtifactType::Images],
-        many: false,
+        many: Many::One,
         required: true,
         doc: "the images (a load or augment stage)",
     }],

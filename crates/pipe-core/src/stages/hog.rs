@@ -5,7 +5,7 @@
 //! the granted threads; the output does not depend on how many.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
 
 crate::stage_params! {
     pub struct HogParams {
@@ -23,7 +23,7 @@ pub static HOG: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "images",
         accepts: &[ArtifactType::Images],
-        many: false,
+        many: Many::One,
         required: true,
         doc: "the images (a load or augment stage)",
     }],

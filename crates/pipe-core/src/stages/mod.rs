@@ -8,6 +8,7 @@
 pub mod augment;
 pub mod cluster;
 pub mod cnn;
+pub mod colour;
 pub mod context;
 pub mod encode;
 pub mod ensemble;
@@ -17,6 +18,7 @@ pub mod grant;
 pub mod hog;
 pub mod load;
 pub mod multilabel;
+pub mod multilabel_svm;
 pub mod params;
 pub mod svm;
 #[cfg(feature = "test-kinds")]
@@ -78,10 +80,31 @@ impl ArtifactType {
 pub struct SlotDef {
     pub name: &'static str,
     pub accepts: &'static [ArtifactType],
-    /// Takes a list of stages (`predictions = ["svm", "cnn"]`) instead of one.
-    pub many: bool,
+    /// One stage, or a list of them, and what a list does in a matrix.
+    pub many: Many,
     pub required: bool,
     pub doc: &'static str,
+}
+
+/// How many stages an input slot takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Many {
+    /// Exactly one stage; in a matrix, one variant of it per variant of
+    /// this stage.
+    One,
+    /// A list of stages (`predictions = ["svm", "cnn"]`), each with all of
+    /// its matrix variants: what comparison kinds (`evaluate`) gather.
+    Gather,
+    /// A list of stages used together (`features = ["hog", "colour"]`); in a
+    /// matrix each listed stage's variants are carried along, as for `One`.
+    Carry,
+}
+
+impl Many {
+    /// Whether the slot takes a list.
+    pub fn is_list(self) -> bool {
+        self != Many::One
+    }
 }
 
 /// How many threads a stage can make use of.
@@ -213,9 +236,11 @@ static KINDS: &[&KindDef] = &[
     &encode::ENCODE,
     &svm::SVM,
     &hog::HOG,
+    &colour::COLOUR,
     &cnn::CNN_STAGE1,
     &cnn::CNN_STAGE2,
     &multilabel::MULTILABEL,
+    &multilabel_svm::MULTILABEL_SVM,
     &ensemble::ENSEMBLE,
     &evaluate::EVALUATE,
 ];

@@ -13,7 +13,7 @@
 
 use super::cnn::Training;
 use super::params::{Default, ParamType};
-use super::{ArtifactType, FloatOr, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, FloatOr, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
 use crate::metrics::Average;
 
 crate::choice! {
@@ -65,7 +65,7 @@ pub static MULTILABEL: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "images",
         accepts: &[ArtifactType::Images],
-        many: false,
+        many: Many::One,
         required: true,
         doc: "images with label sets (a load or augment stage)",
     }],
@@ -88,7 +88,22 @@ pub enum Threshold {
 
 impl Threshold {
     pub fn of(p: &MultilabelParams) -> Threshold {
-        match p.threshold {
+        Threshold::from_param(p.threshold)
+    }
+
+    /// Each label's threshold: the fixed one, or the F2-best on the
+    /// validation images' `truth` and `scores`.
+    pub fn thresholds(self, truth: &[Vec<usize>], scores: &[Vec<f64>], labels: usize, average: Average, at_least_one: bool) -> Vec<f64> {
+        match self {
+            Threshold::Fixed(t) => vec![t; labels],
+            Threshold::TunePerLabel => crate::metrics::threshold::tune_per_label(truth, scores, labels, average, at_least_one),
+            Threshold::TuneGlobal => vec![crate::metrics::threshold::tune_global(truth, scores, labels, average, at_least_one).0; labels],
+        }
+    }
+
+    /// The rule a `threshold` parameter's value names.
+    pub fn from_param(threshold: FloatOr<Tuning>) -> Threshold {
+        match threshold {
             FloatOr::Float(t) => Threshold::Fixed(t),
             FloatOr::Word(Tuning::Global) => Threshold::TuneGlobal,
             FloatOr::Word(Tuning::PerClass) => Threshold::TunePerLabel,

@@ -6,10 +6,20 @@
 //! one fit at a time by default). Folds keep an image and its augmented
 //! copies together, so copies never leak into their original's validation
 //! fold. The best point is the highest mean score; ties go to the first in
-//! grid order, as `GridSearchCV` does. `cv.csv` keeps the whole table.
+//! grid order, as `GridSearchCV` does. `cv.csv` keeps the whole table. A
+//! grid of one point has nothing to choose: it is fitted once, without
+//! cross-validation, and `cv.csv` says so.
+//!
+//! One input is solved by OpenCV's libsvm. Several inputs (`features =
+//! ["hog", "colour"]`, the same images described in several ways) are
+//! combined by summing one RBF kernel per input, each with its own width
+//! (`gamma_unit = "scale"` sizes them all with one grid), and solved by
+//! pipe's own SMO on the precomputed kernel matrix (`data::smo` in
+//! pipe-cv): the n x n matrix of the training split is held in memory
+//! (4 bytes per entry: 91 MB for 4,766 images).
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// The SVM kernel.
@@ -26,6 +36,11 @@ crate::choice! {
     pub enum ClassWeight { None = "none", Balanced = "balanced" }
 }
 
+crate::choice! {
+    /// What `gamma`'s values are measured in.
+    pub enum GammaUnit { Absolute = "absolute", Scale = "scale" }
+}
+
 crate::stage_params! {
     pub struct SvmParams {
         /// SVM kernel
@@ -34,7 +49,9 @@ crate::stage_params! {
         c: Vec<f64> = ParamType::FloatList { min: 1e-6, max: 1e6 } => Default::Floats(&[0.1, 1.0, 10.0, 100.0]),
         /// grid of RBF gamma values (ignored by linear)
         gamma: Vec<f64> = ParamType::FloatList { min: 1e-9, max: 1e9 } => Default::Floats(&[1.0, 10.0, 100.0, 1000.0]),
-        /// cross-validation folds
+        /// scale: each gamma is a multiple of each input's scikit-learn gamma="scale", 1 / (values x variance)
+        gamma_unit: GammaUnit = GammaUnit::TYPE => Default::Str("absolute"),
+        /// cross-validation folds (a one-point grid is fitted once, without cross-validation)
         folds: i64 = ParamType::Int { min: 2, max: 20 } => Default::Int(5),
         /// what the grid search maximises
         scoring: Scoring = Scoring::TYPE => Default::Str("accuracy"),
@@ -45,14 +62,14 @@ crate::stage_params! {
 
 pub static SVM: KindDef = KindDef {
     name: "svm",
-    version: 1,
-    summary: "C-SVC with grid-search cross-validation; test predictions with scores",
+    version: 2,
+    summary: "C-SVC with grid-search cross-validation (a sum of RBF kernels over several inputs); test predictions with scores",
     inputs: &[SlotDef {
         name: "features",
         accepts: &[ArtifactType::Histograms],
-        many: false,
+        many: Many::Carry,
         required: true,
-        doc: "one vector per image: BOW histograms (an encode stage) or HOG descriptors (a hog stage)",
+        doc: "one vector per image: BOW histograms (encode), HOG (hog) or colour histograms (colour); several stages of the same images sum their kernels",
     }],
     output: ArtifactType::Predictions,
     params: Schema::of::<SvmParams>(),

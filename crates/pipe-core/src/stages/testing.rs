@@ -7,12 +7,17 @@ use std::time::{Duration, Instant};
 
 use super::cnn::All;
 use super::params::{Default, ParamType};
-use super::{ArtifactType, IntOr, JobDefaults, KindDef, Process, Schema, SlotDef, StageContext, StageError, ThreadUse};
+use super::{ArtifactType, IntOr, JobDefaults, KindDef, Many, Process, Schema, SlotDef, StageContext, StageError, ThreadUse};
 
 pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &SCALE, &TEXT, &WORKER, &THREADS, &KEYED, &ELASTIC, &METRICS];
 
-const VALUES: SlotDef =
-    SlotDef { name: "values", accepts: &[ArtifactType::Numbers], many: true, required: true, doc: "stages whose numbers are summed" };
+const VALUES: SlotDef = SlotDef {
+    name: "values",
+    accepts: &[ArtifactType::Numbers],
+    many: Many::Gather,
+    required: true,
+    doc: "stages whose numbers are summed",
+};
 
 crate::stage_params! {
     /// What every test kind takes: a sleep and a failure on request.
@@ -146,7 +151,7 @@ pub static SCALE: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "input",
         accepts: &[ArtifactType::Numbers],
-        many: false,
+        many: Many::One,
         required: true,
         doc: "the stage whose number is scaled",
     }],

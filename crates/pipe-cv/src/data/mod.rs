@@ -5,7 +5,9 @@
 
 pub mod augment;
 pub mod decode;
+pub mod kernel;
 pub mod keypoints;
+pub mod smo;
 pub mod svm;
 pub mod vocab;
 

@@ -90,6 +90,18 @@ pub fn train(x: &[f32], dim: usize, y: &[u32], p: &SvmParams) -> Result<Model, C
     Ok(Model { _svm: svm, classes, kernel: p.kernel, gamma: p.gamma, dim, support, pairs })
 }
 
+/// scikit-learn's one-vs-rest scores from one-vs-one votes and summed
+/// decision values (per trained class, in `classes`' order): votes plus the
+/// confidence squashed into (-1/3, 1/3), one per label id in `0..labels`,
+/// -1 for labels absent from training.
+pub fn ovr_scores(classes: &[u32], votes: &[f64], conf: &[f64], labels: usize) -> Vec<f64> {
+    let mut out = vec![-1.0; labels];
+    for (c, &label) in classes.iter().enumerate() {
+        out[label as usize] = votes[c] + conf[c] / (3.0 * (conf[c].abs() + 1.0));
+    }
+    out
+}
+
 impl Model {
     fn kernel(&self, x: &[f32], s: usize) -> f64 {
         let sv = &self.support[s * self.dim..(s + 1) * self.dim];
@@ -121,11 +133,7 @@ impl Model {
                 k += 1;
             }
         }
-        let mut out = vec![-1.0; labels];
-        for (c, &label) in self.classes.iter().enumerate() {
-            out[label as usize] = votes[c] + conf[c] / (3.0 * (conf[c].abs() + 1.0));
-        }
-        out
+        ovr_scores(&self.classes, &votes, &conf, labels)
     }
 
     /// OpenCV's own prediction (most votes, first on ties), for checking.

@@ -77,7 +77,7 @@ fn classes_smaller_than_folds_get_a_warning_not_a_crash() {
         testutil::run(&ENCODE, with(defaults(&ENCODE), "matcher", "brute"), &[("features", feats.ok()), ("vocabulary", vocab.ok())], 1);
     let svm = testutil::run(
         &SVM,
-        with(with(with(defaults(&SVM), "folds", 20), "c", serde_json::json!([1.0])), "gamma", serde_json::json!([10.0])),
+        with(with(with(defaults(&SVM), "folds", 20), "c", serde_json::json!([1.0, 10.0])), "gamma", serde_json::json!([10.0])),
         &[("features", hist.ok())],
         1,
     );

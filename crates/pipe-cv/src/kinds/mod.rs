@@ -6,12 +6,15 @@ pub mod augment;
 #[cfg(test)]
 mod bow_chain_tests;
 pub mod cluster;
+pub mod colour;
 pub mod encode;
 pub mod ensemble;
 pub mod evaluate;
 pub mod extract;
 pub mod hog;
 pub mod load;
+pub mod multilabel_svm;
+mod per_image;
 pub mod svm;
 #[cfg(test)]
 pub mod testutil;
@@ -28,6 +31,8 @@ pub fn runner(kind: &str) -> Option<RunFn> {
         "encode" => Some(encode::run),
         "svm" => Some(svm::run),
         "hog" => Some(hog::run),
+        "colour" => Some(colour::run),
+        "multilabel-svm" => Some(multilabel_svm::run),
         "ensemble" => Some(ensemble::run),
         "evaluate" => Some(evaluate::run),
         _ => pipe_core::stages::test_worker_runner(kind),

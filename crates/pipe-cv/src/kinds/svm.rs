@@ -15,6 +15,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::data::decode::init_opencv;
+use crate::data::kernel::{Features, Gram, KernelSum};
+use crate::data::smo::OneVsOne;
 use crate::data::svm::{Kernel, SvmParams, train};
 use pipe_core::data::bow::{HistogramsMeta, read_f32, read_json};
 use pipe_core::data::dataset::{Dataset, Row, balanced_weights};
@@ -60,63 +62,145 @@ fn best(points: &[Point]) -> usize {
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
     let p: def::SvmParams = ctx.typed_params()?;
-    let input = Input::read(&ctx.input("features")?.dir.clone())?;
+    let input = Input::read(ctx)?;
     if input.test_rows.is_empty() {
         return Err(StageError::Failed("the input has no test images: set test_fraction > 0 on the load stage".into()));
     }
-
     let kernel = match p.kernel {
         def::Kernel::Linear => Kernel::Linear,
         def::Kernel::Rbf => Kernel::Rbf,
     };
+    if kernel == Kernel::Linear && input.features.len() > 1 {
+        return Err(StageError::Failed(format!(
+            "{} inputs with kernel = \"linear\": several inputs are combined by summing RBF kernels; use kernel = \"rbf\", or one input",
+            input.features.len()
+        )));
+    }
     let class_weights = (p.class_weight == def::ClassWeight::Balanced)
         .then(|| balanced_weights(&input.train_rows.iter().map(|&i| input.index[i].label_id).collect::<Vec<_>>(), input.classes.len()));
-    let folds = p.folds as usize;
-    let fold_of = folds_by_original(&input.index, &input.train_rows, folds, ctx.seed);
-    warn_small_classes(ctx, &input, folds);
-
     let gammas: Vec<f64> = if kernel == Kernel::Rbf { p.gamma.clone() } else { vec![0.0] };
     let grid: Vec<(f64, f64)> = p.c.iter().flat_map(|&c| gammas.iter().map(move |&g| (c, g))).collect();
-    let template = SvmParams { kernel, c: 0.0, gamma: 0.0, class_weights };
-    let points = cross_validate(ctx, &input, &grid, &fold_of, folds, &template, p.scoring)?;
-    let b = best(&points);
-    ctx.log(format!("best: c = {}, gamma = {}, mean {} {:.4}", points[b].c, points[b].gamma, p.scoring.word(), points[b].mean()));
-
-    let predictions = refit_and_predict(input, SvmParams { c: points[b].c, gamma: points[b].gamma, ..template })?;
+    let units = input.gamma_units(p.gamma_unit, &input.train_rows);
+    if p.gamma_unit == def::GammaUnit::Scale {
+        let named: Vec<String> = input.features.iter().zip(&units).map(|(f, u)| format!("{} {u:.4}", f.name)).collect();
+        ctx.log(format!("gamma = 1 is {} (scikit-learn's gamma=\"scale\")", named.join(", ")));
+    }
+    let solver = if input.features.len() == 1 {
+        Solver::OpenCv { template: SvmParams { kernel, c: 0.0, gamma: 0.0, class_weights }, unit: units[0] }
+    } else {
+        Solver::KernelSum { class_weights, units }
+    };
+    let (points, b) = if grid.len() == 1 {
+        ctx.log(format!("one grid point (c = {}, gamma = {}): fitted once, without cross-validation", grid[0].0, grid[0].1));
+        (vec![Point { c: grid[0].0, gamma: grid[0].1, scores: Vec::new(), fit_seconds: 0.0 }], 0)
+    } else {
+        let folds = p.folds as usize;
+        let fold_of = folds_by_original(&input.index, &input.train_rows, folds, ctx.seed);
+        warn_small_classes(ctx, &input, folds);
+        let points = match &solver {
+            Solver::OpenCv { template, unit } => cross_validate(ctx, &input, &grid, &fold_of, folds, template, *unit, p.scoring)?,
+            Solver::KernelSum { class_weights, units } => {
+                cross_validate_sum(ctx, &input, &grid, &fold_of, folds, class_weights.as_deref(), units, p.scoring)?
+            }
+        };
+        let b = best(&points);
+        ctx.log(format!("best: c = {}, gamma = {}, mean {} {:.4}", points[b].c, points[b].gamma, p.scoring.word(), points[b].mean()));
+        (points, b)
+    };
+    let (c, gamma) = (points[b].c, points[b].gamma);
+    let predictions = match solver {
+        Solver::OpenCv { template, unit } => refit_and_predict(input, SvmParams { c, gamma: gamma * unit, ..template })?,
+        Solver::KernelSum { class_weights, units } => refit_and_predict_sum(ctx, input, c, gamma, class_weights.as_deref(), &units)?,
+    };
     let out = ctx.out_dir().to_path_buf();
     predictions.write(&out).map_err(StageError::from)?;
     write_cv(&out.join("cv.csv"), &points, b, kernel)
 }
 
-/// The input's vectors and index, with its training and test rows.
-struct Input {
-    x: Vec<f32>,
-    dim: usize,
-    index: Vec<Row>,
-    classes: Vec<String>,
-    train_rows: Vec<usize>,
-    test_rows: Vec<usize>,
+/// Who solves the SVM: OpenCV for one input, pipe's SMO for a kernel sum.
+enum Solver {
+    /// `unit`: what gamma = 1 means for the input.
+    OpenCv {
+        template: SvmParams,
+        unit: f64,
+    },
+    KernelSum {
+        class_weights: Option<Vec<f64>>,
+        units: Vec<f64>,
+    },
+}
+
+/// The inputs' vectors (every input describes the same images, in the same
+/// order) and their index, with its training and test rows.
+pub(crate) struct Input {
+    pub features: Vec<Features>,
+    pub index: Vec<Row>,
+    pub classes: Vec<String>,
+    pub labels: Vec<String>,
+    pub train_rows: Vec<usize>,
+    pub validation_rows: Vec<usize>,
+    pub test_rows: Vec<usize>,
 }
 
 impl Input {
-    fn read(dir: &Path) -> Result<Input, StageError> {
-        let meta: HistogramsMeta = read_json(&dir.join("histograms.json"))?;
-        let x = read_f32(&dir.join("histograms.f32"))?;
-        let index = Dataset::read_index(dir).map_err(StageError::from)?;
-        let classes = Dataset::read_meta(dir).map_err(StageError::from)?.classes;
+    /// Reads every stage of the `features` input; they must index the same images.
+    pub fn read(ctx: &StageContext) -> Result<Input, StageError> {
+        let artifacts = ctx.inputs_of("features");
+        let Some(first) = artifacts.first() else {
+            return Err(StageError::Failed("input `features` is not connected".into()));
+        };
+        let index = Dataset::read_index(&first.dir).map_err(StageError::from)?;
+        let meta = Dataset::read_meta(&first.dir).map_err(StageError::from)?;
+        let mut features = Vec::new();
+        for a in artifacts {
+            let histograms: HistogramsMeta = read_json(&a.dir.join("histograms.json"))?;
+            let x = read_f32(&a.dir.join("histograms.f32"))?;
+            let other = Dataset::read_index(&a.dir).map_err(StageError::from)?;
+            let same =
+                other.len() == index.len() && other.iter().zip(&index).all(|(o, r)| o.pixel_hash == r.pixel_hash && o.split == r.split);
+            if !same {
+                return Err(StageError::Failed(format!(
+                    "features `{}` and `{}` describe different images ({} and {} rows): give feature stages of the same images stage",
+                    first.stage,
+                    a.stage,
+                    index.len(),
+                    other.len()
+                )));
+            }
+            features.push(Features { name: a.stage.clone(), x, dim: histograms.words });
+        }
         let rows_of = |split: Split| (0..index.len()).filter(|&i| index[i].split == split).collect::<Vec<usize>>();
-        let (train_rows, test_rows) = (rows_of(Split::Train), rows_of(Split::Test));
-        Ok(Input { x, dim: meta.words, index, classes, train_rows, test_rows })
+        let (train_rows, validation_rows, test_rows) = (rows_of(Split::Train), rows_of(Split::Validation), rows_of(Split::Test));
+        Ok(Input { features, index, classes: meta.classes, labels: meta.labels, train_rows, validation_rows, test_rows })
+    }
+
+    /// What gamma = 1 means for each input: 1, or its scikit-learn "scale"
+    /// on `rows`.
+    pub fn gamma_units(&self, unit: def::GammaUnit, rows: &[usize]) -> Vec<f64> {
+        match unit {
+            def::GammaUnit::Absolute => vec![1.0; self.features.len()],
+            def::GammaUnit::Scale => self.features.iter().map(|f| f.scale_gamma(rows)).collect(),
+        }
+    }
+
+    /// The kernel of grid gamma `gamma`.
+    pub fn kernel(&self, gamma: f64, units: &[f64]) -> KernelSum<'_> {
+        KernelSum { inputs: &self.features, gammas: units.iter().map(|u| gamma * u).collect() }
     }
 
     fn row(&self, i: usize) -> &[f32] {
-        &self.x[i * self.dim..(i + 1) * self.dim]
+        self.features[0].row(i)
     }
 
-    /// The vectors of `rows`, one after the other, and their labels.
+    /// The first input's vectors of `rows`, one after the other, and their labels.
     fn xy(&self, rows: &[usize]) -> (Vec<f32>, Vec<u32>) {
         (rows.iter().flat_map(|&i| self.row(i).iter().copied()).collect(), rows.iter().map(|&i| self.index[i].label_id).collect())
     }
+}
+
+/// The kernel matrix of `rows` against themselves, rows in parallel.
+pub(crate) fn gram(ctx: &StageContext, kernel: &KernelSum, rows: &[usize]) -> Gram {
+    Gram { n: rows.len(), k: kernel.matrix(rows, rows, || ctx.permit()) }
 }
 
 /// Warns about classes too small to appear in every fold.
@@ -148,6 +232,7 @@ fn cross_validate(
     fold_of: &HashMap<usize, usize>,
     folds: usize,
     template: &SvmParams,
+    unit: f64,
     scoring: def::Scoring,
 ) -> Result<Vec<Point>, StageError> {
     let classes = input.classes.len();
@@ -162,18 +247,15 @@ fn cross_validate(
             }
             let (fit, val): (Vec<usize>, Vec<usize>) = input.train_rows.iter().partition(|&&i| fold_of[&i] != f);
             let (xs, ys) = input.xy(&fit);
-            let params = SvmParams { c: grid[g].0, gamma: grid[g].1, ..template.clone() };
+            let dim = input.features[0].dim;
+            let params = SvmParams { c: grid[g].0, gamma: grid[g].1 * unit, ..template.clone() };
             let started = Instant::now();
-            let model = train(&xs, input.dim, &ys, &params)?;
+            let model = train(&xs, dim, &ys, &params)?;
             let seconds = started.elapsed().as_secs_f64();
             let truth: Vec<usize> = val.iter().map(|&i| input.index[i].label_id as usize).collect();
             let pred: Vec<usize> = val.iter().map(|&i| argmax(&model.scores(input.row(i), classes))).collect();
             ticker.tick();
-            let score = match scoring {
-                def::Scoring::MacroF1 => macro_f1(&truth, &pred, classes),
-                def::Scoring::Accuracy => accuracy(&truth, &pred),
-            };
-            Ok((score, seconds))
+            Ok((score(scoring, &truth, &pred, classes), seconds))
         })
         .collect();
     ctx.check_cancelled()?;
@@ -186,21 +268,94 @@ fn cross_validate(
     Ok(points)
 }
 
+fn score(scoring: def::Scoring, truth: &[usize], pred: &[usize], classes: usize) -> f64 {
+    match scoring {
+        def::Scoring::MacroF1 => macro_f1(truth, pred, classes),
+        def::Scoring::Accuracy => accuracy(truth, pred),
+    }
+}
+
+/// Every grid point on every fold for a kernel sum: one kernel matrix of
+/// the training split per gamma, each fit's class pairs in parallel.
+#[allow(clippy::too_many_arguments)]
+fn cross_validate_sum(
+    ctx: &StageContext,
+    input: &Input,
+    grid: &[(f64, f64)],
+    fold_of: &HashMap<usize, usize>,
+    folds: usize,
+    class_weights: Option<&[f64]>,
+    units: &[f64],
+    scoring: def::Scoring,
+) -> Result<Vec<Point>, StageError> {
+    let classes = input.classes.len();
+    let labels: Vec<u32> = input.train_rows.iter().map(|&i| input.index[i].label_id).collect();
+    let fold: Vec<usize> = input.train_rows.iter().map(|i| fold_of[i]).collect();
+    let ticker = ctx.ticker(grid.len() * folds, "fits");
+    let mut points: Vec<Point> = grid.iter().map(|&(c, gamma)| Point { c, gamma, scores: Vec::new(), fit_seconds: 0.0 }).collect();
+    let mut gammas: Vec<f64> = grid.iter().map(|g| g.1).collect();
+    gammas.dedup();
+    for gamma in gammas {
+        let gram = gram(ctx, &input.kernel(gamma, units), &input.train_rows);
+        for (point, &(c, _)) in points.iter_mut().zip(grid).filter(|(_, g)| g.1 == gamma) {
+            for f in 0..folds {
+                ctx.check_cancelled()?;
+                let (fit, val): (Vec<usize>, Vec<usize>) = (0..gram.n).partition(|&r| fold[r] != f);
+                let started = Instant::now();
+                let model = OneVsOne::train(&gram, &fit, &labels, c, class_weights, || ctx.permit());
+                point.fit_seconds += started.elapsed().as_secs_f64() / folds as f64;
+                let truth: Vec<usize> = val.iter().map(|&r| labels[r] as usize).collect();
+                let pred: Vec<usize> = val.iter().map(|&r| argmax(&model.scores(gram.row(r), classes))).collect();
+                point.scores.push(score(scoring, &truth, &pred, classes));
+                ticker.tick();
+            }
+        }
+    }
+    Ok(points)
+}
+
+/// Trains the kernel sum on the whole training split; predictions and
+/// scores for the test split.
+fn refit_and_predict_sum(
+    ctx: &StageContext,
+    input: Input,
+    c: f64,
+    gamma: f64,
+    class_weights: Option<&[f64]>,
+    units: &[f64],
+) -> Result<Predictions, StageError> {
+    let kernel = input.kernel(gamma, units);
+    let gram = gram(ctx, &kernel, &input.train_rows);
+    let labels: Vec<u32> = input.train_rows.iter().map(|&i| input.index[i].label_id).collect();
+    let all: Vec<usize> = (0..gram.n).collect();
+    let model = OneVsOne::train(&gram, &all, &labels, c, class_weights, || ctx.permit());
+    ctx.check_cancelled()?;
+    let k_test = kernel.matrix(&input.test_rows, &input.train_rows, || ctx.permit());
+    let scores: Vec<Vec<f64>> = k_test.chunks(gram.n).map(|k| model.scores(k, input.classes.len())).collect();
+    drop(kernel);
+    Ok(predictions_of(input, scores))
+}
+
 /// Trains on the whole training split with `params`; predictions and scores
 /// for the test split.
 fn refit_and_predict(input: Input, params: SvmParams) -> Result<Predictions, StageError> {
     let (xs, ys) = input.xy(&input.train_rows);
-    let model = train(&xs, input.dim, &ys, &params).map_err(StageError::from)?;
+    let model = train(&xs, input.features[0].dim, &ys, &params).map_err(StageError::from)?;
+    let scores: Vec<Vec<f64>> = input.test_rows.iter().map(|&i| model.scores(input.row(i), input.classes.len())).collect();
+    Ok(predictions_of(input, scores))
+}
+
+/// The single-label predictions of the test rows from their scores.
+fn predictions_of(input: Input, scores: Vec<Vec<f64>>) -> Predictions {
     let test = &input.test_rows;
-    let scores: Vec<Vec<f64>> = test.iter().map(|&i| model.scores(input.row(i), input.classes.len())).collect();
-    Ok(Predictions {
+    Predictions {
         ids: test.iter().map(|&i| i as u32).collect(),
         sources: test.iter().map(|&i| input.index[i].source.clone()).collect(),
         y_true: test.iter().map(|&i| input.index[i].label_id).collect(),
         y_pred: scores.iter().map(|s| argmax(s) as u32).collect(),
         scores,
         meta: PredictionsMeta { task: "single".into(), classes: input.classes },
-    })
+    }
 }
 
 /// Folds over originals: an image and its augmented copies share one fold.
@@ -231,7 +386,11 @@ fn write_cv(path: &Path, points: &[Point], best: usize, kernel: Kernel) -> Resul
     for (i, p) in points.iter().enumerate() {
         let gamma = if kernel == Kernel::Rbf { p.gamma.to_string() } else { String::new() };
         let k = if kernel == Kernel::Rbf { "rbf" } else { "linear" };
-        text.push_str(&format!("{k},{},{gamma},{:.6},{:.6},{:.4},{},{}\n", p.c, p.mean(), p.std(), p.fit_seconds, rank[i], i == best));
+        if p.scores.is_empty() {
+            text.push_str(&format!("{k},{},{gamma},,,,1,true\n", p.c));
+        } else {
+            text.push_str(&format!("{k},{},{gamma},{:.6},{:.6},{:.4},{},{}\n", p.c, p.mean(), p.std(), p.fit_seconds, rank[i], i == best));
+        }
     }
     Ok(pipe_core::fsx::write(path, text)?)
 }

@@ -1,0 +1,88 @@
+//! `multilabel-svm`: one binary SVM per label on the kernel sum of the
+//! `features` inputs (`data::kernel`, solved by `data::smo`), the labels in
+//! parallel; scores are the logistic of each decision value, and the
+//! thresholds come from the validation split as in `multilabel`.
+
+use rayon::prelude::*;
+
+use pipe_core::data::dataset::label_sets;
+use pipe_core::data::predictions::{MultiPredictions, PredictionsMeta};
+use pipe_core::metrics::multi_label_f2;
+use pipe_core::metrics::threshold::{decide, thresholds_csv};
+use pipe_core::stages::multilabel::Threshold;
+use pipe_core::stages::multilabel_svm::MultilabelSvmParams;
+use pipe_core::stages::{StageContext, StageError};
+
+use super::svm::{Input, gram};
+use crate::data::smo::{Binary, solve};
+
+pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+    let p: MultilabelSvmParams = ctx.typed_params()?;
+    let input = Input::read(ctx)?;
+    let labels = input.labels.clone();
+    if labels.is_empty() {
+        return Err(StageError::Failed(
+            "the images have no label vocabulary: lower the load stage's min_label_count, or use a dataset with label sets".into(),
+        ));
+    }
+    let sets = label_sets(&input.index, &labels);
+    let with_set = |rows: &[usize]| rows.iter().copied().filter(|&i| sets[i].is_some()).collect::<Vec<usize>>();
+    let (train, mut validation, test) = (with_set(&input.train_rows), with_set(&input.validation_rows), with_set(&input.test_rows));
+    if train.is_empty() || test.is_empty() {
+        return Err(StageError::Failed(
+            "no training or no test images with a label of the vocabulary: check the load stage's fractions".into(),
+        ));
+    }
+    let skipped = sets.iter().filter(|s| s.is_none()).count();
+    if skipped > 0 {
+        ctx.log(format!("{skipped} of {} images have no label of the vocabulary and take no part", sets.len()));
+    }
+    let rule = Threshold::from_param(p.threshold);
+    if validation.is_empty() {
+        if !matches!(rule, Threshold::Fixed(_)) {
+            ctx.warn("no validation split: thresholds are tuned on the training images (set load's validation_fraction)");
+        }
+        validation = train.clone();
+    }
+
+    let units = input.gamma_units(p.gamma_unit, &train);
+    let kernel = input.kernel(p.gamma, &units);
+    let gram = gram(ctx, &kernel, &train);
+    ctx.check_cancelled()?;
+    let ticker = ctx.ticker(labels.len(), "labels");
+    let models: Vec<Binary> = (0..labels.len())
+        .into_par_iter()
+        .map(|l| {
+            let _permit = ctx.permit();
+            let positive: Vec<bool> = train.iter().map(|&i| sets[i].as_ref().is_some_and(|s| s.contains(&l))).collect();
+            let all: Vec<usize> = (0..train.len()).collect();
+            let model = solve(&gram, &all, &positive, &vec![p.c; train.len()]);
+            ticker.tick();
+            model
+        })
+        .collect();
+    ctx.check_cancelled()?;
+    let scores_of = |rows: &[usize]| -> Vec<Vec<f64>> {
+        let k = kernel.matrix(rows, &train, || ctx.permit());
+        k.chunks(train.len()).map(|k_row| models.iter().map(|m| 1.0 / (1.0 + (-m.decision(k_row)).exp())).collect()).collect()
+    };
+    let truth = |rows: &[usize]| -> Vec<Vec<usize>> { rows.iter().map(|&i| sets[i].clone().expect("rows with a set")).collect() };
+    let average = p.f2_average.average();
+    let n = labels.len();
+    let (val_scores, scores) = (scores_of(&validation), scores_of(&test));
+    let thresholds = rule.thresholds(&truth(&validation), &val_scores, n, average, p.at_least_one);
+    let f2 = multi_label_f2(&truth(&validation), &decide(&val_scores, &thresholds, p.at_least_one), n, average);
+    ctx.log(format!("validation F2 ({} average) at the thresholds: {f2:.4}", format!("{average:?}").to_lowercase()));
+    pipe_core::fsx::write(ctx.out_dir().join("thresholds.csv"), thresholds_csv(&labels, &thresholds))?;
+    let ids = |sets: Vec<Vec<usize>>| -> Vec<Vec<u32>> { sets.into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect() };
+    MultiPredictions {
+        meta: PredictionsMeta { task: "multi".into(), classes: labels },
+        ids: test.iter().map(|&i| i as u32).collect(),
+        sources: test.iter().map(|&i| input.index[i].source.clone()).collect(),
+        y_true: ids(truth(&test)),
+        y_pred: ids(decide(&scores, &thresholds, p.at_least_one)),
+        scores,
+    }
+    .write(ctx.out_dir())
+    .map_err(StageError::from)
+}
