@@ -288,4 +288,19 @@ mod tests {
         };
         assert!(count(Some(&[1.0, 1.0, 20.0])) > count(None), "a heavier class 2 claims more training points");
     }
+
+    #[test]
+    fn the_model_does_not_depend_on_the_threads() {
+        let (x, y) = clusters();
+        let rows: Vec<usize> = (0..y.len()).collect();
+        let scores_with = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let (_inputs, gram) = gram_of(&x, 0.5);
+                let m = OneVsOne::train(&gram, &rows, &y, 10.0, None, || ());
+                rows.iter().map(|&r| m.scores(gram.row(r), 3)).collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(scores_with(1), scores_with(3), "bit for bit");
+    }
 }

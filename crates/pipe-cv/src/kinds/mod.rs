@@ -12,6 +12,8 @@ pub mod ensemble;
 pub mod evaluate;
 pub mod extract;
 pub mod hog;
+#[cfg(test)]
+mod kernel_sum_tests;
 pub mod load;
 pub mod multilabel_svm;
 mod per_image;
