@@ -67,6 +67,36 @@ fn a_sweep_reaches_what_consumes_it_and_a_list_input_takes_every_variant() {
 }
 
 #[test]
+fn a_list_of_features_carries_each_listed_stages_variants_along() {
+    let source = r#"
+[stages.data]
+kind = "load"
+dataset = "synthetic"
+
+[stages.hog]
+kind = "hog"
+images = "data"
+[stages.hog.matrix]
+cell = [4, 8]
+
+[stages.colour]
+kind = "colour"
+images = "data"
+
+[stages.both]
+kind = "svm"
+features = ["hog", "colour"]
+"#;
+    let s = spec(source);
+    let svms: Vec<String> = shape(&s).into_iter().filter(|l| l.starts_with("both")).collect();
+    assert_eq!(
+        svms,
+        ["both[cell=4] <- features=hog[cell=4],colour", "both[cell=8] <- features=hog[cell=8],colour"],
+        "one svm per hog variant, each with the one colour stage"
+    );
+}
+
+#[test]
 fn several_swept_parameters_give_the_cross_product() {
     let s = spec("[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nvalue = [1, 2]\nitems = [3, 4, 5]\n");
     let names: Vec<&str> = s.stages.iter().map(|s| s.name.as_str()).collect();
