@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod folder;
 pub mod hog;
 pub mod imet;
+pub mod lbp;
 pub mod openclipart;
 pub mod predictions;
 pub mod split;

@@ -16,6 +16,7 @@ pub mod evaluate;
 pub mod extract;
 pub mod grant;
 pub mod hog;
+pub mod lbp;
 pub mod load;
 pub mod multilabel;
 pub mod multilabel_svm;
@@ -237,6 +238,7 @@ static KINDS: &[&KindDef] = &[
     &svm::SVM,
     &hog::HOG,
     &colour::COLOUR,
+    &lbp::LBP,
     &cnn::CNN_STAGE1,
     &cnn::CNN_STAGE2,
     &multilabel::MULTILABEL,

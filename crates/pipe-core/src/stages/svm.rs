@@ -10,7 +10,9 @@
 //! grid of one point has nothing to choose: it is fitted once, without
 //! cross-validation, and `cv.csv` says so.
 //!
-//! One input is solved by OpenCV's libsvm. Several inputs (`features =
+//! One input is solved by OpenCV's libsvm (`solver = "auto"`, or
+//! `"opencv"`), or by pipe's SMO (`solver = "smo"`: faster on long vectors
+//! such as HOG, since it computes each kernel value once). Several inputs (`features =
 //! ["hog", "colour"]`, the same images described in several ways) are
 //! combined by summing one RBF kernel per input, each with its own width
 //! (`gamma_unit = "scale"` sizes them all with one grid), and solved by
@@ -41,6 +43,11 @@ crate::choice! {
     pub enum GammaUnit { Absolute = "absolute", Scale = "scale" }
 }
 
+crate::choice! {
+    /// Who solves the SVM.
+    pub enum SvmSolver { Auto = "auto", Opencv = "opencv", Smo = "smo" }
+}
+
 crate::stage_params! {
     pub struct SvmParams {
         /// SVM kernel
@@ -55,6 +62,8 @@ crate::stage_params! {
         folds: i64 = ParamType::Int { min: 2, max: 20 } => Default::Int(5),
         /// what the grid search maximises
         scoring: Scoring = Scoring::TYPE => Default::Str("accuracy"),
+        /// auto: OpenCV's libsvm for one input, pipe's SMO on the kernel matrix for several; smo: always pipe's (RBF only)
+        solver: SvmSolver = SvmSolver::TYPE => Default::Str("auto"),
         /// balanced: C scaled per class by n / (classes x count)
         class_weight: ClassWeight = ClassWeight::TYPE => Default::Str("none"),
     }

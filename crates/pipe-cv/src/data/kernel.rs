@@ -5,8 +5,11 @@
 //! vectors cannot do (that is the product of the kernels). Each γₖ is the
 //! grid's gamma, times scikit-learn's `gamma="scale"` of input k
 //! (1 / (values × variance on the training rows)) when gammas are relative.
-//! Rows are computed in parallel; each entry is a fixed-order sum, so the
-//! matrix does not depend on the threads.
+//! The squared distances are measured once per input ([`Distances`]; the
+//! training split's square matrix by its upper triangle) and every gamma's
+//! kernel is computed from them, so a grid over gamma costs one pass over
+//! the vectors. Rows are computed in parallel; each entry is a fixed-order
+//! sum, so the matrices do not depend on the threads.
 
 use rayon::prelude::*;
 
@@ -60,14 +63,76 @@ impl KernelSum<'_> {
     /// K(rows[i], cols[j]) for every pair, row-major (`rows.len()` × `cols.len()`);
     /// `each_row` runs before each row (a permit, a progress tick).
     pub fn matrix<G>(&self, rows: &[usize], cols: &[usize], each_row: impl Fn() -> G + Sync) -> Vec<f32> {
-        let mut k = vec![0f32; rows.len() * cols.len()];
-        if cols.is_empty() {
+        Distances::between(self.inputs, rows, cols, each_row).kernel(&self.gammas)
+    }
+}
+
+/// Squared Euclidean distances between two lists of images, one matrix per
+/// input (row-major, 4 bytes per entry).
+pub struct Distances {
+    cols: usize,
+    per_input: Vec<Vec<f32>>,
+}
+
+impl Distances {
+    /// From every image of `rows` to every image of `cols`.
+    pub fn between<G>(inputs: &[Features], rows: &[usize], cols: &[usize], each_row: impl Fn() -> G + Sync) -> Distances {
+        let per_input = inputs
+            .iter()
+            .map(|f| {
+                let mut d = vec![0f32; rows.len() * cols.len()];
+                if !cols.is_empty() {
+                    d.par_chunks_mut(cols.len()).zip(rows).for_each(|(out, &r)| {
+                        let _held = each_row();
+                        for (o, &c) in out.iter_mut().zip(cols) {
+                            *o = squared_distance(f.row(r), f.row(c));
+                        }
+                    });
+                }
+                d
+            })
+            .collect();
+        Distances { cols: cols.len(), per_input }
+    }
+
+    /// Among the images of `rows` (a symmetric matrix): each pair measured
+    /// once, then mirrored.
+    pub fn square<G>(inputs: &[Features], rows: &[usize], each_row: impl Fn() -> G + Sync) -> Distances {
+        let n = rows.len();
+        let per_input = inputs
+            .iter()
+            .map(|f| {
+                let mut d = vec![0f32; n * n];
+                if n > 0 {
+                    d.par_chunks_mut(n).enumerate().for_each(|(i, out)| {
+                        let _held = each_row();
+                        for j in i + 1..n {
+                            out[j] = squared_distance(f.row(rows[i]), f.row(rows[j]));
+                        }
+                    });
+                    for i in 0..n {
+                        for j in 0..i {
+                            d[i * n + j] = d[j * n + i];
+                        }
+                    }
+                }
+                d
+            })
+            .collect();
+        Distances { cols: n, per_input }
+    }
+
+    /// The kernel sum with width `gammas[k]` for input k, row-major.
+    pub fn kernel(&self, gammas: &[f64]) -> Vec<f32> {
+        let len = self.per_input.first().map_or(0, Vec::len);
+        let mut k = vec![0f32; len];
+        if self.cols == 0 {
             return k;
         }
-        k.par_chunks_mut(cols.len()).zip(rows).for_each(|(out, &r)| {
-            let _held = each_row();
-            for (o, &c) in out.iter_mut().zip(cols) {
-                *o = self.value(r, c);
+        k.par_chunks_mut(self.cols).enumerate().for_each(|(row, out)| {
+            let at = row * self.cols;
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = self.per_input.iter().zip(gammas).map(|(d, &g)| (-g * f64::from(d[at + j])).exp() as f32).sum();
             }
         });
         k
@@ -103,6 +168,10 @@ mod tests {
         assert_eq!(m.len(), 6);
         assert_eq!(m[0], m[2]);
         assert_eq!(m[0], m[4], "symmetric");
+        let square = Distances::square(&inputs, &[0, 1], || ()).kernel(&[0.1, 2.0]);
+        let between = Distances::between(&inputs, &[0, 1], &[0, 1], || ()).kernel(&[0.1, 2.0]);
+        assert_eq!(square, between, "the mirrored triangle is the full matrix");
+        assert_eq!(square[1], kernel.value(0, 1));
     }
 
     #[test]

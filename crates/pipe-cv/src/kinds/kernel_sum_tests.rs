@@ -9,7 +9,7 @@ use super::testutil::{self, Run, defaults, with};
 use pipe_core::data::predictions::{MultiPredictions, Predictions};
 use pipe_core::metrics::{Average, multi_label_f2};
 use pipe_core::stages::{
-    ArtifactType, InputArtifact, KindDef, colour::COLOUR, hog::HOG, load::LOAD, multilabel_svm::MULTILABEL_SVM, svm::SVM,
+    ArtifactType, InputArtifact, KindDef, colour::COLOUR, hog::HOG, lbp::LBP, load::LOAD, multilabel_svm::MULTILABEL_SVM, svm::SVM,
 };
 
 fn images(count: i64, seed: u64) -> Run {
@@ -61,7 +61,7 @@ fn two_inputs_sum_their_kernels_and_beat_chance() {
 }
 
 #[test]
-fn inputs_must_describe_the_same_images_and_use_the_rbf_kernel() {
+fn inputs_must_describe_the_same_images_and_use_the_rbf_kernel_and_the_smo() {
     let (a, b) = (images(120, 3), images(100, 3));
     let (hog_a, _) = hog_and_colour(&a);
     let (_, colour_b) = hog_and_colour(&b);
@@ -69,7 +69,9 @@ fn inputs_must_describe_the_same_images_and_use_the_rbf_kernel() {
     assert!(err.contains("`hog` and `colour` describe different images (120 and 100 rows)"), "{err}");
     let (hog, colour) = hog_and_colour(&a);
     let err = with_features(&SVM, with(defaults(&SVM), "kernel", "linear"), &[("hog", &hog), ("colour", &colour)]).error();
-    assert!(err.contains("kernel = \"linear\"") && err.contains("use kernel = \"rbf\""), "{err}");
+    assert!(err.contains("kernel = \"linear\": 2 inputs are combined by summing RBF kernels; use kernel = \"rbf\""), "{err}");
+    let err = with_features(&SVM, with(defaults(&SVM), "solver", "opencv"), &[("hog", &hog), ("colour", &colour)]).error();
+    assert!(err.contains("2 inputs with solver = \"opencv\": OpenCV takes one input"), "{err}");
 }
 
 #[test]
@@ -88,4 +90,28 @@ fn multilabel_svm_predicts_keyword_sets_far_better_than_all_labels() {
     let thresholds = std::fs::read_to_string(run.ok().join("thresholds.csv")).unwrap();
     assert_eq!(thresholds.lines().count(), n + 1, "{thresholds}");
     assert!(run.log.iter().any(|l| l.starts_with("validation F2 (micro average)")), "{:?}", run.log);
+}
+
+#[test]
+fn lbp_texture_is_a_third_input() {
+    let imgs = images(240, 3);
+    let (hog, colour) = hog_and_colour(&imgs);
+    let lbp = testutil::run(&LBP, defaults(&LBP), &[("images", imgs.ok())], 1);
+    let meta = std::fs::read_to_string(lbp.ok().join("histograms.json")).unwrap();
+    assert!(meta.contains("\"words\": 295"), "{meta}");
+    let params = with(with(with(defaults(&SVM), "gamma_unit", "scale"), "c", serde_json::json!([10.0])), "gamma", serde_json::json!([1.0]));
+    let three = with_features(&SVM, params, &[("hog", &hog), ("colour", &colour), ("lbp", &lbp)]);
+    assert!(accuracy(&Predictions::read(three.ok()).unwrap()) > 0.5);
+    assert!(three.log.iter().any(|l| l.contains("lbp ")), "each input's unit is logged: {:?}", three.log);
+}
+
+#[test]
+fn one_input_through_the_smo_matches_opencv_closely() {
+    let imgs = images(240, 3);
+    let (hog, _) = hog_and_colour(&imgs);
+    let params = with(with(defaults(&SVM), "c", serde_json::json!([10.0])), "gamma", serde_json::json!([0.03]));
+    let opencv = Predictions::read(with_features(&SVM, params.clone(), &[("hog", &hog)]).ok()).unwrap();
+    let smo = Predictions::read(with_features(&SVM, with(params, "solver", "smo"), &[("hog", &hog)]).ok()).unwrap();
+    let same = opencv.y_pred.iter().zip(&smo.y_pred).filter(|(a, b)| a == b).count();
+    assert!(same as f64 >= 0.97 * opencv.y_pred.len() as f64, "{same} of {} predictions agree", opencv.y_pred.len());
 }

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod hog;
 #[cfg(test)]
 mod kernel_sum_tests;
+pub mod lbp;
 pub mod load;
 pub mod multilabel_svm;
 mod per_image;
@@ -34,6 +35,7 @@ pub fn runner(kind: &str) -> Option<RunFn> {
         "svm" => Some(svm::run),
         "hog" => Some(hog::run),
         "colour" => Some(colour::run),
+        "lbp" => Some(lbp::run),
         "multilabel-svm" => Some(multilabel_svm::run),
         "ensemble" => Some(ensemble::run),
         "evaluate" => Some(evaluate::run),

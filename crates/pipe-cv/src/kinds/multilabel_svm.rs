@@ -13,7 +13,8 @@ use pipe_core::stages::multilabel::Threshold;
 use pipe_core::stages::multilabel_svm::MultilabelSvmParams;
 use pipe_core::stages::{StageContext, StageError};
 
-use super::svm::{Input, gram};
+use super::svm::{Input, widths};
+use crate::data::kernel::Gram;
 use crate::data::smo::{Binary, solve};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
@@ -46,8 +47,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     }
 
     let units = input.gamma_units(p.gamma_unit, &train);
-    let kernel = input.kernel(p.gamma, &units);
-    let gram = gram(ctx, &kernel, &train);
+    let gammas = widths(p.gamma, &units);
+    let gram = Gram { n: train.len(), k: input.distances(ctx, &train).kernel(&gammas) };
     ctx.check_cancelled()?;
     let ticker = ctx.ticker(labels.len(), "labels");
     let models: Vec<Binary> = (0..labels.len())
@@ -63,7 +64,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         .collect();
     ctx.check_cancelled()?;
     let scores_of = |rows: &[usize]| -> Vec<Vec<f64>> {
-        let k = kernel.matrix(rows, &train, || ctx.permit());
+        let k = input.distances_between(ctx, rows, &train).kernel(&gammas);
         k.chunks(train.len()).map(|k_row| models.iter().map(|m| 1.0 / (1.0 + (-m.decision(k_row)).exp())).collect()).collect()
     };
     let truth = |rows: &[usize]| -> Vec<Vec<usize>> { rows.iter().map(|&i| sets[i].clone().expect("rows with a set")).collect() };

@@ -15,7 +15,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::data::decode::init_opencv;
-use crate::data::kernel::{Features, Gram, KernelSum};
+use crate::data::kernel::{Distances, Features, Gram};
 use crate::data::smo::OneVsOne;
 use crate::data::svm::{Kernel, SvmParams, train};
 use pipe_core::data::bow::{HistogramsMeta, read_f32, read_json};
@@ -70,11 +70,25 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         def::Kernel::Linear => Kernel::Linear,
         def::Kernel::Rbf => Kernel::Rbf,
     };
-    if kernel == Kernel::Linear && input.features.len() > 1 {
-        return Err(StageError::Failed(format!(
-            "{} inputs with kernel = \"linear\": several inputs are combined by summing RBF kernels; use kernel = \"rbf\", or one input",
-            input.features.len()
-        )));
+    let several = input.features.len() > 1;
+    let smo = match p.solver {
+        def::SvmSolver::Auto => several,
+        def::SvmSolver::Smo => true,
+        def::SvmSolver::Opencv if several => {
+            return Err(StageError::Failed(format!(
+                "{} inputs with solver = \"opencv\": OpenCV takes one input; use solver = \"auto\" or \"smo\", which sum the inputs' kernels",
+                input.features.len()
+            )));
+        }
+        def::SvmSolver::Opencv => false,
+    };
+    if kernel == Kernel::Linear && smo {
+        let why = if several {
+            format!("{} inputs are combined by summing RBF kernels", input.features.len())
+        } else {
+            "solver = \"smo\" solves RBF kernels".into()
+        };
+        return Err(StageError::Failed(format!("kernel = \"linear\": {why}; use kernel = \"rbf\", or one input with solver = \"opencv\"")));
     }
     let class_weights = (p.class_weight == def::ClassWeight::Balanced)
         .then(|| balanced_weights(&input.train_rows.iter().map(|&i| input.index[i].label_id).collect::<Vec<_>>(), input.classes.len()));
@@ -85,10 +99,10 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         let named: Vec<String> = input.features.iter().zip(&units).map(|(f, u)| format!("{} {u:.4}", f.name)).collect();
         ctx.log(format!("gamma = 1 is {} (scikit-learn's gamma=\"scale\")", named.join(", ")));
     }
-    let solver = if input.features.len() == 1 {
-        Solver::OpenCv { template: SvmParams { kernel, c: 0.0, gamma: 0.0, class_weights }, unit: units[0] }
+    let solver = if smo {
+        Solver::KernelSum { class_weights, units, train: input.distances(ctx, &input.train_rows) }
     } else {
-        Solver::KernelSum { class_weights, units }
+        Solver::OpenCv { template: SvmParams { kernel, c: 0.0, gamma: 0.0, class_weights }, unit: units[0] }
     };
     let (points, b) = if grid.len() == 1 {
         ctx.log(format!("one grid point (c = {}, gamma = {}): fitted once, without cross-validation", grid[0].0, grid[0].1));
@@ -99,8 +113,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         warn_small_classes(ctx, &input, folds);
         let points = match &solver {
             Solver::OpenCv { template, unit } => cross_validate(ctx, &input, &grid, &fold_of, folds, template, *unit, p.scoring)?,
-            Solver::KernelSum { class_weights, units } => {
-                cross_validate_sum(ctx, &input, &grid, &fold_of, folds, class_weights.as_deref(), units, p.scoring)?
+            Solver::KernelSum { class_weights, units, train } => {
+                cross_validate_sum(ctx, &input, &grid, &fold_of, folds, train, class_weights.as_deref(), units, p.scoring)?
             }
         };
         let b = best(&points);
@@ -110,24 +124,21 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let (c, gamma) = (points[b].c, points[b].gamma);
     let predictions = match solver {
         Solver::OpenCv { template, unit } => refit_and_predict(input, SvmParams { c, gamma: gamma * unit, ..template })?,
-        Solver::KernelSum { class_weights, units } => refit_and_predict_sum(ctx, input, c, gamma, class_weights.as_deref(), &units)?,
+        Solver::KernelSum { class_weights, units, train } => {
+            refit_and_predict_sum(ctx, input, &train, c, gamma, class_weights.as_deref(), &units)?
+        }
     };
     let out = ctx.out_dir().to_path_buf();
     predictions.write(&out).map_err(StageError::from)?;
     write_cv(&out.join("cv.csv"), &points, b, kernel)
 }
 
-/// Who solves the SVM: OpenCV for one input, pipe's SMO for a kernel sum.
+/// Who solves the SVM (`solver`): OpenCV's libsvm, or pipe's SMO on the kernel matrix.
 enum Solver {
     /// `unit`: what gamma = 1 means for the input.
-    OpenCv {
-        template: SvmParams,
-        unit: f64,
-    },
-    KernelSum {
-        class_weights: Option<Vec<f64>>,
-        units: Vec<f64>,
-    },
+    OpenCv { template: SvmParams, unit: f64 },
+    /// `train`: the inputs' distances among the training images.
+    KernelSum { class_weights: Option<Vec<f64>>, units: Vec<f64>, train: Distances },
 }
 
 /// The inputs' vectors (every input describes the same images, in the same
@@ -183,9 +194,14 @@ impl Input {
         }
     }
 
-    /// The kernel of grid gamma `gamma`.
-    pub fn kernel(&self, gamma: f64, units: &[f64]) -> KernelSum<'_> {
-        KernelSum { inputs: &self.features, gammas: units.iter().map(|u| gamma * u).collect() }
+    /// The inputs' squared distances among `rows`.
+    pub fn distances(&self, ctx: &StageContext, rows: &[usize]) -> Distances {
+        Distances::square(&self.features, rows, || ctx.permit())
+    }
+
+    /// The inputs' squared distances from `rows` to `cols`.
+    pub fn distances_between(&self, ctx: &StageContext, rows: &[usize], cols: &[usize]) -> Distances {
+        Distances::between(&self.features, rows, cols, || ctx.permit())
     }
 
     fn row(&self, i: usize) -> &[f32] {
@@ -198,9 +214,9 @@ impl Input {
     }
 }
 
-/// The kernel matrix of `rows` against themselves, rows in parallel.
-pub(crate) fn gram(ctx: &StageContext, kernel: &KernelSum, rows: &[usize]) -> Gram {
-    Gram { n: rows.len(), k: kernel.matrix(rows, rows, || ctx.permit()) }
+/// Each input's width for grid gamma `gamma`: `gamma` times its unit.
+pub(crate) fn widths(gamma: f64, units: &[f64]) -> Vec<f64> {
+    units.iter().map(|u| gamma * u).collect()
 }
 
 /// Warns about classes too small to appear in every fold.
@@ -276,7 +292,8 @@ fn score(scoring: def::Scoring, truth: &[usize], pred: &[usize], classes: usize)
 }
 
 /// Every grid point on every fold for a kernel sum: one kernel matrix of
-/// the training split per gamma, each fit's class pairs in parallel.
+/// the training split per gamma (from `train`, its distances), each fit's
+/// class pairs in parallel.
 #[allow(clippy::too_many_arguments)]
 fn cross_validate_sum(
     ctx: &StageContext,
@@ -284,6 +301,7 @@ fn cross_validate_sum(
     grid: &[(f64, f64)],
     fold_of: &HashMap<usize, usize>,
     folds: usize,
+    train: &Distances,
     class_weights: Option<&[f64]>,
     units: &[f64],
     scoring: def::Scoring,
@@ -296,7 +314,7 @@ fn cross_validate_sum(
     let mut gammas: Vec<f64> = grid.iter().map(|g| g.1).collect();
     gammas.dedup();
     for gamma in gammas {
-        let gram = gram(ctx, &input.kernel(gamma, units), &input.train_rows);
+        let gram = Gram { n: input.train_rows.len(), k: train.kernel(&widths(gamma, units)) };
         for (point, &(c, _)) in points.iter_mut().zip(grid).filter(|(_, g)| g.1 == gamma) {
             for f in 0..folds {
                 ctx.check_cancelled()?;
@@ -319,20 +337,19 @@ fn cross_validate_sum(
 fn refit_and_predict_sum(
     ctx: &StageContext,
     input: Input,
+    train: &Distances,
     c: f64,
     gamma: f64,
     class_weights: Option<&[f64]>,
     units: &[f64],
 ) -> Result<Predictions, StageError> {
-    let kernel = input.kernel(gamma, units);
-    let gram = gram(ctx, &kernel, &input.train_rows);
+    let gram = Gram { n: input.train_rows.len(), k: train.kernel(&widths(gamma, units)) };
     let labels: Vec<u32> = input.train_rows.iter().map(|&i| input.index[i].label_id).collect();
     let all: Vec<usize> = (0..gram.n).collect();
     let model = OneVsOne::train(&gram, &all, &labels, c, class_weights, || ctx.permit());
     ctx.check_cancelled()?;
-    let k_test = kernel.matrix(&input.test_rows, &input.train_rows, || ctx.permit());
+    let k_test = input.distances_between(ctx, &input.test_rows, &input.train_rows).kernel(&widths(gamma, units));
     let scores: Vec<Vec<f64>> = k_test.chunks(gram.n).map(|k| model.scores(k, input.classes.len())).collect();
-    drop(kernel);
     Ok(predictions_of(input, scores))
 }
 
