@@ -20,14 +20,14 @@ const WHITE: u8 = 243;
 
 impl ColourHistogram {
     /// The descriptor's length.
-    pub fn len(&self) -> usize {
+    pub fn dim(&self) -> usize {
         self.levels.pow(3)
     }
 
     /// The descriptor of one image (`channels` interleaved; the first three
     /// are R, G, B, a single one is grey, a fourth is ignored).
     pub fn describe(&self, pixels: &[u8], channels: usize) -> Vec<f32> {
-        let mut counts = vec![0u32; self.len()];
+        let mut counts = vec![0u32; self.dim()];
         let level = |v: u8| usize::from(v) * self.levels / 256;
         let mut counted = 0u32;
         for p in pixels.chunks_exact(channels) {
@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn bins_are_levels_cubed_and_pixels_land_in_their_colour() {
         let h = ColourHistogram { levels: 4, ignore_white: false };
-        assert_eq!(h.len(), 64);
+        assert_eq!(h.dim(), 64);
         // Two pure red pixels and two pure blue ones: half the mass in each.
         let d = h.describe(&[255, 0, 0, 255, 0, 0, 0, 0, 255, 0, 0, 255], 3);
         let red = 3 * 16;

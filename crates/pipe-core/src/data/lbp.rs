@@ -42,7 +42,7 @@ fn bin_of() -> [u8; 256] {
 
 impl Lbp {
     /// The descriptor's length.
-    pub fn len(&self) -> usize {
+    pub fn dim(&self) -> usize {
         BINS * REGIONS
     }
 
@@ -53,7 +53,7 @@ impl Lbp {
         let at = |y: isize, x: isize| grey[y.clamp(0, side as isize - 1) as usize * side + x.clamp(0, side as isize - 1) as usize];
         let bins = bin_of();
         let half = side / 2;
-        let mut counts = vec![0u32; self.len()];
+        let mut counts = vec![0u32; self.dim()];
         for y in 0..side {
             for x in 0..side {
                 let centre = grey[y * side + x] + self.tolerance;

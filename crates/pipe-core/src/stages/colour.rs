@@ -4,7 +4,7 @@
 //! two images in three, and summed with HOG in one kernel it lifts both.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{KindDef, Schema};
 
 crate::stage_params! {
     pub struct ColourParams {
@@ -15,22 +15,9 @@ crate::stage_params! {
     }
 }
 
-pub static COLOUR: KindDef = KindDef {
-    name: "colour",
-    version: 1,
-    summary: "colour histogram per image (Hellinger-mapped), as histograms for svm",
-    inputs: &[SlotDef {
-        name: "images",
-        accepts: &[ArtifactType::Images],
-        many: Many::One,
-        required: true,
-        doc: "the images (a load or augment stage)",
-    }],
-    output: ArtifactType::Histograms,
-    params: Schema::of::<ColourParams>(),
-    threads: ThreadUse::Elastic,
-    estimate_seconds: 2.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
-};
+pub static COLOUR: KindDef = super::per_image_descriptor(
+    "colour",
+    "colour histogram per image (Hellinger-mapped), as histograms for svm",
+    Schema::of::<ColourParams>(),
+    2.0,
+);

@@ -5,7 +5,7 @@
 //! the granted threads; the output does not depend on how many.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{KindDef, Schema};
 
 crate::stage_params! {
     pub struct HogParams {
@@ -16,22 +16,9 @@ crate::stage_params! {
     }
 }
 
-pub static HOG: KindDef = KindDef {
-    name: "hog",
-    version: 1,
-    summary: "dense HOG descriptor per image (Dalal & Triggs), as histograms for svm",
-    inputs: &[SlotDef {
-        name: "images",
-        accepts: &[ArtifactType::Images],
-        many: Many::One,
-        required: true,
-        doc: "the images (a load or augment stage)",
-    }],
-    output: ArtifactType::Histograms,
-    params: Schema::of::<HogParams>(),
-    threads: ThreadUse::Elastic,
-    estimate_seconds: 5.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
-};
+pub static HOG: KindDef = super::per_image_descriptor(
+    "hog",
+    "dense HOG descriptor per image (Dalal & Triggs), as histograms for svm",
+    Schema::of::<HogParams>(),
+    5.0,
+);

@@ -4,7 +4,7 @@
 //! the texture cue beside HOG's shape and the colour histogram.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{KindDef, Schema};
 
 crate::stage_params! {
     pub struct LbpParams {
@@ -13,22 +13,9 @@ crate::stage_params! {
     }
 }
 
-pub static LBP: KindDef = KindDef {
-    name: "lbp",
-    version: 1,
-    summary: "uniform local binary patterns per image and quadrant (texture), as histograms for svm",
-    inputs: &[SlotDef {
-        name: "images",
-        accepts: &[ArtifactType::Images],
-        many: Many::One,
-        required: true,
-        doc: "the images (a load or augment stage)",
-    }],
-    output: ArtifactType::Histograms,
-    params: Schema::of::<LbpParams>(),
-    threads: ThreadUse::Elastic,
-    estimate_seconds: 3.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
-};
+pub static LBP: KindDef = super::per_image_descriptor(
+    "lbp",
+    "uniform local binary patterns per image and quadrant (texture), as histograms for svm",
+    Schema::of::<LbpParams>(),
+    3.0,
+);

@@ -228,6 +228,34 @@ impl KindDef {
     }
 }
 
+/// The input of the per-image descriptor kinds.
+const IMAGES_TO_DESCRIBE: &[SlotDef] = &[SlotDef {
+    name: "images",
+    accepts: &[ArtifactType::Images],
+    many: Many::One,
+    required: true,
+    doc: "the images (a load or augment stage)",
+}];
+
+/// The definition of a per-image descriptor kind (`hog`, `colour`, `lbp`):
+/// images in, one vector per image out as histograms (for `svm`), run in
+/// `pipe-worker` with its images spread over the granted threads.
+pub const fn per_image_descriptor(name: &'static str, summary: &'static str, params: Schema, estimate_seconds: f64) -> KindDef {
+    KindDef {
+        name,
+        version: 1,
+        summary,
+        inputs: IMAGES_TO_DESCRIBE,
+        output: ArtifactType::Histograms,
+        params,
+        threads: ThreadUse::Elastic,
+        estimate_seconds,
+        process: Process::Worker,
+        names_inputs: false,
+        job: JobDefaults::WORKER,
+    }
+}
+
 /// The product's stage kinds in this build.
 static KINDS: &[&KindDef] = &[
     &load::LOAD,

@@ -194,22 +194,7 @@ impl OneVsOne {
     /// every training row: votes plus squashed confidences, -1 for labels
     /// absent from training.
     pub fn scores(&self, k_row: &[f32], labels: usize) -> Vec<f64> {
-        let n = self.classes.len();
-        let (mut votes, mut conf) = (vec![0f64; n], vec![0f64; n]);
-        let mut pair = self.pairs.iter();
-        for a in 0..n {
-            for b in a + 1..n {
-                let f = pair.next().expect("one model per pair").decision(k_row);
-                if f > 0.0 {
-                    votes[a] += 1.0
-                } else {
-                    votes[b] += 1.0
-                }
-                conf[a] += f;
-                conf[b] -= f;
-            }
-        }
-        ovr_scores(&self.classes, &votes, &conf, labels)
+        ovr_scores(&self.classes, self.pairs.iter().map(|p| p.decision(k_row)), labels)
     }
 }
 

@@ -90,11 +90,27 @@ pub fn train(x: &[f32], dim: usize, y: &[u32], p: &SvmParams) -> Result<Model, C
     Ok(Model { _svm: svm, classes, kernel: p.kernel, gamma: p.gamma, dim, support, pairs })
 }
 
-/// scikit-learn's one-vs-rest scores from one-vs-one votes and summed
-/// decision values (per trained class, in `classes`' order): votes plus the
-/// confidence squashed into (-1/3, 1/3), one per label id in `0..labels`,
-/// -1 for labels absent from training.
-pub fn ovr_scores(classes: &[u32], votes: &[f64], conf: &[f64], labels: usize) -> Vec<f64> {
+/// scikit-learn's one-vs-rest scores from the one-vs-one decision values
+/// (`decisions`: one per class pair (a, b), a < b in `classes`' order,
+/// positive for a): per label id in `0..labels`, the votes plus the summed
+/// confidence squashed into (-1/3, 1/3), so confidences break ties between
+/// votes without overturning them; -1 for labels absent from training.
+pub fn ovr_scores(classes: &[u32], decisions: impl IntoIterator<Item = f64>, labels: usize) -> Vec<f64> {
+    let n = classes.len();
+    let (mut votes, mut conf) = (vec![0f64; n], vec![0f64; n]);
+    let mut decisions = decisions.into_iter();
+    for a in 0..n {
+        for b in a + 1..n {
+            let f = decisions.next().expect("one decision per class pair");
+            if f > 0.0 {
+                votes[a] += 1.0
+            } else {
+                votes[b] += 1.0
+            }
+            conf[a] += f;
+            conf[b] -= f;
+        }
+    }
     let mut out = vec![-1.0; labels];
     for (c, &label) in classes.iter().enumerate() {
         out[label as usize] = votes[c] + conf[c] / (3.0 * (conf[c].abs() + 1.0));
@@ -114,26 +130,11 @@ impl Model {
     /// One score per label id in `0..labels`: votes + squashed confidence for
     /// trained classes, -1 for labels absent from training.
     pub fn scores(&self, x: &[f32], labels: usize) -> Vec<f64> {
-        let n = self.classes.len();
         // Each support vector serves many class pairs: evaluate the kernel once.
         let k_values: Vec<f64> = (0..self.support.len() / self.dim.max(1)).map(|s| self.kernel(x, s)).collect();
-        let (mut votes, mut conf) = (vec![0.0f64; n], vec![0.0f64; n]);
-        let mut k = 0;
-        for i in 0..n {
-            for j in i + 1..n {
-                let (rho, alpha, idx) = &self.pairs[k];
-                let sum: f64 = alpha.iter().zip(idx).map(|(a, &s)| a * k_values[s as usize]).sum::<f64>() - rho;
-                if sum > 0.0 {
-                    votes[i] += 1.0
-                } else {
-                    votes[j] += 1.0
-                }
-                conf[i] += sum;
-                conf[j] -= sum;
-                k += 1;
-            }
-        }
-        ovr_scores(&self.classes, &votes, &conf, labels)
+        let decisions =
+            self.pairs.iter().map(|(rho, alpha, idx)| alpha.iter().zip(idx).map(|(a, &s)| a * k_values[s as usize]).sum::<f64>() - rho);
+        ovr_scores(&self.classes, decisions, labels)
     }
 
     /// OpenCV's own prediction (most votes, first on ties), for checking.

@@ -10,5 +10,5 @@ use super::per_image::describe_images;
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: ColourParams = ctx.typed_params()?;
     let histogram = ColourHistogram { levels: p.levels as usize, ignore_white: p.ignore_white };
-    describe_images(ctx, "hellinger", |_, _| Ok(histogram.len()), |pixels, _, channels| histogram.describe(pixels, channels))
+    describe_images(ctx, "hellinger", |_, _| Ok(histogram.dim()), |pixels, _, channels| histogram.describe(pixels, channels))
 }

@@ -10,5 +10,5 @@ use super::per_image::describe_images;
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: LbpParams = ctx.typed_params()?;
     let lbp = Lbp { tolerance: p.tolerance as f32 };
-    describe_images(ctx, "hellinger", |_, _| Ok(lbp.len()), |pixels, side, channels| lbp.describe(pixels, side, channels))
+    describe_images(ctx, "hellinger", |_, _| Ok(lbp.dim()), |pixels, side, channels| lbp.describe(pixels, side, channels))
 }

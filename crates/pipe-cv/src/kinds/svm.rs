@@ -111,10 +111,11 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         let folds = p.folds as usize;
         let fold_of = folds_by_original(&input.index, &input.train_rows, folds, ctx.seed);
         warn_small_classes(ctx, &input, folds);
+        let search = Search { grid: &grid, fold_of: &fold_of, folds, scoring: p.scoring };
         let points = match &solver {
-            Solver::OpenCv { template, unit } => cross_validate(ctx, &input, &grid, &fold_of, folds, template, *unit, p.scoring)?,
+            Solver::OpenCv { template, unit } => cross_validate(ctx, &input, search, template, *unit)?,
             Solver::KernelSum { class_weights, units, train } => {
-                cross_validate_sum(ctx, &input, &grid, &fold_of, folds, train, class_weights.as_deref(), units, p.scoring)?
+                cross_validate_sum(ctx, &input, search, train, class_weights.as_deref(), units)?
             }
         };
         let b = best(&points);
@@ -239,18 +240,20 @@ fn warn_small_classes(ctx: &mut StageContext, input: &Input, folds: usize) {
     }
 }
 
+/// What a grid search tries and how it scores: grid points (c, gamma),
+/// each training row's fold, the fold count and the metric.
+#[derive(Clone, Copy)]
+struct Search<'a> {
+    grid: &'a [(f64, f64)],
+    fold_of: &'a HashMap<usize, usize>,
+    folds: usize,
+    scoring: def::Scoring,
+}
+
 /// Every grid point on every fold, in parallel; one [`Point`] per grid
 /// point, in grid order.
-fn cross_validate(
-    ctx: &StageContext,
-    input: &Input,
-    grid: &[(f64, f64)],
-    fold_of: &HashMap<usize, usize>,
-    folds: usize,
-    template: &SvmParams,
-    unit: f64,
-    scoring: def::Scoring,
-) -> Result<Vec<Point>, StageError> {
+fn cross_validate(ctx: &StageContext, input: &Input, search: Search, template: &SvmParams, unit: f64) -> Result<Vec<Point>, StageError> {
+    let Search { grid, fold_of, folds, scoring } = search;
     let classes = input.classes.len();
     let jobs: Vec<(usize, usize)> = (0..grid.len()).flat_map(|g| (0..folds).map(move |f| (g, f))).collect();
     let ticker = ctx.ticker(jobs.len(), "fits");
@@ -294,18 +297,15 @@ fn score(scoring: def::Scoring, truth: &[usize], pred: &[usize], classes: usize)
 /// Every grid point on every fold for a kernel sum: one kernel matrix of
 /// the training split per gamma (from `train`, its distances), each fit's
 /// class pairs in parallel.
-#[allow(clippy::too_many_arguments)]
 fn cross_validate_sum(
     ctx: &StageContext,
     input: &Input,
-    grid: &[(f64, f64)],
-    fold_of: &HashMap<usize, usize>,
-    folds: usize,
+    search: Search,
     train: &Distances,
     class_weights: Option<&[f64]>,
     units: &[f64],
-    scoring: def::Scoring,
 ) -> Result<Vec<Point>, StageError> {
+    let Search { grid, fold_of, folds, scoring } = search;
     let classes = input.classes.len();
     let labels: Vec<u32> = input.train_rows.iter().map(|&i| input.index[i].label_id).collect();
     let fold: Vec<usize> = input.train_rows.iter().map(|i| fold_of[i]).collect();
