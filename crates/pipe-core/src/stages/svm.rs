@@ -17,8 +17,9 @@
 //! combined by summing one RBF kernel per input, each with its own width
 //! (`gamma_unit = "scale"` sizes them all with one grid), and solved by
 //! pipe's own SMO on the precomputed kernel matrix (`data::smo` in
-//! pipe-cv): the n x n matrix of the training split is held in memory
-//! (4 bytes per entry: 91 MB for 4,766 images).
+//! pipe-cv): n x n matrices of the training split are held in memory (4
+//! bytes per entry: 91 MB for 4,766 images; one per input and one for the
+//! kernel), and a stage they would not fit stops before computing them.
 
 use super::params::{Default, ParamType};
 use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};

@@ -139,6 +139,37 @@ impl Distances {
     }
 }
 
+/// The memory the kernel sum of `inputs` inputs holds for `train` training
+/// images and `other` images to score against them: one distance matrix per
+/// input and the kernel matrix, for the training split and for the others,
+/// 4 bytes per entry.
+pub fn bytes_needed(train: usize, other: usize, inputs: usize) -> u64 {
+    4 * (inputs as u64 + 1) * (train as u64) * (train as u64 + other as u64)
+}
+
+/// Refuses a kernel sum that would not fit in `available` bytes (the
+/// machine's available memory, when known), saying what to change.
+pub fn check_memory(train: usize, other: usize, inputs: usize, available: Option<u64>) -> Result<(), String> {
+    let needed = bytes_needed(train, other, inputs);
+    match available {
+        Some(free) if needed > free => Err(format!(
+            "the kernel matrices of {train} training images and {inputs} inputs need {:.1} GB and {:.1} GB are available: \
+             use one input with solver = \"opencv\" (libsvm's kernel cache), fewer inputs, or fewer images",
+            needed as f64 / 1e9,
+            free as f64 / 1e9
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes (`None` where unknown).
+pub fn available_memory() -> Option<u64> {
+    let text = pipe_core::fsx::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// A square kernel matrix over the training rows.
 pub struct Gram {
     pub n: usize,
@@ -172,6 +203,19 @@ mod tests {
         let between = Distances::between(&inputs, &[0, 1], &[0, 1], || ()).kernel(&[0.1, 2.0]);
         assert_eq!(square, between, "the mirrored triangle is the full matrix");
         assert_eq!(square[1], kernel.value(0, 1));
+    }
+
+    #[test]
+    fn a_kernel_sum_that_does_not_fit_is_refused_with_what_to_change() {
+        assert_eq!(bytes_needed(1000, 500, 3), 4 * 4 * 1000 * 1500);
+        assert!(check_memory(1000, 500, 3, Some(24_000_000)).is_ok());
+        let err = check_memory(60_000, 10_000, 2, Some(8_000_000_000)).unwrap_err();
+        assert!(
+            err.starts_with("the kernel matrices of 60000 training images and 2 inputs need 50.4 GB and 8.0 GB are available"),
+            "{err}"
+        );
+        assert!(err.contains("solver = \"opencv\""));
+        assert!(check_memory(60_000, 10_000, 2, None).is_ok(), "unknown memory: try");
     }
 
     #[test]

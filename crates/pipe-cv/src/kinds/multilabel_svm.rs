@@ -14,7 +14,7 @@ use pipe_core::stages::multilabel_svm::MultilabelSvmParams;
 use pipe_core::stages::{StageContext, StageError};
 
 use super::svm::{Input, widths};
-use crate::data::kernel::Gram;
+use crate::data::kernel::{Gram, available_memory, check_memory};
 use crate::data::smo::{Binary, solve};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
@@ -46,6 +46,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         validation = train.clone();
     }
 
+    check_memory(train.len(), validation.len().max(test.len()), input.features.len(), available_memory()).map_err(StageError::Failed)?;
     let units = input.gamma_units(p.gamma_unit, &train);
     let gammas = widths(p.gamma, &units);
     let gram = Gram { n: train.len(), k: input.distances(ctx, &train).kernel(&gammas) };

@@ -15,7 +15,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::data::decode::init_opencv;
-use crate::data::kernel::{Distances, Features, Gram};
+use crate::data::kernel::{Distances, Features, Gram, available_memory, check_memory};
 use crate::data::smo::OneVsOne;
 use crate::data::svm::{Kernel, SvmParams, train};
 use pipe_core::data::bow::{HistogramsMeta, read_f32, read_json};
@@ -98,6 +98,10 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     if p.gamma_unit == def::GammaUnit::Scale {
         let named: Vec<String> = input.features.iter().zip(&units).map(|(f, u)| format!("{} {u:.4}", f.name)).collect();
         ctx.log(format!("gamma = 1 is {} (scikit-learn's gamma=\"scale\")", named.join(", ")));
+    }
+    if smo {
+        let other = input.validation_rows.len().max(input.test_rows.len());
+        check_memory(input.train_rows.len(), other, input.features.len(), available_memory()).map_err(StageError::Failed)?;
     }
     let solver = if smo {
         Solver::KernelSum { class_weights, units, train: input.distances(ctx, &input.train_rows) }
