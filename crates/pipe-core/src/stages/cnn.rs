@@ -103,14 +103,6 @@ crate::stage_params! {
         label_smoothing: f64 = ParamType::Float { min: 0.0, max: 0.5 } => Default::Float(0.1),
         ..training: Training
     }
-    rules {
-        fn epochs(&self) -> u64 {
-            self.training.epochs()
-        }
-        fn keyed_threads(&self) -> Option<usize> {
-            self.training.keyed_threads()
-        }
-    }
 }
 
 crate::stage_params! {
@@ -121,14 +113,6 @@ crate::stage_params! {
         /// cross-entropy's label smoothing (single-label kinds; the validation loss is unsmoothed)
         label_smoothing: f64 = ParamType::Float { min: 0.0, max: 0.5 } => Default::Float(0.1),
         ..training: Training
-    }
-    rules {
-        fn epochs(&self) -> u64 {
-            self.training.epochs()
-        }
-        fn keyed_threads(&self) -> Option<usize> {
-            self.training.keyed_threads()
-        }
     }
 }
 

@@ -48,14 +48,6 @@ crate::stage_params! {
         at_least_one: bool = ParamType::Bool => Default::Bool(true),
         ..training: Training
     }
-    rules {
-        fn epochs(&self) -> u64 {
-            self.training.epochs()
-        }
-        fn keyed_threads(&self) -> Option<usize> {
-            self.training.keyed_threads()
-        }
-    }
 }
 
 pub static MULTILABEL: KindDef = KindDef {

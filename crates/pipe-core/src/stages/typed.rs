@@ -165,9 +165,41 @@ macro_rules! choice {
 /// flattens a shared group (the CNN kinds' `Training`), whose parameters
 /// follow the struct's own in the schema. An optional `rules { ... }` block
 /// after the struct holds [`StageParams`] methods (`check`, `epochs`,
-/// `keyed_threads`) that override the defaults.
+/// `keyed_threads`) that override the defaults; without one, a struct with
+/// a flattened group takes the group's.
 #[macro_export]
 macro_rules! stage_params {
+    // A struct with a flattened group and no rules of its own takes the
+    // group's rules.
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $(
+                $(#[doc = $doc:literal])+
+                $field:ident : $ty:ty = $pty:expr => $default:expr,
+            )*
+            .. $flat:ident : $flat_ty:ty $(,)?
+        }
+    ) => {
+        $crate::stage_params! {
+            $(#[$meta])*
+            $vis struct $name {
+                $($(#[doc = $doc])+ $field : $ty = $pty => $default,)*
+                .. $flat : $flat_ty
+            }
+            rules {
+                fn check(&self) -> Vec<String> {
+                    $crate::stages::StageParams::check(&self.$flat)
+                }
+                fn epochs(&self) -> u64 {
+                    $crate::stages::StageParams::epochs(&self.$flat)
+                }
+                fn keyed_threads(&self) -> Option<usize> {
+                    $crate::stages::StageParams::keyed_threads(&self.$flat)
+                }
+            }
+        }
+    };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {
@@ -255,7 +287,7 @@ mod tests {
         p.0.insert("epochs".into(), ParamValue::Int(4));
         let e: Example = p.typed().unwrap();
         assert_eq!((e.colour, e.keep, e.root, e.shared.epochs), (Colour::DeepBlue, IntOr::Int(3), None, 4));
-        assert_eq!(Schema::of::<Example>().epochs(&p), 1, "the group's rules are its own");
+        assert_eq!(Schema::of::<Example>().epochs(&p), 4, "without rules of its own, a struct takes its group's");
         p.0.insert("keep".into(), ParamValue::Str("all".into()));
         assert_eq!(p.typed::<Example>().unwrap().keep, IntOr::Word(All::All));
         p.0.insert("colour".into(), ParamValue::Str("green".into()));
