@@ -157,7 +157,7 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
     let mut too_many = false;
     for &i in order {
         let stage = &spec.stages[i];
-        // Inputs through one-stage slots carry their variants along.
+        // Inputs through one-stage and Carry slots carry their variants along.
         let mut combos: Vec<Assignment> = vec![Vec::new()];
         for (slot, refs) in &stage.inputs {
             let many = stage.kind.slot(slot).is_some_and(|s| s.many == Many::Gather);

@@ -22,7 +22,7 @@ crate::stage_params! {
         c: f64 = ParamType::Float { min: 1e-6, max: 1e6 } => Default::Float(10.0),
         /// the RBF width, in gamma_unit
         gamma: f64 = ParamType::Float { min: 1e-9, max: 1e9 } => Default::Float(1.0),
-        /// scale: gamma is a multiple of each input's scikit-learn gamma="scale", 1 / (values x variance)
+        /// scale: gamma is a multiple of each input's scikit-learn gamma="scale", 1 / (values x variance of the training images)
         gamma_unit: GammaUnit = GammaUnit::TYPE => Default::Str("scale"),
         /// a label is predicted when its score reaches this; tuned on validation for the best F2, globally or per label
         threshold: FloatOr<Tuning> = ParamType::FloatOrChoice { min: 0.0, max: 1.0, choices: Tuning::WORDS } => Default::Str("tune-global"),

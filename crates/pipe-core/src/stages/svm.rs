@@ -57,7 +57,7 @@ crate::stage_params! {
         c: Vec<f64> = ParamType::FloatList { min: 1e-6, max: 1e6 } => Default::Floats(&[0.1, 1.0, 10.0, 100.0]),
         /// grid of RBF gamma values (ignored by linear)
         gamma: Vec<f64> = ParamType::FloatList { min: 1e-9, max: 1e9 } => Default::Floats(&[1.0, 10.0, 100.0, 1000.0]),
-        /// scale: each gamma is a multiple of each input's scikit-learn gamma="scale", 1 / (values x variance)
+        /// scale: each gamma is a multiple of each input's scikit-learn gamma="scale", 1 / (values x variance of the whole training split)
         gamma_unit: GammaUnit = GammaUnit::TYPE => Default::Str("absolute"),
         /// cross-validation folds (a one-point grid is fitted once, without cross-validation)
         folds: i64 = ParamType::Int { min: 2, max: 20 } => Default::Int(5),

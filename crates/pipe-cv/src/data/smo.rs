@@ -26,6 +26,9 @@ pub struct Binary {
     pub coef: Vec<f64>,
     pub rho: f64,
     pub iterations: usize,
+    /// False when the solver stopped at its iteration limit before the
+    /// tolerance was met (libsvm warns of the same).
+    pub converged: bool,
 }
 
 impl Binary {
@@ -50,7 +53,7 @@ pub fn solve(gram: &Gram, members: &[usize], positive: &[bool], c: &[f64]) -> Bi
         members.iter().zip(&y).map(|(&m, &yt)| y[i] * yt * f64::from(k[m])).collect()
     };
     let max_iterations = 10_000_000.max(100 * l);
-    let mut iterations = 0;
+    let (mut iterations, mut converged) = (0, false);
     while iterations < max_iterations {
         // Working set: i maximal violator, j by second-order gain.
         let (mut g_max, mut i) = (f64::NEG_INFINITY, usize::MAX);
@@ -61,6 +64,7 @@ pub fn solve(gram: &Gram, members: &[usize], positive: &[bool], c: &[f64]) -> Bi
             }
         }
         if i == usize::MAX {
+            converged = true;
             break;
         }
         let q_i = q_row(i);
@@ -81,6 +85,7 @@ pub fn solve(gram: &Gram, members: &[usize], positive: &[bool], c: &[f64]) -> Bi
             }
         }
         if g_max + g_max2 < EPSILON || j == usize::MAX {
+            converged = true;
             break;
         }
         iterations += 1;
@@ -148,7 +153,13 @@ pub fn solve(gram: &Gram, members: &[usize], positive: &[bool], c: &[f64]) -> Bi
     }
     let rho = if free > 0 { sum_free / free as f64 } else { (upper_bound + lower_bound) / 2.0 };
     let kept: Vec<usize> = (0..l).filter(|&t| alpha[t] > 0.0).collect();
-    Binary { support: kept.iter().map(|&t| members[t]).collect(), coef: kept.iter().map(|&t| alpha[t] * y[t]).collect(), rho, iterations }
+    Binary {
+        support: kept.iter().map(|&t| members[t]).collect(),
+        coef: kept.iter().map(|&t| alpha[t] * y[t]).collect(),
+        rho,
+        iterations,
+        converged,
+    }
 }
 
 /// A one-vs-one multi-class model over the classes present in training.
@@ -188,6 +199,11 @@ impl OneVsOne {
             })
             .collect();
         OneVsOne { classes, pairs }
+    }
+
+    /// How many class pairs stopped at the iteration limit.
+    pub fn unconverged(&self) -> usize {
+        self.pairs.iter().filter(|p| !p.converged).count()
     }
 
     /// One score per label id in `0..labels` from x's kernel values against
@@ -255,7 +271,7 @@ mod tests {
         let members: Vec<usize> = (0..y.len()).filter(|&r| y[r] != 2).collect();
         let positive: Vec<bool> = members.iter().map(|&r| y[r] == 0).collect();
         let model = solve(&gram, &members, &positive, &vec![1.0; members.len()]);
-        assert!(model.iterations > 0);
+        assert!(model.iterations > 0 && model.converged);
         assert!(model.coef.iter().all(|c| c.abs() <= 1.0 + 1e-9), "0 <= alpha <= C");
         assert!(model.coef.iter().sum::<f64>().abs() < 1e-9, "sum of alpha y = 0");
         let right = members.iter().zip(&positive).filter(|&(&r, &p)| (model.decision(gram.row(r)) > 0.0) == p).count();

@@ -58,6 +58,8 @@ fn two_inputs_sum_their_kernels_and_beat_chance() {
     let cv = std::fs::read_to_string(searched.ok().join("cv.csv")).unwrap();
     assert_eq!(cv.lines().count(), 5, "header + 4 grid points:\n{cv}");
     assert_eq!(cv.lines().filter(|l| l.ends_with(",true")).count(), 1);
+    let scores = |line: &str| line.split(',').nth(3).map(str::to_string);
+    assert!(cv.lines().skip(1).all(|l| scores(l).is_some_and(|s| !s.is_empty())), "every point cross-validated:\n{cv}");
 }
 
 #[test]
@@ -66,7 +68,12 @@ fn inputs_must_describe_the_same_images_and_use_the_rbf_kernel_and_the_smo() {
     let (hog_a, _) = hog_and_colour(&a);
     let (_, colour_b) = hog_and_colour(&b);
     let err = with_features(&SVM, defaults(&SVM), &[("hog", &hog_a), ("colour", &colour_b)]).error();
-    assert!(err.contains("`hog` and `colour` describe different images (120 and 100 rows)"), "{err}");
+    assert!(
+        err.contains(
+            "`hog` and `colour` describe different images (120 and 100 rows): list feature stages that read the same images stage"
+        ),
+        "{err}"
+    );
     let (hog, colour) = hog_and_colour(&a);
     let err = with_features(&SVM, with(defaults(&SVM), "kernel", "linear"), &[("hog", &hog), ("colour", &colour)]).error();
     assert!(err.contains("kernel = \"linear\": 2 inputs are combined by summing RBF kernels; use kernel = \"rbf\""), "{err}");

@@ -64,6 +64,12 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         })
         .collect();
     ctx.check_cancelled()?;
+    let unconverged = models.iter().filter(|m| !m.converged).count();
+    if unconverged > 0 {
+        ctx.warn(format!(
+            "the SMO stopped at its iteration limit for {unconverged} labels; their decisions may be off (a smaller c converges faster)"
+        ));
+    }
     let scores_of = |rows: &[usize]| -> Vec<Vec<f64>> {
         let k = input.distances_between(ctx, rows, &train).kernel(&gammas);
         k.chunks(train.len()).map(|k_row| models.iter().map(|m| 1.0 / (1.0 + (-m.decision(k_row)).exp())).collect()).collect()

@@ -100,8 +100,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         ctx.log(format!("gamma = 1 is {} (scikit-learn's gamma=\"scale\")", named.join(", ")));
     }
     if smo {
-        let other = input.validation_rows.len().max(input.test_rows.len());
-        check_memory(input.train_rows.len(), other, input.features.len(), available_memory()).map_err(StageError::Failed)?;
+        check_memory(input.train_rows.len(), input.test_rows.len(), input.features.len(), available_memory())
+            .map_err(StageError::Failed)?;
     }
     let solver = if smo {
         Solver::KernelSum { class_weights, units, train: input.distances(ctx, &input.train_rows) }
@@ -130,7 +130,13 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let predictions = match solver {
         Solver::OpenCv { template, unit } => refit_and_predict(input, SvmParams { c, gamma: gamma * unit, ..template })?,
         Solver::KernelSum { class_weights, units, train } => {
-            refit_and_predict_sum(ctx, input, &train, c, gamma, class_weights.as_deref(), &units)?
+            let (predictions, unconverged) = refit_and_predict_sum(ctx, input, &train, c, gamma, class_weights.as_deref(), &units)?;
+            if unconverged > 0 {
+                ctx.warn(format!(
+                    "the SMO stopped at its iteration limit for {unconverged} class pairs; their decisions may be off (a smaller c converges faster)"
+                ));
+            }
+            predictions
         }
     };
     let out = ctx.out_dir().to_path_buf();
@@ -172,15 +178,19 @@ impl Input {
             let histograms: HistogramsMeta = read_json(&a.dir.join("histograms.json"))?;
             let x = read_f32(&a.dir.join("histograms.f32"))?;
             let other = Dataset::read_index(&a.dir).map_err(StageError::from)?;
-            let same =
-                other.len() == index.len() && other.iter().zip(&index).all(|(o, r)| o.pixel_hash == r.pixel_hash && o.split == r.split);
-            if !same {
+            let differs = if other.len() != index.len() {
+                Some(format!("{} and {} rows", index.len(), other.len()))
+            } else {
+                other
+                    .iter()
+                    .zip(&index)
+                    .position(|(o, r)| o.pixel_hash != r.pixel_hash || o.split != r.split)
+                    .map(|i| format!("row {i} is {} in `{}` and {} in `{}`", index[i].source, first.stage, other[i].source, a.stage))
+            };
+            if let Some(differs) = differs {
                 return Err(StageError::Failed(format!(
-                    "features `{}` and `{}` describe different images ({} and {} rows): give feature stages of the same images stage",
-                    first.stage,
-                    a.stage,
-                    index.len(),
-                    other.len()
+                    "features `{}` and `{}` describe different images ({differs}): list feature stages that read the same images stage",
+                    first.stage, a.stage
                 )));
             }
             features.push(Features { name: a.stage.clone(), x, dim: histograms.words });
@@ -315,9 +325,7 @@ fn cross_validate_sum(
     let fold: Vec<usize> = input.train_rows.iter().map(|i| fold_of[i]).collect();
     let ticker = ctx.ticker(grid.len() * folds, "fits");
     let mut points: Vec<Point> = grid.iter().map(|&(c, gamma)| Point { c, gamma, scores: Vec::new(), fit_seconds: 0.0 }).collect();
-    let mut gammas: Vec<f64> = grid.iter().map(|g| g.1).collect();
-    gammas.dedup();
-    for gamma in gammas {
+    for gamma in distinct_gammas(grid) {
         let gram = Gram { n: input.train_rows.len(), k: train.kernel(&widths(gamma, units)) };
         for (point, &(c, _)) in points.iter_mut().zip(grid).filter(|(_, g)| g.1 == gamma) {
             for f in 0..folds {
@@ -336,8 +344,20 @@ fn cross_validate_sum(
     Ok(points)
 }
 
+/// Each gamma of the grid once, in the order of first appearance (the grid
+/// is C-major, so its gammas repeat once per C).
+fn distinct_gammas(grid: &[(f64, f64)]) -> Vec<f64> {
+    let mut gammas: Vec<f64> = Vec::new();
+    for &(_, g) in grid {
+        if !gammas.contains(&g) {
+            gammas.push(g);
+        }
+    }
+    gammas
+}
+
 /// Trains the kernel sum on the whole training split; predictions and
-/// scores for the test split.
+/// scores for the test split, and how many class pairs did not converge.
 fn refit_and_predict_sum(
     ctx: &StageContext,
     input: Input,
@@ -346,7 +366,7 @@ fn refit_and_predict_sum(
     gamma: f64,
     class_weights: Option<&[f64]>,
     units: &[f64],
-) -> Result<Predictions, StageError> {
+) -> Result<(Predictions, usize), StageError> {
     let gram = Gram { n: input.train_rows.len(), k: train.kernel(&widths(gamma, units)) };
     let labels: Vec<u32> = input.train_rows.iter().map(|&i| input.index[i].label_id).collect();
     let all: Vec<usize> = (0..gram.n).collect();
@@ -354,7 +374,7 @@ fn refit_and_predict_sum(
     ctx.check_cancelled()?;
     let k_test = input.distances_between(ctx, &input.test_rows, &input.train_rows).kernel(&widths(gamma, units));
     let scores: Vec<Vec<f64>> = k_test.chunks(gram.n).map(|k| model.scores(k, input.classes.len())).collect();
-    Ok(predictions_of(input, scores))
+    Ok((predictions_of(input, scores), model.unconverged()))
 }
 
 /// Trains on the whole training split with `params`; predictions and scores
@@ -419,6 +439,12 @@ fn write_cv(path: &Path, points: &[Point], best: usize, kernel: Kernel) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_gamma_of_a_c_major_grid_is_visited_once() {
+        let grid = [(1.0, 0.5), (1.0, 2.0), (10.0, 0.5), (10.0, 2.0)];
+        assert_eq!(distinct_gammas(&grid), [0.5, 2.0]);
+    }
 
     #[test]
     fn the_best_point_is_the_first_highest_mean() {
