@@ -2,7 +2,7 @@
 //! sigmoid output per label, then the decision thresholds (fixed, or tuned
 //! on the validation split for the best F2 with the trained weights).
 
-use pipe_core::data::dataset::Dataset;
+use pipe_core::data::dataset::{Dataset, label_sets};
 use pipe_core::data::predictions::{MultiPredictions, PredictionsMeta};
 use pipe_core::metrics::multi_label_f2;
 use pipe_core::metrics::threshold::{decide, thresholds_csv};
@@ -10,12 +10,6 @@ use pipe_core::stages::multilabel::{MultilabelParams, Threshold};
 use pipe_core::stages::{StageContext, StageError};
 
 use crate::cnn_train::{Loss, Targets, Task, train};
-
-/// The label set of every image as indices into `labels` (`None` for an
-/// image with no label of the vocabulary).
-pub fn label_sets(data: &Dataset, labels: &[String]) -> Vec<Option<Vec<usize>>> {
-    pipe_core::data::dataset::label_sets(&data.rows, labels)
-}
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: MultilabelParams = ctx.typed_params()?;
@@ -28,7 +22,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             input.display()
         )));
     }
-    let sets = label_sets(&data, &labels);
+    let sets = label_sets(&data.rows, &labels);
     let unlabelled = sets.iter().filter(|s| s.is_none()).count();
     if unlabelled > 0 {
         ctx.log(format!("{unlabelled} of {} images have no label of the vocabulary and take no part", sets.len()));

@@ -52,13 +52,13 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let gram = Gram { n: train.len(), k: input.distances(ctx, &train).kernel(&gammas) };
     ctx.check_cancelled()?;
     let ticker = ctx.ticker(labels.len(), "labels");
+    let (all, bounds): (Vec<usize>, Vec<f64>) = ((0..train.len()).collect(), vec![p.c; train.len()]);
     let models: Vec<Binary> = (0..labels.len())
         .into_par_iter()
         .map(|l| {
             let _permit = ctx.permit();
             let positive: Vec<bool> = train.iter().map(|&i| sets[i].as_ref().is_some_and(|s| s.contains(&l))).collect();
-            let all: Vec<usize> = (0..train.len()).collect();
-            let model = solve(&gram, &all, &positive, &vec![p.c; train.len()]);
+            let model = solve(&gram, &all, &positive, &bounds);
             ticker.tick();
             model
         })
@@ -78,8 +78,9 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let average = p.f2_average.average();
     let n = labels.len();
     let (val_scores, scores) = (scores_of(&validation), scores_of(&test));
-    let thresholds = rule.thresholds(&truth(&validation), &val_scores, n, average, p.at_least_one);
-    let f2 = multi_label_f2(&truth(&validation), &decide(&val_scores, &thresholds, p.at_least_one), n, average);
+    let val_truth = truth(&validation);
+    let thresholds = rule.thresholds(&val_truth, &val_scores, n, average, p.at_least_one);
+    let f2 = multi_label_f2(&val_truth, &decide(&val_scores, &thresholds, p.at_least_one), n, average);
     ctx.log(format!("validation F2 ({} average) at the thresholds: {f2:.4}", format!("{average:?}").to_lowercase()));
     pipe_core::fsx::write(ctx.out_dir().join("thresholds.csv"), thresholds_csv(&labels, &thresholds))?;
     let ids = |sets: Vec<Vec<usize>>| -> Vec<Vec<u32>> { sets.into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect() };

@@ -90,8 +90,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         };
         return Err(StageError::Failed(format!("kernel = \"linear\": {why}; use kernel = \"rbf\", or one input with solver = \"opencv\"")));
     }
-    let class_weights = (p.class_weight == def::ClassWeight::Balanced)
-        .then(|| balanced_weights(&input.train_rows.iter().map(|&i| input.index[i].label_id).collect::<Vec<_>>(), input.classes.len()));
+    let class_weights =
+        (p.class_weight == def::ClassWeight::Balanced).then(|| balanced_weights(&input.labels_of(&input.train_rows), input.classes.len()));
     let gammas: Vec<f64> = if kernel == Kernel::Rbf { p.gamma.clone() } else { vec![0.0] };
     let grid: Vec<(f64, f64)> = p.c.iter().flat_map(|&c| gammas.iter().map(move |&g| (c, g))).collect();
     let units = input.gamma_units(p.gamma_unit, &input.train_rows);
@@ -223,9 +223,14 @@ impl Input {
         self.features[0].row(i)
     }
 
+    /// The label ids of `rows`.
+    fn labels_of(&self, rows: &[usize]) -> Vec<u32> {
+        rows.iter().map(|&i| self.index[i].label_id).collect()
+    }
+
     /// The first input's vectors of `rows`, one after the other, and their labels.
     fn xy(&self, rows: &[usize]) -> (Vec<f32>, Vec<u32>) {
-        (rows.iter().flat_map(|&i| self.row(i).iter().copied()).collect(), rows.iter().map(|&i| self.index[i].label_id).collect())
+        (rows.iter().flat_map(|&i| self.row(i).iter().copied()).collect(), self.labels_of(rows))
     }
 }
 
@@ -321,7 +326,7 @@ fn cross_validate_sum(
 ) -> Result<Vec<Point>, StageError> {
     let Search { grid, fold_of, folds, scoring } = search;
     let classes = input.classes.len();
-    let labels: Vec<u32> = input.train_rows.iter().map(|&i| input.index[i].label_id).collect();
+    let labels = input.labels_of(&input.train_rows);
     let fold: Vec<usize> = input.train_rows.iter().map(|i| fold_of[i]).collect();
     let ticker = ctx.ticker(grid.len() * folds, "fits");
     let mut points: Vec<Point> = grid.iter().map(|&(c, gamma)| Point { c, gamma, scores: Vec::new(), fit_seconds: 0.0 }).collect();
@@ -368,7 +373,7 @@ fn refit_and_predict_sum(
     units: &[f64],
 ) -> Result<(Predictions, usize), StageError> {
     let gram = Gram { n: input.train_rows.len(), k: train.kernel(&widths(gamma, units)) };
-    let labels: Vec<u32> = input.train_rows.iter().map(|&i| input.index[i].label_id).collect();
+    let labels = input.labels_of(&input.train_rows);
     let all: Vec<usize> = (0..gram.n).collect();
     let model = OneVsOne::train(&gram, &all, &labels, c, class_weights, || ctx.permit());
     ctx.check_cancelled()?;
