@@ -7,7 +7,7 @@
 
 SHELL := /bin/bash
 PIPE_HOME ?= $(HOME)/.cache/pipe
-LIBTORCH ?= $(PIPE_HOME)/libtorch-2.13.0-cpu
+LIBTORCH ?= $(PIPE_HOME)/libtorch-2.11.0-cpu
 # One build folder per machine, shared by every checkout: a fresh clone (CI)
 # reuses the dependencies already compiled instead of rebuilding them.
 CARGO_TARGET_DIR ?= $(PIPE_HOME)/target

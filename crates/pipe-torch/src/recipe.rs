@@ -86,8 +86,8 @@ impl Jitter {
     }
 
     /// Applies `variant` to one image, `c` planes of `side`×`side` scaled
-    /// pixels; uncovered pixels become `fill` (white).
-    pub fn apply(&self, image: &mut [f32], c: usize, side: usize, variant: Variant, fill: f32) {
+    /// pixels; uncovered pixels become `fill` (white, per channel).
+    pub fn apply(&self, image: &mut [f32], c: usize, side: usize, variant: Variant, fill: &[f32]) {
         let Variant { seed, epoch, row } = variant;
         let mut rng = Rng::new(seed, &format!("cnn/jitter/{epoch}/{row}"));
         let flip = self.flip && rng.below(2) == 1;
@@ -107,7 +107,7 @@ impl Jitter {
                     let (sx, sy) = (x - dx, y - dy);
                     let sx = if flip { s - 1 - sx } else { sx };
                     out[(y * s + x) as usize] =
-                        if (0..s).contains(&sx) && (0..s).contains(&sy) { plane[(sy * s + sx) as usize] } else { fill };
+                        if (0..s).contains(&sx) && (0..s).contains(&sy) { plane[(sy * s + sx) as usize] } else { fill[ch] };
                 }
             }
         }
@@ -140,7 +140,7 @@ mod tests {
         let image: Vec<f32> = (0..2 * 8 * 8).map(|v| v as f32).collect();
         let variant = |seed, epoch, row| {
             let mut x = image.clone();
-            j.apply(&mut x, 2, 8, Variant { seed, epoch, row }, 2.0);
+            j.apply(&mut x, 2, 8, Variant { seed, epoch, row }, &[2.0, 2.0]);
             x
         };
         assert_eq!(variant(1, 3, 5), variant(1, 3, 5), "the same draw every time");
@@ -158,7 +158,7 @@ mod tests {
         let flipped = (0..20)
             .map(|e| {
                 let mut x = image.clone();
-                j.apply(&mut x, 1, 3, Variant { seed: 9, epoch: e, row: 0 }, 2.0);
+                j.apply(&mut x, 1, 3, Variant { seed: 9, epoch: e, row: 0 }, &[2.0]);
                 x
             })
             .find(|x| x != &image)

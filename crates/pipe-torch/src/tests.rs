@@ -104,6 +104,11 @@ static LIBTORCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs a torch kind with its defaults, a small network and `overrides`.
 fn run(kind_name: &str, overrides: serde_json::Value, inputs: &[(&str, &Path)], out: &Path) -> Result<(), StageError> {
+    run_on(2, kind_name, overrides, inputs, out)
+}
+
+/// [`run`] on `threads` threads.
+fn run_on(threads: usize, kind_name: &str, overrides: serde_json::Value, inputs: &[(&str, &Path)], out: &Path) -> Result<(), StageError> {
     let kind: &'static KindDef = kind(kind_name).unwrap();
     let small = serde_json::json!({ "width": 8, "hidden": 32, "epochs": 6, "learning_rate": 0.003, "batch_size": 16, "device": "cpu" });
     let json: serde_json::Map<String, serde_json::Value> = kind
@@ -122,8 +127,17 @@ fn run(kind_name: &str, overrides: serde_json::Value, inputs: &[(&str, &Path)], 
             (slot.to_string(), vec![InputArtifact { stage: slot.to_string(), artifact: ArtifactType::Images, dir: dir.to_path_buf() }])
         })
         .collect();
-    let mut ctx =
-        StageContext::new("test".into(), kind, params, 3, inputs, 2, out.to_path_buf(), Arc::new(|_| {}), Arc::new(AtomicBool::new(false)));
+    let mut ctx = StageContext::new(
+        "test".into(),
+        kind,
+        params,
+        3,
+        inputs,
+        threads,
+        out.to_path_buf(),
+        Arc::new(|_| {}),
+        Arc::new(AtomicBool::new(false)),
+    );
     let _turn = LIBTORCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     (super::runner(kind_name).unwrap())(&mut ctx)?;
     ctx.save_log()?;
@@ -302,4 +316,66 @@ fn cuda_without_a_gpu_is_a_clear_error() {
     let (_tmp, data, outs) = fixture(&["out"]);
     let err = run("cnn-stage1", serde_json::json!({ "device": "cuda" }), &[("images", &data)], &outs[0]).unwrap_err();
     assert!(err.to_string().contains("no CUDA device is available: use device = \"auto\" or \"cpu\""), "{err}");
+}
+
+/// EfficientNet-Lite0 weights drawn at random (seeded), saved as
+/// safetensors in `dir`: what a weights file looks like, without the
+/// 18 MB ImageNet file.
+fn lite0_weights(dir: &Path, outputs: i64) -> PathBuf {
+    let _turn = LIBTORCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    tch::manual_seed(5);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let shape = crate::nets::Shape { channels: 3, width: 0, hidden: 0, outputs, batch_norm: true, dropout: 0.2 };
+    let _ = crate::nets::Net::new(&vs.root(), pipe_core::stages::cnn::Arch::EfficientNetLite0, shape);
+    let path = dir.join("lite0.safetensors");
+    vs.save(&path).unwrap();
+    path
+}
+
+#[test]
+fn embed_writes_one_unit_vector_per_image_the_same_on_one_and_two_threads() {
+    let (tmp, data, outs) = fixture(&["one", "two"]);
+    let weights = lite0_weights(tmp.path(), 1000);
+    let params = serde_json::json!({ "weights": weights.display().to_string(), "input_size": 32, "batch_size": 7, "device": "cpu" });
+    run_on(1, "embed", params.clone(), &[("images", &data)], &outs[0]).unwrap();
+    run_on(2, "embed", params, &[("images", &data)], &outs[1]).unwrap();
+    let one = std::fs::read(outs[0].join("histograms.f32")).unwrap();
+    assert_eq!(one.len(), 240 * 1280 * 4, "240 images x 1280 features");
+    assert!(one == std::fs::read(outs[1].join("histograms.f32")).unwrap(), "the same bytes on 1 and 2 threads");
+    let values = pipe_core::data::bow::read_f32(&outs[0].join("histograms.f32")).unwrap();
+    for row in values.chunks(1280) {
+        let norm: f32 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "L2-normalised: {norm}");
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(outs[0].join("histograms.json")).unwrap()).unwrap();
+    assert_eq!((meta["words"].as_u64(), meta["images"].as_u64()), (Some(1280), Some(240)));
+    assert!(outs[0].join("index.parquet").exists(), "the index travels with the features");
+}
+
+#[test]
+fn a_pretrained_network_fine_tunes_from_its_weights_with_a_frozen_warm_up() {
+    let (tmp, data, outs) = fixture(&["out", "wrong"]);
+    let weights = lite0_weights(tmp.path(), 1000);
+    let params = serde_json::json!({
+        "arch": "efficientnet-lite0", "weights": weights.display().to_string(), "input_size": 32, "epochs": 2,
+        "freeze_epochs": 1, "backbone_lr": 0.3, "dropout": 0.2
+    });
+    run("cnn-stage1", params, &[("images", &data)], &outs[0]).unwrap();
+    let log = std::fs::read_to_string(outs[0].join("stage.log")).unwrap();
+    assert!(log.contains("tensors loaded, a new output layer (_fc.bias, _fc.weight)"), "{log}");
+    assert!(log.contains("epochs 1-1: the output layer alone trains") && log.contains("epoch 2: the whole network trains"), "{log}");
+    assert_eq!(Predictions::read(&outs[0]).unwrap().y_true.len(), 48);
+    // Weights of another network: every bad tensor named, nothing written.
+    let resnet = serde_json::json!({ "arch": "resnet18", "weights": weights.display().to_string(), "epochs": 1 });
+    let err = run("cnn-stage1", resnet, &[("images", &data)], &outs[1]).unwrap_err().to_string();
+    assert!(err.contains("missing from the file: layer0_0.") && err.contains("in the file but not in the network: _blocks.0."), "{err}");
+    assert!(!outs[1].join("predictions.csv").exists());
+}
+
+#[test]
+fn the_majority_class_rate_is_what_learning_nothing_scores() {
+    use super::cnn_train::{Task, Targets, majority_rate};
+    let task = Task { classes: vec!["a".into(), "b".into()], targets: Targets::Single(vec![Some(0), Some(1), Some(1), Some(1), None]) };
+    assert_eq!(majority_rate(&task, &[0, 1, 2, 3]), Some((0.75, "b".to_string())));
+    assert_eq!(majority_rate(&task, &[0, 1]), Some((0.5, "a".to_string())), "ties: the first class");
 }

@@ -379,7 +379,7 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
         }
         Process::Worker | Process::Torch => {
             let exe = if matches!(stage.kind.process, Process::Torch) { "pipe-torch" } else { "pipe-worker" };
-            let job = worker_job(stage, (threads, pool), inputs, writer.out_dir());
+            let job = worker_job(&plan.spec.file, stage, (threads, pool), inputs, writer.out_dir());
             if let Some((exec, request)) = remote {
                 let job = absolute_paths(job).map_err(|e| StageError::Failed(format!("cannot resolve the job's paths: {e}")))?;
                 let sj = slurm::job::StageJob {
@@ -407,8 +407,11 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
     publish(writer, stage, planned, &cancel)
 }
 
-/// The worker's job file for `stage`, on `(threads, pool)`.
+/// The worker's job file for `stage`, on `(threads, pool)`; `File`
+/// parameters are handed over resolved against `spec_file`'s folder (the
+/// key keeps them as written).
 fn worker_job(
+    spec_file: &std::path::Path,
     stage: &crate::spec::StageSpec,
     (threads, pool): (usize, usize),
     inputs: BTreeMap<String, Vec<InputArtifact>>,
@@ -420,10 +423,16 @@ fn worker_job(
             (slot, items.into_iter().map(|a| worker::JobInput { stage: a.stage, artifact: a.artifact, dir: a.dir }).collect())
         })
         .collect();
+    let mut params = stage.params.to_json();
+    for def in stage.kind.params.iter().filter(|p| matches!(p.ty, crate::stages::params::ParamType::File)) {
+        if let Some(serde_json::Value::String(written)) = params.get_mut(def.name) {
+            *written = absolute(crate::spec::resolve_file(spec_file, written)).display().to_string();
+        }
+    }
     worker::Job {
         stage: stage.name.clone(),
         kind: stage.kind.name.to_string(),
-        params: stage.params.to_json(),
+        params,
         seed: stage.seed,
         threads,
         pool,

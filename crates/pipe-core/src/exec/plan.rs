@@ -151,9 +151,13 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
             input_stages.insert(slot.clone(), refs.iter().map(|r| r.stage.clone()).collect::<Vec<_>>());
         }
         let mut sources = BTreeMap::new();
-        for def in stage.kind.params.iter().filter(|p| matches!(p.ty, ParamType::Path { fingerprint: true })) {
-            if let ParamValue::Str(path) = stage.params.get(def.name) {
-                if !Path::new(path).exists() {
+        for def in stage.kind.params.iter().filter(|p| matches!(p.ty, ParamType::Path { fingerprint: true } | ParamType::File)) {
+            if let ParamValue::Str(written) = stage.params.get(def.name) {
+                let path = match def.ty {
+                    ParamType::File => crate::spec::resolve_file(&spec.file, written).display().to_string(),
+                    _ => written.clone(),
+                };
+                if !Path::new(&path).exists() {
                     return Err(PlanError::MissingSource {
                         stage: stage.name.clone(),
                         param: def.name,
@@ -161,7 +165,7 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
                         file: spec.file.clone(),
                     });
                 }
-                let fp = fingerprint::fingerprint(&cache.root().join("fingerprints"), path.as_ref())
+                let fp = fingerprint::fingerprint(&cache.root().join("fingerprints"), Path::new(&path))
                     .map_err(|source| PlanError::Fingerprint { stage: stage.name.clone(), param: def.name, source })?;
                 sources.insert(def.name.to_string(), fp.hash);
             }

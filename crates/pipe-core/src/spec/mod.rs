@@ -74,6 +74,22 @@ pub struct InputRef {
     pub span: Range<usize>,
 }
 
+/// Where a `File` parameter written in pipeline file `spec_file` points:
+/// an absolute path as it is, `~/…` below the home folder, anything else
+/// relative to the pipeline file's folder (as DVC resolves against
+/// `dvc.yaml`), so the same file reads the same weights from any folder.
+pub fn resolve_file(spec_file: &Path, written: &str) -> PathBuf {
+    if let (Some(rest), Some(home)) = (written.strip_prefix("~/"), std::env::var_os("HOME")) {
+        return PathBuf::from(home).join(rest);
+    }
+    let path = Path::new(written);
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let dir = spec_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    dir.join(path)
+}
+
 impl PipelineSpec {
     pub fn stage(&self, name: &str) -> Option<&StageSpec> {
         self.stages.iter().find(|s| s.name == name)

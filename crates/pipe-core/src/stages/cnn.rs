@@ -20,7 +20,7 @@ crate::choice! {
 
 crate::choice! {
     /// Which network (`arch`); see `pipe-torch`'s `nets.rs`.
-    pub enum Arch { Small = "small", AlexNet = "alexnet", ResNet18 = "resnet18" }
+    pub enum Arch { Small = "small", AlexNet = "alexnet", ResNet18 = "resnet18", EfficientNetLite0 = "efficientnet-lite0" }
 }
 
 crate::choice! {
@@ -64,8 +64,20 @@ crate::stage_params! {
         device: Device = Device::TYPE => Default::Str("auto"),
         /// the network: small (a small-image AlexNet variant: 5×5 stride-1 first convolution, 2×2 pools),
         /// alexnet (Krizhevsky's geometry: 11×11 stride 4, 3×3/2 pools, 6×6 pool, 9216 features at width 64; for 224 px),
-        /// resnet18 (ResNet-18 with a small-image stem, batch norm built in)
+        /// resnet18 (ResNet-18 with a small-image stem, batch norm built in),
+        /// efficientnet-lite0 (Tan & Le's EfficientNet-Lite0 as its ImageNet weights expect: ImageNet normalisation, 224 px native)
         arch: Arch = Arch::TYPE => Default::Str("small"),
+        /// weights to start from: safetensors, or a PyTorch state dict (torch.save), loaded by name into `arch`
+        /// (the output layer is new for this task's classes); relative to the pipeline file; its content is part of the key
+        weights: Option<String> = ParamType::File => Default::Unset,
+        /// with weights: every tensor of the network must be in the file with its shape, and nothing else (false: load what matches, log the rest)
+        strict: bool = ParamType::Bool => Default::Bool(true),
+        /// epochs at the start that train the output layer only, the rest of the network frozen (a warm-up for pretrained weights)
+        freeze_epochs: i64 = ParamType::Int { min: 0, max: 1000 } => Default::Int(0),
+        /// the learning rate of everything but the output layer, as a fraction of learning_rate (lower for pretrained weights)
+        backbone_lr: f64 = ParamType::Float { min: 0.0, max: 1.0 } => Default::Float(1.0),
+        /// the side images are resized to (bilinear) before the network; 0: as loaded
+        input_size: i64 = ParamType::Int { min: 0, max: 1024 } => Default::Int(0),
         /// AdamW's decoupled weight decay (0: plain Adam)
         weight_decay: f64 = ParamType::Float { min: 0.0, max: 1.0 } => Default::Float(0.0005),
         /// the learning rate over training: constant, cosine (after warm-up, down to 0), onecycle (up to learning_rate, then down)

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod cnn;
 pub mod colour;
 pub mod context;
+pub mod embed;
 pub mod encode;
 pub mod ensemble;
 pub mod evaluate;
@@ -267,6 +268,7 @@ static KINDS: &[&KindDef] = &[
     &hog::HOG,
     &colour::COLOUR,
     &lbp::LBP,
+    &embed::EMBED,
     &cnn::CNN_STAGE1,
     &cnn::CNN_STAGE2,
     &multilabel::MULTILABEL,

@@ -31,6 +31,10 @@ pub enum ParamType {
     Path {
         fingerprint: bool,
     },
+    /// A file the stage reads (weights, code), written relative to the
+    /// pipeline file's folder (absolute paths and `~/` as they are). Its
+    /// content is folded into the key; the worker receives the resolved path.
+    File,
     /// An integer in range, or one of a few words (`keep = 2 | "all"`).
     IntOrChoice {
         min: i64,
@@ -63,6 +67,7 @@ impl ParamType {
             ParamType::Choice(c) => words(c),
             ParamType::Text => "text".into(),
             ParamType::Path { .. } => "path".into(),
+            ParamType::File => "file (relative to the pipeline file)".into(),
             ParamType::IntOrChoice { min, max, choices } => {
                 format!("integer {} or {}", range(min as f64, max as f64), words(choices))
             }
@@ -201,11 +206,16 @@ impl Params {
     }
 
     /// Reads back parameters written by [`Params::to_json`] (worker jobs),
-    /// checking them against the kind's schema again.
+    /// checking them against the kind's schema again. A parameter the
+    /// document leaves out takes the kind's default (a job written by hand
+    /// names only what it changes); `null` means unset.
     pub fn from_json(kind: &super::KindDef, json: &serde_json::Value) -> Result<Params, ParamError> {
         let mut out = BTreeMap::new();
         for def in kind.params.iter() {
-            let v = json.get(def.name).unwrap_or(&serde_json::Value::Null);
+            let Some(v) = json.get(def.name) else {
+                out.insert(def.name.to_string(), ParamValue::from(def.default));
+                continue;
+            };
             let raw = match v {
                 serde_json::Value::Null => {
                     out.insert(def.name.to_string(), ParamValue::Unset);
@@ -297,7 +307,7 @@ pub fn check_value(ty: &ParamType, raw: &RawValue) -> Result<ParamValue, ValueEr
         (ParamType::Bool, RawValue::Bool(b)) => Ok(ParamValue::Bool(*b)),
         (ParamType::Choice(c), RawValue::Str(s)) => choice(s, c),
         (ParamType::Text, RawValue::Str(s)) => Ok(ParamValue::Str(s.clone())),
-        (ParamType::Path { .. }, RawValue::Str(s)) if !s.trim().is_empty() => Ok(ParamValue::Str(s.clone())),
+        (ParamType::Path { .. } | ParamType::File, RawValue::Str(s)) if !s.trim().is_empty() => Ok(ParamValue::Str(s.clone())),
         (ParamType::IntOrChoice { min, max, .. }, RawValue::Int(i)) => in_int(*i, *min, *max),
         (ParamType::IntOrChoice { choices, .. }, RawValue::Str(s)) => choice(s, choices),
         (ParamType::FloatOrChoice { min, max, .. }, RawValue::Float(f)) => in_float(*f, *min, *max),

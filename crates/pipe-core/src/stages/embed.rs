@@ -1,0 +1,56 @@
+//! `embed`: a pretrained network run once over every image, its globally
+//! average-pooled features (L2-normalised) written as histograms, so that
+//! `svm`'s kernel sum and `multilabel-svm` take learned features as one
+//! more input (`features = ["hog", "colour", "lbp", "embed"]`). One forward
+//! pass per image: cheap on a CPU, where fine-tuning is not. Run by
+//! `pipe-torch`; batches are fixed by the images' order and each is computed
+//! on one libtorch thread, so the output does not depend on how many
+//! threads the scheduler grants.
+
+use super::cnn::Device;
+use super::params::{Default, ParamType};
+use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+
+crate::choice! {
+    /// The networks `embed` can run: those with ImageNet weights pipe can load.
+    pub enum EmbedArch { EfficientNetLite0 = "efficientnet-lite0" }
+}
+
+crate::stage_params! {
+    /// `embed`'s parameters.
+    pub struct EmbedParams {
+        /// the network whose pooled features are taken (efficientnet-lite0: 1,280 features)
+        arch: EmbedArch = EmbedArch::TYPE => Default::Str("efficientnet-lite0"),
+        /// the network's weights (safetensors or a torch.save state dict), relative to the pipeline file;
+        /// its content is part of the key (scripts/setup.sh installs EfficientNet-Lite0's ImageNet weights)
+        weights: Option<String> = ParamType::File => Default::Required,
+        /// the side images are resized to (bilinear) before the network (224: the weights' native size)
+        input_size: i64 = ParamType::Int { min: 16, max: 1024 } => Default::Int(224),
+        /// also run each image mirrored and average the two feature vectors
+        flip: bool = ParamType::Bool => Default::Bool(false),
+        /// images per forward pass (fixed: part of the key, since the batch shapes the sums)
+        batch_size: i64 = ParamType::Int { min: 1, max: 4096 } => Default::Int(32),
+        /// auto = CUDA when present
+        device: Device = Device::TYPE => Default::Str("auto"),
+    }
+}
+
+pub static EMBED: KindDef = KindDef {
+    name: "embed",
+    version: 1,
+    summary: "pooled features of a pretrained network (efficientnet-lite0), as histograms for svm",
+    inputs: &[SlotDef {
+        name: "images",
+        accepts: &[ArtifactType::Images],
+        many: Many::One,
+        required: true,
+        doc: "the images (a load or augment stage)",
+    }],
+    output: ArtifactType::Histograms,
+    params: Schema::of::<EmbedParams>(),
+    threads: ThreadUse::Parallel,
+    estimate_seconds: 60.0,
+    process: Process::Torch,
+    names_inputs: false,
+    job: JobDefaults::TORCH,
+};
