@@ -18,17 +18,17 @@ gunzip -c "$B/pipe-torch.gz" > "$W/pipe-torch" && chmod +x "$W/pipe-torch"
 tar -xzf "$B/data.tar.gz" -C "$W"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 "$W/pipe-torch" probe > "$OUT/probe.txt" 2>&1; cat "$OUT/probe.txt"
-LD_PRELOAD= $PY scripts/gpu/reference.py "$B/efficientnet-lite0.pth" "$B/pylib" "$OUT" > "$OUT/reference.log" 2>&1; tail -2 "$OUT/reference.log"
+(LD_PRELOAD= OMP_NUM_THREADS=4 $PY scripts/gpu/reference.py "$B/efficientnet-lite0.pth" "$B/pylib" "$OUT" > "$OUT/reference.log" 2>&1) &
 WEIGHTS="$W/efficientnet-lite0.safetensors"
-python3 scripts/convert_torch_legacy.py "$B/efficientnet-lite0.pth" "$WEIGHTS"
-python3 scripts/convert_torch_legacy.py --manifest "$B/efficientnet-lite0.pth" > "$OUT/converter.manifest"
+LD_PRELOAD= $PY scripts/convert_torch_legacy.py "$B/efficientnet-lite0.pth" "$WEIGHTS"
+LD_PRELOAD= $PY scripts/convert_torch_legacy.py --manifest "$B/efficientnet-lite0.pth" > "$OUT/converter.manifest"
 cmp "$OUT/converter.manifest" "$OUT/efficientnet-lite0.manifest" && echo "converter manifest = torch.load manifest"
 
 # job NAME KIND THREADS PARAMS_JSON [SLOT=DIR:ARTIFACT ...]: a pipe-torch job file.
 job() {
     local name=$1 kind=$2 threads=$3 params=$4; shift 4
     mkdir -p "$W/$name"
-    python3 - "$W" "$name" "$kind" "$threads" "$params" "$@" <<'PY'
+    LD_PRELOAD= $PY - "$W" "$name" "$kind" "$threads" "$params" "$@" <<'PY'
 import json, sys
 w, name, kind, threads, params, *slots = sys.argv[1:]
 inputs = {}
@@ -44,9 +44,9 @@ PY
 # run NAME: runs the job, keeps its log and output (not the model weights).
 run() {
     local t0=$SECONDS
-    "$W/pipe-torch" run "$W/$1.job.json" > "$OUT/$1.events" 2> "$OUT/$1.log" < /dev/null
+    timeout "${LIMIT:-400}" "$W/pipe-torch" run "$W/$1.job.json" > "$OUT/$1.events" 2> "$OUT/$1.log" < /dev/null
     echo "$1: exit $? after $((SECONDS - t0)) s" | tee -a "$OUT/times.txt"
-    mkdir -p "$OUT/$1" && cp -r "$W/$1/." "$OUT/$1/" && find "$OUT/$1" -name '*.safetensors' -delete
+    mkdir -p "$OUT/$1" && cp -r "$W/$1/." "$OUT/$1/" && find "$OUT/$1" \( -name '*.safetensors' -o -name '*.f32' \) -delete
 }
 FT='"arch": "efficientnet-lite0", "weights": "'$WEIGHTS'", "input_size": 224, "epochs": 12, "batch_size": 64,
     "learning_rate": 0.001, "backbone_lr": 0.3, "freeze_epochs": 1, "schedule": "onecycle", "warmup_epochs": 2,
@@ -57,12 +57,15 @@ job ft_flat cnn-stage1 4 "{$FT, \"keep\": \"all\"}" images=$D
 job ft_step1 cnn-stage1 4 "{$FT, \"keep\": 2}" images=$D
 job ft_keywords multilabel 4 "{$FT}" images=$D
 job ft_step2 cnn-stage2 4 "{$FT}" images=$D stage1=$W/ft_step1:predictions
-job cpu_epoch cnn-stage1 16 "{$FT, \"keep\": \"all\", \"epochs\": 1, \"freeze_epochs\": 0, \"device\": \"cpu\", \"threads\": 16}" images=$D
-run embed &
+job cpu_epoch cnn-stage1 8 "{$FT, \"keep\": \"all\", \"epochs\": 1, \"freeze_epochs\": 0, \"device\": \"cpu\", \"threads\": 8}" images=$D
+(run embed && LD_PRELOAD= $PY scripts/gpu/svc_check.py "$W/embed" "$W/data" > "$OUT/svc_check.txt" 2>&1) &
 run ft_flat &
 run ft_keywords &
-(run ft_step1 && run ft_step2) &
+run ft_step1
+# A CPU epoch on 8 of this machine's cores, beside stage 2, for the
+# epoch-seconds comparison: cut at 90 s, its last progress line says how far it got.
+(LIMIT=90 run cpu_epoch) &
+run ft_step2
 wait
-timeout 150 bash -c "$(declare -f run); W=$W OUT=$OUT run cpu_epoch"
 cp "$W"/*.job.json "$OUT/" 2>/dev/null
 echo done
