@@ -44,7 +44,7 @@ PY
 # run NAME: runs the job, keeps its log and output (not the model weights).
 run() {
     local t0=$SECONDS
-    timeout "${LIMIT:-400}" "$W/pipe-torch" run "$W/$1.job.json" > "$OUT/$1.events" 2> "$OUT/$1.log" < /dev/null
+    timeout "${LIMIT:-250}" "$W/pipe-torch" run "$W/$1.job.json" > "$OUT/$1.events" 2> "$OUT/$1.log" < /dev/null
     echo "$1: exit $? after $((SECONDS - t0)) s" | tee -a "$OUT/times.txt"
     mkdir -p "$OUT/$1" && cp -r "$W/$1/." "$OUT/$1/" && find "$OUT/$1" \( -name '*.safetensors' -o -name '*.f32' \) -delete
 }
