@@ -194,3 +194,68 @@ impl EfficientNetLite {
         total + conv(320, FEATURES, 1, s, 1) + 2.0 * (FEATURES * outputs) as f64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    /// The ImageNet weights `scripts/setup.sh` installs (linked into the
+    /// repository's `weights/`).
+    fn imagenet_weights() -> std::path::PathBuf {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/efficientnet-lite0.safetensors");
+        assert!(path.exists(), "{} is missing: run `make setup` (scripts/setup.sh installs it)", path.display());
+        path
+    }
+
+    /// The three inputs of `tests/data/efficientnet_lite0_reference.json`.
+    fn reference_inputs() -> Tensor {
+        let mut x = Vec::with_capacity(3 * 3 * 224 * 224);
+        for n in 0..3 {
+            for c in 0..3 {
+                for h in 0..224 {
+                    for w in 0..224 {
+                        let v = 1.5 * (0.37 * (n + 1) as f64 * h as f64 + 0.23 * (c + 1) as f64 * w as f64 + 0.5 * n as f64).sin();
+                        x.push(v as f32);
+                    }
+                }
+            }
+        }
+        Tensor::from_slice(&x).view([3, 3, 224, 224])
+    }
+
+    #[test]
+    fn the_imagenet_weights_give_the_reference_implementations_logits() {
+        let reference: serde_json::Value = serde_json::from_str(include_str!("../tests/data/efficientnet_lite0_reference.json")).unwrap();
+        let path = imagenet_weights();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = EfficientNetLite::lite0(&vs.root(), &vs.root().set_group(1), 3, 1000, 0.2);
+        let loaded = crate::weights::load_into(&vs, crate::weights::read(&path).unwrap(), HEAD, true, &path, "efficientnet-lite0").unwrap();
+        assert_eq!((loaded.copied, loaded.head_new.len()), (247, 0), "every tensor, the ImageNet head included");
+        let logits = tch::no_grad(|| net.f_forward_t(&reference_inputs(), false)).unwrap();
+        let ours: Vec<f32> = Vec::try_from(logits.flatten(0, -1)).unwrap();
+        let theirs: Vec<f64> = reference["logits"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap())).collect();
+        assert_eq!(ours.len(), theirs.len());
+        let worst = ours.iter().zip(&theirs).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
+        assert!(worst < 2e-3, "largest logit difference from PyTorch's: {worst}");
+        for (n, top) in reference["top5"].as_array().unwrap().iter().enumerate() {
+            let row = &ours[n * 1000..(n + 1) * 1000];
+            let mut order: Vec<usize> = (0..1000).collect();
+            order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
+            let expect: Vec<usize> = top.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+            assert_eq!(order[..5], expect[..], "input {n}: top-5 classes");
+        }
+    }
+
+    #[test]
+    fn same_padding_is_tensorflows_for_odd_and_even_sides() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let conv = SameConv::new(vs.root() / "c", 1, 1, 3, 2, 1);
+        for (side, out) in [(224, 112), (7, 4), (128, 64)] {
+            let y = conv.f_forward(&Tensor::zeros([1, 1, side, side], (Kind::Float, Device::Cpu))).unwrap();
+            assert_eq!(y.size(), [1, 1, out, out], "{side}");
+        }
+        let flops = EfficientNetLite::flops(3, 1000, 224) / 1e9;
+        assert!((0.75..0.85).contains(&flops), "Lite0's ~0.4 G multiply-adds at 224: {flops} GFLOP");
+    }
+}
