@@ -52,6 +52,13 @@ class ShippedWeights(unittest.TestCase):
             self.assertEqual(hashlib.sha256(body[start:end]).hexdigest(), digest, name)
 
 
+class StridedTensors(unittest.TestCase):
+    def test_a_small_file_with_channels_last_and_transposed_tensors_matches_torch_load(self):
+        data = ROOT / "crates" / "pipe-torch" / "tests" / "data"
+        ours = conv.manifest(conv.read_legacy(data / "small-legacy.pth"))
+        self.assertEqual(ours, (data / "small.manifest").read_text())
+
+
 class BadInput(unittest.TestCase):
     def test_a_file_that_is_not_legacy_says_so(self):
         with tempfile.NamedTemporaryFile(suffix=".pth") as f:

@@ -12,7 +12,6 @@ use pipe_core::exec::plan::{Action, Plan, PlanOptions, plan as make_plan};
 use pipe_core::exec::progress::{Mode, Progress};
 use pipe_core::exec::slurm::SlurmExecutor;
 use pipe_core::exec::{self, RunOutcome};
-use pipe_core::fsx;
 use pipe_core::record::{self, RecordError, RunRecord, StageRecord, StageStatus};
 use pipe_core::spec::resources::ExecutorKind;
 use pipe_core::util::rfc3339;
@@ -242,17 +241,10 @@ fn cpu_seconds() -> f64 {
 
 /// The warnings a cached stage gave when it ran, from its `stage.log`.
 fn logged_warnings(cache: &Cache, key: &str) -> Vec<String> {
-    let log = cache.entry_dir(key).join("out/stage.log");
-    let text = match fsx::read_to_string(log) {
-        Ok(text) => text,
-        // A stage that said nothing writes no log.
-        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(e) => {
-            eprintln!("warning: the warnings of a cached stage are not in this run's record: {e}");
-            return Vec::new();
-        }
-    };
-    text.lines().filter_map(|l| l.strip_prefix("warning: ")).map(str::to_string).collect()
+    cache.logged_warnings(key).unwrap_or_else(|e| {
+        eprintln!("warning: the warnings of a cached stage are not in this run's record: {e}");
+        Vec::new()
+    })
 }
 
 fn print_summary(record: &RunRecord, run_dir: &std::path::Path) {

@@ -184,6 +184,23 @@ mod tests {
     }
 
     #[test]
+    fn a_torch_save_zip_file_reads_as_the_same_tensors_as_its_safetensors_conversion() {
+        // Both written from one state dict by torch 2.11 (scripts in tests/data's README).
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let sorted = |mut v: Vec<(String, Tensor)>| {
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let zip = sorted(read(&data.join("small-zip.pt")).unwrap());
+        let safe = sorted(read(&data.join("small.safetensors")).unwrap());
+        assert_eq!(zip.iter().map(|t| &t.0).collect::<Vec<_>>(), safe.iter().map(|t| &t.0).collect::<Vec<_>>());
+        for ((name, a), (_, b)) in zip.iter().zip(&safe) {
+            assert_eq!(a.size(), b.size(), "{name}");
+            assert!(a.equal(b), "{name}");
+        }
+    }
+
+    #[test]
     fn files_that_are_not_weights_say_what_they_are() {
         let dir = tempfile::tempdir().unwrap();
         let legacy = dir.path().join("old.pth");

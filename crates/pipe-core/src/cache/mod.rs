@@ -179,6 +179,16 @@ impl Cache {
         self.root.join("entries").join(&key[..2]).join(key)
     }
 
+    /// The warnings the stage of entry `key` gave when it ran (its
+    /// `stage.log`'s `warning: ` lines); none when it logged nothing.
+    pub fn logged_warnings(&self, key: &str) -> Result<Vec<String>, crate::util::PathError> {
+        match crate::fsx::read_to_string(self.entry_dir(key).join("out/stage.log")) {
+            Ok(text) => Ok(text.lines().filter_map(|l| l.strip_prefix("warning: ")).map(str::to_string).collect()),
+            Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Checks the manifest and file sizes of the entry for `key` (cheap: no
     /// file is read but the manifest).
     pub fn lookup(&self, key: &str) -> Lookup {

@@ -58,7 +58,13 @@ pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -
             Lookup::Missing => return Err(ReportError::Gone { stage: stage.name.clone(), key: key[..12].to_string() }),
             Lookup::Corrupt(why) => return Err(ReportError::Corrupt { stage: stage.name.clone(), key: key[..12].to_string(), why }),
         };
-        let section = provenance::section(plan, outcome, i);
+        let warnings: Vec<Vec<String>> = (0..plan.stages.len())
+            .map(|j| match outcome.results[j].status {
+                StageStatus::Cached => cache.logged_warnings(&plan.stages[j].key).unwrap_or_default(),
+                _ => outcome.results[j].warnings.clone(),
+            })
+            .collect();
+        let section = provenance::section(plan, outcome, i, &warnings);
         let md = copy_verified(&entry, &dest, &section).map_err(|source| ReportError::Copy { stage: stage.name.clone(), source })?;
         let md = String::from_utf8_lossy(&md);
         let table: String =

@@ -19,8 +19,10 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// The provenance section of the evaluate stage `evaluate` (an index in the plan).
-pub fn section(plan: &Plan, outcome: &RunOutcome, evaluate: usize) -> String {
+/// The provenance section of the evaluate stage `evaluate` (an index in the
+/// plan), with each stage's warnings (`warnings[i]`, from this run or, for a
+/// cached stage, from when it ran): a run that diverged says so here too.
+pub fn section(plan: &Plan, outcome: &RunOutcome, evaluate: usize, warnings: &[Vec<String>]) -> String {
     let file = &plan.spec.file;
     let hash = crate::fsx::read(file).map_or_else(|e| format!("unreadable ({e})"), |b| blake3::hash(&b).to_hex().to_string());
     let mut h = String::new();
@@ -51,8 +53,18 @@ pub fn section(plan: &Plan, outcome: &RunOutcome, evaluate: usize) -> String {
             escape(r.job.as_deref().unwrap_or("-"))
         );
     }
+    h.push_str("</table>\n");
+    let warned: Vec<(usize, &String)> =
+        plan.dag.order.iter().flat_map(|&i| warnings.get(i).into_iter().flatten().map(move |w| (i, w))).collect();
+    if !warned.is_empty() {
+        h.push_str("<h3>Warnings</h3>\n<ul class=\"warnings\">\n");
+        for (i, w) in warned {
+            let _ = writeln!(h, "<li><b>{}</b>: {}</li>", escape(&plan.spec.stages[i].name), escape(w));
+        }
+        h.push_str("</ul>\n");
+    }
     h.push_str(
-        "</table>\n<h3>Parameters of the compared approaches</h3>\n<table>\n<tr><th>approach</th><th>kind</th><th>parameters</th></tr>\n",
+        "<h3>Parameters of the compared approaches</h3>\n<table>\n<tr><th>approach</th><th>kind</th><th>parameters</th></tr>\n",
     );
     let compared: Vec<&String> = plan.stages[evaluate].input_stages.values().flatten().collect();
     for name in compared {
