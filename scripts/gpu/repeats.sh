@@ -13,7 +13,7 @@ W=$(mktemp -d)
 gunzip -c "$B/pipe-torch.gz" > "$W/pipe-torch" && chmod +x "$W/pipe-torch"
 tar -xzf "$B/data.tar.gz" -C "$W"
 WEIGHTS="$W/efficientnet-lite0.safetensors"
-LD_PRELOAD= $PY scripts/convert_torch_legacy.py "$B/efficientnet-lite0.pth" "$WEIGHTS"
+LD_PRELOAD= $PY scripts/torch_to_safetensors.py "$B/efficientnet-lite0.pth" "$WEIGHTS"
 job() {
     local name=$1 kind=$2 seed=$3 params=$4; shift 4
     mkdir -p "$W/$name"

@@ -20,8 +20,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu
 "$W/pipe-torch" probe > "$OUT/probe.txt" 2>&1; cat "$OUT/probe.txt"
 (LD_PRELOAD= OMP_NUM_THREADS=4 $PY scripts/gpu/reference.py "$B/efficientnet-lite0.pth" "$B/pylib" "$OUT" > "$OUT/reference.log" 2>&1) &
 WEIGHTS="$W/efficientnet-lite0.safetensors"
-LD_PRELOAD= $PY scripts/convert_torch_legacy.py "$B/efficientnet-lite0.pth" "$WEIGHTS"
-LD_PRELOAD= $PY scripts/convert_torch_legacy.py --manifest "$B/efficientnet-lite0.pth" > "$OUT/converter.manifest"
+LD_PRELOAD= $PY scripts/torch_to_safetensors.py "$B/efficientnet-lite0.pth" "$WEIGHTS"
+LD_PRELOAD= $PY scripts/torch_to_safetensors.py --manifest "$B/efficientnet-lite0.pth" > "$OUT/converter.manifest"
 cmp "$OUT/converter.manifest" "$OUT/efficientnet-lite0.manifest" && echo "converter manifest = torch.load manifest"
 
 # job NAME KIND THREADS PARAMS_JSON [SLOT=DIR:ARTIFACT ...]: a pipe-torch job file.

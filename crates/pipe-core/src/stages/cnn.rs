@@ -67,7 +67,7 @@ crate::stage_params! {
         /// resnet18 (ResNet-18 with a small-image stem, batch norm built in),
         /// efficientnet-lite0 (Tan & Le's EfficientNet-Lite0 as its ImageNet weights expect: ImageNet normalisation, 224 px native)
         arch: Arch = Arch::TYPE => Default::Str("small"),
-        /// weights to start from: safetensors, or a PyTorch state dict (torch.save), loaded by name into `arch`
+        /// weights to start from, a safetensors file (scripts/torch_to_safetensors.py converts torch.save files), loaded by name into `arch`
         /// (the output layer is new for this task's classes); relative to the pipeline file; its content is part of the key
         weights: Option<String> = ParamType::File => Default::Unset,
         /// with weights: every tensor of the network must be in the file with its shape, and nothing else (false: load what matches, log the rest)

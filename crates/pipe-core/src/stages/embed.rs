@@ -21,7 +21,7 @@ crate::stage_params! {
     pub struct EmbedParams {
         /// the network whose pooled features are taken (efficientnet-lite0: 1,280 features)
         arch: EmbedArch = EmbedArch::TYPE => Default::Str("efficientnet-lite0"),
-        /// the network's weights (safetensors or a torch.save state dict), relative to the pipeline file;
+        /// the network's weights, a safetensors file (scripts/torch_to_safetensors.py converts torch.save files), relative to the pipeline file;
         /// its content is part of the key (scripts/setup.sh installs EfficientNet-Lite0's ImageNet weights)
         weights: Option<String> = ParamType::File => Default::Required,
         /// the side images are resized to (bilinear) before the network (224: the weights' native size)

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
-"""Converts a PyTorch state dict saved in the legacy (pre-zip) `torch.save`
-format into a safetensors file, with the standard library only: no torch.
+"""Converts a PyTorch state dict saved by `torch.save` — the legacy (pre-zip)
+format or the zip format of torch >= 1.6 — into a safetensors file, with the
+standard library only: no torch.
+
+The zip format holds `<name>/data.pkl` (the state dict pickled with each
+storage as a persistent id) and each storage's raw bytes in `<name>/data/<key>`.
 
 The legacy format is five things one after another: three small pickles (a
 magic number, the protocol version, sizes of C types), the state dict
@@ -10,8 +14,8 @@ that order, the number of elements (8 bytes, little endian) followed by the
 storage's raw bytes. Tensors are views into storages (offset, size, stride);
 each is copied out in row-major order, whatever its stride.
 
-    convert_torch_legacy.py IN.pth OUT.safetensors   # convert
-    convert_torch_legacy.py --manifest IN.pth        # name dtype shape sha256, one per line
+    torch_to_safetensors.py IN.pth OUT.safetensors   # convert (either format)
+    torch_to_safetensors.py --manifest IN.pth        # name dtype shape sha256, one per line
 
 The manifest's sha256 is over the tensor's bytes in row-major order, as
 `tensor.contiguous().numpy().tobytes()` gives them, so it can be checked
@@ -19,11 +23,13 @@ against torch.load of the same file (scripts/weights/*.manifest).
 """
 import collections
 import hashlib
+import io
 import json
 import os
 import pickle
 import struct
 import sys
+import zipfile
 
 MAGIC = 0x1950A86A20F9469CFC6C
 # storage type -> (safetensors dtype, bytes per element)
@@ -71,6 +77,37 @@ class _Unpickler(pickle.Unpickler):
         if kind not in STORAGES:
             raise LegacyError(f"storage type {kind} is not supported")
         return (kind, key)
+
+
+def read_state_dict(path):
+    """name -> (dtype, shape, row-major bytes) of a torch.save file of either format."""
+    if zipfile.is_zipfile(path):
+        return read_zip(path)
+    return read_legacy(path)
+
+
+def read_zip(path):
+    """The zip format: name -> (dtype, shape, row-major bytes), in the file's order."""
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+        if len(pkl) != 1:
+            raise LegacyError(f"{path}: a zip file without one data.pkl: not a torch.save file")
+        prefix = pkl[0][: -len("data.pkl")]
+        order = [n for n in names if n == prefix + "byteorder"]
+        if order and z.read(order[0]).strip() != b"little":
+            raise LegacyError(f"{path}: big-endian files are not supported")
+        state = _Unpickler(io.BytesIO(z.read(pkl[0]))).load()
+        if not isinstance(state, dict):
+            raise LegacyError(f"{path}: holds a {type(state).__name__}, not a state dict")
+        out = collections.OrderedDict()
+        for name, t in state.items():
+            if not isinstance(t, _Tensor):
+                raise LegacyError(f"{path}: entry {name} is not a tensor")
+            kind, key = t.storage
+            dtype, width = STORAGES[kind]
+            out[name] = (dtype, list(t.size), _row_major(z.read(f"{prefix}data/{key}"), width, t.offset, t.size, t.stride))
+    return out
 
 
 def read_legacy(path):
@@ -166,13 +203,13 @@ def manifest(tensors):
 def main(argv):
     try:
         if len(argv) == 3 and argv[1] == "--manifest":
-            sys.stdout.write(manifest(read_legacy(argv[2])))
+            sys.stdout.write(manifest(read_state_dict(argv[2])))
         elif len(argv) == 3:
-            write_safetensors(read_legacy(argv[1]), argv[2])
+            write_safetensors(read_state_dict(argv[1]), argv[2])
         else:
             sys.exit(__doc__)
     except LegacyError as e:
-        sys.exit(f"convert_torch_legacy: {e}")
+        sys.exit(f"torch_to_safetensors: {e}")
 
 
 if __name__ == "__main__":

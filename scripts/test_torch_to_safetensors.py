@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tests of convert_torch_legacy.py (run by `make test`): on the shipped
+"""Tests of torch_to_safetensors.py (run by `make test`): on the shipped
 EfficientNet-Lite0 file, every tensor as torch.load reads it (the reference
 manifest was written by scripts/gpu/reference.py with torch 2.11), and the
 safetensors file it writes holds exactly those bytes."""
@@ -14,7 +14,7 @@ import unittest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-import convert_torch_legacy as conv  # noqa: E402
+import torch_to_safetensors as conv  # noqa: E402
 
 PTH = ROOT / "weights" / "efficientnet-lite0.pth"
 REFERENCE = ROOT / "crates" / "pipe-torch" / "tests" / "data" / "efficientnet-lite0.manifest"
@@ -56,6 +56,11 @@ class StridedTensors(unittest.TestCase):
     def test_a_small_file_with_channels_last_and_transposed_tensors_matches_torch_load(self):
         data = ROOT / "crates" / "pipe-torch" / "tests" / "data"
         ours = conv.manifest(conv.read_legacy(data / "small-legacy.pth"))
+        self.assertEqual(ours, (data / "small.manifest").read_text())
+
+    def test_the_zip_format_of_the_same_state_dict_gives_the_same_tensors(self):
+        data = ROOT / "crates" / "pipe-torch" / "tests" / "data"
+        ours = conv.manifest(conv.read_state_dict(data / "small-zip.pt"))
         self.assertEqual(ours, (data / "small.manifest").read_text())
 
 
