@@ -100,14 +100,7 @@ def read_zip(path):
         state = _Unpickler(io.BytesIO(z.read(pkl[0]))).load()
         if not isinstance(state, dict):
             raise LegacyError(f"{path}: holds a {type(state).__name__}, not a state dict")
-        out = collections.OrderedDict()
-        for name, t in state.items():
-            if not isinstance(t, _Tensor):
-                raise LegacyError(f"{path}: entry {name} is not a tensor")
-            kind, key = t.storage
-            dtype, width = STORAGES[kind]
-            out[name] = (dtype, list(t.size), _row_major(z.read(f"{prefix}data/{key}"), width, t.offset, t.size, t.stride))
-    return out
+        return _tensors(path, state, lambda key: z.read(f"{prefix}data/{key}"))
 
 
 def read_legacy(path):
@@ -134,13 +127,19 @@ def read_legacy(path):
         rest = f.read(1)
         if rest:
             raise LegacyError(f"{path}: bytes after the last storage: not a file this reader understands")
+    return _tensors(path, state, storages.__getitem__)
+
+
+def _tensors(path, state, storage_bytes):
+    """name -> (dtype, shape, row-major bytes) of a state dict whose
+    storages' bytes `storage_bytes(key)` gives."""
     out = collections.OrderedDict()
     for name, t in state.items():
         if not isinstance(t, _Tensor):
             raise LegacyError(f"{path}: entry {name} is not a tensor")
         kind, key = t.storage
         dtype, width = STORAGES[kind]
-        out[name] = (dtype, list(t.size), _row_major(storages[key], width, t.offset, t.size, t.stride))
+        out[name] = (dtype, list(t.size), _row_major(storage_bytes(key), width, t.offset, t.size, t.stride))
     return out
 
 

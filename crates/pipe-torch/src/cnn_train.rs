@@ -35,19 +35,9 @@ pub fn torch_error(step: impl std::fmt::Display) -> impl FnOnce(TchError) -> Sta
 }
 
 /// The pixels of images `rows`, NCHW, scaled from 0..=255 to -2..=2: what
-/// the network reads.
+/// pipe's own networks read ([`Preprocess::SYMMETRIC`]).
 pub fn batch_pixels(data: &Dataset, rows: &[usize]) -> Vec<f32> {
-    let (c, plane) = (data.pixels.channels, data.pixels.height * data.pixels.width);
-    let mut out = vec![0f32; rows.len() * c * plane];
-    for (k, &r) in rows.iter().enumerate() {
-        let image = &mut out[k * c * plane..(k + 1) * c * plane];
-        for (p, pixel) in data.pixels.image(r).chunks_exact(c).enumerate() {
-            for (ch, &v) in pixel.iter().enumerate() {
-                image[ch * plane + p] = f32::from(v) / 255.0 * 4.0 - 2.0;
-            }
-        }
-    }
-    out
+    Preprocess::SYMMETRIC.pixels(data, rows)
 }
 
 /// A batch tensor from [`batch_pixels`], on `device`.

@@ -34,6 +34,9 @@ pub struct Preprocess {
 }
 
 impl Preprocess {
+    /// pipe's own networks at the images' own size.
+    pub const SYMMETRIC: Preprocess = Preprocess { scaling: Scaling::Symmetric, size: None };
+
     /// What `arch` expects, at `input_size` (0: the images' own side), for
     /// images of `channels` planes and side `side`.
     pub fn of(arch: Arch, input_size: i64, channels: usize, side: usize) -> Result<Preprocess, StageError> {
