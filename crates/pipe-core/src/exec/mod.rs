@@ -379,7 +379,14 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
         }
         Process::Worker | Process::Torch => {
             let exe = if matches!(stage.kind.process, Process::Torch) { "pipe-torch" } else { "pipe-worker" };
-            let job = worker_job(&plan.spec.file, stage, (threads, pool), inputs, writer.out_dir());
+            let mut job = worker_job(&plan.spec.file, stage, (threads, pool), inputs, writer.out_dir());
+            job.command = stage.command.as_ref().map(|c| crate::stages::command::CommandJob {
+                argv: c.argv.clone(),
+                produces: c.produces,
+                cwd: absolute(crate::spec::pipeline_dir(&plan.spec.file)),
+                timeout_s: c.timeout_s,
+                log: absolute(cache.root().join("logs").join(crate::stages::command::log_name(&stage.name))),
+            });
             if let Some((exec, request)) = remote {
                 let job = absolute_paths(job).map_err(|e| StageError::Failed(format!("cannot resolve the job's paths: {e}")))?;
                 let sj = slurm::job::StageJob {
@@ -438,6 +445,7 @@ fn worker_job(
         pool,
         inputs,
         out_dir,
+        command: None,
     }
 }
 
@@ -503,7 +511,7 @@ fn input_artifacts(plan: &Plan, cache: &Cache, i: usize) -> BTreeMap<String, Vec
                     let j = plan.spec.stages.iter().position(|s| s.name == r.stage).expect("validated reference");
                     InputArtifact {
                         stage: r.stage.clone(),
-                        artifact: plan.spec.stages[j].kind.output,
+                        artifact: plan.spec.stages[j].output,
                         dir: cache.entry_dir(&plan.stages[j].key).join("out"),
                     }
                 })

@@ -29,6 +29,20 @@ pub enum PlanError {
         file.display()
     )]
     MissingSource { stage: String, param: &'static str, path: String, file: PathBuf },
+    #[error("stage `{stage}`: {source}\n  fix the pattern in {}, or create the file", file.display())]
+    Code {
+        stage: String,
+        file: PathBuf,
+        #[source]
+        source: crate::stages::command::CodeError,
+    },
+    #[error("stage `{stage}`: cannot read code file {}: {source}", path.display())]
+    ReadCode {
+        stage: String,
+        path: PathBuf,
+        #[source]
+        source: PathError,
+    },
     #[error("stage `{stage}`: `{param}`: {source}")]
     Fingerprint {
         stage: String,
@@ -168,6 +182,15 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
                 let fp = fingerprint::fingerprint(&cache.root().join("fingerprints"), Path::new(&path))
                     .map_err(|source| PlanError::Fingerprint { stage: stage.name.clone(), param: def.name, source })?;
                 sources.insert(def.name.to_string(), fp.hash);
+            }
+        }
+        if let Some(command) = &stage.command {
+            let dir = crate::spec::pipeline_dir(&spec.file);
+            let files = crate::stages::command::code_files(&dir, &command.code)
+                .map_err(|source| PlanError::Code { stage: stage.name.clone(), file: spec.file.clone(), source })?;
+            for (rel, path) in files {
+                let bytes = crate::fsx::read(&path).map_err(|source| PlanError::ReadCode { stage: stage.name.clone(), path: path.clone(), source })?;
+                sources.insert(crate::graph::keys::code_source(&rel), blake3::hash(&bytes).to_hex().to_string());
             }
         }
         let doc = stage_doc(stage, stage.seed, &input_keys, &sources);

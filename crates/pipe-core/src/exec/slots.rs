@@ -115,7 +115,7 @@ impl Slots {
 
 /// The threads a [`ThreadUse::Keyed`] stage runs on: its `threads` parameter.
 pub fn keyed_threads(stage: &StageSpec) -> usize {
-    stage.kind.params.keyed_threads(&stage.params).unwrap_or(1).max(1)
+    stage.keyed_threads().unwrap_or(1).max(1)
 }
 
 #[cfg(test)]
@@ -137,6 +137,8 @@ mod tests {
             sweep: Default::default(),
             seed: 0,
             resources: Default::default(),
+            output: k.output,
+            command: None,
         }
     }
 

@@ -51,6 +51,9 @@ pub struct Job {
     pub pool: usize,
     pub inputs: BTreeMap<String, Vec<JobInput>>,
     pub out_dir: PathBuf,
+    /// A `command` stage's program (absent for the built-in kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<crate::stages::command::CommandJob>,
 }
 
 /// One line the engine writes to an elastic worker's stdin.
@@ -186,10 +189,7 @@ pub fn run_in_worker(
         });
         let status = loop {
             if cancel.load(Ordering::Relaxed) {
-                // Best effort: if the worker has exited meanwhile there is
-                // nothing to kill, and the run is being cancelled anyway.
-                let _ = child.kill();
-                let _ = child.wait();
+                stop(&mut child);
                 return Err(StageError::Cancelled);
             }
             let now = grant.slots();
@@ -213,6 +213,22 @@ pub fn run_in_worker(
     })
 }
 
+/// Stops a worker: SIGTERM first, so one that runs a program (a `command`
+/// stage) can end the program's process group, then SIGKILL after a
+/// moment. Best effort: a worker that has exited meanwhile needs nothing.
+fn stop(child: &mut std::process::Child) {
+    // SAFETY: kill(2) on our own child's pid, which it stays until waited for.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    for _ in 0..100 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// One line of a worker's stdout, read by the engine.
 pub(crate) enum Line {
     /// The worker's last word: why it failed.
@@ -230,6 +246,15 @@ pub(crate) fn parse_line(line: &str) -> Line {
         Ok(WorkerLine::Warning(w)) => Line::Event(StageEvent::Warning(w)),
         // Not an event: shown rather than dropped.
         Err(_) => Line::Event(StageEvent::Warning(format!("worker: {line}"))),
+    }
+}
+
+/// A worker's JSON event line (`{"progress":{"pos":3,"len":10,"unit":"epochs"}}`,
+/// `{"warning":"..."}`) as an event; `None` for any other line.
+pub fn event_of(line: &str) -> Option<StageEvent> {
+    match serde_json::from_str::<WorkerLine>(line).ok()? {
+        WorkerLine::Progress { pos, len, unit } => Some(StageEvent::Progress { pos, len, unit }),
+        WorkerLine::Warning(w) => Some(StageEvent::Warning(w)),
     }
 }
 
@@ -325,6 +350,7 @@ pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Resu
     let grant = Grant::new(job.threads);
     follow_grants(Arc::clone(&grant));
     let mut ctx = StageContext::new(job.stage, kind, params, job.seed, inputs, job.threads, job.out_dir, events, cancel).with_grant(grant);
+    ctx.command = job.command;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(job.pool.max(job.threads).max(1)).build()?;
     pool.install(|| run(&mut ctx))?;
     ctx.save_log().map_err(StageError::from)?;

@@ -39,6 +39,11 @@ pub struct KeyDoc {
     /// says which stage each input came from (`evaluate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_names: Option<BTreeMap<String, Vec<String>>>,
+    /// A `command` stage's program, what it produces and its threads (see
+    /// [`crate::stages::command::CommandSpec::key_value`]); its code files
+    /// are in `sources` as `code:PATH`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Value>,
 }
 
 impl KeyDoc {
@@ -69,8 +74,17 @@ pub fn stage_doc(stage: &StageSpec, seed: u64, input_keys: &BTreeMap<String, Vec
         inputs: input_keys.clone(),
         sources: sources.clone(),
         input_names,
+        command: stage.command.as_ref().map(|c| c.key_value()),
     }
 }
+
+/// The `sources` entry of a command stage's code file (a path relative to
+/// the pipeline file's folder).
+pub fn code_source(path: &str) -> String {
+    format!("{CODE_PREFIX}{path}")
+}
+
+const CODE_PREFIX: &str = "code:";
 
 /// blake3 of the document's canonical bytes, as 64 hex digits.
 pub fn key_of(doc: &KeyDoc) -> String {
@@ -114,6 +128,12 @@ pub enum Reason {
         new: String,
     },
     Implementation,
+    /// A command stage's program, output type or threads.
+    Command {
+        field: String,
+        old: String,
+        new: String,
+    },
     Kind {
         old: String,
         new: String,
@@ -129,7 +149,11 @@ impl std::fmt::Display for Reason {
             Reason::Param { name, old, new } => write!(f, "params.{name} {old} → {new}"),
             Reason::Input { slot, stage } => write!(f, "input {stage} changed ({slot})"),
             Reason::InputRenamed { slot, old, new } => write!(f, "input {slot} renamed: {} → {}", old.join(", "), new.join(", ")),
-            Reason::Source { param } => write!(f, "data under `{param}` changed"),
+            Reason::Source { param } => match param.strip_prefix(CODE_PREFIX) {
+                Some(file) => write!(f, "code {file} changed"),
+                None => write!(f, "data under `{param}` changed"),
+            },
+            Reason::Command { field, old, new } => write!(f, "command {field} {old} → {new}"),
             Reason::Seed { old, new } => write!(f, "seed {old} → {new}"),
             Reason::Implementation => write!(f, "stage implementation or format changed"),
             Reason::Kind { old, new } => write!(f, "kind {old} → {new}"),
@@ -196,11 +220,24 @@ pub fn reasons(old: &KeyDoc, new: &KeyDoc, input_stages: &BTreeMap<String, Vec<S
             }
         }
     }
+    if old.command != new.command {
+        let field = |doc: &KeyDoc, name: &str| doc.command.as_ref().and_then(|c| c.get(name)).cloned().unwrap_or(Value::Null);
+        for name in ["argv", "produces", "threads"] {
+            let (a, b) = (field(old, name), field(new, name));
+            if a != b {
+                out.push(Reason::Command { field: name.into(), old: show(&a), new: show(&b) });
+            }
+        }
+    }
     if old.sources != new.sources {
         for (name, fingerprint) in &new.sources {
             if old.sources.get(name) != Some(fingerprint) {
                 out.push(Reason::Source { param: name.clone() });
             }
+        }
+        // A code file no longer listed (a glob that matches less).
+        for name in old.sources.keys().filter(|n| !new.sources.contains_key(*n)) {
+            out.push(Reason::Source { param: name.clone() });
         }
     }
     if out.is_empty() {
@@ -314,6 +351,7 @@ mod typed {
             inputs: [("predictions".to_string(), list(keys))].into(),
             sources: BTreeMap::new(),
             input_names: Some([("predictions".to_string(), list(names))].into()),
+            command: None,
         }
     }
 

@@ -28,7 +28,8 @@ use crate::stages::{KindDef, Many, ParamValue};
 /// The most stages a pipeline may expand to.
 pub const MAX_STAGES: usize = 1000;
 
-/// Kinds that `[pipeline] repeats` repeats: those that train with the seed.
+/// Kinds that `[pipeline] repeats` repeats: those that train with the seed
+/// (and command stages that produce predictions).
 pub const TRAINING_KINDS: &[&str] = &["cnn-stage1", "cnn-stage2", "multilabel", "svm", "cluster"];
 
 /// Kinds that `resplit = true` adds to the repeated ones: where the split is drawn.
@@ -173,7 +174,9 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
             let dim = Dim::Param { stage: stage.name.clone(), param: param.clone() };
             combos = combos.iter().flat_map(|c| values.iter().map(|v| with(c, dim.clone(), display(v))).collect::<Vec<_>>()).collect();
         }
-        let repeated_kind = TRAINING_KINDS.contains(&stage.kind.name) || (repeats.resplit && SPLIT_KINDS.contains(&stage.kind.name));
+        let repeated_kind = TRAINING_KINDS.contains(&stage.kind.name)
+            || (repeats.resplit && SPLIT_KINDS.contains(&stage.kind.name))
+            || stage.command.as_ref().is_some_and(|c| crate::stages::command::is_approach(c.produces));
         if let Some(n) = stage.sweep.repeats.or(repeats.repeats.filter(|_| repeated_kind)) {
             combos = with_repeats(stage, combos, n, errors);
         }
@@ -334,7 +337,7 @@ fn variant_name(base: &str, assignment: &Assignment) -> String {
 /// A value as it reads in a stage name: `50`, `0.001`, `rbf`, `[1.0,10.0]`.
 fn display(v: &ParamValue) -> String {
     match v {
-        ParamValue::Str(s) => s.clone(),
+        ParamValue::Str(s) | ParamValue::Json(serde_json::Value::String(s)) => s.clone(),
         other => other.display(),
     }
 }

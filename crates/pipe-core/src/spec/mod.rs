@@ -9,6 +9,7 @@
 //! inputs of the wrong artifact type, wrongly typed or out-of-range values.
 //! Cycles are found by [`dag`], which reports in the same format.
 
+mod command;
 pub mod dag;
 pub mod diag;
 pub mod matrix;
@@ -22,7 +23,8 @@ use std::path::{Path, PathBuf};
 pub use diag::{Diagnostic, Diagnostics};
 pub use parse::parse;
 
-use crate::stages::{KindDef, Params};
+use crate::stages::command::CommandSpec;
+use crate::stages::{ArtifactType, KindDef, Params};
 use crate::util::PathError;
 
 /// A validated pipeline.
@@ -65,6 +67,21 @@ pub struct StageSpec {
     pub seed: u64,
     /// `[stages.NAME.resources]`: its own Slurm request (no part of its key).
     pub resources: resources::Resources,
+    /// What it produces: its kind's output, or a command stage's `produces`.
+    pub output: ArtifactType,
+    /// A `command` stage's own settings (`None` for the built-in kinds).
+    pub command: Option<CommandSpec>,
+}
+
+impl StageSpec {
+    /// The threads that are part of its key and that it holds, for a
+    /// [`crate::stages::ThreadUse::Keyed`] kind.
+    pub fn keyed_threads(&self) -> Option<usize> {
+        match &self.command {
+            Some(c) => Some(c.threads),
+            None => self.kind.params.keyed_threads(&self.params),
+        }
+    }
 }
 
 /// A reference to another stage, with where it is written.
@@ -86,8 +103,14 @@ pub fn resolve_file(spec_file: &Path, written: &str) -> PathBuf {
     if path.is_absolute() {
         return path.to_path_buf();
     }
-    let dir = spec_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    dir.join(path)
+    pipeline_dir(spec_file).join(path)
+}
+
+/// The folder of pipeline file `spec_file` (`.` for a bare file name): what
+/// `File` parameters and a command stage's `code` are relative to, and
+/// where its program runs.
+pub fn pipeline_dir(spec_file: &Path) -> PathBuf {
+    spec_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
 }
 
 impl PipelineSpec {

@@ -157,7 +157,7 @@ fn pipeline_table(value: &Spanned<DeValue>, spec: &mut PipelineSpec, errors: &mu
 
 const NAME_RULE: &str = "use letters, digits, `-` and `_` (it names folders under the cache and reports)";
 
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 100
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -186,6 +186,9 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
         return None;
     };
     let kind = resolve_kind(kind_value, errors)?;
+    if kind.is_command() {
+        return super::command::stage_table(name, span, body, errors);
+    }
     let before = errors.len();
     let mut inputs = BTreeMap::new();
     let mut given: BTreeMap<&str, ParamValue> = BTreeMap::new();
@@ -275,6 +278,8 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
         sweep,
         seed: 0,
         resources,
+        output: kind.output,
+        command: None,
     })
 }
 
@@ -295,7 +300,7 @@ fn resolve_kind(value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Optio
     None
 }
 
-fn input_refs(stage: &str, slot: &str, many: bool, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Option<Vec<InputRef>> {
+pub(super) fn input_refs(stage: &str, slot: &str, many: bool, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Option<Vec<InputRef>> {
     let expected = if many { "a stage name or a list of stage names" } else { "a stage name" };
     let bad = |errors: &mut Vec<Diagnostic>, span: Range<usize>| {
         errors.push(Diagnostic::new(span, format!("stage `{stage}`: input `{slot}` must be {expected}")));
@@ -323,7 +328,7 @@ fn input_refs(stage: &str, slot: &str, many: bool, value: &Spanned<DeValue>, err
 fn accepts(types: &[ArtifactType]) -> String {
     let mut out = Vec::new();
     for t in types {
-        let producers: Vec<&str> = stages::registry().iter().filter(|k| k.output == *t).map(|k| k.name).collect();
+        let producers: Vec<&str> = stages::registry().iter().filter(|k| k.output == *t && !k.is_command()).map(|k| k.name).collect();
         out.push(if producers.is_empty() {
             t.describe().to_string()
         } else {
@@ -333,12 +338,15 @@ fn accepts(types: &[ArtifactType]) -> String {
     out.join(" or ")
 }
 
-/// Inputs name existing stages of a matching artifact type, each once.
+/// Inputs name existing stages of a matching artifact type, each once; a
+/// command stage that produces something pipe validates reads the image
+/// index from one of its inputs.
 fn check_references(spec: &PipelineSpec, errors: &mut Vec<Diagnostic>) {
     let by_name: BTreeMap<&str, &StageSpec> = spec.stages.iter().map(|s| (s.name.as_str(), s)).collect();
     for stage in &spec.stages {
         for (slot_name, refs) in &stage.inputs {
-            let slot = stage.kind.slot(slot_name).expect("slots were checked against the kind");
+            // A command stage's slots are its own, and take any artifact.
+            let slot = if stage.command.is_some() { None } else { Some(stage.kind.slot(slot_name).expect("slots were checked against the kind")) };
             let mut seen = BTreeSet::new();
             for r in refs {
                 if !seen.insert(r.stage.as_str()) {
@@ -361,7 +369,8 @@ fn check_references(spec: &PipelineSpec, errors: &mut Vec<Diagnostic>) {
                     );
                     continue;
                 };
-                if !slot.accepts.contains(&target.kind.output) {
+                let Some(slot) = slot else { continue };
+                if !slot.accepts.contains(&target.output) {
                     errors.push(
                         Diagnostic::new(
                             r.span.clone(),
@@ -371,12 +380,28 @@ fn check_references(spec: &PipelineSpec, errors: &mut Vec<Diagnostic>) {
                                 accepts(slot.accepts),
                                 target.name,
                                 target.kind.name,
-                                target.kind.output.describe()
+                                target.output.describe()
                             ),
                         )
                         .hint(format!("name a stage that produces {}", accepts(slot.accepts))),
                     );
                 }
+            }
+        }
+        if let Some(command) = stage.command.as_ref().filter(|c| c.produces != ArtifactType::Files) {
+            let indexed = stage.inputs.values().flatten().any(|r| by_name.get(r.stage.as_str()).is_some_and(|t| crate::stages::command::carries_index(t.output)));
+            if !indexed && stage.inputs.values().flatten().all(|r| by_name.contains_key(r.stage.as_str())) {
+                errors.push(
+                    Diagnostic::new(
+                        stage.span.clone(),
+                        format!(
+                            "command stage `{}` produces {}, so it needs an input of images, features or histograms (the images it describes)",
+                            stage.name,
+                            command.produces.describe()
+                        ),
+                    )
+                    .hint(format!("add `[stages.{}.inputs]` with e.g. `images = \"data\"`; pipe checks the output against that input's index", stage.name)),
+                );
             }
         }
     }

@@ -100,6 +100,8 @@ pub struct StageContext {
     cancel: Arc<AtomicBool>,
     grant: Arc<Grant>,
     log: Vec<String>,
+    /// A `command` stage's program, from its job.
+    pub command: Option<super::command::CommandJob>,
 }
 
 impl StageContext {
@@ -121,7 +123,7 @@ impl StageContext {
         cancel: Arc<AtomicBool>,
     ) -> Self {
         let grant = Grant::new(threads);
-        StageContext { name, kind, params, seed, inputs, threads, out_dir, events, cancel, grant, log: Vec::new() }
+        StageContext { name, kind, params, seed, inputs, threads, out_dir, events, cancel, grant, log: Vec::new(), command: None }
     }
 
     /// Uses `grant` (which the scheduler may raise while the stage runs)
@@ -150,6 +152,16 @@ impl StageContext {
     /// Every artifact bound to input `slot` (empty when not connected).
     pub fn inputs_of(&self, slot: &str) -> &[InputArtifact] {
         self.inputs.get(slot).map_or(&[], Vec::as_slice)
+    }
+
+    /// Where the stage's events go, for threads of its own.
+    pub fn events(&self) -> EventSink {
+        Arc::clone(&self.events)
+    }
+
+    /// Passes on an event as it came (a command stage relays its program's).
+    pub fn event(&self, event: StageEvent) {
+        (self.events)(event);
     }
 
     pub fn progress(&self, pos: u64, len: u64, unit: &str) {

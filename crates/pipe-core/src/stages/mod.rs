@@ -9,6 +9,7 @@ pub mod augment;
 pub mod cluster;
 pub mod cnn;
 pub mod colour;
+pub mod command;
 pub mod context;
 pub mod embed;
 pub mod encode;
@@ -51,6 +52,9 @@ pub enum ArtifactType {
     MultiLabelPredictions,
     /// Evaluated metrics (`evaluate`).
     Metrics,
+    /// Whatever a `command` stage wrote (`produces = "files"`): cached and
+    /// handed on as it is.
+    Files,
     /// A list of numbers (test kinds only).
     #[cfg(feature = "test-kinds")]
     Numbers,
@@ -69,11 +73,17 @@ impl ArtifactType {
             ArtifactType::Predictions => "predictions",
             ArtifactType::MultiLabelPredictions => "multi-label predictions",
             ArtifactType::Metrics => "metrics",
+            ArtifactType::Files => "files",
             #[cfg(feature = "test-kinds")]
             ArtifactType::Numbers => "numbers",
             #[cfg(feature = "test-kinds")]
             ArtifactType::Text => "text",
         }
+    }
+
+    /// The word a pipeline file writes for it (`produces = "multi-label-predictions"`).
+    pub fn word(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).expect("artifact types serialise as words")
     }
 }
 
@@ -227,6 +237,12 @@ impl KindDef {
     pub fn slot(&self, name: &str) -> Option<&SlotDef> {
         self.inputs.iter().find(|s| s.name == name)
     }
+
+    /// The `command` kind: its inputs, parameters and output are the
+    /// stage's own (see [`command`]), not the definition's.
+    pub fn is_command(&self) -> bool {
+        std::ptr::eq(self, &command::COMMAND)
+    }
 }
 
 /// The input of the per-image descriptor kinds.
@@ -275,6 +291,7 @@ static KINDS: &[&KindDef] = &[
     &multilabel_svm::MULTILABEL_SVM,
     &ensemble::ENSEMBLE,
     &evaluate::EVALUATE,
+    &command::COMMAND,
 ];
 
 /// Every stage kind this build can run.

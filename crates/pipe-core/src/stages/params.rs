@@ -120,6 +120,9 @@ pub enum ParamValue {
     Bool(bool),
     Str(String),
     Floats(Vec<f64>),
+    /// Any TOML value of a `command` stage's `[params]`, as canonical JSON
+    /// (integers stay integers, floats are `f64`).
+    Json(serde_json::Value),
     Unset,
 }
 
@@ -132,6 +135,7 @@ impl ParamValue {
             ParamValue::Bool(b) => serde_json::Value::from(*b),
             ParamValue::Str(s) => serde_json::Value::from(s.as_str()),
             ParamValue::Floats(v) => serde_json::Value::Array(v.iter().map(|f| float_json(*f)).collect()),
+            ParamValue::Json(v) => v.clone(),
             ParamValue::Unset => serde_json::Value::Null,
         }
     }
@@ -211,6 +215,13 @@ impl Params {
     /// names only what it changes); `null` means unset.
     pub fn from_json(kind: &super::KindDef, json: &serde_json::Value) -> Result<Params, ParamError> {
         let mut out = BTreeMap::new();
+        if kind.is_command() {
+            // A command stage's parameters are the user's, whatever they are.
+            for (name, value) in json.as_object().into_iter().flatten() {
+                out.insert(name.clone(), ParamValue::Json(value.clone()));
+            }
+            return Ok(Params(out));
+        }
         for def in kind.params.iter() {
             let Some(v) = json.get(def.name) else {
                 out.insert(def.name.to_string(), ParamValue::from(def.default));

@@ -7,6 +7,7 @@ pub mod augment;
 mod bow_chain_tests;
 pub mod cluster;
 pub mod colour;
+pub mod command;
 pub mod encode;
 pub mod ensemble;
 pub mod evaluate;
@@ -39,6 +40,7 @@ pub fn runner(kind: &str) -> Option<RunFn> {
         "multilabel-svm" => Some(multilabel_svm::run),
         "ensemble" => Some(ensemble::run),
         "evaluate" => Some(evaluate::run),
+        "command" => Some(command::run),
         _ => pipe_core::stages::test_worker_runner(kind),
     }
 }

@@ -203,6 +203,7 @@ fn run_one(fake: &Fake, cancel_after: Option<Duration>) -> (Result<job::JobTimes
         pool: 2,
         inputs: Default::default(),
         out_dir: tmp.join("out"),
+        command: None,
     };
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
