@@ -120,7 +120,21 @@ PY
     ln -sfn "$dir/$name.pth" "$SCRIPTS/../weights/$name.pth"
 }
 
+# numpy and scikit-learn for the `python3` on PATH: the Python helper of
+# command stages (python/pipe_stage.py), the example pipeline's
+# scikit-learn stage (pipelines/custom.toml) and the metrics cross-check
+# (scripts/check_metrics.py). From PyPI with pip, only when missing.
+install_python_packages() {
+    if python3 -c 'import numpy, sklearn' 2>/dev/null; then
+        log "numpy and scikit-learn present"
+        return
+    fi
+    log "installing numpy and scikit-learn for $(command -v python3) with pip"
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check numpy scikit-learn
+}
+
 mkdir -p "$PIPE_HOME"
 install_apt
+install_python_packages
 install_libtorch
 install_weights

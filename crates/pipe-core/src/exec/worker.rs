@@ -277,17 +277,19 @@ pub(crate) fn failure_message(
     last.trim_start_matches("error: ").to_string()
 }
 
-/// Asks the kernel to SIGKILL the child when the thread that spawned it
+/// Asks the kernel to SIGTERM the child when the thread that spawned it
 /// dies (that thread waits for the child, so this happens only when the
-/// engine itself is gone). If the engine died before the child set it, the
-/// child sees a new parent and exits at once.
+/// engine itself is gone). SIGTERM, not SIGKILL: a worker running a
+/// `command` stage's program catches it to end the program's process group
+/// first; every other worker dies of it at once. If the engine died before
+/// the child set it, the child sees a new parent and exits at once.
 fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     let engine = std::process::id() as libc::pid_t;
     // SAFETY: prctl, getppid and _exit are async-signal-safe; nothing is allocated.
     unsafe {
         command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::getppid() != engine {

@@ -6,8 +6,8 @@
 //! No orphans: the worker ends the program's whole group when the engine
 //! stops it (SIGTERM, then SIGKILL after a moment), on Ctrl-C (SIGINT
 //! reaches the engine's group, the worker's, not the program's), when the
-//! engine dies (the worker's parent-death signal becomes SIGTERM while a
-//! program runs), on a timeout, and when the worker itself fails.
+//! engine dies (the worker's parent-death signal is SIGTERM, which it
+//! catches while a program runs), on a timeout, and when the worker itself fails.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -213,18 +213,13 @@ fn human(d: Duration) -> String {
 }
 
 /// While a program runs, a signal that would end the worker ends the
-/// program's group first; and the engine's death reaches the worker as
-/// SIGTERM (it was SIGKILL, which cannot be caught).
+/// program's group first. The engine's death reaches the worker as SIGTERM
+/// (see `pipe_core::exec::worker`), one of these.
 fn guard_signals() {
     // SAFETY: installing a handler that only calls async-signal-safe functions.
     unsafe {
         for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
             libc::signal(signal, end_group_and_exit as *const () as libc::sighandler_t);
-        }
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
-        // The engine may have died before the line above: then nobody would tell us.
-        if libc::getppid() == 1 {
-            libc::_exit(1);
         }
     }
 }
