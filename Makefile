@@ -30,6 +30,7 @@ run: build
 test: setup
 	bash scripts/with_slurm.sh cargo test
 	python3 scripts/test_torch_to_safetensors.py
+	python3 python/test_pipe_stage.py
 	python3 scripts/check_report.py
 
 bench: setup

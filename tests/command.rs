@@ -12,45 +12,8 @@ use std::time::Duration;
 mod common;
 use common::{Project, stage_of, status_of, statuses, text, wait_for};
 
-/// Predicts the `shift`-th most frequent training class for every test
-/// image, from the images' `index.csv`; `mode` makes it fail on purpose.
-const PROGRAM: &str = r#"
-import csv, json, os, signal, subprocess, sys, time
-from collections import Counter
-
-job = json.load(open(os.environ["PIPE_JOB"]))
-params = job["params"]
-mode = params.get("mode", "ok")
-images = job["inputs"]["images"][0]
-rows = list(csv.DictReader(open(images["index"], newline="")))
-classes = json.load(open(os.path.join(images["dir"], "dataset.json")))["classes"]
-counts = Counter(r["label"] for r in rows if r["split"] == "train")
-ranked = sorted(counts, key=lambda c: (-counts[c], c))
-guess = ranked[params.get("shift", 0) % len(ranked)]
-test = [r for r in rows if r["split"] == "test"]
-print(f"progress 0/{len(test)} images", flush=True)
-if mode == "exit3":
-    print("reading the images", file=sys.stderr)
-    print("ValueError: the model diverged", file=sys.stderr)
-    sys.exit(3)
-if mode == "signal":
-    os.kill(os.getpid(), signal.SIGKILL)
-if mode == "hang":
-    child = subprocess.Popen(["sleep", "300"])
-    with open(params["pids"], "w") as f:
-        f.write(f"{os.getpid()} {child.pid}\n")
-    time.sleep(300)
-if mode == "missing":
-    sys.exit(0)
-with open(os.path.join(os.environ["PIPE_OUT"], "predictions.csv"), "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(["id", "y_pred"] + ["score_" + c for c in classes])
-    for i, r in enumerate(test):
-        pid = int(r["id"]) + (1 if mode == "wrong-ids" and i == 0 else 0)
-        pred = "zebra" if mode == "unknown-class" else guess
-        w.writerow([pid, pred] + [1.0 if c == guess else 0.5 / len(classes) for c in classes])
-print(f"progress {len(test)}/{len(test)} images")
-"#;
+/// The program of the tests' command stages (standard library only).
+const PROGRAM: &str = include_str!("programs/majority.py");
 
 const PIPELINE: &str = r#"
 [pipeline]
@@ -136,6 +99,24 @@ fn a_command_stage_is_compared_cached_and_rerun_when_its_code_changes() {
     let edited = p.run(&[], 0);
     assert_eq!(statuses(&edited), ["colour=cached", "compare=ran", "data=cached", "majority=ran", "svm=cached"]);
     assert_eq!(reason(&edited, "majority"), "code stages/majority.py changed");
+}
+
+#[test]
+fn the_example_stage_runs_through_the_python_helper() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = format!(
+        "[stages.logreg]\nkind = \"command\"\ncommand = [\"python3\", \"{}\"]\nproduces = \"predictions\"\n\n[stages.logreg.inputs]\nfeatures = [\"colour\"]\n\n[stages.logreg.params]\nc = 0.1\n\n[stages.compare]",
+        repo.join("pipelines/stages/logreg.py").display()
+    );
+    let pipeline = PIPELINE.replace("[stages.compare]", &example).replace("[\"svm\", \"majority\"]", "[\"svm\", \"majority\", \"logreg\"]");
+    let p = project(&pipeline);
+    let record = p.run(&[], 0);
+    assert_eq!(status_of(&record, "logreg"), "ran");
+    let run = p.path().join("reports/custom/latest");
+    let check = Command::new("python3").arg(repo.join("scripts/check_metrics.py")).arg(&run).output().unwrap();
+    assert!(check.status.success(), "{}{}", text(&check.stdout), text(&check.stderr));
+    let exported = std::fs::read_to_string(run.join("predictions/logreg.csv")).unwrap();
+    assert!(exported.lines().count() > 5, "{exported}");
 }
 
 #[test]

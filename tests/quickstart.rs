@@ -84,6 +84,8 @@ fn quickstart_cold_cached_edited_and_reproducible() {
         assert!(files.iter().any(|(n, _)| n == expected), "{expected} is written");
     }
 
+    documented_artifacts_are_what_the_stages_write(&cold, &files);
+
     let report = |d: &Path| -> Vec<Vec<u8>> {
         [
             "metrics.csv",
@@ -249,5 +251,56 @@ fn every_shipped_pipeline_passes_check() {
     for file in files {
         let out = Command::new(env!("CARGO_BIN_EXE_pipe")).arg("check").arg(&file).output().unwrap();
         assert!(out.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// docs/artifacts.md: per artifact type (its `## word` section), each listed
+/// file and, for a CSV, its leading columns.
+fn documented_artifacts() -> std::collections::BTreeMap<String, Vec<(String, Vec<String>)>> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/artifacts.md")).unwrap();
+    let ticked = |s: &str| -> Vec<String> { s.split('`').skip(1).step_by(2).map(str::to_string).collect() };
+    let mut out = std::collections::BTreeMap::new();
+    let mut section: Option<String> = None;
+    for line in text.lines() {
+        if let Some(word) = line.strip_prefix("## ") {
+            section = Some(word.trim().to_string());
+            out.insert(word.trim().to_string(), Vec::new());
+        } else if let (Some(word), Some(item)) = (&section, line.strip_prefix("- `")) {
+            let (file, rest) = item.split_once('`').unwrap();
+            let columns = rest.split_once("columns ").map(|(_, c)| ticked(c.split(" — ").next().unwrap())).unwrap_or_default();
+            out.get_mut(word).unwrap().push((file.to_string(), columns));
+        }
+    }
+    out
+}
+
+/// Every artifact type has its section, and every folder the quickstart
+/// wrote has the files (and CSV columns) its type's section lists.
+fn documented_artifacts_are_what_the_stages_write(record: &Value, files: &[(String, Vec<u8>)]) {
+    let docs = documented_artifacts();
+    for k in pipe_core::stages::registry().iter().filter(|k| !k.name.starts_with("test-")) {
+        assert!(docs.contains_key(&k.output.word()), "docs/artifacts.md has no `## {}` section", k.output.word());
+    }
+    for t in pipe_core::stages::command::PRODUCIBLE {
+        assert!(docs.contains_key(&t.word()), "docs/artifacts.md has no `## {}` section", t.word());
+    }
+    let mut checked = std::collections::BTreeSet::new();
+    for s in record["stages"].as_array().unwrap() {
+        let (name, kind) = (s["name"].as_str().unwrap(), s["kind"].as_str().unwrap());
+        let word = pipe_core::stages::kind(kind).unwrap().output.word();
+        for (file, columns) in &docs[&word] {
+            let (_, bytes) = files
+                .iter()
+                .find(|(n, _)| *n == format!("{name}/{file}"))
+                .unwrap_or_else(|| panic!("docs/artifacts.md: {word} has `{file}`, but `{name}` ({kind}) wrote none"));
+            if !columns.is_empty() {
+                let header: Vec<String> = String::from_utf8_lossy(bytes).lines().next().unwrap().split(',').map(str::to_string).collect();
+                assert!(header.starts_with(columns), "docs/artifacts.md: {word}'s `{file}` columns {columns:?}, but `{name}` wrote {header:?}");
+            }
+            checked.insert(word.clone());
+        }
+    }
+    for word in ["images", "features", "vocabulary", "histograms", "predictions", "multi-label-predictions", "metrics"] {
+        assert!(checked.contains(word), "the quickstart checks the `{word}` section");
     }
 }

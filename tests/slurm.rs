@@ -203,3 +203,21 @@ fn without_sbatch_the_slurm_executor_is_one_clear_error_before_anything_runs() {
     let local = p.cmd(&["run", "p.toml", "--executor", "local"]).env("PATH", empty.path()).output().unwrap();
     assert!(local.status.success(), "--executor local overrides the file: {}", text(&local.stderr));
 }
+
+#[test]
+fn a_command_stage_runs_as_a_cluster_job_with_the_same_metrics_as_locally() {
+    let Some(_cluster) = cluster() else { return };
+    let pipeline = "[stages.data]\nkind = \"load\"\ndataset = \"synthetic\"\nclasses = 3\nimages = 60\nimage_size = 16\n\n\
+                    [stages.majority]\nkind = \"command\"\ncommand = [\"python3\", \"majority.py\"]\nproduces = \"predictions\"\ncode = [\"majority.py\"]\n\n\
+                    [stages.majority.inputs]\nimages = \"data\"\n\n[stages.compare]\nkind = \"evaluate\"\npredictions = [\"majority\"]\n";
+    let program = include_str!("programs/majority.py");
+    let (local, remote) = (Project::new(pipeline), Project::new(&format!("{EXECUTOR}{pipeline}")));
+    for p in [&local, &remote] {
+        std::fs::write(p.path().join("majority.py"), program).unwrap();
+    }
+    let (l, r) = (local.run(&[], 0), remote.run(&[], 0));
+    assert!(stage(&r, "majority")["job_id"].as_str().is_some_and(|id| !id.is_empty()), "it ran as a job: {r}");
+    let metrics = |p: &Project| std::fs::read_to_string(p.path().join("reports/p/latest/metrics.csv")).unwrap();
+    assert_eq!(metrics(&local), metrics(&remote));
+    assert_eq!(stage(&l, "majority")["key"], stage(&r, "majority")["key"], "where it runs is no part of the key");
+}

@@ -38,7 +38,7 @@ pub fn dag(file: &Path, dot: bool) -> Outcome {
 pub fn stages(kind: Option<&str>) -> Outcome {
     let Some(name) = kind else {
         let rows: Vec<Vec<String>> =
-            stages::registry().iter().map(|k| vec![k.name.to_string(), k.output.describe().to_string(), k.summary.to_string()]).collect();
+            stages::registry().iter().map(|k| vec![k.name.to_string(), produces(k), k.summary.to_string()]).collect();
         print!("{}", table(&["kind", "produces", "summary"], &rows));
         return Ok(EXIT_OK);
     };
@@ -46,6 +46,10 @@ pub fn stages(kind: Option<&str>) -> Outcome {
         let nearest = pipe_core::suggest::nearest(name, stages::registry().iter().map(|k| k.name)).map(str::to_string);
         return Err(CliError::NoSuchKind { name: name.to_string(), nearest });
     };
+    if k.is_command() {
+        println!("{} (version {}): {}\n\n{}", k.name, k.version, k.summary, stages::command::SYNTAX);
+        return Ok(EXIT_OK);
+    }
     println!("{} (version {}): {}\nproduces: {}\n", k.name, k.version, k.summary, k.output.describe());
     if !k.inputs.is_empty() {
         let rows: Vec<Vec<String>> = k
@@ -78,4 +82,9 @@ pub fn stages(kind: Option<&str>) -> Outcome {
         .collect();
     print!("{}", table(&["parameter", "type", "default", "description"], &rows));
     Ok(EXIT_OK)
+}
+
+/// What a kind produces, as `pipe stages` lists it.
+fn produces(k: &stages::KindDef) -> String {
+    if k.is_command() { "what `produces` says".to_string() } else { k.output.describe().to_string() }
 }

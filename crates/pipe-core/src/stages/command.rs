@@ -1,7 +1,7 @@
 //! `command`: the user's own program as a stage (DVC's `cmd`, Snakemake's
 //! `script:`), cached, swept, scheduled and compared like the built-in kinds.
 //!
-//! A command stage is written with its own keys (see [`crate::spec`]'s
+//! A command stage is written with its own keys (read by the `spec` module's
 //! `command` reader): `command` (argv), `produces` (an artifact type),
 //! `code` (globs whose content is part of the key), `threads`, `timeout`,
 //! an `[inputs]` table of freely named slots and a `[params]` table of any
@@ -30,7 +30,7 @@ impl StageParams for CommandParams {
 pub static COMMAND: KindDef = KindDef {
     name: "command",
     version: 1,
-    summary: "your own program as a stage: `command = [argv]`, `produces = \"predictions\"`, `code = [globs]`, `[inputs]`, `[params]`",
+    summary: "your own program as a stage (`pipe stages command` shows how): cached, swept, scheduled and compared like the built-in kinds",
     inputs: &[],
     output: ArtifactType::Files,
     params: Schema::of::<CommandParams>(),
@@ -40,6 +40,29 @@ pub static COMMAND: KindDef = KindDef {
     names_inputs: false,
     job: JobDefaults::WORKER,
 };
+
+/// What `pipe stages command` prints: the keys of a command stage.
+pub const SYNTAX: &str = r#"[stages.NAME]
+kind = "command"
+command = ["python3", "stages/logreg.py"]  # required: argv, run in the pipeline file's folder
+produces = "predictions"                    # required: predictions | multi-label-predictions | histograms | files
+code = ["stages/logreg.py", "lib/*.py"]     # files (globs, relative to the pipeline file) whose content is in the key
+threads = 1                                 # slots it holds; PIPE_THREADS and OMP_NUM_THREADS say so (in the key)
+timeout = "2h"                              # stopped after this long (seconds, or "90s", "30m", "2h", "1d"; not in the key)
+
+[stages.NAME.inputs]                        # slot = stage, or a list of stages; any names
+images = "data"
+
+[stages.NAME.params]                        # any TOML values: handed to the program, part of the key
+c = 1.0
+
+[stages.NAME.matrix]                        # sweeps over params, as for every kind
+c = [0.1, 1.0, 10.0]
+
+The program gets PIPE_JOB (a JSON file: stage, params, seed, threads, each input's folder and
+index CSV, out_dir) and PIPE_OUT (the folder to write into); `progress N/M` lines on stdout move
+the progress bar. What it must write for each `produces`: docs/artifacts.md. A Python helper:
+python/pipe_stage.py."#;
 
 /// What a command stage may produce: the artifact types pipe can validate
 /// and hand on, and `files` (cached and handed on as they are).

@@ -5,7 +5,8 @@
 //!
 //! No orphans: the worker ends the program's whole group when the engine
 //! stops it (SIGTERM, then SIGKILL after a moment), on Ctrl-C (SIGINT
-//! reaches the engine's group, the worker's, not the program's), when the
+//! reaches the engine's group, not the program's: the worker ignores it and
+//! the engine stops the worker with SIGTERM), when the
 //! engine dies (the worker's parent-death signal is SIGTERM, which it
 //! catches while a program runs), on a timeout, and when the worker itself fails.
 
@@ -218,9 +219,13 @@ fn human(d: Duration) -> String {
 fn guard_signals() {
     // SAFETY: installing a handler that only calls async-signal-safe functions.
     unsafe {
-        for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        for signal in [libc::SIGTERM, libc::SIGHUP] {
             libc::signal(signal, end_group_and_exit as *const () as libc::sighandler_t);
         }
+        // Ctrl-C reaches the engine too, which stops this worker with
+        // SIGTERM and records the run as interrupted; dying of SIGINT
+        // first would record the stage as failed instead.
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
     }
 }
 
