@@ -191,6 +191,13 @@ fn read_matrix(stage: &str, value: &Spanned<DeValue>, errors: &mut Vec<Diagnosti
                 continue;
             }
         };
+        if items.len() > super::matrix::MAX_STAGES {
+            errors.push(Diagnostic::new(
+                values.span(),
+                format!("stage `{stage}`: matrix `{name}` lists {} values, more than the {} stages a pipeline may expand to", items.len(), super::matrix::MAX_STAGES),
+            ));
+            continue;
+        }
         let mut checked: Vec<ParamValue> = Vec::with_capacity(items.len());
         for item in items.iter() {
             match to_json(item.get_ref()).map(ParamValue::Json) {

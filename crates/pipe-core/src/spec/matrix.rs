@@ -86,6 +86,13 @@ pub fn read_matrix(stage: &str, kind: &KindDef, value: &Spanned<DeValue>, errors
             );
             continue;
         }
+        if items.len() > MAX_STAGES {
+            errors.push(
+                Diagnostic::new(values.span(), format!("stage `{stage}`: matrix `{name}` lists {} values, more than the {MAX_STAGES} stages a pipeline may expand to", items.len()))
+                    .hint("sweep fewer values, or split the sweep over several pipelines"),
+            );
+            continue;
+        }
         let mut checked = Vec::with_capacity(items.len());
         for item in items.iter() {
             match check_value(&def.ty, &super::parse::raw_value(item.get_ref())) {
@@ -96,7 +103,10 @@ pub fn read_matrix(stage: &str, kind: &KindDef, value: &Spanned<DeValue>, errors
                 Err(e) => errors.push(Diagnostic::new(item.span(), format!("stage `{stage}`: matrix `{name}`: {}", e.0))),
             }
         }
-        out.push((def.name.to_string(), checked));
+        // A list whose every value was wrong has its errors already.
+        if !checked.is_empty() {
+            out.push((def.name.to_string(), checked));
+        }
     }
     // In the kind's parameter order: TOML tables do not keep the written one.
     out.sort_by_key(|(name, _)| kind.params.iter().position(|p| p.name == name));
@@ -155,7 +165,7 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
     }
     let index: BTreeMap<&str, usize> = spec.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
     let mut variants: Vec<Vec<Assignment>> = vec![Vec::new(); spec.stages.len()];
-    let mut too_many = false;
+    let mut too_many: Option<std::ops::Range<usize>> = None;
     for &i in order {
         let stage = &spec.stages[i];
         // Inputs through one-stage and Carry slots carry their variants along.
@@ -170,6 +180,13 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
                 combos = join(&combos, &variants[j]);
             }
         }
+        // Counted before anything is built: a product past the limit is an
+        // error at once, however large.
+        let size = stage.sweep.params.iter().fold(combos.len(), |n, (_, v)| n.saturating_mul(v.len()));
+        if size > MAX_STAGES {
+            too_many = Some(stage.span.clone());
+            break;
+        }
         for (param, values) in &stage.sweep.params {
             let dim = Dim::Param { stage: stage.name.clone(), param: param.clone() };
             combos = combos.iter().flat_map(|c| values.iter().map(|v| with(c, dim.clone(), display(v))).collect::<Vec<_>>()).collect();
@@ -178,18 +195,23 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
             || (repeats.resplit && SPLIT_KINDS.contains(&stage.kind.name))
             || stage.command.as_ref().is_some_and(|c| crate::stages::command::is_approach(c.produces));
         if let Some(n) = stage.sweep.repeats.or(repeats.repeats.filter(|_| repeated_kind)) {
+            let repeated = combos.iter().any(|c| c.iter().any(|(d, _)| *d == Dim::Repeat));
+            if !repeated && combos.len().saturating_mul(n as usize) > MAX_STAGES {
+                too_many = Some(stage.span.clone());
+                break;
+            }
             combos = with_repeats(stage, combos, n, errors);
         }
         if combos.len() > MAX_STAGES {
-            too_many = true;
+            too_many = Some(stage.span.clone());
             break;
         }
         variants[i] = if combos.len() == 1 && combos[0].is_empty() { Vec::new() } else { combos };
     }
     let total: usize = variants.iter().map(|v| v.len().max(1)).sum();
-    if too_many || total > MAX_STAGES {
+    if too_many.is_some() || total > MAX_STAGES {
         errors.push(
-            Diagnostic::new(None, format!("the matrix and repeats expand this pipeline past {MAX_STAGES} stages"))
+            Diagnostic::new(too_many, format!("the matrix and repeats expand this pipeline past {MAX_STAGES} stages"))
                 .hint("sweep fewer values, or split the sweep over several pipelines"),
         );
         return;

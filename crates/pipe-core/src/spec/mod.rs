@@ -145,3 +145,6 @@ pub fn load(path: &Path) -> Result<PipelineSpec, LoadError> {
 
 #[cfg(all(test, feature = "test-kinds"))]
 mod tests;
+
+#[cfg(test)]
+mod fuzz_tests;

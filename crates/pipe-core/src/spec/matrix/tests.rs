@@ -183,3 +183,28 @@ fn a_sweep_past_the_limit_is_an_error() {
     let text = errors(&format!("[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nvalue = [{list}]\nitems = [{list}]\n"));
     assert!(text.contains("past 1000 stages"), "{text}");
 }
+
+#[test]
+fn a_list_whose_every_value_is_wrong_is_an_error_not_a_panic() {
+    for list in [r#"["many"]"#, "[[20], [30]]", "[0.5, 1.5]", r#"[true, "x"]"#] {
+        let text = errors(&format!("[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nitems = {list}\n"));
+        assert!(text.contains("pipelines/t.toml:4:") && text.contains("matrix `items`: expected integer"), "{list}: {text}");
+    }
+}
+
+#[test]
+fn a_huge_sweep_is_refused_before_it_is_expanded() {
+    // A million values, and a product of a billion: each answered at once,
+    // with the line of what is too large.
+    let million = format!("[{}]", vec!["1"; 1_000_000].join(","));
+    let text = errors(&format!("[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nitems = {million}\n"));
+    assert!(text.contains("pipelines/t.toml:4:9") && text.contains("lists 1000000 values, more than the 1000 stages"), "{}", &text[..300.min(text.len())]);
+    let thousand = |from: i64| format!("[{}]", (from..from + 1000).map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+    let text = errors(&format!(
+        "[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nitems = {}\nvalue = {}\nsleep_ms = {}\n",
+        thousand(1),
+        thousand(1),
+        thousand(0)
+    ));
+    assert!(text.contains("pipelines/t.toml:1:") && text.contains("past 1000 stages"), "{}", &text[..300.min(text.len())]);
+}
