@@ -120,6 +120,18 @@ fn the_example_stage_runs_through_the_python_helper() {
 }
 
 #[test]
+fn the_program_finds_its_files_when_pipe_runs_from_another_folder() {
+    // The program runs in the pipeline file's folder; every path it is
+    // given must work from there.
+    let p = Project::new("");
+    std::fs::create_dir_all(p.path().join("exp/stages")).unwrap();
+    std::fs::write(p.path().join("exp/stages/majority.py"), PROGRAM).unwrap();
+    std::fs::write(p.path().join("exp/p.toml"), PIPELINE).unwrap();
+    let out = p.pipe(&["run", "exp/p.toml"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+}
+
+#[test]
 fn a_sweep_over_a_program_parameter_runs_one_stage_per_value() {
     let p = project(&PIPELINE.replace("[stages.majority.params]\nshift = 0", "[stages.majority.matrix]\nshift = [0, 1]"));
     let record = p.run(&[], 0);

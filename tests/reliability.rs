@@ -316,3 +316,26 @@ fn a_closed_pipe_ends_a_listing_quietly() {
     let out = child.wait_with_output().unwrap();
     assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
 }
+
+/// An input overwritten while a stage reads it (a worker stage, and one in
+/// the engine): the stage fails naming the input, and nothing built from
+/// the changed bytes is published under the clean key.
+#[test]
+fn an_input_changed_while_a_stage_runs_fails_it_and_nothing_is_published() {
+    for consumer in ["kind = \"test-worker\"\nvalues = \"fast\"\nsleep_ms = 1500", "kind = \"test-sum\"\nvalues = \"fast\"\nsleep_ms = 1500"] {
+        let p = Project::new(&SLOW.replace("kind = \"test-sum\"\nvalues = \"fast\"\nsleep_ms = 60000", consumer));
+        let first = p.run(&["--stage", "fast"], 0);
+        let value = entry_file(&p, &first, "fast", "value.txt");
+        let run = spawn_run(&p, &[]);
+        wait_for("the consumer to start", || tmp_is_busy(&p));
+        std::fs::write(&value, "1000\n").unwrap();
+        let out = run.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let record = p.last();
+        let error = stage_of(&record, "slow")["error"].as_str().unwrap().to_string();
+        assert!(error.starts_with("input `fast` changed while `slow` ran ("), "{error}");
+        assert!(error.contains("nothing was published. `pipe verify --discard` removes the damaged entry"), "{error}");
+        assert!(!entry_file(&p, &record, "slow", "value.txt").exists(), "nothing built from the changed input is published");
+        assert_eq!(p.entries().len(), 1);
+    }
+}

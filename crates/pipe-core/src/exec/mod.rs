@@ -374,7 +374,7 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
                 .thread_name(move |t| format!("stage-{i}-{t}"))
                 .build()
                 .map_err(|e| StageError::Failed(format!("cannot start threads: {e}")))?;
-            pool.install(|| run(&mut ctx))?;
+            pool.install(|| run(&mut ctx)).map_err(|e| failed_because(plan, cache, i, e))?;
             ctx.save_log()?;
         }
         Process::Worker | Process::Torch => {
@@ -396,7 +396,8 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
                     request,
                     logs: absolute(cache.root().join("slurm-logs")),
                 };
-                let times = slurm::job::run(&sj, &job, writer.tmp_dir(), &events, &cancel)?;
+                let times = slurm::job::run(&sj, &job, writer.tmp_dir(), &events, &cancel).map_err(|e| failed_because(plan, cache, i, e))?;
+                inputs_unchanged(plan, cache, i)?;
                 let publishing = Instant::now();
                 return match publish(writer, stage, planned, &cancel)? {
                     Done::Ran(hold, _) => Ok(Done::Ran(hold, Some((times.to_start, times.to_notice + publishing.elapsed().as_secs_f64())))),
@@ -408,10 +409,43 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
             // Best effort: the job file sits beside `out/`, outside what the
             // manifest lists, so one left behind changes nothing.
             let _ = crate::fsx::remove_file(&job_file);
-            result?;
+            result.map_err(|e| failed_because(plan, cache, i, e))?;
         }
     }
+    inputs_unchanged(plan, cache, i)?;
     publish(writer, stage, planned, &cancel)
+}
+
+/// The inputs a stage read are still what its key names: each input entry's
+/// files against its manifest (blake3, from the page cache: cheap), checked
+/// after the stage ran and before its output is published. An input
+/// overwritten while it ran would otherwise be published under a clean key.
+fn inputs_unchanged(plan: &Plan, cache: &Cache, i: usize) -> Result<(), StageError> {
+    for j in plan.dag.deps[i].iter().copied() {
+        let problem = match cache.lookup(&plan.stages[j].key) {
+            Lookup::Hit(entry) => match entry.verify() {
+                Ok(()) => continue,
+                Err(e) => e.to_string(),
+            },
+            Lookup::Corrupt(why) => why,
+            Lookup::Missing => "its cache entry is gone".to_string(),
+        };
+        return Err(StageError::Failed(format!(
+            "input `{}` changed while `{}` ran ({problem}); nothing was published. \
+             `pipe verify --discard` removes the damaged entry, and the next run rebuilds it",
+            plan.spec.stages[j].name, plan.spec.stages[i].name
+        )));
+    }
+    Ok(())
+}
+
+/// Why a stage failed: an input that changed under it (a truncated file
+/// makes a reader crash with SIGBUS) is the reason, before its own error.
+fn failed_because(plan: &Plan, cache: &Cache, i: usize, error: StageError) -> StageError {
+    if matches!(error, StageError::Cancelled) {
+        return error;
+    }
+    inputs_unchanged(plan, cache, i).err().unwrap_or(error)
 }
 
 /// The worker's job file for `stage`, on `(threads, pool)`; `File`

@@ -23,7 +23,8 @@ use serde_json::json;
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let job = ctx.command.clone().ok_or_else(|| StageError::Failed("the job of this command stage names no program".into()))?;
-    let out = ctx.out_dir().to_path_buf();
+    // Absolute: the program runs in the pipeline file's folder, not the engine's.
+    let out = absolute(ctx.out_dir());
     let scratch = program::scratch_dir(&out);
     fsx::create_dir_all(&scratch)?;
     let document = job_document(ctx, &job, &scratch)?;
@@ -70,9 +71,9 @@ fn job_document(ctx: &StageContext, job: &pipe_core::stages::command::CommandJob
     for (slot, items) in &ctx.inputs {
         let mut list = Vec::new();
         for (i, a) in items.iter().enumerate() {
-            let mut item = json!({ "stage": a.stage, "artifact": a.artifact, "dir": a.dir });
+            let mut item = json!({ "stage": a.stage, "artifact": a.artifact, "dir": absolute(&a.dir) });
             if carries_index(a.artifact) {
-                item["index"] = json!(index_csv(&a.dir, &scratch.join(format!("{slot}-{i}-index.csv")))?);
+                item["index"] = json!(absolute(&index_csv(&a.dir, &scratch.join(format!("{slot}-{i}-index.csv")))?));
             }
             list.push(item);
         }
@@ -85,10 +86,15 @@ fn job_document(ctx: &StageContext, job: &pipe_core::stages::command::CommandJob
         "seed": ctx.seed,
         "threads": ctx.threads.max(1),
         "inputs": inputs,
-        "out_dir": ctx.out_dir(),
+        "out_dir": absolute(ctx.out_dir()),
         "command": job.argv,
         "produces": job.produces,
     }))
+}
+
+/// `path` made absolute against the worker's folder (as it is, if that is gone).
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The path of an `index.csv` for the artifact in `dir`.
