@@ -339,3 +339,59 @@ fn an_input_changed_while_a_stage_runs_fails_it_and_nothing_is_published() {
         assert_eq!(p.entries().len(), 1);
     }
 }
+
+/// A read-only view of `dir`: a read-only bind mount as root (who writes
+/// through any file mode), the files' write bits taken away otherwise.
+struct ReadOnly {
+    path: PathBuf,
+    mounted: bool,
+}
+
+impl ReadOnly {
+    fn of(dir: &std::path::Path) -> ReadOnly {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let path = dir.with_extension("ro");
+            std::fs::create_dir_all(&path).unwrap();
+            let mount = |args: &[&str]| Command::new("mount").args(args).status().is_ok_and(|s| s.success());
+            assert!(
+                mount(&["--bind", dir.to_str().unwrap(), path.to_str().unwrap()]) && mount(&["-o", "remount,bind,ro", path.to_str().unwrap()]),
+                "this test needs `mount --bind` (root in a container with CAP_SYS_ADMIN) or a non-root user"
+            );
+            ReadOnly { path, mounted: true }
+        } else {
+            assert!(Command::new("chmod").args(["-R", "a-w"]).arg(dir).status().unwrap().success());
+            ReadOnly { path: dir.to_path_buf(), mounted: false }
+        }
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.path).status();
+        } else {
+            let _ = Command::new("chmod").args(["-R", "u+w"]).arg(&self.path).status();
+        }
+    }
+}
+
+#[test]
+fn a_read_only_cache_serves_cached_runs_and_verify_and_refuses_writes_clearly() {
+    let p = Project::new(REPORTED);
+    p.run(&[], 0);
+    let ro = ReadOnly::of(&p.path().join("cache"));
+    let dir = ro.path.to_str().unwrap().to_string();
+    let cached = p.run(&["--cache-dir", &dir], 0);
+    assert!(statuses(&cached).iter().all(|s| s.ends_with("=cached")), "{:?}", statuses(&cached));
+    assert!(report_file(&p, "metrics.csv").contains("sum,single,accuracy,,,7.0,,1"), "the report comes from the read-only cache");
+    let verify = p.pipe(&["verify", "--cache-dir", &dir]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+    assert!(text(&verify.stdout).contains("all sound"), "{}", text(&verify.stdout));
+    p.write(&REPORTED.replace("value = 5", "value = 6"));
+    let out = p.pipe(&["run", "p.toml", "--cache-dir", &dir]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let error = text(&out.stderr);
+    assert!(error.contains("cannot be written (") && error.contains("and 3 stages must run: b, report, sum"), "{error}");
+    assert!(error.contains("run with `--cache-dir` naming a folder you can write"), "{error}");
+}

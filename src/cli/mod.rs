@@ -31,6 +31,8 @@ use pipe_core::util::PathError;
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_INVALID: i32 = 2;
+/// A run that must build entries in a cache it cannot write.
+pub const EXIT_CACHE_READ_ONLY: i32 = 3;
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// What a subcommand ends with when it does not fail: its exit code (a run
@@ -87,6 +89,11 @@ pub enum CliError {
     /// The cache (or another file a command works on) cannot be read or written.
     #[error(transparent)]
     Io(#[from] PathError),
+    #[error(
+        "the cache {} cannot be written ({why}), and {} stage{} must run: {}\n  run with `--cache-dir` naming a folder you can write (or use one where everything is cached)",
+        root.display(), stages.len(), if stages.len() == 1 { "" } else { "s" }, stages.join(", ")
+    )]
+    ReadOnlyCache { root: PathBuf, why: String, stages: Vec<String> },
 }
 
 impl CliError {
@@ -103,6 +110,7 @@ impl CliError {
             | CliError::BadAge(_)
             | CliError::Executor(_) => EXIT_INVALID,
             CliError::Report { interrupted: true, .. } => EXIT_INTERRUPTED,
+            CliError::ReadOnlyCache { .. } => EXIT_CACHE_READ_ONLY,
             CliError::Compare(_) | CliError::WriteRecord(_) | CliError::Report { .. } | CliError::Io(_) => EXIT_FAILED,
         }
     }

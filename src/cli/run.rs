@@ -135,6 +135,18 @@ pub fn run(args: &RunArgs) -> Outcome {
         println!("{} of {} stages would run (dry run: nothing was run)", plan.to_run(), plan.stages.len());
         return Ok(EXIT_OK);
     }
+    if plan.to_run() > 0
+        && let Some(why) = cache.unwritable()
+    {
+        let stages = plan.spec.stages.iter().zip(&plan.stages).filter(|(_, p)| p.action == Action::Run).map(|(s, _)| s.name.clone()).collect();
+        return Err(CliError::ReadOnlyCache { root: cache.root().to_path_buf(), why, stages });
+    }
+    if plan.holds.iter().any(|h| !h.is_locked()) {
+        eprintln!(
+            "note: the cache {} cannot be written, so this run reads it without taking its read locks: `pipe gc` there cannot see it",
+            cache.root().display()
+        );
+    }
     let slurm = match executor {
         ExecutorKind::Slurm => Some(slurm_executor(&plan)?),
         ExecutorKind::Local => None,

@@ -115,7 +115,11 @@ pub fn fingerprint(stat_dir: &Path, source: &Path) -> Result<Fingerprint, PathEr
         }
     }
     if hashed > 0 || fresh.files.len() != old.files.len() {
-        write_atomic(&cache_file, fresh.encode().as_bytes())?;
+        match write_atomic(&cache_file, fresh.encode().as_bytes()) {
+            // A cache this run cannot write: the stats are only a shortcut.
+            Err(e) if super::lock::is_read_only(&e.source) => {}
+            other => other?,
+        }
     }
     Ok(Fingerprint { hash: hasher.finalize().to_hex().to_string(), files: listing.len(), hashed })
 }

@@ -38,19 +38,43 @@ fn open(path: &Path) -> Result<File, PathError> {
     fsx::open_with(File::options().create(true).truncate(false).write(true), path).map_err(|e| e.doing("open lock"))
 }
 
+/// Whether an error says the cache cannot be written (a read-only mount,
+/// another user's cache).
+pub fn is_read_only(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::ReadOnlyFilesystem || e.kind() == std::io::ErrorKind::PermissionDenied
+}
+
 /// A shared lock on an entry this run will read: while any run holds one,
-/// `pipe gc` leaves the entry alone. Released when dropped.
+/// `pipe gc` leaves the entry alone. Released when dropped. On a cache this
+/// run cannot write, the lock file is opened for reading (a shared `flock`
+/// needs no write access), or, when there is none, no lock is taken
+/// ([`Hold::is_locked`]): whoever can write that cache cannot see the run.
 #[derive(Debug)]
 pub struct Hold {
-    _file: File,
+    file: Option<File>,
+}
+
+impl Hold {
+    /// Whether `pipe gc` can see this hold.
+    pub fn is_locked(&self) -> bool {
+        self.file.is_some()
+    }
 }
 
 /// Takes the shared read lock of `key`, waiting while `pipe gc` holds it.
 pub fn hold(root: &Path, key: &str) -> Result<Hold, PathError> {
     let path = read_lock_path(root, key);
-    let file = open(&path)?;
+    let file = match open(&path) {
+        Ok(file) => file,
+        Err(e) if is_read_only(&e.source) => match File::open(&path) {
+            Ok(file) => file,
+            Err(missing) if missing.kind() == std::io::ErrorKind::NotFound => return Ok(Hold { file: None }),
+            Err(other) => return Err(other).at("open lock", &path),
+        },
+        Err(e) => return Err(e),
+    };
     file.lock_shared().at("lock", &path)?;
-    Ok(Hold { _file: file })
+    Ok(Hold { file: Some(file) })
 }
 
 /// What waiting for a lock ended with.

@@ -149,12 +149,32 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Cache {
     /// Opens (creating if needed) the cache at `root`.
+    /// A cache this process cannot write (a read-only mount, another
+    /// user's cache) opens too, for runs that only read it; see
+    /// [`Cache::writable`].
     pub fn open(root: &Path) -> Result<Cache, PathError> {
         for sub in ["entries", "tmp", "locks", "fingerprints"] {
             let dir = root.join(sub);
-            fsx::create_dir_all(&dir).map_err(|e| e.doing("create cache folder"))?;
+            match fsx::create_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if lock::is_read_only(&e.source) && root.join("entries").is_dir() => {}
+                Err(e) => return Err(e.doing("create cache folder")),
+            }
         }
         Ok(Cache { root: root.to_path_buf() })
+    }
+
+    /// Whether this process can build entries here: `None` if it can, else
+    /// why not (the error of writing a probe file into `tmp/`).
+    pub fn unwritable(&self) -> Option<String> {
+        let probe = self.root.join("tmp").join(format!("probe-{}", std::process::id()));
+        match fsx::write(&probe, b"") {
+            Ok(()) => {
+                let _ = fsx::remove_file(&probe);
+                None
+            }
+            Err(e) => Some(e.source.to_string()),
+        }
     }
 
     pub fn root(&self) -> &Path {
