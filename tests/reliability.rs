@@ -395,3 +395,34 @@ fn a_read_only_cache_serves_cached_runs_and_verify_and_refuses_writes_clearly() 
     assert!(error.contains("cannot be written (") && error.contains("and 3 stages must run: b, report, sum"), "{error}");
     assert!(error.contains("run with `--cache-dir` naming a folder you can write"), "{error}");
 }
+
+/// A truly full disk under the reports folder (a 64 KiB tmpfs; root only):
+/// the report's copy fills it, and the run's record is still written.
+#[test]
+fn a_full_reports_disk_still_gets_the_runs_record() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    }
+    let p = Project::new(&REPORTED.replace("values = \"sum\"", "values = \"sum\"\npadding = 200000"));
+    let disk = p.path().join("small");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"]).arg(&disk).status().unwrap();
+    assert!(mounted.success(), "this test needs `mount -t tmpfs` (root in a container with CAP_SYS_ADMIN)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(disk.clone());
+    let out = p.pipe(&["run", "p.toml", "--reports-dir", "small"]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", text(&out.stdout), text(&out.stderr));
+    let last = disk.join("reported/last/summary.json");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&last).expect("the run's record is written")).unwrap();
+    assert_eq!(record["status"], "failed");
+    let report = record["report"].as_str().unwrap();
+    assert!(report.starts_with("incomplete: ") && report.contains("its files were removed to make room for this record"), "{report}");
+    assert!(!disk.join("reported/latest").exists(), "an incomplete run is not the latest");
+}

@@ -276,7 +276,26 @@ pub fn write<T, E: std::fmt::Display>(
         }
     }
     let json = serde_json::to_vec_pretty(&record).expect("records serialise");
-    let placed = write_atomic(&staging.join("summary.json"), &json).and_then(|()| fsx::rename(&staging, &run_dir));
+    let summary = staging.join("summary.json");
+    let placed = match write_atomic(&summary, &json) {
+        Ok(()) => Ok(()),
+        // A full disk: the record matters more than a report that is
+        // incomplete anyway. Its files go, and the record says so.
+        Err(e) => {
+            clear(&staging);
+            let why = format!("its files were removed to make room for this record ({e})");
+            record.report = match &filled {
+                Err(first) => format!("incomplete: {first}; {why}"),
+                Ok(_) => format!("incomplete: {why}"),
+            };
+            if record.status == "ok" {
+                record.status = "failed".into();
+            }
+            write_atomic(&summary, &serde_json::to_vec_pretty(&record).expect("records serialise"))
+        }
+    };
+    let report_complete = filled.is_ok() && !record.report.starts_with("incomplete");
+    let placed = placed.and_then(|()| fsx::rename(&staging, &run_dir));
     if let Err(e) = placed {
         // Best effort: the error that matters is `e`; a staging folder left
         // behind is removed by a later run (`remove_stale_partials`).
@@ -284,10 +303,18 @@ pub fn write<T, E: std::fmt::Display>(
         return Err(e.into());
     }
     point(&pipeline_dir, "last", &record.run_id)?;
-    if record.status == "ok" && filled.is_ok() {
+    if record.status == "ok" && report_complete {
         point(&pipeline_dir, "latest", &record.run_id)?;
     }
     Ok((run_dir, record, filled))
+}
+
+/// Removes everything inside `dir` (best effort: what cannot go stays).
+fn clear(dir: &Path) {
+    for item in fsx::read_dir(dir).into_iter().flatten().flatten() {
+        let path = item.path();
+        let _ = if path.is_dir() { fsx::remove_dir_all(&path) } else { fsx::remove_file(&path) };
+    }
 }
 
 /// Points the link `pipeline_dir/name` at `run_id`, atomically.
