@@ -39,6 +39,9 @@ pub enum Behaviour {
     Busy(u32, Box<Behaviour>),
     /// `sbatch` rejects the request.
     Reject(&'static str),
+    /// Starts; the controller stops answering for this long, then answers
+    /// again, and the job exits 0.
+    ControllerDown(Duration),
 }
 
 #[derive(Default)]
@@ -49,6 +52,10 @@ struct State {
     dirs: BTreeMap<String, PathBuf>,
     cancels: Vec<Vec<String>>,
     submits: usize,
+    /// The sbatch arguments of the last submission.
+    args: Vec<String>,
+    /// `squeue` fails while set (the controller does not answer).
+    down: bool,
 }
 
 #[derive(Clone, Default)]
@@ -115,6 +122,15 @@ impl Fake {
                     }
                     write("exit", "143\n");
                 }
+                Behaviour::ControllerDown(for_how_long) => {
+                    started();
+                    fake.0.lock().unwrap().down = true;
+                    std::thread::sleep(for_how_long);
+                    fake.0.lock().unwrap().down = false;
+                    std::thread::sleep(Duration::from_millis(200));
+                    write("exit", "0\n");
+                    fake.set(&id, Some("COMPLETED"));
+                }
                 Behaviour::Busy(..) | Behaviour::Reject(_) => unreachable!("handled at submission"),
             }
         });
@@ -122,8 +138,9 @@ impl Fake {
 }
 
 impl Scheduler for Fake {
-    fn submit(&self, script: &Path, _args: &[String]) -> Result<String, SubmitError> {
+    fn submit(&self, script: &Path, args: &[String]) -> Result<String, SubmitError> {
         let mut s = self.0.lock().unwrap();
+        s.args = args.to_vec();
         let plan = s.plans.pop_front().unwrap_or(Behaviour::Exit(0));
         let plan = match plan {
             Behaviour::Reject(m) => return Err(SubmitError::Rejected(m.to_string())),
@@ -147,6 +164,9 @@ impl Scheduler for Fake {
 
     fn query(&self, ids: &[String]) -> Result<BTreeMap<String, JobState>, String> {
         let s = self.0.lock().unwrap();
+        if s.down {
+            return Err("squeue: error: Unable to contact slurm controller (connect failure)".into());
+        }
         Ok(ids.iter().filter_map(|id| s.states.get(id).map(|st| (id.clone(), st.clone()))).collect())
     }
 
@@ -169,6 +189,7 @@ fn settings() -> Settings {
         start_wait: Duration::from_millis(400),
         submit_tries: 3,
         submit_pause: Duration::from_millis(10),
+        controller_patience: Duration::from_millis(100),
     }
 }
 
@@ -232,11 +253,23 @@ fn failure(result: Result<job::JobTimes, StageError>) -> String {
 fn a_job_that_exits_zero_succeeds_and_its_progress_arrives() {
     let fake = Fake::with(vec![Behaviour::Exit(0)]);
     let (result, events, root) = run_one(&fake, None);
+    assert!(fake.0.lock().unwrap().args.contains(&"--no-requeue".to_string()), "a failed node's job is not requeued behind pipe's back");
     let times = result.unwrap();
     assert!(times.to_start >= 0.0 && times.to_notice < 5.0, "{times:?}");
     assert_eq!(events[0], StageEvent::Job("slurm:101".into()));
     assert!(events.contains(&StageEvent::Progress { pos: 1, len: 2, unit: "items".into() }), "{events:?}");
     assert!(!root.path().join("tmp/key-1-0/job").exists(), "a finished job leaves no folder in the entry");
+}
+
+#[test]
+fn a_controller_that_stops_answering_is_named_and_its_return_too() {
+    let fake = Fake::with(vec![Behaviour::ControllerDown(Duration::from_millis(500))]);
+    let (result, events, _root) = run_one(&fake, None);
+    assert!(result.is_ok(), "{result:?}");
+    let warnings: Vec<&String> = events.iter().filter_map(|e| if let StageEvent::Warning(w) = e { Some(w) } else { None }).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].starts_with("the Slurm controller does not answer (squeue: error: Unable to contact slurm controller"), "{}", warnings[0]);
+    assert!(warnings[1].starts_with("the Slurm controller answers again; job "), "{}", warnings[1]);
 }
 
 #[test]

@@ -127,7 +127,10 @@ fn submit(sj: &StageJob, job: &worker::Job, dir: &Path, cancel: &AtomicBool) -> 
     fsx::write(dir.join(JOB), serde_json::to_vec_pretty(job).expect("jobs serialise")).map_err(|e| e.doing("write job file"))?;
     let exe = worker::worker_exe(sj.exe_name);
     fsx::write(dir.join(SCRIPT), script(&exe, &dir, &sj.request.setup)).map_err(|e| e.doing("write job script"))?;
-    let mut args = vec![format!("--job-name=pipe-{}", job_name(sj.stage)), format!("--output={}", dir.join(LOG).display())];
+    // --no-requeue: a job whose node fails ends NODE_FAIL, which pipe names,
+    // instead of going back to the queue behind pipe's back.
+    let mut args =
+        vec![format!("--job-name=pipe-{}", job_name(sj.stage)), format!("--output={}", dir.join(LOG).display()), "--no-requeue".to_string()];
     if let Ok(cwd) = std::env::current_dir() {
         args.push(format!("--chdir={}", cwd.display()));
     }
@@ -248,6 +251,9 @@ fn wait(sj: &StageJob, dir: &Path, id: &str, events: &EventSink, cancel: &Atomic
     let mut running_unstarted: Option<Instant> = None;
     // Since when Slurm has called the job ended (or forgotten it) while its exit file is missing.
     let mut ended: Option<Instant> = None;
+    // Since when squeue has failed, and whether the user was told.
+    let mut silent: Option<Instant> = None;
+    let mut told = false;
     loop {
         tail.read(events);
         if let Some(code) = read_exit(dir) {
@@ -266,6 +272,21 @@ fn wait(sj: &StageJob, dir: &Path, id: &str, events: &EventSink, cancel: &Atomic
             return Err(StageError::Cancelled);
         }
         let state = exec.state(id, false);
+        match exec.poll_error() {
+            Some(e) if !told && silent.get_or_insert_with(Instant::now).elapsed() >= exec.settings.controller_patience => {
+                events(StageEvent::Warning(format!(
+                    "the Slurm controller does not answer ({e}); still waiting for job {id}, which Slurm keeps running meanwhile"
+                )));
+                told = true;
+            }
+            Some(_) => {}
+            None => {
+                if told {
+                    events(StageEvent::Warning(format!("the Slurm controller answers again; job {id} goes on")));
+                }
+                (silent, told) = (None, false);
+            }
+        }
         match &state {
             Some(s) if s.is_active() => {
                 ended = None;

@@ -52,6 +52,9 @@ pub struct Settings {
     /// Tries of a `sbatch` that failed for a passing reason, with a doubling pause.
     pub submit_tries: u32,
     pub submit_pause: Duration,
+    /// How long `squeue` may fail before the user hears that the controller
+    /// does not answer (a restart of `slurmctld` takes a few seconds).
+    pub controller_patience: Duration,
 }
 
 impl Settings {
@@ -65,6 +68,7 @@ impl Settings {
             start_wait: Duration::from_secs(120).max(poll_max * 4),
             submit_tries: 6,
             submit_pause: Duration::from_secs(1),
+            controller_patience: Duration::from_secs(10),
         }
     }
 }
