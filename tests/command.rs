@@ -275,3 +275,15 @@ fn a_program_past_its_timeout_is_stopped() {
     assert!(error(&record).starts_with("`python3 stages/majority.py` ran past its timeout of 2s and was stopped"), "{}", error(&record));
     assert!(gone(&program_pids(&p)));
 }
+
+#[test]
+fn control_characters_in_a_programs_output_do_not_reach_the_terminal() {
+    let p = failing("exit3");
+    let script = p.path().join("stages/majority.py");
+    let code = std::fs::read_to_string(&script).unwrap().replace("ValueError: the model diverged", "\\x1b[2J\\x1b[31mred\\rback");
+    std::fs::write(&script, code).unwrap();
+    let out = p.pipe(&["run", "p.toml"]);
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!shown.contains('\u{1b}') && !shown.contains('\r'), "{shown:?}");
+    assert!(shown.contains("\\u{1b}[2J\\u{1b}[31mred\\u{d}back"), "{shown}");
+}

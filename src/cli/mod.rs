@@ -228,7 +228,7 @@ pub fn main() -> i32 {
     match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", message(&e));
+            eprintln!("{}", pipe_core::util::printable(&message(&e)));
             e.exit_code()
         }
     }

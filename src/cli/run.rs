@@ -265,7 +265,7 @@ fn print_summary(record: &RunRecord, run_dir: &std::path::Path) {
         .iter()
         .map(|s| {
             let why = match &s.error {
-                Some(e) => e.clone(),
+                Some(e) => pipe_core::util::printable(e).into_owned(),
                 None => s.reason.to_string(),
             };
             vec![s.name.clone(), s.kind.clone(), s.status.as_str().to_string(), format!("{:.2}", s.seconds), why]

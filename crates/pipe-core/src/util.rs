@@ -81,6 +81,16 @@ pub fn parse_age(text: &str) -> Option<Duration> {
 }
 
 /// `1536` -> `1.5 KiB`.
+/// `text` safe for a terminal: control characters other than newline and
+/// tab (an ANSI escape in a file name, a carriage return in a program's
+/// output) written as `\u{1b}`, so a hostile name cannot rewrite the screen.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() }).collect())
+}
+
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
@@ -100,6 +110,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PathError> {
     let tmp = parent.join(format!(".{}.tmp.{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("file"), std::process::id()));
     crate::fsx::write(&tmp, bytes)?;
     crate::fsx::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod printable_tests {
+    #[test]
+    fn control_characters_are_written_out() {
+        assert_eq!(super::printable("plain\nline\tok"), "plain\nline\tok");
+        assert_eq!(super::printable("a\u{1b}[31mred\rb\u{7}"), "a\\u{1b}[31mred\\u{d}b\\u{7}");
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,8 @@ pub struct Listing {
     pub bad: Vec<BadItem>,
     /// Inputs left out by a rule (reported, never an error).
     pub dropped: Vec<BadItem>,
+    /// What the reader noticed and the user should hear (a warning each).
+    pub notes: Vec<String>,
 }
 
 impl Listing {

@@ -2,7 +2,8 @@
 //! `openclipart-svg`): `root/png/<category>[/<sub>]/NAME.png`, with the SVG
 //! twin at `root/svg/<same path>.svg`. Single label = the top-level category
 //! folder; labels = the SVG's `dc:subject` keywords (lower-cased, trimmed,
-//! empty ones dropped). A PNG without an SVG twin has no keywords.
+//! empty ones dropped). A PNG without a readable SVG twin has no keywords,
+//! and the listing's notes count such images.
 
 use std::path::Path;
 
@@ -19,12 +20,32 @@ pub fn list(root: &Path) -> Result<Listing, DataError> {
         )));
     }
     let mut listing = Listing::default();
+    // PNGs whose SVG twin is missing, and those whose twin cannot be read.
+    let (mut missing, mut unreadable): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for (label, files) in class_folders(&png)? {
         for (path, is_link) in files {
             let rel = path.strip_prefix(&png).expect("below png/");
             let svg = root.join("svg").join(rel).with_extension("svg");
-            let labels = fsx::read_to_string(&svg).map(|t| keywords(&t)).unwrap_or_default();
+            let labels = match fsx::read_to_string(&svg) {
+                Ok(text) => keywords(&text),
+                Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {
+                    missing.push(svg.display().to_string());
+                    Vec::new()
+                }
+                Err(e) => {
+                    unreadable.push(format!("{} ({})", svg.display(), e.source));
+                    Vec::new()
+                }
+            };
             listing.candidates.push(Candidate { source: Source::File(path), label: label.clone(), labels, is_link });
+        }
+    }
+    for (list, what) in [(&missing, "without an SVG twin"), (&unreadable, "whose SVG twin cannot be read")] {
+        if let Some(first) = list.first() {
+            listing.notes.push(format!(
+                "images {what}: {} (the first: {first}); they have no keywords and take no part in the multi-label task",
+                list.len()
+            ));
         }
     }
     Ok(listing)
@@ -81,5 +102,26 @@ mod tests {
         </dc:subject><dc:title>x</dc:title><rdf:li>not a subject</rdf:li></svg>"#;
         assert_eq!(keywords(svg), ["computer", "network & hub"]);
         assert!(keywords("<svg/>").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    #[test]
+    fn images_without_a_readable_svg_twin_are_counted() {
+        let root = tempfile::tempdir().unwrap();
+        for f in ["png/cat/a.png", "png/cat/b.png", "png/dog/c.png", "svg/cat/a.svg"] {
+            let path = root.path().join(f);
+            fsx::create_dir_all(path.parent().unwrap()).unwrap();
+            fsx::write(&path, "<dc:subject><rdf:li>Red</rdf:li></dc:subject>").unwrap();
+        }
+        let listing = list(root.path()).unwrap();
+        assert_eq!(listing.candidates.len(), 3);
+        assert_eq!(listing.candidates.iter().filter(|c| c.labels == ["red"]).count(), 1);
+        assert_eq!(listing.notes.len(), 1, "{:?}", listing.notes);
+        let note = &listing.notes[0];
+        assert!(note.starts_with("images without an SVG twin: 2 (the first: ") && note.ends_with("take no part in the multi-label task"), "{note}");
     }
 }

@@ -113,6 +113,7 @@ impl Progress {
     }
 
     pub fn warning(&mut self, name: &str, text: &str) {
+        let text = crate::util::printable(text);
         if self.mode == Mode::Quiet {
             eprintln!("warning: {name}: {text}");
         } else {
@@ -133,7 +134,7 @@ impl Progress {
             s => format!("{:<7} {name} ({seconds:.2}s)", s.as_str()),
         };
         if self.mode != Mode::Quiet || status == StageStatus::Failed {
-            self.line(&text);
+            self.line(&crate::util::printable(&text));
         }
     }
 

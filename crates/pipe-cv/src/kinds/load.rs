@@ -34,7 +34,10 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     decode::init_opencv(1);
     let p: LoadParams = ctx.typed_params()?;
     let synthetic = Synthetic { classes: p.classes as usize, images: p.images as usize, imbalance: p.imbalance, seed: ctx.seed };
-    let Listing { mut candidates, mut bad, dropped } = list(&p, &synthetic)?;
+    let Listing { mut candidates, mut bad, dropped, notes } = list(&p, &synthetic)?;
+    for note in notes {
+        ctx.warn(note);
+    }
     let listed_classes: BTreeSet<String> = candidates.iter().map(|c| c.label.clone()).collect();
     if p.limit > 0 {
         candidates = limit(ctx, candidates, p.limit as usize);
