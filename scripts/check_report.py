@@ -6,7 +6,8 @@ drawn), no tables, or a sortable table whose header click does not sort.
 
 Without a report, it makes one: runs the quickstart pipeline (every stage
 kind) with the `pipe` of the debug build into a temporary folder, then checks
-that run's report. `make test` calls it so after the Rust tests.
+that run's report, and recomputes every metric of it with scripts/check_metrics.py
+(scikit-learn). `make test` calls it so after the Rust tests.
 
 Usage:
   python3 scripts/check_report.py [REPORT_HTML] [--screenshot PNG] [--width W --height H]
@@ -124,6 +125,13 @@ def main():
         raw = out.stdout[at + len(marker):out.stdout.index('"', at + len(marker))]
         found = json.loads(raw.replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
         problems = found["problems"] + [f"script error: {e}" for e in errors]
+        if not args.report:
+            # Every metric of the quickstart's report, recomputed by scikit-learn from its predictions.
+            metrics = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_metrics.py"), str(report.parent)],
+                                     capture_output=True, text=True)
+            print(metrics.stdout.strip().splitlines()[-1] if metrics.stdout.strip() else "check_metrics: no output")
+            if metrics.returncode != 0:
+                problems.append(f"check_metrics.py disagrees with the report:\n{metrics.stdout}{metrics.stderr}")
         if args.screenshot:
             args.screenshot.parent.mkdir(parents=True, exist_ok=True)
             shot = headless(browser, f"--screenshot={args.screenshot.resolve()}", f"--window-size={args.width},{args.height}",
