@@ -276,11 +276,39 @@ fn changed_source_data_reruns_the_stage() {
     assert_eq!(gone.status.code(), Some(2));
     assert!(
         text(&gone.stderr).contains(
-            "stage `a`: `root`: data (relative to the current folder) does not exist: put the data there, or change `root` in p.toml"
+            "stage `a`: `root`: data does not exist (relative to the folder of p.toml: ./data): put the data there, or change `root` in p.toml"
         ),
         "{}",
         text(&gone.stderr)
     );
+}
+
+#[test]
+fn a_pipeline_reads_its_data_relative_to_itself_from_any_folder() {
+    let p = Project::new("");
+    std::fs::create_dir_all(p.path().join("exp/data")).unwrap();
+    for f in ["x.png", "y.png"] {
+        std::fs::write(p.path().join("exp/data").join(f), f).unwrap();
+    }
+    // A decoy where the old rule (the working folder) would have looked.
+    std::fs::create_dir_all(p.path().join("data")).unwrap();
+    std::fs::write(p.path().join("exp/p.toml"), "[stages.a]\nkind = \"test-source\"\nroot = \"data\"\n").unwrap();
+    let from_root = p.pipe(&["run", "exp/p.toml"]);
+    assert!(from_root.status.success(), "{}", text(&from_root.stderr));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.path().join("reports/p/latest/summary.json")).unwrap()).unwrap();
+    assert_eq!(value_of(&p, &record, "a"), "3", "1 + the two files of exp/data");
+    // From inside exp/, with the same cache: the same data, so the same key.
+    let inside = Command::new(env!("CARGO_BIN_EXE_pipe"))
+        .args(["run", "p.toml", "--cache-dir", "../cache", "--reports-dir", "../reports"])
+        .current_dir(p.path().join("exp"))
+        .output()
+        .unwrap();
+    assert!(inside.status.success(), "{}", text(&inside.stderr));
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.path().join("reports/p/latest/summary.json")).unwrap()).unwrap();
+    assert_eq!(status_of(&again, "a"), "cached");
+    assert_eq!(stage_of(&again, "a")["key"], stage_of(&record, "a")["key"]);
 }
 
 #[test]

@@ -360,7 +360,7 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
             let mut ctx = StageContext::new(
                 stage.name.clone(),
                 stage.kind,
-                stage.params.clone(),
+                resolved_params(&plan.spec.file, stage),
                 stage.seed,
                 inputs,
                 threads,
@@ -448,9 +448,8 @@ fn failed_because(plan: &Plan, cache: &Cache, i: usize, error: StageError) -> St
     inputs_unchanged(plan, cache, i).err().unwrap_or(error)
 }
 
-/// The worker's job file for `stage`, on `(threads, pool)`; `File`
-/// parameters are handed over resolved against `spec_file`'s folder (the
-/// key keeps them as written).
+/// The worker's job file for `stage`, on `(threads, pool)`, with its
+/// parameters as [`resolved_params`] hands them over.
 fn worker_job(
     spec_file: &std::path::Path,
     stage: &crate::spec::StageSpec,
@@ -464,12 +463,7 @@ fn worker_job(
             (slot, items.into_iter().map(|a| worker::JobInput { stage: a.stage, artifact: a.artifact, dir: a.dir }).collect())
         })
         .collect();
-    let mut params = stage.params.to_json();
-    for def in stage.kind.params.iter().filter(|p| matches!(p.ty, crate::stages::params::ParamType::File)) {
-        if let Some(serde_json::Value::String(written)) = params.get_mut(def.name) {
-            *written = absolute(crate::spec::resolve_file(spec_file, written)).display().to_string();
-        }
-    }
+    let params = resolved_params(spec_file, stage).to_json();
     worker::Job {
         stage: stage.name.clone(),
         kind: stage.kind.name.to_string(),
@@ -481,6 +475,21 @@ fn worker_job(
         out_dir,
         command: None,
     }
+}
+
+/// `stage`'s parameters as its run function gets them: `File` and `Path`
+/// parameters resolved against `spec_file`'s folder and made absolute (the
+/// key keeps them as written), so a pipeline reads the same files from any
+/// working folder, and a cluster node finds them.
+fn resolved_params(spec_file: &std::path::Path, stage: &crate::spec::StageSpec) -> crate::stages::Params {
+    use crate::stages::params::{ParamType, ParamValue};
+    let mut params = stage.params.clone();
+    for def in stage.kind.params.iter().filter(|p| matches!(p.ty, ParamType::File | ParamType::Path { .. })) {
+        if let Some(ParamValue::Str(written)) = params.0.get_mut(def.name) {
+            *written = absolute(crate::spec::resolve_file(spec_file, written)).display().to_string();
+        }
+    }
+    params
 }
 
 /// Publishes a finished stage's entry, unless the run was interrupted.

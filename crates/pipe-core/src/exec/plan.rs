@@ -24,11 +24,11 @@ pub enum PlanError {
     #[error("{flag} {name}: no such stage in {}{}", file.display(), did_you_mean(.nearest))]
     NoSuchStage { flag: &'static str, name: String, file: PathBuf, nearest: Option<String> },
     #[error(
-        "stage `{stage}`: `{param}`: {path}{} does not exist: put the data there, or change `{param}` in {}",
-        relative_note(.path),
+        "stage `{stage}`: `{param}`: {written} does not exist{}: put the data there, or change `{param}` in {}",
+        relative_note(.written, .path, .file),
         file.display()
     )]
-    MissingSource { stage: String, param: &'static str, path: String, file: PathBuf },
+    MissingSource { stage: String, param: &'static str, written: String, path: String, file: PathBuf },
     #[error("stage `{stage}`: {source}\n  fix the pattern in {}, or create the file", file.display())]
     Code {
         stage: String,
@@ -55,8 +55,12 @@ pub enum PlanError {
     Cache(#[from] PathError),
 }
 
-fn relative_note(path: &str) -> &'static str {
-    if Path::new(path).is_relative() { " (relative to the current folder)" } else { "" }
+fn relative_note(written: &str, resolved: &str, file: &Path) -> String {
+    if written == resolved || Path::new(written).is_absolute() {
+        String::new()
+    } else {
+        format!(" (relative to the folder of {}: {resolved})", file.display())
+    }
 }
 
 fn did_you_mean(nearest: &Option<String>) -> String {
@@ -167,14 +171,12 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
         let mut sources = BTreeMap::new();
         for def in stage.kind.params.iter().filter(|p| matches!(p.ty, ParamType::Path { fingerprint: true } | ParamType::File)) {
             if let ParamValue::Str(written) = stage.params.get(def.name) {
-                let path = match def.ty {
-                    ParamType::File => crate::spec::resolve_file(&spec.file, written).display().to_string(),
-                    _ => written.clone(),
-                };
+                let path = crate::spec::resolve_file(&spec.file, written).display().to_string();
                 if !Path::new(&path).exists() {
                     return Err(PlanError::MissingSource {
                         stage: stage.name.clone(),
                         param: def.name,
+                        written: written.clone(),
                         path: path.clone(),
                         file: spec.file.clone(),
                     });

@@ -47,6 +47,11 @@ pub fn parse(file: &Path, source: &str) -> Result<PipelineSpec, Vec<Diagnostic>>
                 .hint("add a stage, e.g. `[stages.data]` with `kind = \"load\"`; `pipe stages` lists the kinds"),
         );
     }
+    // `cache` and `reports` written in the file are relative to it, as its
+    // data roots are (the defaults and the command-line flags: to the
+    // working folder).
+    spec.cache_dir = spec.cache_dir.map(|d| super::resolve_file(file, &d.to_string_lossy()));
+    spec.reports_dir = spec.reports_dir.map(|d| super::resolve_file(file, &d.to_string_lossy()));
     check_references(&spec, &mut errors);
     match super::dag::Dag::build(&spec) {
         Err(cycles) => errors.extend(cycles),

@@ -25,9 +25,10 @@ pub enum ParamType {
     Choice(&'static [&'static str]),
     /// Free text.
     Text,
-    /// A filesystem path; a relative one starts from the folder `pipe` runs
-    /// in (as `cache/` and `reports/` do). When
-    /// `fingerprint` is set, the content below it is folded into the key.
+    /// A filesystem path (a dataset's `root`), written relative to the
+    /// pipeline file's folder (absolute paths and `~/` as they are); the
+    /// stage receives the resolved path. When `fingerprint` is set, the
+    /// content below it is folded into the key.
     Path {
         fingerprint: bool,
     },
