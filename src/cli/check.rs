@@ -6,8 +6,8 @@ use std::path::Path;
 use super::{CliError, EXIT_OK, Outcome, load_pipeline, table};
 use pipe_core::stages::{self, params::Default};
 
-pub fn check(file: &Path) -> Outcome {
-    let (spec, _) = load_pipeline(file)?;
+pub fn check(file: &Path, set: &super::SetArgs) -> Outcome {
+    let (spec, _) = load_pipeline(file, set)?;
     println!(
         "{}: ok, pipeline `{}` with {} stage{}",
         file.display(),
@@ -29,8 +29,8 @@ pub fn check(file: &Path) -> Outcome {
     Ok(EXIT_OK)
 }
 
-pub fn dag(file: &Path, dot: bool) -> Outcome {
-    let (spec, dag) = load_pipeline(file)?;
+pub fn dag(file: &Path, dot: bool, set: &super::SetArgs) -> Outcome {
+    let (spec, dag) = load_pipeline(file, set)?;
     print!("{}", if dot { pipe_core::graph::render_dot(&spec) } else { pipe_core::graph::render_text(&spec, &dag) });
     Ok(EXIT_OK)
 }

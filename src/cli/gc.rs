@@ -41,7 +41,7 @@ pub fn gc(args: &GcArgs) -> Outcome {
     } else {
         let mut keys = HashSet::new();
         for file in &args.pipelines {
-            let (spec, dag) = load_pipeline(file)?;
+            let (spec, dag) = load_pipeline(file, &Default::default())?;
             let p = plan(spec, dag, &cache, None, &PlanOptions::default())?;
             keys.extend(p.stages.into_iter().map(|s| s.key));
         }

@@ -120,7 +120,7 @@ impl CliError {
 /// else as `error: ...`, followed by each cause in its source chain that the
 /// message does not already say.
 pub fn message(e: &CliError) -> String {
-    if let CliError::Load(LoadError::Invalid(_)) | CliError::Graph(_) = e {
+    if let CliError::Load(LoadError::Invalid(_) | LoadError::Override { .. }) | CliError::Graph(_) = e {
         return e.to_string();
     }
     let mut text = format!("error: {e}");
@@ -171,12 +171,18 @@ pub enum Command {
     /// Show what `run` would do: each stage cached, or will run and why
     Plan(run::PlanArgs),
     /// Validate a pipeline file without running anything
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        #[command(flatten)]
+        set: SetArgs,
+    },
     /// Print the stage graph (text, or Graphviz with --dot)
     Dag {
         file: PathBuf,
         #[arg(long)]
         dot: bool,
+        #[command(flatten)]
+        set: SetArgs,
     },
     /// List the stage kinds of this build, or one kind's inputs and parameters
     Stages { kind: Option<String> },
@@ -215,8 +221,8 @@ pub fn main() -> i32 {
     let outcome = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Plan(args) => run::plan(&args),
-        Command::Check { file } => check::check(&file),
-        Command::Dag { file, dot } => check::dag(&file, dot),
+        Command::Check { file, set } => check::check(&file, &set),
+        Command::Dag { file, dot, set } => check::dag(&file, dot, &set),
         Command::Stages { kind } => check::stages(kind.as_deref()),
         Command::Gc(args) => gc::gc(&args),
         Command::Verify(args) => verify::verify(&args),
@@ -257,8 +263,23 @@ pub fn existing_cache(dir: &Path, nothing_to: &str) -> Result<Option<pipe_core::
 
 /// Loads and fully validates a pipeline (spec and graph); the error carries
 /// every problem found.
-pub fn load_pipeline(file: &Path) -> Result<(PipelineSpec, Dag), CliError> {
-    let spec = pipe_core::spec::load(file)?;
+/// `--set STAGE.PARAM=VALUE`, for the commands that read a pipeline file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SetArgs {
+    /// Override a parameter without editing the file (repeatable): the value
+    /// is TOML (`-S svm.c=[1,10]`; a bare word is a string); a list for a
+    /// plain parameter sweeps it; `pipeline.seed=3` sets a `[pipeline]` key
+    #[arg(long = "set", short = 'S', value_name = "STAGE.PARAM=VALUE")]
+    pub set: Vec<String>,
+}
+
+pub fn load_pipeline(file: &Path, set: &SetArgs) -> Result<(PipelineSpec, Dag), CliError> {
+    let overrides = set
+        .set
+        .iter()
+        .map(|o| pipe_core::spec::overrides::Override::parse(o).map_err(|e| LoadError::Override { set: o.clone(), problems: vec![e] }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let spec = pipe_core::spec::load_with(file, &overrides)?;
     match Dag::build(&spec) {
         Ok(dag) => Ok((spec, dag)),
         Err(items) => {

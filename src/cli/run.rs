@@ -30,6 +30,8 @@ pub struct PlanArgs {
     #[arg(long, value_name = "KIND", value_parser = ["local", "slurm"])]
     pub executor: Option<String>,
     #[command(flatten)]
+    pub set: super::SetArgs,
+    #[command(flatten)]
     pub dirs: Dirs,
 }
 
@@ -58,7 +60,7 @@ fn prepare_checked(
     args: &PlanArgs,
     check: impl FnOnce(&pipe_core::spec::PipelineSpec, &std::path::Path) -> Result<(), RecordError>,
 ) -> Result<(Plan, Cache, PathBuf), CliError> {
-    let (spec, dag) = load_pipeline(&args.file)?;
+    let (spec, dag) = load_pipeline(&args.file, &args.set)?;
     let cache_dir = args.dirs.cache(&spec);
     let reports = args.dirs.reports(&spec);
     check(&spec, &reports).map_err(CliError::Reports)?;
@@ -156,7 +158,7 @@ pub fn run(args: &RunArgs) -> Outcome {
     let outcome = exec::execute(&plan, &cache, jobs, slurm.as_ref(), &cancel, &mut progress);
     progress.finish();
 
-    let record = run_record(&plan, &outcome, &cache, started_at, clock.elapsed().as_secs_f64());
+    let record = run_record(&plan, &outcome, &cache, started_at, clock.elapsed().as_secs_f64(), &args.plan.set.set);
     let (run_dir, record, report) = record::write(&reports, record, |staging| pipe_core::report::write(staging, &plan, &outcome, &cache))
         .map_err(CliError::WriteRecord)?;
     print_summary(&record, &run_dir);
@@ -186,7 +188,7 @@ fn slurm_executor(plan: &Plan) -> Result<SlurmExecutor, CliError> {
     }
 }
 
-fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemTime, seconds: f64) -> RunRecord {
+fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemTime, seconds: f64, overrides: &[String]) -> RunRecord {
     let stages = plan
         .dag
         .order
@@ -233,6 +235,7 @@ fn run_record(plan: &Plan, outcome: &RunOutcome, cache: &Cache, started: SystemT
         cpu_seconds: cpu_seconds(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         report: "complete".into(),
+        overrides: overrides.to_vec(),
         stages,
     }
 }

@@ -132,6 +132,9 @@ pub fn runs(args: &RunsArgs) -> Outcome {
 pub fn show(args: &ShowArgs) -> Outcome {
     let (dir, r) = record::find(&args.reports_dir, &args.run).map_err(CliError::FindRun)?;
     println!("{} ({}), started {}, {:.2}s, {}\n", r.run_id, r.pipeline, r.started, r.seconds, r.status);
+    if !r.overrides.is_empty() {
+        println!("overrides: {}\n", r.overrides.iter().map(|o| format!("--set {o}")).collect::<Vec<_>>().join(" "));
+    }
     if r.report != "complete" {
         println!("report: {}\n", r.report);
     }

@@ -194,6 +194,9 @@ pub struct RunRecord {
     /// `complete`, or `incomplete: <why>` when writing the report failed.
     #[serde(default = "complete")]
     pub report: String,
+    /// The `--set STAGE.PARAM=VALUE` overrides of the run, as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     pub stages: Vec<StageRecord>,
 }
 

@@ -13,6 +13,7 @@ mod command;
 pub mod dag;
 pub mod diag;
 pub mod matrix;
+pub mod overrides;
 mod parse;
 pub mod resources;
 
@@ -126,6 +127,40 @@ pub enum LoadError {
     Io(#[from] PathError),
     #[error("{0}")]
     Invalid(Box<Diagnostics>),
+    /// A `--set` that names nothing, or whose value the file's rules refuse.
+    #[error("{}", problems.iter().map(|p| format!("error: in --set {set}: {p}")).collect::<Vec<_>>().join("\n"))]
+    Override { set: String, problems: Vec<String> },
+}
+
+/// [`load`], with `--set` overrides applied after the file itself has been
+/// checked: a problem of the file is shown at its line:column, one an
+/// override causes as "in --set STAGE.PARAM=VALUE: …".
+pub fn load_with(path: &Path, overrides: &[overrides::Override]) -> Result<PipelineSpec, LoadError> {
+    let spec = load(path)?;
+    if overrides.is_empty() {
+        return Ok(spec);
+    }
+    let source = crate::fsx::read_to_string(path).map_err(|e| e.doing("read pipeline file"))?;
+    let blame = |i: usize, problems: Vec<String>| LoadError::Override { set: overrides[i].written.clone(), problems };
+    // One more override at a time, so a problem is blamed on the one that made it.
+    let mut last = None;
+    for n in 1..=overrides.len() {
+        let text = overrides::apply_all(&source, &overrides[..n]).map_err(|(i, e)| blame(i, vec![e]))?;
+        match parse(path, &text) {
+            Ok(spec) => last = Some(spec),
+            Err(items) => {
+                let problems = items
+                    .into_iter()
+                    .map(|d| match d.hint {
+                        Some(h) => format!("{} ({h})", d.message),
+                        None => d.message,
+                    })
+                    .collect();
+                return Err(blame(n - 1, problems));
+            }
+        }
+    }
+    Ok(last.expect("at least one override"))
 }
 
 /// Reads and validates a pipeline file, cycles included (its keys are the `graph` module's).

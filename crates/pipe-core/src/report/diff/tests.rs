@@ -26,6 +26,7 @@ fn stage(name: &str, kind: &str, key: &str, params: serde_json::Value) -> StageR
 
 fn run(dir: &Path, id: &str, words: i64, metrics: &str) -> RunRef {
     let record = RunRecord {
+        overrides: Vec::new(),
         pipeline: "demo".into(),
         run_id: id.into(),
         pipeline_file: "demo.toml".into(),
