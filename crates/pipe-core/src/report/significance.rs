@@ -28,11 +28,25 @@ pub struct RunSignificance {
 
 /// Tests every approach whose predictions both run folders hold.
 pub fn between(a: &Path, b: &Path) -> Result<RunSignificance, DiffError> {
-    let (in_a, in_b) = (approaches(a), approaches(b));
     let mut scored = Vec::new();
     let mut untested = Vec::new();
+    let (in_a, in_b) = match (approaches(a), approaches(b)) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(why), _) | (_, Err(why)) => {
+            untested.push(("every approach".to_string(), why));
+            (Vec::new(), Vec::new())
+        }
+    };
     for name in in_a.iter().filter(|n| in_b.contains(n)) {
-        let (x, y) = (read(a, name)?, read(b, name)?);
+        // A file that cannot be read, or a row without an id or with an
+        // unknown label, is a named gap: never a guess in the test.
+        let (x, y) = match (read(a, name), read(b, name)) {
+            (Ok(x), Ok(y)) => (x, y),
+            (Err(e), _) | (_, Err(e)) => {
+                untested.push((name.clone(), format!("its predictions cannot be used: {e}")));
+                continue;
+            }
+        };
         match why_not(&x, &y) {
             None => scored.extend([x, y]),
             Some(why) => untested.push((name.clone(), why)),
@@ -43,18 +57,20 @@ pub fn between(a: &Path, b: &Path) -> Result<RunSignificance, DiffError> {
     Ok(RunSignificance { rows, untested })
 }
 
-/// The approaches a run folder holds predictions of, sorted.
-fn approaches(run: &Path) -> Vec<String> {
-    let mut out: Vec<String> = fsx::read_dir(run.join("predictions"))
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".parquet")).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default(); // no predictions: nothing to test, and the deltas say the rest
+/// The approaches a run folder holds predictions of, sorted (none without a
+/// `predictions/` folder: the deltas say the rest); why not, if the folder
+/// is there but cannot be read.
+fn approaches(run: &Path) -> Result<Vec<String>, String> {
+    let dir = run.join("predictions");
+    let entries = match fsx::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{} cannot be read: {}", dir.display(), e.source)),
+    };
+    let mut out: Vec<String> =
+        entries.filter_map(Result::ok).filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".parquet")).map(str::to_string)).collect();
     out.sort();
-    out
+    Ok(out)
 }
 
 /// Why two runs' predictions of one approach cannot be paired, if they cannot.
@@ -83,7 +99,15 @@ fn read(run: &Path, approach: &str) -> Result<Scored, DiffError> {
 
 fn read_frame(df: PolarsResult<DataFrame>, approach: &str) -> PolarsResult<Scored> {
     let df = df?;
-    let ids: Vec<u32> = df.column("id")?.cast(&DataType::UInt32)?.u32()?.into_iter().map(|v| v.unwrap_or(u32::MAX)).collect();
+    let bad = |what: String| PolarsError::ComputeError(what.into());
+    let ids: Vec<u32> = df
+        .column("id")?
+        .cast(&DataType::UInt32)?
+        .u32()?
+        .into_iter()
+        .enumerate()
+        .map(|(row, v)| v.ok_or_else(|| bad(format!("row {row} has no id"))))
+        .collect::<PolarsResult<_>>()?;
     let mut classes: Vec<String> =
         df.get_column_names().iter().filter_map(|c| c.strip_prefix("score_")).map(str::to_string).collect::<Vec<_>>();
     let strings = |name: &str| -> Result<Vec<String>, PolarsError> {
@@ -101,8 +125,16 @@ fn read_frame(df: PolarsResult<DataFrame>, approach: &str) -> PolarsResult<Score
         if classes.is_empty() {
             classes = truth.iter().chain(&pred).cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         }
-        let index = |name: &String| classes.iter().position(|c| c == name).unwrap_or(usize::MAX);
-        Labels::Single { truth: truth.iter().map(index).collect(), pred: pred.iter().map(index).collect() }
+        let index = |column: &str, values: &[String]| -> PolarsResult<Vec<usize>> {
+            values
+                .iter()
+                .enumerate()
+                .map(|(row, name)| {
+                    classes.iter().position(|c| c == name).ok_or_else(|| bad(format!("row {row}: `{column}` is `{name}`, not one of its classes")))
+                })
+                .collect()
+        };
+        Labels::Single { truth: index("y_true", &truth)?, pred: index("y_pred", &pred)? }
     };
     Ok(Scored { name: approach.to_string(), ids, classes, labels })
 }

@@ -118,3 +118,24 @@ fn the_same_approach_on_the_same_images_is_tested_across_runs() {
     let svm_line = text.lines().find(|l| l.starts_with("svm ") && l.contains("accuracy") && l.contains("yes")).unwrap();
     assert!(svm_line.contains("+0.3500"), "B - A: {svm_line}");
 }
+
+#[test]
+fn a_prediction_with_an_unknown_label_or_an_unreadable_file_is_a_named_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (run(dir.path(), "run-a", 100, A), run(dir.path(), "run-b", 200, B));
+    predictions(&a.dir, "svm", 0, 20, 10);
+    predictions(&b.dir, "svm", 0, 20, 10);
+    predictions(&a.dir, "cnn", 0, 20, 10);
+    predictions(&b.dir, "cnn", 0, 20, 10);
+    // B's cnn names a class its score columns do not have.
+    let path = b.dir.join("predictions/cnn.parquet");
+    let mut df = ParquetReader::new(crate::fsx::open(&path).unwrap()).finish().unwrap();
+    let renamed: Vec<&str> = df.column("y_pred").unwrap().str().unwrap().into_iter().enumerate().map(|(i, v)| if i == 3 { "wolves" } else { v.unwrap() }).collect();
+    df.replace("y_pred", Column::new("y_pred".into(), renamed)).unwrap();
+    ParquetWriter::new(crate::fsx::create(&path).unwrap()).finish(&mut df).unwrap();
+    let s = crate::report::significance::between(&a.dir, &b.dir).unwrap();
+    assert_eq!(s.rows.iter().filter(|c| c.a == "svm").count(), 2, "svm is tested");
+    assert_eq!(s.untested.len(), 1, "{:?}", s.untested);
+    assert_eq!(s.untested[0].0, "cnn");
+    assert!(s.untested[0].1.contains("row 3: `y_pred` is `wolves`, not one of its classes"), "{}", s.untested[0].1);
+}
