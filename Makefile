@@ -31,6 +31,7 @@ test: setup
 	bash scripts/with_slurm.sh cargo test
 	python3 scripts/test_torch_to_safetensors.py
 	python3 python/test_pipe_stage.py
+	python3 scripts/check_significance.py
 	python3 scripts/check_report.py
 
 bench: setup

@@ -10,13 +10,15 @@ implementations, and exits non-zero on any mismatch:
   - bootstrap percentiles: numpy's default (linear) `percentile`;
   - the paired t-test over repeats: scipy's `ttest_rel`.
 
-The inputs and the expected values below are the tests' own, copied here:
-the script reads nothing else. When a test's value changes, change it here
-too and re-run.
+The inputs and the expected values are the tests' own: both read
+crates/pipe-core/src/metrics/significance/reference.json, so they cannot
+drift. `make test` runs this script.
 
 Usage: python3 scripts/check_significance.py
-Needs numpy, scipy and statsmodels (`python3 -m pip install scipy statsmodels`).
+Needs numpy, scipy and statsmodels (`make setup` installs them when missing).
 """
+import json
+import pathlib
 import sys
 
 import numpy as np
@@ -24,47 +26,24 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-# (both right, only A right, only B right, both wrong) -> exact p-value
-MCNEMAR = [
-    ((10, 2, 9, 3), 0.0654296875),
-    ((5, 0, 0, 5), 1.0),
-    ((0, 7, 7, 0), 1.0),
-    ((100, 30, 12, 8), 0.007915897334896727),
-    ((0, 0, 25, 0), 5.960464477539063e-08),
-    ((0, 40000, 40500, 0), 0.07862036880511007),
-    ((3, 1, 0, 2), 1.0),
-]
+REFERENCE = pathlib.Path(__file__).resolve().parent.parent / "crates/pipe-core/src/metrics/significance/reference.json"
 
-HOLM = [
-    ([0.01, 0.04, 0.03, 0.005, 0.2, 0.04], [0.05, 0.12, 0.12, 0.03, 0.2, 0.12]),
-    ([0.5, 0.9], [1.0, 1.0]),
-    ([0.02], [0.02]),
-]
 
-# df -> t.ppf(0.975, df); beyond 30 the Rust side uses an expansion (1e-7).
-T975_EXACT = {1: 12.706204736174694, 2: 4.302652729749462, 5: 2.5705818356363146, 6: 2.4469118511449786,
-              10: 2.228138851986274, 29: 2.045229642132703, 30: 2.0422724563012378}
-T975_APPROX = {31: 2.039513446396408, 39: 2.022690920036761, 100: 1.9839715185235518, 1000: 1.9623390808264083}
+def load():
+    ref = json.loads(REFERENCE.read_text())
+    cases = {k: v["cases"] for k, v in ref.items() if not k.startswith("_")}
+    return (
+        [(tuple(c), p) for c, p in cases["mcnemar"]],
+        [(p, w) for p, w in cases["holm"] if p],
+        {df: v for df, v in cases["t975_exact"]},
+        {df: v for df, v in cases["t975_approx"]},
+        [(v, tuple(w)) for v, w in cases["summary"]],
+        [(a, b, t, p) for a, b, t, p in cases["paired_t"]],
+        [(d, tuple(w)) for d, w in cases["bootstrap"]],
+    )
 
-# values -> (mean, std ddof=1, ci low, ci high)
-SUMMARY = [
-    ([0.81, 0.79, 0.84], (0.8133333333333334, 0.025166114784235794, 0.7508172385395757, 0.875849428127091)),
-    ([0.5, 0.7], (0.6, 0.14142135623730948, -0.6706204736174691, 1.870620473617469)),
-    ([0.3], (0.3, 0.0, 0.3, 0.3)),
-]
 
-# (a, b) -> scipy.stats.ttest_rel(a, b): (t, two-sided p)
-PAIRED_T = [
-    ([0.81, 0.79, 0.84], [0.75, 0.74, 0.80], 8.660254037844332, 0.01307245756034668),
-    ([0.5, 0.7, 0.6, 0.65], [0.52, 0.69, 0.61, 0.66], -1.1920791213585396, 0.3189317919127754),
-    ([0.9, 0.8], [0.7, 0.75], 1.6666666666666672, 0.3440417392452613),
-]
-
-# resampled differences -> (2.5th percentile, 97.5th percentile, two-sided p)
-BOOTSTRAP = [
-    ([0.3, -0.1, 0.2, 0.05, 0.0, 0.15, -0.2], (-0.185, 0.285, 6 / 7)),
-    ([0.0, 0.0, 0.0], (0.0, 0.0, 1.0)),
-]
+MCNEMAR, HOLM, T975_EXACT, T975_APPROX, SUMMARY, PAIRED_T, BOOTSTRAP = load()
 
 
 def close(a, b, tol=1e-12):

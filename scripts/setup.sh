@@ -120,17 +120,19 @@ PY
     ln -sfn "$dir/$name.pth" "$SCRIPTS/../weights/$name.pth"
 }
 
-# numpy and scikit-learn for the `python3` on PATH: the Python helper of
-# command stages (python/pipe_stage.py), the example pipeline's
-# scikit-learn stage (pipelines/custom.toml) and the metrics cross-check
-# (scripts/check_metrics.py). From PyPI with pip, only when missing.
+# numpy, scikit-learn, SciPy and statsmodels for the `python3` on PATH: the
+# Python helper of command stages (python/pipe_stage.py), the example
+# pipeline's scikit-learn stage (pipelines/custom.toml), and the checks
+# `make test` runs against the usual Python implementations
+# (scripts/check_metrics.py, scripts/check_significance.py). From PyPI with
+# pip, only when missing.
 install_python_packages() {
-    if python3 -c 'import numpy, sklearn' 2>/dev/null; then
-        log "numpy and scikit-learn present"
+    if python3 -c 'import numpy, sklearn, scipy, statsmodels' 2>/dev/null; then
+        log "numpy, scikit-learn, scipy and statsmodels present"
         return
     fi
-    log "installing numpy and scikit-learn for $(command -v python3) with pip"
-    PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check numpy scikit-learn
+    log "installing numpy, scikit-learn, scipy and statsmodels for $(command -v python3) with pip"
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check numpy scikit-learn scipy statsmodels
 }
 
 mkdir -p "$PIPE_HOME"

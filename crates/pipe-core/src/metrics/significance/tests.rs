@@ -1,7 +1,20 @@
-//! Reference values from statsmodels 0.15 / SciPy 1.17 / numpy 2.4;
-//! `scripts/check_significance.py` recomputes every one of them.
+//! Reference values from statsmodels 0.15 / SciPy 1.17 / numpy 2.4, in
+//! `reference.json`, which `scripts/check_significance.py` (run by `make
+//! test`) recomputes with those libraries: one file, so the two cannot drift.
+
+use serde_json::Value;
 
 use super::*;
+
+/// The `cases` of one section of `reference.json`.
+fn cases(section: &str) -> Vec<Value> {
+    let all: Value = serde_json::from_str(include_str!("reference.json")).expect("reference.json is JSON");
+    all[section]["cases"].as_array().unwrap_or_else(|| panic!("reference.json has no {section}")).clone()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().expect("a list").iter().map(|x| x.as_f64().expect("a number")).collect()
+}
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * b.abs().max(1.0)
@@ -21,15 +34,9 @@ fn paired(both: usize, a_only: usize, b_only: usize, neither: usize) -> (Vec<boo
 
 #[test]
 fn mcnemar_matches_statsmodels_exact() {
-    for ((both, a_only, b_only, neither), want) in [
-        ((10, 2, 9, 3), 0.0654296875),
-        ((5, 0, 0, 5), 1.0),
-        ((0, 7, 7, 0), 1.0),
-        ((100, 30, 12, 8), 0.007915897334896727),
-        ((0, 0, 25, 0), 5.960464477539063e-08),
-        ((0, 40000, 40500, 0), 0.07862036880511007),
-        ((3, 1, 0, 2), 1.0),
-    ] {
+    for case in cases("mcnemar") {
+        let c: Vec<usize> = case[0].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+        let ((both, a_only, b_only, neither), want) = ((c[0], c[1], c[2], c[3]), case[1].as_f64().unwrap());
         let (a, b) = paired(both, a_only, b_only, neither);
         let m = mcnemar_exact(&a, &b);
         assert_eq!((m.a_only, m.b_only), (a_only, b_only));
@@ -40,12 +47,8 @@ fn mcnemar_matches_statsmodels_exact() {
 
 #[test]
 fn holm_matches_statsmodels() {
-    for (p, want) in [
-        (vec![0.01, 0.04, 0.03, 0.005, 0.2, 0.04], vec![0.05, 0.12, 0.12, 0.03, 0.2, 0.12]),
-        (vec![0.5, 0.9], vec![1.0, 1.0]),
-        (vec![0.02], vec![0.02]),
-        (vec![], vec![]),
-    ] {
+    for case in cases("holm") {
+        let (p, want) = (floats(&case[0]), floats(&case[1]));
         let got = holm(&p);
         assert_eq!(got.len(), want.len());
         assert!(got.iter().zip(&want).all(|(g, w)| close(*g, *w, 1e-12)), "{p:?}: {got:?} vs {want:?}");
@@ -54,19 +57,13 @@ fn holm_matches_statsmodels() {
 
 #[test]
 fn t_quantiles_match_scipy() {
-    for (df, want) in [
-        (1, 12.706204736174694),
-        (2, 4.302652729749462),
-        (5, 2.5705818356363146),
-        (6, 2.4469118511449786),
-        (10, 2.228138851986274),
-        (29, 2.045229642132703),
-        (30, 2.0422724563012378),
-    ] {
+    for case in cases("t975_exact") {
+        let (df, want) = (case[0].as_u64().unwrap() as usize, case[1].as_f64().unwrap());
         assert_eq!(t_975(df), want, "df {df}");
     }
     // The expansion beyond the table.
-    for (df, want) in [(31, 2.039513446396408), (39, 2.022690920036761), (100, 1.9839715185235518), (1000, 1.9623390808264083)] {
+    for case in cases("t975_approx") {
+        let (df, want) = (case[0].as_u64().unwrap() as usize, case[1].as_f64().unwrap());
         assert!(close(t_975(df), want, 1e-7), "df {df}: {} vs {want}", t_975(df));
     }
     assert!(t_975(0).is_nan());
@@ -74,11 +71,9 @@ fn t_quantiles_match_scipy() {
 
 #[test]
 fn summaries_match_numpy_and_scipy() {
-    for (values, (mean, std, lo, hi)) in [
-        (vec![0.81, 0.79, 0.84], (0.8133333333333334, 0.025166114784235794, 0.7508172385395757, 0.875849428127091)),
-        (vec![0.5, 0.7], (0.6, 0.14142135623730948, -0.6706204736174691, 1.870620473617469)),
-        (vec![0.3], (0.3, 0.0, 0.3, 0.3)),
-    ] {
+    for case in cases("summary") {
+        let (values, want) = (floats(&case[0]), floats(&case[1]));
+        let (mean, std, lo, hi) = (want[0], want[1], want[2], want[3]);
         let s = mean_std_ci95(&values);
         assert_eq!(s.n, values.len());
         for (name, got, want) in [("mean", s.mean, mean), ("std", s.std, std), ("ci_low", s.ci_low, lo), ("ci_high", s.ci_high, hi)] {
@@ -91,9 +86,9 @@ fn summaries_match_numpy_and_scipy() {
 
 #[test]
 fn bootstrap_intervals_use_numpy_percentiles() {
-    for (diffs, (lo, hi, p)) in
-        [(vec![0.3, -0.1, 0.2, 0.05, 0.0, 0.15, -0.2], (-0.185, 0.285, 6.0 / 7.0)), (vec![0.0, 0.0, 0.0], (0.0, 0.0, 1.0))]
-    {
+    for case in cases("bootstrap") {
+        let (diffs, want) = (floats(&case[0]), floats(&case[1]));
+        let (lo, hi, p) = (want[0], want[1], want[2]);
         let b = bootstrap_from_differences(0.1, diffs.clone());
         assert!(close(b.ci_low, lo, 1e-12) && close(b.ci_high, hi, 1e-12), "{diffs:?}: {b:?}");
         assert!(close(b.p_value, p, 1e-12), "{diffs:?}: {b:?}");
@@ -157,17 +152,11 @@ fn binomial_terms_match_exact_arithmetic() {
     assert!(close(binom_pmf_half(20, 40), 137846528820.0 / 1099511627776.0, 1e-14));
 }
 
-/// scipy.stats.ttest_rel(a, b): (a, b, t, two-sided p); see scripts/check_significance.py.
-const PAIRED_T: &[(&[f64], &[f64], f64, f64)] = &[
-    (&[0.81, 0.79, 0.84], &[0.75, 0.74, 0.80], 8.660254037844332, 0.01307245756034668),
-    (&[0.5, 0.7, 0.6, 0.65], &[0.52, 0.69, 0.61, 0.66], -1.1920791213585396, 0.3189317919127754),
-    (&[0.9, 0.8], &[0.7, 0.75], 1.6666666666666672, 0.3440417392452613),
-];
-
 #[test]
 fn the_paired_t_test_matches_scipy() {
-    for &(a, b, t, p) in PAIRED_T {
-        let r = paired_t(a, b);
+    for case in cases("paired_t") {
+        let (a, b, t, p) = (floats(&case[0]), floats(&case[1]), case[2].as_f64().unwrap(), case[3].as_f64().unwrap());
+        let r = paired_t(&a, &b);
         assert!((r.t - t).abs() < 1e-9 * t.abs(), "{a:?} {b:?}: t {} vs {t}", r.t);
         assert!((r.p_value - p).abs() < 1e-9 * p, "{a:?} {b:?}: p {} vs {p}", r.p_value);
     }
