@@ -426,3 +426,34 @@ fn a_full_reports_disk_still_gets_the_runs_record() {
     assert!(report.starts_with("incomplete: ") && report.contains("its files were removed to make room for this record"), "{report}");
     assert!(!disk.join("reported/latest").exists(), "an incomplete run is not the latest");
 }
+
+/// SIGTERM (what a batch system or `kill` sends) during a local run: the run
+/// exits 143, keeps what finished and publishes nothing partial; a second
+/// signal quits at once, while the first is still stopping a stage.
+#[test]
+fn sigterm_stops_a_local_run_and_a_second_signal_quits_at_once() {
+    let p = Project::new(SLOW);
+    let run = spawn_run(&p, &["--quiet"]);
+    wait_for("the slow stage to start", || tmp_is_busy(&p));
+    assert!(Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap().success());
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("interrupted (SIGTERM)"), "{}", text(&out.stderr));
+    let record = p.last();
+    assert_eq!(record["status"], "interrupted");
+    assert_eq!(statuses(&record), ["fast=ran", "slow=failed"]);
+    assert_eq!(p.entries().len(), 1, "only what finished is published");
+    assert!(!tmp_is_busy(&p), "nothing half-built is left");
+
+    // Two signals back to back: the second ends the process at once, with
+    // its own code (143 for the SIGTERM after a Ctrl-C; an orderly stop
+    // after the first alone would exit 130).
+    let p = Project::new(WORKER);
+    let run = spawn_run(&p, &["--quiet"]);
+    wait_for("the worker to start", || tmp_is_busy(&p));
+    assert!(Command::new("kill").args(["-INT", &run.id().to_string()]).status().unwrap().success());
+    assert!(Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap().success());
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
+    assert_eq!(p.entries().len(), 1, "the source that finished; nothing of the worker's");
+}
