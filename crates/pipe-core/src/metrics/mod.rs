@@ -133,7 +133,8 @@ pub fn top_k_accuracy(y_true: &[usize], scores: &[Vec<f64>], k: usize) -> f64 {
 
 /// The single-label report: one row per label present in `y_true` or
 /// `y_pred` (in label order), then micro, macro and weighted averages,
-/// accuracy, and top-3/top-5 accuracy when there are scores.
+/// accuracy, and top-3/top-5 accuracy when there are scores and more
+/// classes than k.
 pub fn single_label_report(y_true: &[usize], y_pred: &[usize], scores: &[Vec<f64>], classes: &[String]) -> Vec<Row> {
     let c = counts(y_true, y_pred, classes.len());
     let present: Vec<usize> = (0..classes.len()).filter(|&i| c[i].support > 0 || c[i].fp > 0).collect();
@@ -169,7 +170,9 @@ pub fn single_label_report(y_true: &[usize], y_pred: &[usize], scores: &[Vec<f64
     });
     rows.push(Row::value("accuracy", accuracy(y_true, y_pred), total));
     if !scores.is_empty() {
-        for k in [3, 5] {
+        // With k at or past the number of classes every image is a hit:
+        // meaningless (scikit-learn warns), so not reported.
+        for k in [3, 5].into_iter().filter(|&k| k < classes.len()) {
             rows.push(Row::value(&format!("top-{k}"), top_k_accuracy(y_true, scores, k), total));
         }
     }

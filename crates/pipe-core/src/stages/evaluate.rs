@@ -19,7 +19,7 @@ crate::stage_params! {
 
 pub static EVALUATE: KindDef = KindDef {
     name: "evaluate",
-    version: 6,
+    version: 7,
     summary: "per-class and averaged metrics of every approach, side by side",
     inputs: &[
         SlotDef {

@@ -107,19 +107,25 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         scored.push(Scored { name, ids: p.ids, classes: p.meta.classes, labels: Labels::Single { truth, pred } });
     }
     write_metrics(&out, &table)?;
+    let partial = partial_approaches(&scored);
     let significance = compare::compare(&scored, ctx.seed);
     fsx::write(out.join("significance.csv"), compare::significance_csv(&significance))?;
     let over_repeats = compare::repeat_comparisons(&table);
     let md = format!(
-        "# Comparison\n\n{}{}{}{}\n{md_sections}",
-        comparison_table(&table),
+        "# Comparison\n\n{}{}{}{}{}\n{md_sections}",
+        comparison_table(&table, &partial),
+        comparison_notes(&table, &scored, &partial),
         compare::repeats_markdown(&table),
         compare::repeat_comparisons_markdown(&over_repeats),
         compare::significance_markdown(&significance, ctx.seed)
     );
     fsx::write(out.join("comparison.md"), md)?;
-    let mut blocks = vec![Block::Heading("Comparison (test split)".into()), Block::SortableTable(comparison_rows(&table))];
-    blocks.extend(views::blocks(&table, &scored, &histories)?);
+    let mut blocks = vec![Block::Heading("Comparison (test split)".into()), Block::SortableTable(comparison_rows(&table, &partial))];
+    let notes = comparison_notes(&table, &scored, &partial);
+    if !notes.is_empty() {
+        blocks.push(Block::Text(notes.trim().replace('`', "")));
+    }
+    blocks.extend(views::blocks(&table, &scored, &histories, &partial)?);
     let repeats = compare::repeat_rows(&table);
     if !repeats.is_empty() {
         blocks.extend([Block::Heading("Repeats".into()), Block::Text(compare::REPEATS_INTRO.replace('`', "")), Block::Table(repeats)]);
@@ -235,8 +241,8 @@ fn curves(history: &str, stage: &str, out: &std::path::Path) -> Result<Vec<Block
     Ok(blocks)
 }
 
-fn comparison_rows(table: &[(String, String, Row)]) -> Vec<Vec<String>> {
-    comparison_table(table)
+fn comparison_rows(table: &[(String, String, Row)], partial: &Partial) -> Vec<Vec<String>> {
+    comparison_table(table, partial)
         .lines()
         .enumerate()
         .filter(|(i, _)| *i != 1)
@@ -293,14 +299,60 @@ fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-/// One row per approach with the headline metrics (a Markdown table).
-pub fn comparison_table(table: &[(String, String, Row)]) -> String {
+/// Approaches that cover only part of their task, with what they cover
+/// (`3 of 22 classes`): the two-step scheme's stages alone. Their numbers
+/// are not comparable with the complete approaches', so the comparison
+/// marks them and puts them last.
+pub type Partial = std::collections::BTreeMap<String, String>;
+
+/// Which approaches are partial: those with fewer classes (labels) than the
+/// most any approach of the same task has.
+pub fn partial_approaches(scored: &[Scored]) -> Partial {
+    let multi = |s: &Scored| matches!(s.labels, Labels::Multi { .. });
+    let mut out = Partial::new();
+    for task in [false, true] {
+        let of_task: Vec<&Scored> = scored.iter().filter(|s| multi(s) == task).collect();
+        let full = of_task.iter().map(|s| s.classes.len()).max().unwrap_or(0);
+        for s in of_task.iter().filter(|s| s.classes.len() < full) {
+            let what = if task { "labels" } else { "classes" };
+            out.insert(s.name.clone(), format!("partial: {} of {full} {what}", s.classes.len()));
+        }
+    }
+    out
+}
+
+/// What the comparison table leaves out or marks, and why (Markdown; empty
+/// when nothing is).
+pub fn comparison_notes(table: &[(String, String, Row)], scored: &[Scored], partial: &Partial) -> String {
+    let mut notes = String::new();
+    if !partial.is_empty() {
+        notes.push_str(
+            "\nPartial approaches (listed last) predict only some of the task's classes, so their numbers are not \
+             comparable with the others': the two-step scheme's first stage alone (its classes: the most frequent \
+             ones and `other`), or its second stage alone (the rest).\n",
+        );
+    }
+    let short = scored.iter().any(|s| {
+        matches!(s.labels, Labels::Single { .. })
+            && s.classes.len() <= 5
+            && table.iter().any(|(a, _, r)| *a == s.name && r.class == "accuracy")
+    });
+    if short {
+        notes.push_str("\n`-` under top-3 or top-5: the approach has no more classes than k, so every image would be a hit (1.0 by definition).\n");
+    }
+    notes
+}
+
+/// One row per approach with the headline metrics (a Markdown table);
+/// partial approaches last, marked.
+pub fn comparison_table(table: &[(String, String, Row)], partial: &Partial) -> String {
     let mut approaches: Vec<&str> = Vec::new();
     for (a, _, _) in table {
         if !approaches.contains(&a.as_str()) {
             approaches.push(a);
         }
     }
+    approaches.sort_by_key(|a| partial.contains_key(*a));
     let mut md = format!(
         "| approach | {} |\n|---|{}\n",
         HEADLINE.iter().map(|h| h.2).collect::<Vec<_>>().join(" | "),
@@ -315,7 +367,8 @@ pub fn comparison_table(table: &[(String, String, Row)]) -> String {
                 value.map_or("-".into(), |v| format!("{v:.3}"))
             })
             .collect();
-        let _ = writeln!(md, "| {a} | {} |", cells.join(" | "));
+        let shown = partial.get(a).map_or_else(|| a.to_string(), |what| format!("{a} ({what})"));
+        let _ = writeln!(md, "| {shown} | {} |", cells.join(" | "));
     }
     md
 }

@@ -231,3 +231,42 @@ fn multi_label_pairs_get_a_micro_f2_bootstrap_only() {
     assert_eq!((rows[0][2].as_str(), rows[0][8].as_str()), ("micro F2", "true"));
     assert!((rows[0][3].parse::<f64>().unwrap() - 4.0 / 9.0).abs() < 1e-12, "{rows:?}");
 }
+
+#[test]
+fn partial_approaches_are_marked_and_last_and_meaningless_top_k_is_left_out() {
+    let (full, part) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Six classes with scores: top-3 and top-5 mean something.
+    let six: Vec<String> = (0..6).map(|c| format!("k{c}")).collect();
+    let scores = |n: usize, classes: usize| (0..n).map(|i| (0..classes).map(|c| if c == i % classes { 0.9 } else { 0.02 }).collect()).collect();
+    Predictions {
+        meta: PredictionsMeta { task: "single".into(), classes: six.clone() },
+        ids: (0..12).collect(),
+        sources: (0..12).map(|i| format!("img{i}.png")).collect(),
+        y_true: (0..12).map(|i| i % 6).collect(),
+        y_pred: (0..12).map(|i| i % 6).collect(),
+        scores: scores(12, 6),
+    }
+    .write(full.path())
+    .unwrap();
+    // A first stage alone: 3 classes, so top-3 and top-5 always hit.
+    Predictions {
+        meta: PredictionsMeta { task: "single".into(), classes: vec!["k0".into(), "k1".into(), "other".into()] },
+        ids: (0..12).collect(),
+        sources: (0..12).map(|i| format!("img{i}.png")).collect(),
+        y_true: (0..12).map(|i| (i % 6).min(2)).collect(),
+        y_pred: (0..12).map(|i| (i % 6).min(2)).collect(),
+        scores: scores(12, 3),
+    }
+    .write(part.path())
+    .unwrap();
+    let run = testutil::run_with_inputs(&EVALUATE, serde_json::json!({}), inputs_of(&[("step1", part.path()), ("svm", full.path())]), 1);
+    let out = run.ok();
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(csv.contains("svm,single,top-3,") && csv.contains("svm,single,top-5,"), "{csv}");
+    assert!(!csv.contains("step1,single,top-3,") && !csv.contains("step1,single,top-5,"), "{csv}");
+    let md = std::fs::read_to_string(out.join("comparison.md")).unwrap();
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| svm") || l.starts_with("| step1")).take(2).collect();
+    assert!(rows[0].starts_with("| svm |"), "complete approaches first: {md}");
+    assert!(rows[1].starts_with("| step1 (partial: 3 of 6 classes) | 1.000 |") && rows[1].contains("| - | - |"), "{md}");
+    assert!(md.contains("Partial approaches (listed last)") && md.contains("1.0 by definition"), "{md}");
+}

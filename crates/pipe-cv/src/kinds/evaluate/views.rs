@@ -91,7 +91,8 @@ pub fn heatmap(table: &[(String, String, Row)], scored: &[Scored]) -> (Vec<Strin
         table.iter().find(|(a, _, r)| a == approach && r.class == class).map(|(_, _, r)| r)
     };
     let mut classes: Vec<(String, usize)> = Vec::new();
-    for s in scored {
+    // The approaches of this table only (one task's).
+    for s in scored.iter().filter(|s| table.iter().any(|(a, _, _)| *a == s.name)) {
         for c in &s.classes {
             let support = class_row(&s.name, c).map_or(0, |r| r.support);
             match classes.iter_mut().find(|(x, _)| x == c) {
@@ -231,13 +232,24 @@ pub fn sweeps(table: &[(String, String, Row)]) -> Vec<(String, &'static str, Vec
 }
 
 /// The chart blocks, in order: headline, heatmap, sweeps, training curves.
-pub fn blocks(table: &[(String, String, Row)], scored: &[Scored], histories: &[(String, String)]) -> Result<Vec<Block>, StageError> {
+pub fn blocks(
+    table: &[(String, String, Row)],
+    scored: &[Scored],
+    histories: &[(String, String)],
+    partial: &super::Partial,
+) -> Result<Vec<Block>, StageError> {
     let err = |e: crate::report::charts::ChartError| StageError::Failed(format!("chart: {e}"));
     let mut out = Vec::new();
     if table.is_empty() {
         return Ok(out);
     }
-    let (metrics, groups) = headline(table);
+    let (metrics, mut groups) = headline(table);
+    // Partial approaches last, marked: never read as the best bar.
+    let is_partial = |variant: &str| partial.keys().any(|a| variant_of(a).0 == variant);
+    for g in groups.iter_mut().filter(|g| is_partial(&g.name)) {
+        g.name = format!("{} (partial)", g.name);
+    }
+    groups.sort_by_key(|g| g.name.ends_with(" (partial)"));
     let baseline = majority_baseline(scored);
     out.push(Block::Heading("Charts".into()));
     out.push(Block::Svg(
@@ -247,12 +259,16 @@ pub fn blocks(table: &[(String, String, Row)], scored: &[Scored], histories: &[(
         ),
         charts::headline_svg(&metrics, &groups, baseline).map_err(err)?,
     ));
-    let (classes, variants, f1) = heatmap(table, scored);
-    if !classes.is_empty() {
-        out.push(Block::Svg(
-            "F1 per class (rows, by support) and approach (mean over repeats)".into(),
-            charts::heatmap_svg(&classes, &variants, &f1).map_err(err)?,
-        ));
+    // One heatmap per task: classes and keywords are different rows.
+    for (task, what) in [("single", "class"), ("multi", "label (multi-label)")] {
+        let of_task: Vec<(String, String, Row)> = table.iter().filter(|t| t.1 == task).cloned().collect();
+        let (classes, variants, f1) = heatmap(&of_task, scored);
+        if !classes.is_empty() {
+            out.push(Block::Svg(
+                format!("F1 per {what} (rows, by support) and approach (mean over repeats)"),
+                charts::heatmap_svg(&classes, &variants, &f1).map_err(err)?,
+            ));
+        }
     }
     for (param, metric, values, lines) in sweeps(table) {
         out.push(Block::Svg(
@@ -311,7 +327,7 @@ mod tests {
         let t = training(&histories);
         assert_eq!(t.iter().map(|c| c.0).collect::<Vec<_>>(), ["validation loss", "validation accuracy"]);
         assert_eq!(t[1].1[0].best, Some(1));
-        let blocks = blocks(&table, &scored, &histories).unwrap();
+        let blocks = blocks(&table, &scored, &histories, &Default::default()).unwrap();
         assert_eq!(blocks.iter().filter(|b| matches!(b, Block::Svg(..))).count(), 4);
     }
 
@@ -340,7 +356,7 @@ mod tests {
         assert!((line.points[1].1.mean - 0.65).abs() < 1e-12 && line.points[1].1.interval.is_some());
         let c = charts.iter().find(|c| c.0 == "c").expect("a chart for c");
         assert_eq!(c.3[0].name, "svm[words=100]");
-        let blocks = blocks(&table, &[], &[]).unwrap();
+        let blocks = blocks(&table, &[], &[], &Default::default()).unwrap();
         let svgs: Vec<&String> = blocks.iter().filter_map(|b| if let Block::Svg(caption, _) = b { Some(caption) } else { None }).collect();
         assert!(svgs.iter().any(|c| c.starts_with("accuracy against the swept `words`")), "{svgs:?}");
     }
