@@ -69,11 +69,20 @@ fn headline(dir: &std::path::Path) -> String {
     // A run without an evaluate stage has no metrics.csv; one that cannot be
     // read leaves the cell empty too (this is a listing, `pipe show` says more).
     let Ok(text) = fsx::read_to_string(dir.join("metrics.csv")) else { return String::new() };
-    headline_of(&text)
+    let comparison = fsx::read_to_string(dir.join("comparison.md")).unwrap_or_default();
+    headline_of(&text, &partial_in(&comparison))
 }
 
-fn headline_of(metrics_csv: &str) -> String {
-    metrics_csv
+/// The approaches the comparison marks partial (`| step1 (partial: 3 of 22 classes) |`).
+fn partial_in(comparison_md: &str) -> Vec<String> {
+    comparison_md
+        .lines()
+        .filter_map(|l| l.strip_prefix("| ")?.split(" | ").next()?.split_once(" (partial: ").map(|(name, _)| name.to_string()))
+        .collect()
+}
+
+fn headline_of(metrics_csv: &str, partial: &[String]) -> String {
+    let mut cells: Vec<(bool, String)> = metrics_csv
         .lines()
         .skip(1)
         .filter_map(|l| {
@@ -81,14 +90,18 @@ fn headline_of(metrics_csv: &str) -> String {
             // a swept approach's name is quoted (`"svm[words=50,repeat=0]"`).
             let f: Vec<String> = pipe_core::data::imet::csv_fields(l);
             let number = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+            let part = partial.contains(&f[0]);
+            let name = if part { format!("{} (partial)", f[0]) } else { f[0].clone() };
             match (f.get(1).map(String::as_str), f.get(2).map(String::as_str)) {
-                (Some("single"), Some("accuracy")) => Some(format!("{} {:.3}", f[0], number(5))),
-                (Some("multi"), Some("micro avg")) => Some(format!("{} micro F2 {:.3}", f[0], number(6))),
+                (Some("single"), Some("accuracy")) => Some((part, format!("{name} {:.3}", number(5)))),
+                (Some("multi"), Some("micro avg")) => Some((part, format!("{name} micro F2 {:.3}", number(6)))),
                 _ => None,
             }
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    // Partial approaches last: never the first number a reader sees.
+    cells.sort_by_key(|(part, _)| *part);
+    cells.into_iter().map(|(_, c)| c).collect::<Vec<_>>().join(", ")
 }
 
 pub fn runs(args: &RunsArgs) -> Outcome {
@@ -204,9 +217,14 @@ mod tests {
                    svm,single,accuracy,,,0.75,,4\n\
                    tags,multi,micro avg,0.2,0.8,0.32,0.5,10\n\
                    tags,multi,samples avg,0.3,0.6,0.4,0.4567,10\n";
-        assert_eq!(super::headline_of(csv), "svm 0.750, tags micro F2 0.500");
+        assert_eq!(super::headline_of(csv, &[]), "svm 0.750, tags micro F2 0.500");
         let swept = "approach,task,class,precision,recall,f1,f2,support,variant,repeat\n\
                      \"svm[words=50,repeat=1]\",single,accuracy,0.6,0.6,0.6,,4,svm[words=50],1\n";
-        assert_eq!(super::headline_of(swept), "svm[words=50,repeat=1] 0.600");
+        assert_eq!(super::headline_of(swept, &[]), "svm[words=50,repeat=1] 0.600");
+        let md = "| approach | accuracy |\n|---|---|\n| cnn | 0.600 |\n| step1 (partial: 3 of 6 classes) | 0.900 |\n";
+        let partial = super::partial_in(md);
+        assert_eq!(partial, ["step1"]);
+        let two = "approach,task,class,precision,recall,f1,f2,support\nstep1,single,accuracy,,,0.9,,4\ncnn,single,accuracy,,,0.6,,4\n";
+        assert_eq!(super::headline_of(two, &partial), "cnn 0.600, step1 (partial) 0.900");
     }
 }
