@@ -52,11 +52,14 @@ fn outputs(dir: &Path, record: &Value) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// A CSV without its measured-time column (`mean_fit_seconds`, `seconds`).
+/// A CSV without its measured-time column (`mean_fit_seconds`, `seconds`),
+/// if it has one.
 fn without_times(csv: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(csv);
     let header: Vec<&str> = text.lines().next().unwrap_or_default().split(',').collect();
-    let col = header.iter().position(|h| *h == "mean_fit_seconds" || *h == "seconds").expect("the table has times");
+    let Some(col) = header.iter().position(|h| *h == "mean_fit_seconds" || *h == "seconds") else {
+        return text.lines().map(str::to_string).collect();
+    };
     text.lines().map(|l| l.split(',').enumerate().filter(|(i, _)| *i != col).map(|(_, v)| v).collect::<Vec<_>>().join(",")).collect()
 }
 
@@ -65,7 +68,10 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     // One slot: every stage is granted one thread.
     let cold = run_with(dir.path(), &pipeline(), &["--jobs", "1"]);
-    let names = ["augmented", "bow", "cnn", "compare", "data", "kaze", "step1", "step2", "svm", "tags", "vocab"];
+    let names = [
+        "augmented", "bow", "cnn", "colour", "compare", "data", "hog", "kaze", "lbp", "step1", "step2", "svm", "svm_hcl", "tags", "tags_svm",
+        "vocab", "vote",
+    ];
     assert_eq!(statuses(&cold), names.map(|n| format!("{n}=ran")));
     let files = outputs(dir.path(), &cold);
     for expected in [
@@ -80,6 +86,12 @@ fn quickstart_cold_cached_edited_and_reproducible() {
         "tags/predictions.csv",
         "tags/thresholds.csv",
         "tags/history.csv",
+        "hog/histograms.f32",
+        "colour/histograms.f32",
+        "lbp/histograms.f32",
+        "svm_hcl/predictions.csv",
+        "vote/predictions.csv",
+        "tags_svm/predictions.csv",
     ] {
         assert!(files.iter().any(|(n, _)| n == expected), "{expected} is written");
     }
@@ -128,10 +140,13 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     let edited = dir.path().join("edited.toml");
     std::fs::write(&edited, std::fs::read_to_string(pipeline()).unwrap().replace("rotate = 20", "rotate = 10")).unwrap();
     let after = run(dir.path(), &edited);
-    let expected = names.map(|n| format!("{n}={}", if ["augmented", "cnn", "compare"].contains(&n) { "ran" } else { "cached" }));
+    let expected = names.map(|n| format!("{n}={}", if ["augmented", "cnn", "vote", "compare"].contains(&n) { "ran" } else { "cached" }));
     assert_eq!(statuses(&after), expected, "exactly the edited stage and what reads it re-run");
     assert_eq!(reason(&after, "augmented"), "params.rotate 20.0 → 10.0");
-    assert_eq!(reason(&after, "compare"), "input augmented changed (images); input cnn changed (predictions)");
+    assert_eq!(
+        reason(&after, "compare"),
+        "input augmented changed (images); input cnn changed (predictions); input vote changed (predictions)"
+    );
 
     // --stage: only what the target needs, and no report for the rest.
     let only =
@@ -140,35 +155,51 @@ fn quickstart_cold_cached_edited_and_reproducible() {
 
     // Same pipeline and seed, another cache, each stage alone with two
     // slots (so every parallel kind is granted two threads): byte-identical
-    // outputs, but for the measured times in the SVM's grid table and the
-    // training histories (and evaluate's copies of them, `training/`). One key, one result.
+    // outputs (see `same_outputs`). One key, one result.
     let other = tempfile::tempdir().unwrap();
-    for stage in ["data", "augmented", "kaze", "vocab", "bow", "svm", "cnn", "step1", "step2", "tags", "compare"] {
+    for stage in [
+        "data", "augmented", "kaze", "vocab", "bow", "svm", "cnn", "step1", "step2", "tags", "hog", "colour", "lbp", "svm_hcl", "vote", "tags_svm",
+        "compare",
+    ] {
         let alone = run_with(other.path(), &pipeline(), &["--jobs", "2", "--stage", stage]);
         let ran: Vec<String> = statuses(&alone).into_iter().filter(|s| s.ends_with("=ran")).collect();
         assert_eq!(ran, [format!("{stage}=ran")], "{stage} ran alone");
         let record = alone["stages"].as_array().unwrap().iter().find(|s| s["name"] == stage).unwrap().clone();
         let expected = match record["kind"].as_str().unwrap() {
-            "evaluate" => 1,                                 // single-threaded
+            "evaluate" | "ensemble" => 1,                    // single-threaded
             "cnn-stage1" | "cnn-stage2" | "multilabel" => 1, // the key's `threads`
             _ => 2,
         };
         assert_eq!(record["threads"], expected, "{stage}: threads granted");
     }
     let again = run(other.path(), &pipeline());
-    let differing: Vec<String> = outputs(other.path(), &again)
-        .into_iter()
-        .zip(&files)
-        .filter(|((name, a), (_, b))| {
-            if name == "svm/cv.csv" || name.ends_with("/history.csv") || name.starts_with("compare/training/") {
-                without_times(a) != without_times(b)
+    same_outputs(&outputs(other.path(), &again), &files, "each stage alone on two slots");
+    // A third fresh cache, all stages at once on four slots: stages run side
+    // by side, and the elastic ones are lent the slots that others free.
+    let lent = tempfile::tempdir().unwrap();
+    let together = run_with(lent.path(), &pipeline(), &["--jobs", "4"]);
+    same_outputs(&outputs(lent.path(), &together), &files, "every stage at once on four slots");
+}
+
+/// Two runs' outputs are the same files, byte for byte, but for the
+/// measured times in the SVMs' grid tables and the training histories (and
+/// evaluate's copies of them, `training/`).
+fn same_outputs(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)], what: &str) {
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(a), names(b), "{what}: the same files");
+    let differing: Vec<&String> = a
+        .iter()
+        .zip(b)
+        .filter(|((name, x), (_, y))| {
+            if name.ends_with("/cv.csv") || name.ends_with("/history.csv") || name.starts_with("compare/training/") {
+                without_times(x) != without_times(y)
             } else {
-                a != b
+                x != y
             }
         })
         .map(|((name, _), _)| name)
         .collect();
-    assert!(differing.is_empty(), "differ between two fresh runs: {differing:?}");
+    assert!(differing.is_empty(), "{what}: differ from the first run: {differing:?}");
 }
 
 /// The report's exports read with a reader's defaults (no schema, no
