@@ -112,13 +112,16 @@ fn lbp_texture_is_a_third_input() {
     assert!(three.log.iter().any(|l| l.contains("lbp ")), "each input's unit is logged: {:?}", three.log);
 }
 
+/// What the README says: the SMO and OpenCV's libsvm make the same
+/// predictions (measured on the default data, 2026-12-05: 1,360 of 1,360
+/// test images, `svm_hog`); here, on every test image of this set too.
 #[test]
-fn one_input_through_the_smo_matches_opencv_closely() {
+fn one_input_through_the_smo_makes_opencvs_predictions() {
     let imgs = images(240, 3);
     let (hog, _) = hog_and_colour(&imgs);
     let params = with(with(defaults(&SVM), "c", serde_json::json!([10.0])), "gamma", serde_json::json!([0.03]));
     let opencv = Predictions::read(with_features(&SVM, params.clone(), &[("hog", &hog)]).ok()).unwrap();
     let smo = Predictions::read(with_features(&SVM, with(params, "solver", "smo"), &[("hog", &hog)]).ok()).unwrap();
     let same = opencv.y_pred.iter().zip(&smo.y_pred).filter(|(a, b)| a == b).count();
-    assert!(same as f64 >= 0.97 * opencv.y_pred.len() as f64, "{same} of {} predictions agree", opencv.y_pred.len());
+    assert_eq!(same, opencv.y_pred.len(), "{same} of {} predictions agree", opencv.y_pred.len());
 }
