@@ -154,3 +154,82 @@ fn the_core_crate_depends_on_neither_opencv_nor_tch() {
         assert!(!["opencv", "tch", "torch-sys"].contains(&name), "pipe-core depends on {line}");
     }
 }
+
+/// Within one folder of a crate, sibling file -> the siblings its
+/// production code uses (`super::name` in a file of the folder, or
+/// `crate::folder::path::name` anywhere below a sibling). The folder's
+/// `mod.rs` is the parent, not a sibling: its children may use what it defines.
+fn sibling_graph(crate_src: &Path, dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let module_path: Vec<String> =
+        dir.strip_prefix(crate_src).unwrap().components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let prefix = if module_path.is_empty() { "crate::".to_string() } else { format!("crate::{}::", module_path.join("::")) };
+    let mut siblings: BTreeMap<String, Vec<std::path::PathBuf>> = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let (path, name) = (e.path(), e.file_name().into_string().unwrap());
+        if path.is_dir() {
+            let mut files = vec![path.clone()];
+            let mut all = Vec::new();
+            while let Some(p) = files.pop() {
+                if p.is_dir() {
+                    files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    all.push(p);
+                }
+            }
+            siblings.entry(name).or_default().extend(all);
+        } else if let Some(stem) = name.strip_suffix(".rs").filter(|s| !["mod", "lib", "main"].contains(s)) {
+            siblings.entry(stem.to_string()).or_default().push(path);
+        }
+    }
+    let names: BTreeSet<String> = siblings.keys().cloned().collect();
+    let word_after = |text: &str, at: usize| -> String { text[at..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect() };
+    let mut graph = BTreeMap::new();
+    for (name, files) in &siblings {
+        let mut uses = BTreeSet::new();
+        for f in files {
+            // Production code: a file's tests (from its `#[cfg(test)]` on,
+            // and test files) may use whatever they test with.
+            let stem = f.file_stem().unwrap().to_string_lossy();
+            if stem == "tests" || stem.ends_with("_tests") {
+                continue;
+            }
+            let whole = std::fs::read_to_string(f).unwrap();
+            let text = whole.split("#[cfg(test)]").next().unwrap_or_default();
+            let direct = f.parent() == Some(dir);
+            let mut refs: Vec<String> = text.match_indices(&prefix).map(|(at, _)| word_after(&text, at + prefix.len())).collect();
+            if direct {
+                refs.extend(text.match_indices("super::").map(|(at, _)| word_after(&text, at + 7)));
+            }
+            uses.extend(refs.into_iter().filter(|r| names.contains(r) && r != name));
+        }
+        graph.insert(name.clone(), uses);
+    }
+    graph
+}
+
+#[test]
+fn files_of_one_folder_depend_on_each_other_without_a_cycle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for krate in ["crates/pipe-core/src", "crates/pipe-cv/src", "crates/pipe-torch/src", "src"] {
+        let src = root.join(krate);
+        let mut dirs = vec![src.clone()];
+        while let Some(dir) = dirs.pop() {
+            dirs.extend(std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            if let Some(cycle) = find_cycle(&sibling_graph(&src, &dir)) {
+                panic!("{}: its files form a cycle: {}", dir.display(), cycle.join(" -> "));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_file_cycle_finder_sees_super_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m");
+    std::fs::create_dir_all(&m).unwrap();
+    std::fs::write(m.join("mod.rs"), "mod a; mod b;").unwrap();
+    std::fs::write(m.join("a.rs"), "use super::b::x;").unwrap();
+    std::fs::write(m.join("b.rs"), "use crate::m::a::y;").unwrap();
+    let graph = sibling_graph(dir.path(), &m);
+    assert_eq!(find_cycle(&graph), Some(vec!["a".to_string(), "b".to_string(), "a".to_string()]));
+}

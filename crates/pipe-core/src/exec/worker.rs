@@ -3,7 +3,7 @@
 //! JOB` for stage kinds marked [`Process::Worker`](crate::stages::Process)
 //! (those that link libtorch), reads JSON event lines from its stdout, and
 //! kills it on Ctrl-C. The same job file is what the Slurm executor
-//! ([`super::slurm`]) hands a cluster job.
+//! (`exec::slurm`) hands a cluster job.
 //!
 //! A worker that fails says why as its last event,
 //! `{"event":"failed","error":"...","kind":"..."}` (see [`FailureKind`]),

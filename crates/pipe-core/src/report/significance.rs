@@ -10,7 +10,6 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::diff::DiffError;
 use crate::fsx;
 use crate::metrics::pairs::{Comparison, Labels, RESAMPLES, Scored, compare_where, p_text};
 
@@ -26,8 +25,9 @@ pub struct RunSignificance {
     pub untested: Vec<(String, String)>,
 }
 
-/// Tests every approach whose predictions both run folders hold.
-pub fn between(a: &Path, b: &Path) -> Result<RunSignificance, DiffError> {
+/// Tests every approach whose predictions both run folders hold; what
+/// cannot be tested is named in `untested`, never an error.
+pub fn between(a: &Path, b: &Path) -> RunSignificance {
     let mut scored = Vec::new();
     let mut untested = Vec::new();
     let (in_a, in_b) = match (approaches(a), approaches(b)) {
@@ -54,7 +54,7 @@ pub fn between(a: &Path, b: &Path) -> Result<RunSignificance, DiffError> {
     }
     // Each approach of A only against the same approach of B.
     let rows = compare_where(&scored, SEED, |i, j| i % 2 == 0 && j == i + 1);
-    Ok(RunSignificance { rows, untested })
+    RunSignificance { rows, untested }
 }
 
 /// The approaches a run folder holds predictions of, sorted (none without a
@@ -90,11 +90,11 @@ fn why_not(a: &Scored, b: &Scored) -> Option<String> {
     None
 }
 
-/// One approach's predictions, as the pairing reads them.
-fn read(run: &Path, approach: &str) -> Result<Scored, DiffError> {
+/// One approach's predictions, as the pairing reads them; why not, naming the file.
+fn read(run: &Path, approach: &str) -> Result<Scored, String> {
     let path = run.join("predictions").join(format!("{approach}.parquet"));
-    let file = fsx::open(&path)?;
-    read_frame(ParquetReader::new(file).finish(), approach).map_err(|source| DiffError::ReadMetrics { path, source })
+    let file = fsx::open(&path).map_err(|e| e.to_string())?;
+    read_frame(ParquetReader::new(file).finish(), approach).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn read_frame(df: PolarsResult<DataFrame>, approach: &str) -> PolarsResult<Scored> {

@@ -8,7 +8,7 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::parse::{HintIfNone, input_refs, raw_value, valid_name};
+use super::read::{HintIfNone, input_refs, raw_value, valid_name};
 use super::{Diagnostic, StageSpec};
 use crate::stages::command::{COMMAND, CommandSpec, MAX_THREADS, PRODUCIBLE, parse_duration};
 use crate::stages::params::RawValue;

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 use toml::de::DeValue;
 
-use super::parse::HintIfNone;
+use super::read::HintIfNone;
 use super::{Diagnostic, InputRef, PipelineSpec, StageSpec};
 use crate::stages::params::{RawValue, check_value};
 use crate::stages::{KindDef, Many, ParamValue};
@@ -95,7 +95,7 @@ pub fn read_matrix(stage: &str, kind: &KindDef, value: &Spanned<DeValue>, errors
         }
         let mut checked = Vec::with_capacity(items.len());
         for item in items.iter() {
-            match check_value(&def.ty, &super::parse::raw_value(item.get_ref())) {
+            match check_value(&def.ty, &super::read::raw_value(item.get_ref())) {
                 Ok(v) if checked.contains(&v) => {
                     errors.push(Diagnostic::new(item.span(), format!("stage `{stage}`: matrix `{name}` lists {} twice", v.display())))
                 }
@@ -115,7 +115,7 @@ pub fn read_matrix(stage: &str, kind: &KindDef, value: &Spanned<DeValue>, errors
 
 /// Reads `repeats = N` (1 to 100).
 pub fn read_repeats(stage: &str, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Option<u32> {
-    match super::parse::raw_value(value.get_ref()) {
+    match super::read::raw_value(value.get_ref()) {
         RawValue::Int(n) if (1..=100).contains(&n) => Some(n as u32),
         _ => {
             errors.push(Diagnostic::new(value.span(), format!("stage `{stage}`: `repeats` must be an integer in 1..=100")));

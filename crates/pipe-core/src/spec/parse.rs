@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{Diagnostic, InputRef, PipelineSpec, StageSpec};
+use super::read::{HintIfNone, NAME_RULE, input_refs, raw_value, valid_name};
+use super::{Diagnostic, PipelineSpec, StageSpec};
 use crate::stages::params::{Default, RawValue, check_value};
 use crate::stages::{self, ArtifactType, KindDef, ParamValue, Params};
 
@@ -97,16 +98,6 @@ fn syntax_errors(source: &str, syntax: &[toml::de::Error]) -> Vec<Diagnostic> {
     out
 }
 
-pub(super) trait HintIfNone {
-    fn hint_if_none(self, hint: &str) -> Self;
-}
-
-impl HintIfNone for Diagnostic {
-    fn hint_if_none(self, hint: &str) -> Self {
-        if self.hint.is_some() { self } else { self.hint(hint) }
-    }
-}
-
 fn as_table<'a, 'i>(value: &'a Spanned<DeValue<'i>>, what: &str, errors: &mut Vec<Diagnostic>) -> Option<&'a DeTable<'i>> {
     match value.get_ref() {
         DeValue::Table(t) => Some(t),
@@ -158,15 +149,6 @@ fn pipeline_table(value: &Spanned<DeValue>, spec: &mut PipelineSpec, errors: &mu
             ),
         }
     }
-}
-
-const NAME_RULE: &str = "use letters, digits, `-` and `_` (it names folders under the cache and reports)";
-
-pub(super) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 100
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && !name.starts_with('-')
 }
 
 fn stage_tables(value: &Spanned<DeValue>, spec: &mut PipelineSpec, errors: &mut Vec<Diagnostic>) {
@@ -305,31 +287,6 @@ fn resolve_kind(value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Optio
     None
 }
 
-pub(super) fn input_refs(stage: &str, slot: &str, many: bool, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Option<Vec<InputRef>> {
-    let expected = if many { "a stage name or a list of stage names" } else { "a stage name" };
-    let bad = |errors: &mut Vec<Diagnostic>, span: Range<usize>| {
-        errors.push(Diagnostic::new(span, format!("stage `{stage}`: input `{slot}` must be {expected}")));
-        None
-    };
-    match value.get_ref() {
-        DeValue::String(s) => Some(vec![InputRef { stage: s.to_string(), span: value.span() }]),
-        DeValue::Array(items) if many => {
-            if items.is_empty() {
-                return bad(errors, value.span());
-            }
-            let mut refs = Vec::new();
-            for item in items.iter() {
-                match item.get_ref() {
-                    DeValue::String(s) => refs.push(InputRef { stage: s.to_string(), span: item.span() }),
-                    _ => return bad(errors, item.span()),
-                }
-            }
-            Some(refs)
-        }
-        _ => bad(errors, value.span()),
-    }
-}
-
 fn accepts(types: &[ArtifactType]) -> String {
     let mut out = Vec::new();
     for t in types {
@@ -409,29 +366,5 @@ fn check_references(spec: &PipelineSpec, errors: &mut Vec<Diagnostic>) {
                 );
             }
         }
-    }
-}
-
-/// A spanned TOML value as a [`RawValue`] for parameter checking.
-pub(super) fn raw_value(value: &DeValue) -> RawValue {
-    match value {
-        DeValue::String(s) => RawValue::Str(s.to_string()),
-        DeValue::Integer(i) => {
-            let text = i.as_str().replace('_', "");
-            let (neg, digits) = match text.strip_prefix('-') {
-                Some(rest) => (true, rest.to_string()),
-                None => (false, text.trim_start_matches('+').to_string()),
-            };
-            let digits = digits.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b");
-            match i64::from_str_radix(digits, i.radix()) {
-                Ok(v) => RawValue::Int(if neg { -v } else { v }),
-                Err(_) => RawValue::Other("an integer too large"),
-            }
-        }
-        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().map_or(RawValue::Other("a malformed number"), RawValue::Float),
-        DeValue::Boolean(b) => RawValue::Bool(*b),
-        DeValue::Datetime(_) => RawValue::Other("a date"),
-        DeValue::Array(items) => RawValue::Array(items.iter().map(|v| raw_value(v.get_ref())).collect()),
-        DeValue::Table(_) => RawValue::Other("a table"),
     }
 }

@@ -22,7 +22,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::Diagnostic;
-use super::parse::HintIfNone;
+use super::read::HintIfNone;
 use crate::stages::params::RawValue;
 
 /// Which executor runs the stages that run in a worker process.
@@ -112,7 +112,7 @@ pub(super) fn read_executor(value: &Spanned<DeValue>, errors: &mut Vec<Diagnosti
     };
     for (key, value) in table.iter() {
         let k = key.get_ref().as_ref();
-        let (raw, span) = (super::parse::raw_value(value.get_ref()), value.span());
+        let (raw, span) = (super::read::raw_value(value.get_ref()), value.span());
         match k {
             "kind" => match &raw {
                 RawValue::Str(s) if ExecutorKind::parse(s).is_some() => spec.kind = ExecutorKind::parse(s),
@@ -157,7 +157,7 @@ pub(super) fn read_resources(stage: &str, keyed: bool, value: &Spanned<DeValue>,
                     .hint("set `threads` on the stage instead of `cpus`"),
             );
         } else if RESOURCE_KEYS.contains(&k) {
-            resource_key(k, super::parse::raw_value(value.get_ref()), value.span(), &mut resources, &what, errors);
+            resource_key(k, super::read::raw_value(value.get_ref()), value.span(), &mut resources, &what, errors);
         } else {
             errors.push(
                 Diagnostic::new(key.span(), format!("unknown key `{k}` in {what}"))

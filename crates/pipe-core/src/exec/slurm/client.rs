@@ -1,5 +1,5 @@
 //! The three Slurm client calls the executor makes, behind [`Scheduler`] so
-//! that unit tests can script a cluster ([`super::fake`]): `sbatch
+//! that unit tests can script a cluster (the `fake` module): `sbatch
 //! --parsable` to submit, one `squeue -t all` for every job in flight, one
 //! `scancel` for many. `sacct` is never used: without slurmdbd it fails.
 
