@@ -4,8 +4,8 @@
 //! fail, each leaving nothing published and no process behind.
 #![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -83,8 +83,14 @@ fn a_command_stage_is_compared_cached_and_rerun_when_its_code_changes() {
     let exported = std::fs::read_to_string(run.join("predictions/majority.csv")).unwrap();
     assert!(exported.starts_with("id,source,y_true,y_pred,score_"), "{exported}");
     // The same metrics as scikit-learn's, from the exported predictions.
-    let check = Command::new("python3").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_metrics.py")).arg(&run).output().unwrap();
-    assert!(check.status.success(), "check_metrics.py (needs python3-sklearn: `make setup`):\n{}{}", text(&check.stdout), text(&check.stderr));
+    let check =
+        Command::new("python3").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_metrics.py")).arg(&run).output().unwrap();
+    assert!(
+        check.status.success(),
+        "check_metrics.py (needs python3-sklearn: `make setup`):\n{}{}",
+        text(&check.stdout),
+        text(&check.stderr)
+    );
 
     let cached = p.run(&[], 0);
     assert!(statuses(&cached).iter().all(|s| s.ends_with("=cached")), "{:?}", statuses(&cached));
@@ -135,10 +141,7 @@ fn the_program_finds_its_files_when_pipe_runs_from_another_folder() {
 fn a_sweep_over_a_program_parameter_runs_one_stage_per_value() {
     let p = project(&PIPELINE.replace("[stages.majority.params]\nshift = 0", "[stages.majority.matrix]\nshift = [0, 1]"));
     let record = p.run(&[], 0);
-    assert_eq!(
-        statuses(&record),
-        ["colour=ran", "compare=ran", "data=ran", "majority[shift=0]=ran", "majority[shift=1]=ran", "svm=ran"]
-    );
+    assert_eq!(statuses(&record), ["colour=ran", "compare=ran", "data=ran", "majority[shift=0]=ran", "majority[shift=1]=ran", "svm=ran"]);
     let metrics = std::fs::read_to_string(p.path().join("reports/custom/latest/metrics.csv")).unwrap();
     for approach in ["majority[shift=0]", "majority[shift=1]"] {
         assert!(metrics.lines().any(|l| l.starts_with(&format!("\"{approach}\",")) || l.starts_with(&format!("{approach},"))), "{metrics}");
@@ -236,7 +239,8 @@ fn gone(pids: &[i32]) -> bool {
 
 /// A zombie is dead (its parent, init, reaps it soon).
 fn zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
 }
 
 #[test]

@@ -305,8 +305,7 @@ fn a_pipeline_reads_its_data_relative_to_itself_from_any_folder() {
         .output()
         .unwrap();
     assert!(inside.status.success(), "{}", text(&inside.stderr));
-    let again: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(p.path().join("reports/p/latest/summary.json")).unwrap()).unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&std::fs::read(p.path().join("reports/p/latest/summary.json")).unwrap()).unwrap();
     assert_eq!(status_of(&again, "a"), "cached");
     assert_eq!(stage_of(&again, "a")["key"], stage_of(&record, "a")["key"]);
 }

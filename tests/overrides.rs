@@ -67,7 +67,10 @@ fn a_misspelt_stage_or_parameter_and_a_wrong_type_are_errors_that_name_the_set()
     };
     assert_eq!(error("bb.value=3").trim(), "error: in --set bb.value=3: no stage `bb` in the pipeline (did you mean `b`?)");
     let e = error("a.vlaue=3");
-    assert!(e.starts_with("error: in --set a.vlaue=3: unknown key `vlaue` in stage `a` (kind `test-source`)") && e.contains("`value`"), "{e}");
+    assert!(
+        e.starts_with("error: in --set a.vlaue=3: unknown key `vlaue` in stage `a` (kind `test-source`)") && e.contains("`value`"),
+        "{e}"
+    );
     let e = error("a.value=abc");
     assert!(e.starts_with("error: in --set a.value=abc: stage `a`: `value`: expected integer"), "{e}");
     let e = error("value=3");

@@ -69,8 +69,23 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     // One slot: every stage is granted one thread.
     let cold = run_with(dir.path(), &pipeline(), &["--jobs", "1"]);
     let names = [
-        "augmented", "bow", "cnn", "colour", "compare", "data", "hog", "kaze", "lbp", "step1", "step2", "svm", "svm_hcl", "tags", "tags_svm",
-        "vocab", "vote",
+        "augmented",
+        "bow",
+        "cnn",
+        "colour",
+        "compare",
+        "data",
+        "hog",
+        "kaze",
+        "lbp",
+        "step1",
+        "step2",
+        "svm",
+        "svm_hcl",
+        "tags",
+        "tags_svm",
+        "vocab",
+        "vote",
     ];
     assert_eq!(statuses(&cold), names.map(|n| format!("{n}=ran")));
     let files = outputs(dir.path(), &cold);
@@ -158,7 +173,22 @@ fn quickstart_cold_cached_edited_and_reproducible() {
     // outputs (see `same_outputs`). One key, one result.
     let other = tempfile::tempdir().unwrap();
     for stage in [
-        "data", "augmented", "kaze", "vocab", "bow", "svm", "cnn", "step1", "step2", "tags", "hog", "colour", "lbp", "svm_hcl", "vote", "tags_svm",
+        "data",
+        "augmented",
+        "kaze",
+        "vocab",
+        "bow",
+        "svm",
+        "cnn",
+        "step1",
+        "step2",
+        "tags",
+        "hog",
+        "colour",
+        "lbp",
+        "svm_hcl",
+        "vote",
+        "tags_svm",
         "compare",
     ] {
         let alone = run_with(other.path(), &pipeline(), &["--jobs", "2", "--stage", stage]);
@@ -326,7 +356,10 @@ fn documented_artifacts_are_what_the_stages_write(record: &Value, files: &[(Stri
                 .unwrap_or_else(|| panic!("docs/artifacts.md: {word} has `{file}`, but `{name}` ({kind}) wrote none"));
             if !columns.is_empty() {
                 let header: Vec<String> = String::from_utf8_lossy(bytes).lines().next().unwrap().split(',').map(str::to_string).collect();
-                assert!(header.starts_with(columns), "docs/artifacts.md: {word}'s `{file}` columns {columns:?}, but `{name}` wrote {header:?}");
+                assert!(
+                    header.starts_with(columns),
+                    "docs/artifacts.md: {word}'s `{file}` columns {columns:?}, but `{name}` wrote {header:?}"
+                );
             }
             checked.insert(word.clone());
         }

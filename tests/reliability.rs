@@ -322,7 +322,9 @@ fn a_closed_pipe_ends_a_listing_quietly() {
 /// the changed bytes is published under the clean key.
 #[test]
 fn an_input_changed_while_a_stage_runs_fails_it_and_nothing_is_published() {
-    for consumer in ["kind = \"test-worker\"\nvalues = \"fast\"\nsleep_ms = 1500", "kind = \"test-sum\"\nvalues = \"fast\"\nsleep_ms = 1500"] {
+    for consumer in
+        ["kind = \"test-worker\"\nvalues = \"fast\"\nsleep_ms = 1500", "kind = \"test-sum\"\nvalues = \"fast\"\nsleep_ms = 1500"]
+    {
         let p = Project::new(&SLOW.replace("kind = \"test-sum\"\nvalues = \"fast\"\nsleep_ms = 60000", consumer));
         let first = p.run(&["--stage", "fast"], 0);
         let value = entry_file(&p, &first, "fast", "value.txt");
@@ -355,7 +357,8 @@ impl ReadOnly {
             std::fs::create_dir_all(&path).unwrap();
             let mount = |args: &[&str]| Command::new("mount").args(args).status().is_ok_and(|s| s.success());
             assert!(
-                mount(&["--bind", dir.to_str().unwrap(), path.to_str().unwrap()]) && mount(&["-o", "remount,bind,ro", path.to_str().unwrap()]),
+                mount(&["--bind", dir.to_str().unwrap(), path.to_str().unwrap()])
+                    && mount(&["-o", "remount,bind,ro", path.to_str().unwrap()]),
                 "this test needs `mount --bind` (root in a container with CAP_SYS_ADMIN) or a non-root user"
             );
             ReadOnly { path, mounted: true }

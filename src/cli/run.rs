@@ -140,7 +140,8 @@ pub fn run(args: &RunArgs) -> Outcome {
     if plan.to_run() > 0
         && let Some(why) = cache.unwritable()
     {
-        let stages = plan.spec.stages.iter().zip(&plan.stages).filter(|(_, p)| p.action == Action::Run).map(|(s, _)| s.name.clone()).collect();
+        let stages =
+            plan.spec.stages.iter().zip(&plan.stages).filter(|(_, p)| p.action == Action::Run).map(|(s, _)| s.name.clone()).collect();
         return Err(CliError::ReadOnlyCache { root: cache.root().to_path_buf(), why, stages });
     }
     if plan.holds.iter().any(|h| !h.is_locked()) {

@@ -357,9 +357,13 @@ fn load_weights(ctx: &mut StageContext, vs: &nn::VarStore, net: &Net, p: &Traini
     let Some(file) = &p.weights else { return Ok(()) };
     let path = std::path::Path::new(file);
     let tensors = crate::weights::read(path).map_err(|e| StageError::Failed(e.to_string()))?;
-    let got = crate::weights::load_into(vs, tensors, net.head(), p.strict, path, p.arch.word())
-        .map_err(|e| StageError::Failed(e.to_string()))?;
-    let head = if got.head_new.is_empty() { String::from("the output layer too") } else { format!("a new output layer ({})", got.head_new.join(", ")) };
+    let got =
+        crate::weights::load_into(vs, tensors, net.head(), p.strict, path, p.arch.word()).map_err(|e| StageError::Failed(e.to_string()))?;
+    let head = if got.head_new.is_empty() {
+        String::from("the output layer too")
+    } else {
+        format!("a new output layer ({})", got.head_new.join(", "))
+    };
     ctx.log(format!("weights {}: {} tensors loaded, {head}", path.display(), got.copied));
     if !got.skipped.is_empty() {
         ctx.warn(format!("weights {}: strict = false left out {} tensors: {}", path.display(), got.skipped.len(), got.skipped.join(", ")));
@@ -439,7 +443,11 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
             for t in &frozen {
                 let _ = t.set_requires_grad(epoch > freeze);
             }
-            ctx.log(if epoch > freeze { format!("epoch {epoch}: the whole network trains") } else { format!("epochs 1-{freeze}: the output layer alone trains") });
+            ctx.log(if epoch > freeze {
+                format!("epoch {epoch}: the whole network trains")
+            } else {
+                format!("epochs 1-{freeze}: the output layer alone trains")
+            });
         }
         for_each_prepared_batch(&order, bs, prepare, |k, rows, pixels| -> Result<(), StageError> {
             ctx.check_cancelled()?;
@@ -531,34 +539,40 @@ fn evaluate(
     let n = task.classes.len();
     let mut scores = Vec::with_capacity(rows.len());
     let mut loss = 0.0;
-    for_each_prepared_batch(rows, bs, |chunk| pre.pixels(data, chunk), |k, chunk, pixels| -> Result<(), EvalError> {
-        let failed = |part: &'static str| move |source: TchError| EvalError::Torch { batch: k + 1, part, source };
-        let input = pre.tensor(data, chunk, &pixels, device).map_err(failed("the images"))?;
-        let logits = net.f_forward_t(&input, false).map_err(failed("the forward pass"))?;
-        if let Some(targets) = targets {
-            let t = targets.f_narrow(0, (k * bs) as i64, chunk.len() as i64).map_err(failed("the targets"))?;
-            loss += task.loss(&logits, &t, None, Reduction::Sum, 0.0).and_then(|l| l.f_double_value(&[])).map_err(failed("the loss"))?;
-        }
-        let mut probs = task.probabilities(&logits).map_err(failed("the probabilities"))?;
-        if tta {
-            let mirrored = input
-                .f_flip([3])
-                .and_then(|m| net.f_forward_t(&m, false))
-                .and_then(|logits| task.probabilities(&logits))
-                .map_err(failed("the mirror images (tta)"))?;
-            probs = probs.f_add(&mirrored).and_then(|p| p.f_div_scalar(2.0)).map_err(failed("averaging with the mirror images"))?;
-        }
-        let flat = probs
-            .f_to_device(Device::Cpu)
-            .and_then(|p| p.f_flatten(0, -1))
-            .and_then(Vec::<f64>::try_from)
-            .map_err(failed("reading the probabilities"))?;
-        if n == 0 || flat.len() != chunk.len() * n {
-            return Err(EvalError::Misaligned { batch: k + 1, got: flat.len(), images: chunk.len(), outputs: n });
-        }
-        scores.extend(flat.chunks(n).map(<[f64]>::to_vec));
-        Ok(())
-    })?;
+    for_each_prepared_batch(
+        rows,
+        bs,
+        |chunk| pre.pixels(data, chunk),
+        |k, chunk, pixels| -> Result<(), EvalError> {
+            let failed = |part: &'static str| move |source: TchError| EvalError::Torch { batch: k + 1, part, source };
+            let input = pre.tensor(data, chunk, &pixels, device).map_err(failed("the images"))?;
+            let logits = net.f_forward_t(&input, false).map_err(failed("the forward pass"))?;
+            if let Some(targets) = targets {
+                let t = targets.f_narrow(0, (k * bs) as i64, chunk.len() as i64).map_err(failed("the targets"))?;
+                loss +=
+                    task.loss(&logits, &t, None, Reduction::Sum, 0.0).and_then(|l| l.f_double_value(&[])).map_err(failed("the loss"))?;
+            }
+            let mut probs = task.probabilities(&logits).map_err(failed("the probabilities"))?;
+            if tta {
+                let mirrored = input
+                    .f_flip([3])
+                    .and_then(|m| net.f_forward_t(&m, false))
+                    .and_then(|logits| task.probabilities(&logits))
+                    .map_err(failed("the mirror images (tta)"))?;
+                probs = probs.f_add(&mirrored).and_then(|p| p.f_div_scalar(2.0)).map_err(failed("averaging with the mirror images"))?;
+            }
+            let flat = probs
+                .f_to_device(Device::Cpu)
+                .and_then(|p| p.f_flatten(0, -1))
+                .and_then(Vec::<f64>::try_from)
+                .map_err(failed("reading the probabilities"))?;
+            if n == 0 || flat.len() != chunk.len() * n {
+                return Err(EvalError::Misaligned { batch: k + 1, got: flat.len(), images: chunk.len(), outputs: n });
+            }
+            scores.extend(flat.chunks(n).map(<[f64]>::to_vec));
+            Ok(())
+        },
+    )?;
     Ok((loss / rows.len().max(1) as f64, scores))
 }
 

@@ -234,7 +234,12 @@ mod tests {
         assert_eq!((loaded.copied, loaded.head_new.len()), (247, 0), "every tensor, the ImageNet head included");
         let logits = tch::no_grad(|| net.f_forward_t(&reference_inputs(), false)).unwrap();
         let ours: Vec<f32> = Vec::try_from(logits.flatten(0, -1)).unwrap();
-        let theirs: Vec<f64> = reference["logits"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap())).collect();
+        let theirs: Vec<f64> = reference["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+            .collect();
         assert_eq!(ours.len(), theirs.len());
         let worst = ours.iter().zip(&theirs).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
         assert!(worst < 2e-3, "largest logit difference from PyTorch's: {worst}");

@@ -66,7 +66,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         Ok(())
     })?;
     drop(ticker);
-    let values: Vec<f32> = done.into_inner().expect("workers finished").into_iter().flat_map(|b| b.expect("every batch embedded")).collect();
+    let values: Vec<f32> =
+        done.into_inner().expect("workers finished").into_iter().flat_map(|b| b.expect("every batch embedded")).collect();
     let out = ctx.out_dir().to_path_buf();
     write_f32(&out.join("histograms.f32"), &values)?;
     write_json(&out.join("histograms.json"), &HistogramsMeta { words: FEATURES as usize, normalization: "l2".into(), images: n })?;
@@ -76,7 +77,14 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
 
 /// The L2-normalised pooled features of one batch, row-major (with
 /// `flip`, the mean of the image's and its mirror's before normalising).
-fn embed_batch(net: &EfficientNetLite, data: &Dataset, rows: &[usize], pre: Preprocess, device: Device, flip: bool) -> Result<Vec<f32>, tch::TchError> {
+fn embed_batch(
+    net: &EfficientNetLite,
+    data: &Dataset,
+    rows: &[usize],
+    pre: Preprocess,
+    device: Device,
+    flip: bool,
+) -> Result<Vec<f32>, tch::TchError> {
     let x = pre.tensor(data, rows, &pre.pixels(data, rows), device)?;
     let mut f = net.f_features_t(&x, false)?;
     if flip {

@@ -17,9 +17,9 @@ mod multilabel;
 mod nets;
 mod preprocess;
 mod recipe;
-mod weights;
 #[cfg(test)]
 mod tests;
+mod weights;
 
 /// The kinds that run here ([`pipe_core::stages::Process::Torch`]).
 fn runner(kind: &str) -> Option<pipe_core::stages::RunFn> {

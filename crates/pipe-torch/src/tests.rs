@@ -374,7 +374,7 @@ fn a_pretrained_network_fine_tunes_from_its_weights_with_a_frozen_warm_up() {
 
 #[test]
 fn the_majority_class_rate_is_what_learning_nothing_scores() {
-    use super::cnn_train::{Task, Targets, majority_rate};
+    use super::cnn_train::{Targets, Task, majority_rate};
     let task = Task { classes: vec!["a".into(), "b".into()], targets: Targets::Single(vec![Some(0), Some(1), Some(1), Some(1), None]) };
     assert_eq!(majority_rate(&task, &[0, 1, 2, 3]), Some((0.75, "b".to_string())));
     assert_eq!(majority_rate(&task, &[0, 1]), Some((0.5, "a".to_string())), "ties: the first class");

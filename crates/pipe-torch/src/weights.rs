@@ -84,8 +84,7 @@ pub fn load_into(
 ) -> Result<Loaded, WeightsError> {
     let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     let in_head = |name: &str| name.strip_prefix(head).is_some_and(|rest| rest.starts_with('.'));
-    let file: HashMap<String, Tensor> =
-        tensors.into_iter().filter(|(name, _)| !name.ends_with("num_batches_tracked")).collect();
+    let file: HashMap<String, Tensor> = tensors.into_iter().filter(|(name, _)| !name.ends_with("num_batches_tracked")).collect();
     let mut loaded = Loaded::default();
     let (mut missing, mut wrong_shape) = (Vec::new(), Vec::new());
     let mut plan = Vec::new();
@@ -161,7 +160,11 @@ mod tests {
             assert!(logits(&net).f_sub(&logits(&other)).unwrap().abs().max().double_value(&[]) > 0.0, "{arch:?}: another start");
             let got = load_into(&fresh, read(&file).unwrap(), other.head(), true, &file, "test").unwrap();
             assert!(got.head_new.is_empty() && got.skipped.is_empty(), "{arch:?}: {got:?}");
-            assert_eq!(Vec::<f32>::try_from(logits(&net).flatten(0, -1)).unwrap(), Vec::<f32>::try_from(logits(&other).flatten(0, -1)).unwrap(), "{arch:?}");
+            assert_eq!(
+                Vec::<f32>::try_from(logits(&net).flatten(0, -1)).unwrap(),
+                Vec::<f32>::try_from(logits(&other).flatten(0, -1)).unwrap(),
+                "{arch:?}"
+            );
         }
     }
 

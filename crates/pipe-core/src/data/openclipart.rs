@@ -122,6 +122,9 @@ mod list_tests {
         assert_eq!(listing.candidates.iter().filter(|c| c.labels == ["red"]).count(), 1);
         assert_eq!(listing.notes.len(), 1, "{:?}", listing.notes);
         let note = &listing.notes[0];
-        assert!(note.starts_with("images without an SVG twin: 2 (the first: ") && note.ends_with("take no part in the multi-label task"), "{note}");
+        assert!(
+            note.starts_with("images without an SVG twin: 2 (the first: ") && note.ends_with("take no part in the multi-label task"),
+            "{note}"
+        );
     }
 }

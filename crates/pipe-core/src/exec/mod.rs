@@ -396,7 +396,8 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
                     request,
                     logs: absolute(cache.root().join("slurm-logs")),
                 };
-                let times = slurm::job::run(&sj, &job, writer.tmp_dir(), &events, &cancel).map_err(|e| failed_because(plan, cache, i, e))?;
+                let times =
+                    slurm::job::run(&sj, &job, writer.tmp_dir(), &events, &cancel).map_err(|e| failed_because(plan, cache, i, e))?;
                 inputs_unchanged(plan, cache, i)?;
                 let publishing = Instant::now();
                 return match publish(writer, stage, planned, &cancel)? {

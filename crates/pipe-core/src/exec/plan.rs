@@ -188,10 +188,17 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
         }
         if let Some(command) = &stage.command {
             let dir = crate::spec::pipeline_dir(&spec.file);
-            let files = crate::stages::command::code_files(&dir, &command.code)
-                .map_err(|source| PlanError::Code { stage: stage.name.clone(), file: spec.file.clone(), source })?;
+            let files = crate::stages::command::code_files(&dir, &command.code).map_err(|source| PlanError::Code {
+                stage: stage.name.clone(),
+                file: spec.file.clone(),
+                source,
+            })?;
             for (rel, path) in files {
-                let bytes = crate::fsx::read(&path).map_err(|source| PlanError::ReadCode { stage: stage.name.clone(), path: path.clone(), source })?;
+                let bytes = crate::fsx::read(&path).map_err(|source| PlanError::ReadCode {
+                    stage: stage.name.clone(),
+                    path: path.clone(),
+                    source,
+                })?;
                 sources.insert(crate::graph::keys::code_source(&rel), blake3::hash(&bytes).to_hex().to_string());
             }
         }

@@ -63,9 +63,7 @@ pub fn section(plan: &Plan, outcome: &RunOutcome, evaluate: usize, warnings: &[V
         }
         h.push_str("</ul>\n");
     }
-    h.push_str(
-        "<h3>Parameters of the compared approaches</h3>\n<table>\n<tr><th>approach</th><th>kind</th><th>parameters</th></tr>\n",
-    );
+    h.push_str("<h3>Parameters of the compared approaches</h3>\n<table>\n<tr><th>approach</th><th>kind</th><th>parameters</th></tr>\n");
     let compared: Vec<&String> = plan.stages[evaluate].input_stages.values().flatten().collect();
     for name in compared {
         let Some(stage) = plan.spec.stage(name) else { continue };

@@ -67,8 +67,10 @@ fn approaches(run: &Path) -> Result<Vec<String>, String> {
         Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("{} cannot be read: {}", dir.display(), e.source)),
     };
-    let mut out: Vec<String> =
-        entries.filter_map(Result::ok).filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".parquet")).map(str::to_string)).collect();
+    let mut out: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".parquet")).map(str::to_string))
+        .collect();
     out.sort();
     Ok(out)
 }
@@ -130,7 +132,10 @@ fn read_frame(df: PolarsResult<DataFrame>, approach: &str) -> PolarsResult<Score
                 .iter()
                 .enumerate()
                 .map(|(row, name)| {
-                    classes.iter().position(|c| c == name).ok_or_else(|| bad(format!("row {row}: `{column}` is `{name}`, not one of its classes")))
+                    classes
+                        .iter()
+                        .position(|c| c == name)
+                        .ok_or_else(|| bad(format!("row {row}: `{column}` is `{name}`, not one of its classes")))
                 })
                 .collect()
         };

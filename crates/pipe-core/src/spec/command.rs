@@ -32,26 +32,33 @@ pub(super) fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors
         let span = value.span();
         match key.get_ref().as_ref() {
             "kind" => {}
-            "command" => argv = strings(value).filter(|a| !a.is_empty() && !a[0].trim().is_empty()).or_else(|| {
-                errors.push(
-                    Diagnostic::new(span, format!("stage `{name}`: `command` must be a non-empty list of strings (the program and its arguments)"))
-                        .hint("e.g. `command = [\"python3\", \"stages/logreg.py\"]`; it runs in the pipeline file's folder"),
-                );
-                None
-            }),
-            "produces" => produces = match value.get_ref().as_str().and_then(|w| PRODUCIBLE.iter().copied().find(|t| t.word() == w)) {
-                Some(t) => Some(t),
-                None => {
-                    let words: Vec<String> = PRODUCIBLE.iter().map(|t| t.word()).collect();
-                    let written = value.get_ref().as_str().unwrap_or_default();
+            "command" => {
+                argv = strings(value).filter(|a| !a.is_empty() && !a[0].trim().is_empty()).or_else(|| {
                     errors.push(
-                        Diagnostic::new(span, format!("stage `{name}`: `produces` must be one of {}", quoted(&words)))
-                            .suggest(written, words.iter().map(String::as_str))
-                            .hint_if_none("`files` is cached and handed on without checks; the others are validated"),
+                        Diagnostic::new(
+                            span,
+                            format!("stage `{name}`: `command` must be a non-empty list of strings (the program and its arguments)"),
+                        )
+                        .hint("e.g. `command = [\"python3\", \"stages/logreg.py\"]`; it runs in the pipeline file's folder"),
                     );
                     None
+                })
+            }
+            "produces" => {
+                produces = match value.get_ref().as_str().and_then(|w| PRODUCIBLE.iter().copied().find(|t| t.word() == w)) {
+                    Some(t) => Some(t),
+                    None => {
+                        let words: Vec<String> = PRODUCIBLE.iter().map(|t| t.word()).collect();
+                        let written = value.get_ref().as_str().unwrap_or_default();
+                        errors.push(
+                            Diagnostic::new(span, format!("stage `{name}`: `produces` must be one of {}", quoted(&words)))
+                                .suggest(written, words.iter().map(String::as_str))
+                                .hint_if_none("`files` is cached and handed on without checks; the others are validated"),
+                        );
+                        None
+                    }
                 }
-            },
+            }
             "code" => match strings(value).or_else(|| value.get_ref().as_str().map(|s| vec![s.to_string()])) {
                 Some(globs) if globs.iter().all(|g| !g.trim().is_empty()) => code = globs,
                 _ => errors.push(
@@ -108,7 +115,9 @@ pub(super) fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors
             other => errors.push(
                 Diagnostic::new(key.span(), format!("unknown key `{other}` in command stage `{name}`"))
                     .suggest(other, KEYS.iter().copied())
-                    .hint_if_none(&format!("the program's own parameters go in `[stages.{name}.params]`; `pipe stages command` lists the keys")),
+                    .hint_if_none(&format!(
+                        "the program's own parameters go in `[stages.{name}.params]`; `pipe stages command` lists the keys"
+                    )),
             ),
         }
     }
@@ -194,7 +203,11 @@ fn read_matrix(stage: &str, value: &Spanned<DeValue>, errors: &mut Vec<Diagnosti
         if items.len() > super::matrix::MAX_STAGES {
             errors.push(Diagnostic::new(
                 values.span(),
-                format!("stage `{stage}`: matrix `{name}` lists {} values, more than the {} stages a pipeline may expand to", items.len(), super::matrix::MAX_STAGES),
+                format!(
+                    "stage `{stage}`: matrix `{name}` lists {} values, more than the {} stages a pipeline may expand to",
+                    items.len(),
+                    super::matrix::MAX_STAGES
+                ),
             ));
             continue;
         }

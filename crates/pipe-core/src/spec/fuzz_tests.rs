@@ -34,7 +34,11 @@ fn value(rng: &mut Rng, depth: usize) -> String {
         _ => {
             let n = rng.below(4);
             let items: Vec<String> = (0..n).map(|_| value(rng, depth + 1)).collect();
-            if rng.chance(0.3) { format!("{{ a = {} }}", items.first().cloned().unwrap_or("1".into())) } else { format!("[{}]", items.join(", ")) }
+            if rng.chance(0.3) {
+                format!("{{ a = {} }}", items.first().cloned().unwrap_or("1".into()))
+            } else {
+                format!("[{}]", items.join(", "))
+            }
         }
     }
 }
@@ -46,7 +50,9 @@ fn stage_name(rng: &mut Rng) -> String {
 /// A key a stage of `kind` might have: one of its own, one of another
 /// kind's, a table key, or a misspelling.
 fn key(rng: &mut Rng, kind: &str) -> String {
-    let own: Vec<&str> = crate::stages::kind(kind).map(|k| k.params.iter().map(|p| p.name).chain(k.inputs.iter().map(|s| s.name)).collect()).unwrap_or_default();
+    let own: Vec<&str> = crate::stages::kind(kind)
+        .map(|k| k.params.iter().map(|p| p.name).chain(k.inputs.iter().map(|s| s.name)).collect())
+        .unwrap_or_default();
     match rng.below(5) {
         0 | 1 if !own.is_empty() => own[rng.below(own.len())].to_string(),
         2 => {

@@ -23,17 +23,10 @@ use toml::de::DeValue;
 use super::read::HintIfNone;
 use super::{Diagnostic, InputRef, PipelineSpec, StageSpec};
 use crate::stages::params::{RawValue, check_value};
-use crate::stages::{KindDef, Many, ParamValue};
+use crate::stages::{KindDef, Many, ParamValue, RepeatsWith};
 
 /// The most stages a pipeline may expand to.
 pub const MAX_STAGES: usize = 1000;
-
-/// Kinds that `[pipeline] repeats` repeats: those that train with the seed
-/// (and command stages that produce predictions).
-pub const TRAINING_KINDS: &[&str] = &["cnn-stage1", "cnn-stage2", "multilabel", "svm", "cluster"];
-
-/// Kinds that `resplit = true` adds to the repeated ones: where the split is drawn.
-const SPLIT_KINDS: &[&str] = &["load", "augment"];
 
 /// A stage's sweep as written.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -88,8 +81,14 @@ pub fn read_matrix(stage: &str, kind: &KindDef, value: &Spanned<DeValue>, errors
         }
         if items.len() > MAX_STAGES {
             errors.push(
-                Diagnostic::new(values.span(), format!("stage `{stage}`: matrix `{name}` lists {} values, more than the {MAX_STAGES} stages a pipeline may expand to", items.len()))
-                    .hint("sweep fewer values, or split the sweep over several pipelines"),
+                Diagnostic::new(
+                    values.span(),
+                    format!(
+                        "stage `{stage}`: matrix `{name}` lists {} values, more than the {MAX_STAGES} stages a pipeline may expand to",
+                        items.len()
+                    ),
+                )
+                .hint("sweep fewer values, or split the sweep over several pipelines"),
             );
             continue;
         }
@@ -191,9 +190,14 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
             let dim = Dim::Param { stage: stage.name.clone(), param: param.clone() };
             combos = combos.iter().flat_map(|c| values.iter().map(|v| with(c, dim.clone(), display(v))).collect::<Vec<_>>()).collect();
         }
-        let repeated_kind = TRAINING_KINDS.contains(&stage.kind.name)
-            || (repeats.resplit && SPLIT_KINDS.contains(&stage.kind.name))
-            || stage.command.as_ref().is_some_and(|c| crate::stages::command::is_approach(c.produces));
+        // The kinds that train with the seed (each definition says), with
+        // `resplit` those that draw the split, and command stages that
+        // produce predictions.
+        let repeated_kind = match stage.kind.repeats {
+            RepeatsWith::Seed => true,
+            RepeatsWith::Split => repeats.resplit,
+            RepeatsWith::Never => stage.command.as_ref().is_some_and(|c| crate::stages::command::is_approach(c.produces)),
+        };
         if let Some(n) = stage.sweep.repeats.or(repeats.repeats.filter(|_| repeated_kind)) {
             let repeated = combos.iter().any(|c| c.iter().any(|(d, _)| *d == Dim::Repeat));
             if !repeated && combos.len().saturating_mul(n as usize) > MAX_STAGES {

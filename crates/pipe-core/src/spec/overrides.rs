@@ -54,8 +54,7 @@ impl Override {
                 _ => Err("`pipeline` is not a table".into()),
             };
         }
-        let names: Vec<String> =
-            doc.get("stages").and_then(Value::as_table).map(|t| t.keys().cloned().collect()).unwrap_or_default();
+        let names: Vec<String> = doc.get("stages").and_then(Value::as_table).map(|t| t.keys().cloned().collect()).unwrap_or_default();
         let Some(Value::Table(stage)) = doc.get_mut("stages").and_then(|s| s.as_table_mut()).and_then(|s| s.get_mut(&self.stage)) else {
             let hint = crate::suggest::nearest(&self.stage, names.iter().map(String::as_str))
                 .map(|n| format!(" (did you mean `{n}`?)"))

@@ -308,7 +308,8 @@ fn check_references(spec: &PipelineSpec, errors: &mut Vec<Diagnostic>) {
     for stage in &spec.stages {
         for (slot_name, refs) in &stage.inputs {
             // A command stage's slots are its own, and take any artifact.
-            let slot = if stage.command.is_some() { None } else { Some(stage.kind.slot(slot_name).expect("slots were checked against the kind")) };
+            let slot =
+                if stage.command.is_some() { None } else { Some(stage.kind.slot(slot_name).expect("slots were checked against the kind")) };
             let mut seen = BTreeSet::new();
             for r in refs {
                 if !seen.insert(r.stage.as_str()) {
@@ -351,7 +352,11 @@ fn check_references(spec: &PipelineSpec, errors: &mut Vec<Diagnostic>) {
             }
         }
         if let Some(command) = stage.command.as_ref().filter(|c| c.produces != ArtifactType::Files) {
-            let indexed = stage.inputs.values().flatten().any(|r| by_name.get(r.stage.as_str()).is_some_and(|t| crate::stages::command::carries_index(t.output)));
+            let indexed = stage
+                .inputs
+                .values()
+                .flatten()
+                .any(|r| by_name.get(r.stage.as_str()).is_some_and(|t| crate::stages::command::carries_index(t.output)));
             if !indexed && stage.inputs.values().flatten().all(|r| by_name.contains_key(r.stage.as_str())) {
                 errors.push(
                     Diagnostic::new(

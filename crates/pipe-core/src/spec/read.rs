@@ -30,7 +30,13 @@ pub(super) fn valid_name(name: &str) -> bool {
         && !name.starts_with('-')
 }
 
-pub(super) fn input_refs(stage: &str, slot: &str, many: bool, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Option<Vec<InputRef>> {
+pub(super) fn input_refs(
+    stage: &str,
+    slot: &str,
+    many: bool,
+    value: &Spanned<DeValue>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Vec<InputRef>> {
     let expected = if many { "a stage name or a list of stage names" } else { "a stage name" };
     let bad = |errors: &mut Vec<Diagnostic>, span: Range<usize>| {
         errors.push(Diagnostic::new(span, format!("stage `{stage}`: input `{slot}` must be {expected}")));

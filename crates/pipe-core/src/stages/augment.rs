@@ -13,7 +13,7 @@
 //! Figure 6).
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, IntOr, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, IntOr, KindDef, Many, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// Whether rare classes are oversampled.
@@ -66,7 +66,6 @@ crate::stage_params! {
 
 pub static AUGMENT: KindDef = KindDef {
     name: "augment",
-    version: 1,
     summary: "augments and oversamples the training split, records class weights",
     inputs: &[SlotDef {
         name: "images",
@@ -79,7 +78,6 @@ pub static AUGMENT: KindDef = KindDef {
     params: Schema::of::<AugmentParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 10.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    repeats: super::RepeatsWith::Split,
+    ..KindDef::BASE
 };

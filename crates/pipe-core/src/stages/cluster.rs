@@ -3,7 +3,7 @@
 //! seeded cap on how many descriptors are clustered.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, KindDef, Many, Schema, SlotDef, ThreadUse};
 
 crate::stage_params! {
     pub struct ClusterParams {
@@ -22,7 +22,6 @@ crate::stage_params! {
 
 pub static CLUSTER: KindDef = KindDef {
     name: "cluster",
-    version: 1,
     summary: "k-means++ vocabulary of visual words from training descriptors",
     inputs: &[SlotDef {
         name: "features",
@@ -35,7 +34,6 @@ pub static CLUSTER: KindDef = KindDef {
     params: Schema::of::<ClusterParams>(),
     threads: ThreadUse::Parallel,
     estimate_seconds: 30.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    repeats: super::RepeatsWith::Seed,
+    ..KindDef::BASE
 };

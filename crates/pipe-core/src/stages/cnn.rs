@@ -101,6 +101,9 @@ crate::stage_params! {
         fn keyed_threads(&self) -> Option<usize> {
             Some(self.threads.max(1) as usize)
         }
+        fn uses_gpu(&self) -> bool {
+            self.device == Device::Cuda
+        }
     }
 }
 
@@ -144,8 +147,9 @@ pub static CNN_STAGE1: KindDef = KindDef {
     threads: ThreadUse::Keyed,
     estimate_seconds: 35.0,
     process: Process::Torch,
-    names_inputs: false,
     job: JobDefaults::TORCH,
+    repeats: super::RepeatsWith::Seed,
+    ..KindDef::BASE
 };
 
 pub static CNN_STAGE2: KindDef = KindDef {
@@ -173,6 +177,7 @@ pub static CNN_STAGE2: KindDef = KindDef {
     threads: ThreadUse::Keyed,
     estimate_seconds: 35.0,
     process: Process::Torch,
-    names_inputs: false,
     job: JobDefaults::TORCH,
+    repeats: super::RepeatsWith::Seed,
+    ..KindDef::BASE
 };

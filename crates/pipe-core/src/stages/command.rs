@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, StageParams, ThreadUse};
+use super::{ArtifactType, KindDef, Schema, StageParams, ThreadUse};
 
 /// A command stage's parameters are the user's, any TOML; the program reads
 /// them from its job document, so the kind's own schema is empty.
@@ -29,16 +29,12 @@ impl StageParams for CommandParams {
 
 pub static COMMAND: KindDef = KindDef {
     name: "command",
-    version: 1,
     summary: "your own program as a stage (`pipe stages command` shows how): cached, swept, scheduled and compared like the built-in kinds",
-    inputs: &[],
     output: ArtifactType::Files,
     params: Schema::of::<CommandParams>(),
     threads: ThreadUse::Keyed,
     estimate_seconds: 30.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };
 
 /// What `pipe stages command` prints: the keys of a command stage.
@@ -177,8 +173,7 @@ pub fn parse_duration(text: &str) -> Option<u64> {
 /// The log file name of a stage: its name with anything but letters,
 /// digits and `-_.=,` made `_` (variant names carry brackets and values).
 pub fn log_name(stage: &str) -> String {
-    let safe: String =
-        stage.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.=,".contains(c) { c } else { '_' }).collect();
+    let safe: String = stage.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.=,".contains(c) { c } else { '_' }).collect();
     format!("{safe}.log")
 }
 
@@ -209,7 +204,10 @@ mod tests {
             let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
             code_files(dir.path(), &patterns).map(|v| v.into_iter().map(|(rel, _)| rel).collect::<Vec<_>>())
         };
-        assert_eq!(names(&["stages/a.py", "stages/lib/*.py", "stages/*/b.py"]).unwrap(), ["stages/a.py", "stages/lib/b.py", "stages/lib/c.py"]);
+        assert_eq!(
+            names(&["stages/a.py", "stages/lib/*.py", "stages/*/b.py"]).unwrap(),
+            ["stages/a.py", "stages/lib/b.py", "stages/lib/c.py"]
+        );
         assert_eq!(names(&["stages/**/*.py"]).unwrap(), ["stages/a.py", "stages/lib/b.py", "stages/lib/c.py"]);
         let e = names(&["stages/a.py", "stage/*.py"]).unwrap_err().to_string();
         assert!(e.starts_with("`code` pattern `stage/*.py` matches no file (relative to "), "{e}");

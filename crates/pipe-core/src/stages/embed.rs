@@ -33,11 +33,15 @@ crate::stage_params! {
         /// auto = CUDA when present
         device: Device = Device::TYPE => Default::Str("auto"),
     }
+    rules {
+        fn uses_gpu(&self) -> bool {
+            self.device == Device::Cuda
+        }
+    }
 }
 
 pub static EMBED: KindDef = KindDef {
     name: "embed",
-    version: 1,
     summary: "pooled features of a pretrained network (efficientnet-lite0), as histograms for svm",
     inputs: &[SlotDef {
         name: "images",
@@ -51,6 +55,6 @@ pub static EMBED: KindDef = KindDef {
     threads: ThreadUse::Parallel,
     estimate_seconds: 60.0,
     process: Process::Torch,
-    names_inputs: false,
     job: JobDefaults::TORCH,
+    ..KindDef::BASE
 };

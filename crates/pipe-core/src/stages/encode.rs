@@ -6,7 +6,7 @@
 //! re-weighted by tf-idf (idf from the training split).
 
 use super::params::Default;
-use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, KindDef, Many, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// The nearest-word search.
@@ -29,7 +29,6 @@ crate::stage_params! {
 
 pub static ENCODE: KindDef = KindDef {
     name: "encode",
-    version: 1,
     summary: "bag-of-visual-words histogram per image",
     inputs: &[
         SlotDef {
@@ -51,7 +50,5 @@ pub static ENCODE: KindDef = KindDef {
     params: Schema::of::<EncodeParams>(),
     threads: ThreadUse::Parallel,
     estimate_seconds: 10.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };

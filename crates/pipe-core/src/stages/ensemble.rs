@@ -9,7 +9,7 @@
 //! row in `evaluate`.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, KindDef, Many, Schema, SlotDef};
 
 crate::stage_params! {
     pub struct EnsembleParams {
@@ -31,9 +31,6 @@ pub static ENSEMBLE: KindDef = KindDef {
     }],
     output: ArtifactType::Predictions,
     params: Schema::of::<EnsembleParams>(),
-    threads: ThreadUse::Single,
     estimate_seconds: 2.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };

@@ -10,7 +10,7 @@
 //! table, then any SVM grid-search table). The run's report folder copies
 //! these.
 
-use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, KindDef, Many, Schema, SlotDef};
 
 crate::stage_params! {
     /// `evaluate` has no parameters.
@@ -39,10 +39,8 @@ pub static EVALUATE: KindDef = KindDef {
     ],
     output: ArtifactType::Metrics,
     params: Schema::of::<EvaluateParams>(),
-    threads: ThreadUse::Single,
     estimate_seconds: 5.0,
     // The plots are drawn with OpenCV: a worker stage.
-    process: Process::Worker,
     names_inputs: true,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };

@@ -4,7 +4,7 @@
 //! encode to an all-zero histogram rather than vanishing.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, KindDef, Many, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// The keypoint detector and descriptor.
@@ -39,7 +39,6 @@ crate::stage_params! {
 
 pub static EXTRACT: KindDef = KindDef {
     name: "extract",
-    version: 1,
     summary: "KAZE (or AKAZE, ORB, SIFT) keypoints and descriptors per image",
     inputs: &[SlotDef {
         name: "images",
@@ -52,7 +51,5 @@ pub static EXTRACT: KindDef = KindDef {
     params: Schema::of::<ExtractParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 55.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };

@@ -9,7 +9,7 @@
 //! happens before the split, so a duplicate can never sit on both sides.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Process, Schema, ThreadUse};
+use super::{ArtifactType, JobDefaults, KindDef, Schema, ThreadUse};
 
 crate::choice! {
     /// Which reader lists the collection.
@@ -95,16 +95,14 @@ crate::stage_params! {
 
 pub static LOAD: KindDef = KindDef {
     name: "load",
-    version: 1,
     summary: "reads a collection, decodes, deduplicates and splits its images",
-    inputs: &[],
     output: ArtifactType::Images,
     params: Schema::of::<LoadParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 15.0,
-    process: Process::Worker,
-    names_inputs: false,
     job: JobDefaults::LOAD,
+    repeats: super::RepeatsWith::Split,
+    ..KindDef::BASE
 };
 
 const INT_MAX: i64 = i64::MAX;

@@ -199,6 +199,40 @@ pub struct KindDef {
     pub names_inputs: bool,
     /// What a Slurm job of this kind requests unless the pipeline says otherwise.
     pub job: JobDefaults,
+    /// Whether `[pipeline] repeats` repeats it, and with what.
+    pub repeats: RepeatsWith,
+}
+
+/// What `[pipeline] repeats` does to a kind's stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepeatsWith {
+    /// Nothing: its output does not depend on the seed.
+    Never,
+    /// One variant per repeat, each with its own seed: it trains with it.
+    Seed,
+    /// Repeated only with `resplit = true`: it draws the split.
+    Split,
+}
+
+impl KindDef {
+    /// What a definition does not say: version 1, no inputs, no parameters,
+    /// one thread, in `pipe-worker`, a worker's Slurm request, never
+    /// repeated, not naming its inputs. A definition states what differs
+    /// and ends with `..KindDef::BASE`.
+    pub const BASE: KindDef = KindDef {
+        name: "",
+        version: 1,
+        summary: "",
+        inputs: &[],
+        output: ArtifactType::Files,
+        params: Schema::of::<typed::NoParams>(),
+        threads: ThreadUse::Single,
+        estimate_seconds: 1.0,
+        process: Process::Worker,
+        names_inputs: false,
+        job: JobDefaults::WORKER,
+        repeats: RepeatsWith::Never,
+    };
 }
 
 /// A kind's default Slurm request besides CPUs (those follow
@@ -260,16 +294,13 @@ const IMAGES_TO_DESCRIBE: &[SlotDef] = &[SlotDef {
 pub const fn per_image_descriptor(name: &'static str, summary: &'static str, params: Schema, estimate_seconds: f64) -> KindDef {
     KindDef {
         name,
-        version: 1,
         summary,
         inputs: IMAGES_TO_DESCRIBE,
         output: ArtifactType::Histograms,
         params,
         threads: ThreadUse::Elastic,
         estimate_seconds,
-        process: Process::Worker,
-        names_inputs: false,
-        job: JobDefaults::WORKER,
+        ..KindDef::BASE
     }
 }
 

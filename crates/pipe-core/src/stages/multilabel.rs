@@ -66,8 +66,9 @@ pub static MULTILABEL: KindDef = KindDef {
     threads: ThreadUse::Keyed,
     estimate_seconds: 30.0,
     process: Process::Torch,
-    names_inputs: false,
     job: JobDefaults::TORCH,
+    repeats: super::RepeatsWith::Seed,
+    ..KindDef::BASE
 };
 
 /// The threshold rule of a `multilabel` stage's parameters.

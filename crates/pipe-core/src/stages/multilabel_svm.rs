@@ -14,7 +14,7 @@
 use super::multilabel::{F2Average, Tuning};
 use super::params::{Default, ParamType};
 use super::svm::GammaUnit;
-use super::{ArtifactType, FloatOr, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, FloatOr, KindDef, Many, Schema, SlotDef, ThreadUse};
 
 crate::stage_params! {
     pub struct MultilabelSvmParams {
@@ -35,7 +35,6 @@ crate::stage_params! {
 
 pub static MULTILABEL_SVM: KindDef = KindDef {
     name: "multilabel-svm",
-    version: 1,
     summary: "multi-label one-vs-rest SVMs on a sum of RBF kernels, F2-tuned threshold",
     inputs: &[SlotDef {
         name: "features",
@@ -48,7 +47,5 @@ pub static MULTILABEL_SVM: KindDef = KindDef {
     params: Schema::of::<MultilabelSvmParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 60.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };

@@ -22,7 +22,7 @@
 //! kernel), and a stage they would not fit stops before computing them.
 
 use super::params::{Default, ParamType};
-use super::{ArtifactType, JobDefaults, KindDef, Many, Process, Schema, SlotDef, ThreadUse};
+use super::{ArtifactType, KindDef, Many, Schema, SlotDef, ThreadUse};
 
 crate::choice! {
     /// The SVM kernel.
@@ -85,7 +85,6 @@ pub static SVM: KindDef = KindDef {
     params: Schema::of::<SvmParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 120.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    repeats: super::RepeatsWith::Seed,
+    ..KindDef::BASE
 };

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::cnn::All;
 use super::params::{Default, ParamType};
-use super::{ArtifactType, IntOr, JobDefaults, KindDef, Many, Process, Schema, SlotDef, StageContext, StageError, ThreadUse};
+use super::{ArtifactType, IntOr, KindDef, Many, Process, Schema, SlotDef, StageContext, StageError, ThreadUse};
 
 pub static KINDS: &[&KindDef] = &[&SOURCE, &SUM, &SCALE, &TEXT, &WORKER, &THREADS, &KEYED, &ELASTIC, &METRICS];
 
@@ -108,30 +108,23 @@ crate::stage_params! {
 
 pub static SOURCE: KindDef = KindDef {
     name: "test-source",
-    version: 1,
     summary: "writes a number (test kind)",
-    inputs: &[],
     output: ArtifactType::Numbers,
     params: Schema::of::<SourceParams>(),
-    threads: ThreadUse::Single,
     estimate_seconds: 1.0,
     process: Process::Engine(run_source),
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };
 
 pub static SUM: KindDef = KindDef {
     name: "test-sum",
-    version: 1,
     summary: "sums its inputs (test kind)",
     inputs: &[VALUES],
     output: ArtifactType::Numbers,
     params: Schema::of::<SumParams>(),
-    threads: ThreadUse::Single,
     estimate_seconds: 1.0,
     process: Process::Engine(run_sum),
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };
 
 crate::stage_params! {
@@ -146,7 +139,6 @@ crate::stage_params! {
 /// what sweeps and repeats expand through.
 pub static SCALE: KindDef = KindDef {
     name: "test-scale",
-    version: 1,
     summary: "its input times `factor`, plus the seed modulo 1000 (test kind)",
     inputs: &[SlotDef {
         name: "input",
@@ -157,11 +149,9 @@ pub static SCALE: KindDef = KindDef {
     }],
     output: ArtifactType::Numbers,
     params: Schema::of::<ScaleParams>(),
-    threads: ThreadUse::Single,
     estimate_seconds: 1.0,
     process: Process::Engine(run_scale),
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };
 
 fn run_scale(ctx: &mut StageContext) -> Result<(), StageError> {
@@ -175,33 +165,26 @@ fn run_scale(ctx: &mut StageContext) -> Result<(), StageError> {
 
 pub static TEXT: KindDef = KindDef {
     name: "test-text",
-    version: 1,
     summary: "writes a text (test kind)",
-    inputs: &[],
     output: ArtifactType::Text,
     params: Schema::of::<TextParams>(),
-    threads: ThreadUse::Single,
     estimate_seconds: 1.0,
     process: Process::Engine(|ctx| {
         let p: TextParams = ctx.typed_params()?;
         write(ctx, "text.txt", p.text)
     }),
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };
 
 pub static WORKER: KindDef = KindDef {
     name: "test-worker",
-    version: 1,
     summary: "doubles the sum of its inputs in the worker process (test kind)",
     inputs: &[VALUES],
     output: ArtifactType::Numbers,
     params: Schema::of::<Common>(),
     threads: ThreadUse::Parallel,
     estimate_seconds: 1.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };
 
 /// `test-worker`, run by `pipe-worker`.
@@ -213,14 +196,11 @@ pub fn run_worker(ctx: &mut StageContext) -> Result<(), StageError> {
 
 pub static THREADS: KindDef = KindDef {
     name: "test-threads",
-    version: 1,
     summary: "records how many threads it was granted (test kind)",
-    inputs: &[],
     output: ArtifactType::Numbers,
     params: Schema::of::<Common>(),
     threads: ThreadUse::Parallel,
     estimate_seconds: 1.0,
-    names_inputs: false,
     process: Process::Engine(|ctx| {
         let p: Common = ctx.typed_params()?;
         let granted = ctx.threads as i64;
@@ -230,21 +210,18 @@ pub static THREADS: KindDef = KindDef {
         }
         finish(ctx, &p, granted)
     }),
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };
 
 pub static METRICS: KindDef = KindDef {
     name: "test-metrics",
-    version: 1,
     summary: "reports the sum of its inputs as an accuracy, like evaluate (test kind)",
     inputs: &[VALUES],
     output: ArtifactType::Metrics,
     params: Schema::of::<MetricsParams>(),
-    threads: ThreadUse::Single,
     estimate_seconds: 1.0,
     process: Process::Engine(run_metrics),
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };
 
 /// `metrics.csv` in evaluate's columns and a `comparison.md` with one table.
@@ -260,33 +237,26 @@ fn run_metrics(ctx: &mut StageContext) -> Result<(), StageError> {
 
 pub static KEYED: KindDef = KindDef {
     name: "test-keyed",
-    version: 1,
     summary: "records the threads it runs on, which its key fixes (test kind)",
-    inputs: &[],
     output: ArtifactType::Numbers,
     params: Schema::of::<KeyedParams>(),
     threads: ThreadUse::Keyed,
     estimate_seconds: 1.0,
-    names_inputs: false,
     process: Process::Engine(|ctx| {
         let p: KeyedParams = ctx.typed_params()?;
         finish(ctx, &p.common, ctx.threads as i64)
     }),
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };
 
 pub static ELASTIC: KindDef = KindDef {
     name: "test-elastic",
-    version: 1,
     summary: "runs `items` items of `item_ms` in parallel in the worker; writes the most it ran at once (test kind)",
-    inputs: &[],
     output: ArtifactType::Numbers,
     params: Schema::of::<ElasticParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 1.0,
-    process: Process::Worker,
-    names_inputs: false,
-    job: JobDefaults::WORKER,
+    ..KindDef::BASE
 };
 
 /// `test-elastic`, run by `pipe-worker`.

@@ -32,6 +32,19 @@ pub trait StageParams: DeserializeOwned {
     fn keyed_threads(&self) -> Option<usize> {
         None
     }
+
+    /// Whether a run with these parameters needs a GPU (a Slurm job asks for one).
+    fn uses_gpu(&self) -> bool {
+        false
+    }
+}
+
+/// The parameters of a kind that has none of its own.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NoParams {}
+
+impl StageParams for NoParams {
+    const SCHEMA: &'static [ParamDef] = &[];
 }
 
 /// What the engine needs of a kind's parameters, derived from its
@@ -42,6 +55,7 @@ pub struct Schema {
     check: fn(&Params) -> Vec<String>,
     epochs: fn(&Params) -> u64,
     keyed_threads: fn(&Params) -> Option<usize>,
+    uses_gpu: fn(&Params) -> bool,
 }
 
 impl std::fmt::Debug for Schema {
@@ -59,7 +73,13 @@ impl std::ops::Deref for Schema {
 
 impl Schema {
     pub const fn of<P: StageParams>() -> Schema {
-        Schema { defs: P::SCHEMA, check: check_of::<P>, epochs: epochs_of::<P>, keyed_threads: keyed_threads_of::<P> }
+        Schema {
+            defs: P::SCHEMA,
+            check: check_of::<P>,
+            epochs: epochs_of::<P>,
+            keyed_threads: keyed_threads_of::<P>,
+            uses_gpu: uses_gpu_of::<P>,
+        }
     }
 
     /// The struct's rules; validated values that do not fit the struct (a
@@ -75,6 +95,10 @@ impl Schema {
     pub fn keyed_threads(&self, params: &Params) -> Option<usize> {
         (self.keyed_threads)(params)
     }
+
+    pub fn uses_gpu(&self, params: &Params) -> bool {
+        (self.uses_gpu)(params)
+    }
 }
 
 fn check_of<P: StageParams>(params: &Params) -> Vec<String> {
@@ -86,6 +110,10 @@ fn check_of<P: StageParams>(params: &Params) -> Vec<String> {
 
 fn epochs_of<P: StageParams>(params: &Params) -> u64 {
     params.typed::<P>().map_or(1, |p| p.epochs())
+}
+
+fn uses_gpu_of<P: StageParams>(params: &Params) -> bool {
+    params.typed::<P>().is_ok_and(|p| p.uses_gpu())
 }
 
 fn keyed_threads_of<P: StageParams>(params: &Params) -> Option<usize> {
@@ -196,6 +224,9 @@ macro_rules! stage_params {
                 }
                 fn keyed_threads(&self) -> Option<usize> {
                     $crate::stages::StageParams::keyed_threads(&self.$flat)
+                }
+                fn uses_gpu(&self) -> bool {
+                    $crate::stages::StageParams::uses_gpu(&self.$flat)
                 }
             }
         }

@@ -338,7 +338,9 @@ pub fn comparison_notes(table: &[(String, String, Row)], scored: &[Scored], part
             && table.iter().any(|(a, _, r)| *a == s.name && r.class == "accuracy")
     });
     if short {
-        notes.push_str("\n`-` under top-3 or top-5: the approach has no more classes than k, so every image would be a hit (1.0 by definition).\n");
+        notes.push_str(
+            "\n`-` under top-3 or top-5: the approach has no more classes than k, so every image would be a hit (1.0 by definition).\n",
+        );
     }
     notes
 }

@@ -268,7 +268,11 @@ fn a_controller_that_stops_answering_is_named_and_its_return_too() {
     assert!(result.is_ok(), "{result:?}");
     let warnings: Vec<&String> = events.iter().filter_map(|e| if let StageEvent::Warning(w) = e { Some(w) } else { None }).collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
-    assert!(warnings[0].starts_with("the Slurm controller does not answer (squeue: error: Unable to contact slurm controller"), "{}", warnings[0]);
+    assert!(
+        warnings[0].starts_with("the Slurm controller does not answer (squeue: error: Unable to contact slurm controller"),
+        "{}",
+        warnings[0]
+    );
     assert!(warnings[1].starts_with("the Slurm controller answers again; job "), "{}", warnings[1]);
 }
 

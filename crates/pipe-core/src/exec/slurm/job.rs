@@ -129,8 +129,11 @@ fn submit(sj: &StageJob, job: &worker::Job, dir: &Path, cancel: &AtomicBool) -> 
     fsx::write(dir.join(SCRIPT), script(&exe, &dir, &sj.request.setup)).map_err(|e| e.doing("write job script"))?;
     // --no-requeue: a job whose node fails ends NODE_FAIL, which pipe names,
     // instead of going back to the queue behind pipe's back.
-    let mut args =
-        vec![format!("--job-name=pipe-{}", job_name(sj.stage)), format!("--output={}", dir.join(LOG).display()), "--no-requeue".to_string()];
+    let mut args = vec![
+        format!("--job-name=pipe-{}", job_name(sj.stage)),
+        format!("--output={}", dir.join(LOG).display()),
+        "--no-requeue".to_string(),
+    ];
     if let Ok(cwd) = std::env::current_dir() {
         args.push(format!("--chdir={}", cwd.display()));
     }

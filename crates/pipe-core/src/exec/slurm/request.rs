@@ -2,12 +2,13 @@
 //! over `[pipeline.executor]` over the kind's defaults ([`JobDefaults`]).
 //! CPUs follow the kind's thread use: a keyed kind (libtorch) gets exactly its
 //! `threads` (part of its key), a single-threaded kind one, the others the
-//! pipeline's `cpus` or `--jobs`. A kind whose `device` is `"cuda"` gets a GPU.
+//! pipeline's `cpus` or `--jobs`. A stage whose kind says it uses a GPU
+//! (`device = "cuda"`) gets one.
 
 use crate::exec::slots::keyed_threads;
 use crate::spec::StageSpec;
 use crate::spec::resources::{ExecutorSpec, format_mem, format_time};
-use crate::stages::{JobDefaults, ParamValue, ThreadUse};
+use crate::stages::{JobDefaults, ThreadUse};
 
 /// One job's complete request.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +34,7 @@ impl JobRequest {
             ThreadUse::Single => 1,
             ThreadUse::Parallel | ThreadUse::Elastic => r.cpus.unwrap_or(default_cpus.max(1) as u32),
         };
-        let wants_cuda = matches!(stage.params.get("device"), ParamValue::Str(d) if d.starts_with("cuda"));
+        let wants_cuda = stage.kind.params.uses_gpu(&stage.params);
         JobRequest {
             cpus,
             mem_mb: r.mem_mb.unwrap_or(mem_mb),

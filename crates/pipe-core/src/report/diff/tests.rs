@@ -130,7 +130,15 @@ fn a_prediction_with_an_unknown_label_or_an_unreadable_file_is_a_named_gap() {
     // B's cnn names a class its score columns do not have.
     let path = b.dir.join("predictions/cnn.parquet");
     let mut df = ParquetReader::new(crate::fsx::open(&path).unwrap()).finish().unwrap();
-    let renamed: Vec<&str> = df.column("y_pred").unwrap().str().unwrap().into_iter().enumerate().map(|(i, v)| if i == 3 { "wolves" } else { v.unwrap() }).collect();
+    let renamed: Vec<&str> = df
+        .column("y_pred")
+        .unwrap()
+        .str()
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| if i == 3 { "wolves" } else { v.unwrap() })
+        .collect();
     df.replace("y_pred", Column::new("y_pred".into(), renamed)).unwrap();
     ParquetWriter::new(crate::fsx::create(&path).unwrap()).finish(&mut df).unwrap();
     let s = crate::report::significance::between(&a.dir, &b.dir);

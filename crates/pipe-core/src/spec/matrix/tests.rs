@@ -198,7 +198,11 @@ fn a_huge_sweep_is_refused_before_it_is_expanded() {
     // with the line of what is too large.
     let million = format!("[{}]", vec!["1"; 1_000_000].join(","));
     let text = errors(&format!("[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nitems = {million}\n"));
-    assert!(text.contains("pipelines/t.toml:4:9") && text.contains("lists 1000000 values, more than the 1000 stages"), "{}", &text[..300.min(text.len())]);
+    assert!(
+        text.contains("pipelines/t.toml:4:9") && text.contains("lists 1000000 values, more than the 1000 stages"),
+        "{}",
+        &text[..300.min(text.len())]
+    );
     let thousand = |from: i64| format!("[{}]", (from..from + 1000).map(|v| v.to_string()).collect::<Vec<_>>().join(","));
     let text = errors(&format!(
         "[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nitems = {}\nvalue = {}\nsleep_ms = {}\n",

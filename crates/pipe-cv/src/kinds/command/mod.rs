@@ -66,7 +66,11 @@ fn reference(ctx: &StageContext) -> Option<InputArtifact> {
 /// `PIPE_JOB`: the worker's job, with each image-describing input's index
 /// as CSV (the input's own `index.csv`, or one converted from its Parquet
 /// into the scratch folder).
-fn job_document(ctx: &StageContext, job: &pipe_core::stages::command::CommandJob, scratch: &std::path::Path) -> Result<serde_json::Value, StageError> {
+fn job_document(
+    ctx: &StageContext,
+    job: &pipe_core::stages::command::CommandJob,
+    scratch: &std::path::Path,
+) -> Result<serde_json::Value, StageError> {
     let mut inputs = serde_json::Map::new();
     for (slot, items) in &ctx.inputs {
         let mut list = Vec::new();

@@ -65,16 +65,21 @@ impl Table {
     }
 
     fn column(&self, name: &str) -> Result<usize, Problem> {
-        self.header.iter().position(|h| h == name).ok_or_else(|| {
-            format!("{} has no `{name}` column (its header: {})", self.path.display(), self.header.join(","))
-        })
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| format!("{} has no `{name}` column (its header: {})", self.path.display(), self.header.join(",")))
     }
 
     /// The `score_<class>` columns: none, or one per class (and no other).
     fn scores(&self, classes: &[String], required: bool) -> Result<Option<Vec<usize>>, Problem> {
         let given: Vec<&String> = self.header.iter().filter(|h| h.starts_with("score_")).collect();
         if let Some(unknown) = given.iter().find(|h| !classes.iter().any(|c| format!("score_{c}") == ***h)) {
-            return Err(format!("{}: column `{unknown}` names no class of the input (classes: {})", self.path.display(), classes.join(", ")));
+            return Err(format!(
+                "{}: column `{unknown}` names no class of the input (classes: {})",
+                self.path.display(),
+                classes.join(", ")
+            ));
         }
         if given.is_empty() && !required {
             return Ok(None);
@@ -94,7 +99,9 @@ impl Table {
         let mut seen = BTreeMap::new();
         for (line, fields) in &self.rows {
             let text = fields[id_col].trim();
-            let id: u32 = text.parse().map_err(|_| format!("{}: `{text}` is not an image id (a row number of the input's index)", self.at(*line, "id")))?;
+            let id: u32 = text
+                .parse()
+                .map_err(|_| format!("{}: `{text}` is not an image id (a row number of the input's index)", self.at(*line, "id")))?;
             if !wanted.contains(&id) {
                 return Err(format!("{}: image {id} is not one of the {what} of `{stage}`", self.at(*line, "id")));
             }
@@ -104,7 +111,11 @@ impl Table {
         }
         if let Some(missing) = expected.iter().find(|id| !seen.contains_key(id)) {
             let n = expected.len() - seen.len();
-            return Err(format!("{}: {n} of the {} {what} of `{stage}` have no prediction (the first: image {missing})", self.path.display(), expected.len()));
+            return Err(format!(
+                "{}: {n} of the {} {what} of `{stage}` have no prediction (the first: image {missing})",
+                self.path.display(),
+                expected.len()
+            ));
         }
         Ok(self.rows.iter().map(|(_, f)| f[id_col].trim().parse().expect("checked above")).collect())
     }

@@ -250,7 +250,11 @@ mod tests {
 
     #[test]
     fn a_failure_names_what_happened_the_tail_and_the_log() {
-        let m = failure("python3 s.py", "exited with status 3", &["Traceback".into(), "ValueError: bad".into()], Path::new("/c/logs/s.log"));
-        assert_eq!(m, "`python3 s.py` exited with status 3; the last lines of its stderr:\n    Traceback\n    ValueError: bad\n  its whole output: /c/logs/s.log");
+        let m =
+            failure("python3 s.py", "exited with status 3", &["Traceback".into(), "ValueError: bad".into()], Path::new("/c/logs/s.log"));
+        assert_eq!(
+            m,
+            "`python3 s.py` exited with status 3; the last lines of its stderr:\n    Traceback\n    ValueError: bad\n  its whole output: /c/logs/s.log"
+        );
     }
 }

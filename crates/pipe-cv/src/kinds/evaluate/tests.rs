@@ -237,7 +237,8 @@ fn partial_approaches_are_marked_and_last_and_meaningless_top_k_is_left_out() {
     let (full, part) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // Six classes with scores: top-3 and top-5 mean something.
     let six: Vec<String> = (0..6).map(|c| format!("k{c}")).collect();
-    let scores = |n: usize, classes: usize| (0..n).map(|i| (0..classes).map(|c| if c == i % classes { 0.9 } else { 0.02 }).collect()).collect();
+    let scores =
+        |n: usize, classes: usize| (0..n).map(|i| (0..classes).map(|c| if c == i % classes { 0.9 } else { 0.02 }).collect()).collect();
     Predictions {
         meta: PredictionsMeta { task: "single".into(), classes: six.clone() },
         ids: (0..12).collect(),

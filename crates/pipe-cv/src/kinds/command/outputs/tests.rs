@@ -65,12 +65,20 @@ fn right_predictions_become_the_canonical_files() {
 #[test]
 fn a_bad_file_names_its_line_and_column() {
     let e = |csv: &str| check(csv).unwrap_err();
-    assert!(e("id,y_pred\n1,dog\n2,cat\n4,dog\n").ends_with("predictions.csv line 3, column `id`: image 2 is not one of the test images of `data`"));
-    assert!(e("id,y_pred\n1,dog\n3,bird\n4,dog\n").ends_with("line 3, column `y_pred`: `bird` is not a class of the input (classes: cat, dog)"));
+    assert!(
+        e("id,y_pred\n1,dog\n2,cat\n4,dog\n")
+            .ends_with("predictions.csv line 3, column `id`: image 2 is not one of the test images of `data`")
+    );
+    assert!(
+        e("id,y_pred\n1,dog\n3,bird\n4,dog\n").ends_with("line 3, column `y_pred`: `bird` is not a class of the input (classes: cat, dog)")
+    );
     assert!(e("id,y_pred\n1,dog\nx,cat\n").ends_with("line 3, column `id`: `x` is not an image id (a row number of the input's index)"));
     assert!(e("id,y_pred\n1,dog\n1,cat\n").ends_with("line 3, column `id`: image 1 is predicted twice (also on line 2)"));
     assert!(e("id,y_pred\n1,dog\n").ends_with("predictions.csv: 2 of the 3 test images of `data` have no prediction (the first: image 3)"));
-    assert!(e("id,y_pred,score_cat,score_dog\n1,dog,0.1,nan\n3,cat,1,0\n4,dog,0,1\n").ends_with("line 2, column `score_dog`: `nan` is not a finite number"));
+    assert!(
+        e("id,y_pred,score_cat,score_dog\n1,dog,0.1,nan\n3,cat,1,0\n4,dog,0,1\n")
+            .ends_with("line 2, column `score_dog`: `nan` is not a finite number")
+    );
     assert!(e("id,y_pred,score_cat\n1,dog,0.1\n").contains("has no `score_dog` column"));
     assert!(e("id,y_pred,score_cow\n1,dog,0.1\n").contains("column `score_cow` names no class of the input"));
     assert!(e("id,label\n1,dog\n").contains("has no `y_pred` column (its header: id,label)"));
@@ -100,7 +108,9 @@ fn multi_label_sets_are_checked_against_the_vocabulary() {
 fn histograms_need_a_whole_finite_row_per_image() {
     let (_keep, input) = images();
     let out = tempfile::tempdir().unwrap();
-    let write = |values: &[f32]| std::fs::write(out.path().join("histograms.f32"), values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    let write = |values: &[f32]| {
+        std::fs::write(out.path().join("histograms.f32"), values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap()
+    };
     write(&[0.5; 10]);
     publish(out.path(), ArtifactType::Histograms, Some(&input)).unwrap();
     let meta: HistogramsMeta = pipe_core::data::bow::read_json(&out.path().join("histograms.json")).unwrap();
