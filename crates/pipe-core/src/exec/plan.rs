@@ -240,7 +240,7 @@ pub fn estimate(previous: Option<&RunRecord>, cache: &Cache, stage: &crate::spec
             return entry.manifest.seconds;
         }
     }
-    stage.kind.estimate(&stage.params)
+    stage.estimate()
 }
 
 fn why_missing(previous: Option<&RunRecord>, name: &str, key: &str, doc: &KeyDoc, inputs: &BTreeMap<String, Vec<String>>) -> Vec<Reason> {

@@ -126,7 +126,7 @@ mod tests {
 
     fn stage(kind_name: &str) -> StageSpec {
         let k = kind(kind_name).expect("a kind of this build");
-        StageSpec {
+        let stage = StageSpec {
             name: kind_name.into(),
             kind: k,
             params: Params::from_json(k, &defaults(k)).unwrap(),
@@ -139,7 +139,10 @@ mod tests {
             resources: Default::default(),
             output: k.output,
             command: None,
-        }
+            resolved: Default::default(),
+        };
+        let resolved = crate::spec::Resolved::of(&stage);
+        StageSpec { resolved, ..stage }
     }
 
     #[test]

@@ -155,6 +155,7 @@ pub(super) fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors
         resources,
         output: produces,
         command: Some(CommandSpec { argv, produces, code, threads, timeout_s }),
+        resolved: Default::default(),
     })
 }
 

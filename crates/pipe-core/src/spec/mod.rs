@@ -73,16 +73,50 @@ pub struct StageSpec {
     pub output: ArtifactType,
     /// A `command` stage's own settings (`None` for the built-in kinds).
     pub command: Option<CommandSpec>,
+    /// What the engine needs of its parameters, read once when the spec is
+    /// validated (see [`Resolved`]).
+    pub resolved: Resolved,
+}
+
+/// What the scheduler, the estimates and the Slurm requests need of a
+/// stage's parameters, read once from its kind's rules when the spec is
+/// validated: no layer after the spec goes back to the parameters for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Resolved {
+    /// The threads that are part of its key and that it holds
+    /// ([`crate::stages::ThreadUse::Keyed`] kinds).
+    pub keyed_threads: Option<usize>,
+    /// Passes over the data (training epochs), for the estimate.
+    pub epochs: u64,
+    /// Whether it needs a GPU (its Slurm job asks for one).
+    pub uses_gpu: bool,
+}
+
+impl Resolved {
+    pub fn of(stage: &StageSpec) -> Resolved {
+        let schema = &stage.kind.params;
+        Resolved {
+            keyed_threads: match &stage.command {
+                Some(c) => Some(c.threads),
+                None => schema.keyed_threads(&stage.params),
+            },
+            epochs: schema.epochs(&stage.params),
+            uses_gpu: schema.uses_gpu(&stage.params),
+        }
+    }
 }
 
 impl StageSpec {
     /// The threads that are part of its key and that it holds, for a
     /// [`crate::stages::ThreadUse::Keyed`] kind.
     pub fn keyed_threads(&self) -> Option<usize> {
-        match &self.command {
-            Some(c) => Some(c.threads),
-            None => self.kind.params.keyed_threads(&self.params),
-        }
+        self.resolved.keyed_threads
+    }
+
+    /// The expected seconds of a run: the kind's estimate, times the epochs
+    /// for kinds that train in epochs.
+    pub fn estimate(&self) -> f64 {
+        self.kind.estimate_seconds * self.resolved.epochs as f64
     }
 }
 

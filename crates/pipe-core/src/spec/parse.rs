@@ -62,7 +62,13 @@ pub fn parse(file: &Path, source: &str) -> Result<PipelineSpec, Vec<Diagnostic>>
         }
         Ok(_) => {}
     }
-    if errors.is_empty() { Ok(spec) } else { Err(errors) }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    for stage in &mut spec.stages {
+        stage.resolved = super::Resolved::of(stage);
+    }
+    Ok(spec)
 }
 
 /// TOML's own errors, with a duplicated `[stages.X]` table said in our words
@@ -267,6 +273,7 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
         resources,
         output: kind.output,
         command: None,
+        resolved: super::Resolved::default(),
     })
 }
 

@@ -34,7 +34,7 @@ impl JobRequest {
             ThreadUse::Single => 1,
             ThreadUse::Parallel | ThreadUse::Elastic => r.cpus.unwrap_or(default_cpus.max(1) as u32),
         };
-        let wants_cuda = stage.kind.params.uses_gpu(&stage.params);
+        let wants_cuda = stage.resolved.uses_gpu;
         JobRequest {
             cpus,
             mem_mb: r.mem_mb.unwrap_or(mem_mb),
