@@ -1,8 +1,9 @@
 //! The worker protocol: one stage run = "kind + inputs + params -> output
 //! folder", described by a JSON job file. The engine spawns `pipe-worker run
 //! JOB` for stage kinds marked [`Process::Worker`](crate::stages::Process)
-//! (those that link libtorch), reads JSON event lines from its stdout, and
-//! kills it on Ctrl-C. The same job file is what the Slurm executor
+//! (those that link OpenCV, and `command` stages) and `pipe-torch run JOB`
+//! for [`Process::Torch`](crate::stages::Process) (libtorch), reads JSON
+//! event lines from its stdout, and stops it (SIGTERM, then SIGKILL) on Ctrl-C. The same job file is what the Slurm executor
 //! (`exec::slurm`) hands a cluster job.
 //!
 //! A worker that fails says why as its last event,
