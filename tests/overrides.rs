@@ -31,7 +31,7 @@ fn a_set_value_runs_like_an_edit_and_is_recorded_shown_and_named_by_diff() {
     let p = Project::new(PIPELINE);
     let first = p.run(&[], 0);
     let plan = text(&p.pipe(&["plan", "p.toml", "-S", "b.value=6"]).stdout);
-    assert!(plan.contains("params.value 5 → 6") && plan.contains("3 of 4 stages will run"), "{plan}");
+    assert!(plan.contains("--set b.value 5 → 6") && plan.contains("3 of 4 stages will run"), "{plan}");
     let set = p.run(&["--set", "b.value=6"], 0);
     assert_eq!(statuses(&set), ["a=cached", "b=ran", "report=ran", "sum=ran"]);
     assert_eq!(value_of(&p, &set, "sum"), "8");

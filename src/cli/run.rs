@@ -81,8 +81,8 @@ fn executor_kind(args: &PlanArgs, plan: &Plan) -> ExecutorKind {
 }
 
 /// The plan, with each job's request in a last column under Slurm.
-fn plan_table(plan: &Plan, executor: ExecutorKind, jobs: usize) -> String {
-    let mut rows = plan_rows(plan);
+fn plan_table(plan: &Plan, executor: ExecutorKind, jobs: usize, overrides: &[String]) -> String {
+    let mut rows = plan_rows(plan, overrides);
     let mut headers = vec!["stage", "kind", "action", "key", "why"];
     if executor == ExecutorKind::Slurm {
         headers.push("slurm request");
@@ -94,7 +94,7 @@ fn plan_table(plan: &Plan, executor: ExecutorKind, jobs: usize) -> String {
     table(&headers, &rows)
 }
 
-fn plan_rows(plan: &Plan) -> Vec<Vec<String>> {
+fn plan_rows(plan: &Plan, overrides: &[String]) -> Vec<Vec<String>> {
     plan.dag
         .order
         .iter()
@@ -105,7 +105,18 @@ fn plan_rows(plan: &Plan) -> Vec<Vec<String>> {
                 Action::Run => "run",
                 Action::Unselected => "-",
             };
-            vec![s.name.clone(), s.kind.name.to_string(), action.to_string(), p.key[..12].to_string(), p.reason_text()]
+            // A change a `--set` made is named as one.
+            let why = if p.action == Action::Run && !overrides.is_empty() {
+                let shown: Vec<String> = p
+                    .reasons
+                    .iter()
+                    .map(|r| pipe_core::graph::keys::by_override(r, &s.name, overrides.iter()).unwrap_or_else(|| r.to_string()))
+                    .collect();
+                shown.join("; ")
+            } else {
+                p.reason_text()
+            };
+            vec![s.name.clone(), s.kind.name.to_string(), action.to_string(), p.key[..12].to_string(), why]
         })
         .collect()
 }
@@ -116,7 +127,7 @@ fn default_jobs() -> usize {
 
 pub fn plan(args: &PlanArgs) -> Outcome {
     let (plan, _, _) = prepare(args)?;
-    print!("{}", plan_table(&plan, executor_kind(args, &plan), default_jobs()));
+    print!("{}", plan_table(&plan, executor_kind(args, &plan), default_jobs(), &args.set.set));
     println!("{} of {} stages will run", plan.to_run(), plan.stages.len());
     Ok(EXIT_OK)
 }
@@ -133,7 +144,7 @@ pub fn run(args: &RunArgs) -> Outcome {
     let jobs = args.jobs.map_or_else(default_jobs, usize::from);
     let executor = executor_kind(&args.plan, &plan);
     if args.dry_run {
-        print!("{}", plan_table(&plan, executor, jobs));
+        print!("{}", plan_table(&plan, executor, jobs, &args.plan.set.set));
         println!("{} of {} stages would run (dry run: nothing was run)", plan.to_run(), plan.stages.len());
         return Ok(EXIT_OK);
     }

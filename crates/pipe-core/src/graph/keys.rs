@@ -78,6 +78,16 @@ pub fn stage_doc(stage: &StageSpec, seed: u64, input_keys: &BTreeMap<String, Vec
     }
 }
 
+/// A parameter change that a `--set` made, said so (`--set vocab.words 100
+/// → 200`); `None` for any other reason. `stage` may be a variant's name
+/// (`vocab[words=50]`); `overrides` as written (`vocab.words=200`).
+pub fn by_override<'a>(reason: &Reason, stage: &str, mut overrides: impl Iterator<Item = &'a String>) -> Option<String> {
+    let Reason::Param { name, old, new } = reason else { return None };
+    let base = stage.split('[').next().unwrap_or(stage);
+    let target = format!("{base}.{name}=");
+    overrides.any(|o| o.starts_with(&target)).then(|| format!("--set {base}.{name} {old} → {new}"))
+}
+
 /// The `sources` entry of a command stage's code file (a path relative to
 /// the pipeline file's folder).
 pub fn code_source(path: &str) -> String {

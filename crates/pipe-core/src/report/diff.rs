@@ -168,7 +168,12 @@ pub fn why(a: &RunRecord, b: &RunRecord) -> Vec<String> {
                     Ok(new) => reasons_since(&old.doc, &new, &s.inputs),
                     Err(_) => vec![Reason::Implementation],
                 };
-                let r: Vec<String> = r.iter().map(|r| by_override(r, &s.name, a, b).unwrap_or_else(|| r.to_string())).collect();
+                let r: Vec<String> = r
+                    .iter()
+                    .map(|r| {
+                        crate::graph::keys::by_override(r, &s.name, a.overrides.iter().chain(&b.overrides)).unwrap_or_else(|| r.to_string())
+                    })
+                    .collect();
                 out.push(format!("{} ({}): {}", s.name, s.kind, r.join("; ")));
             }
             Some(_) => {}
@@ -180,15 +185,6 @@ pub fn why(a: &RunRecord, b: &RunRecord) -> Vec<String> {
         }
     }
     out
-}
-
-/// A parameter change that a `--set` of either run made, said so:
-/// `--set vocab.words 100 → 200`.
-fn by_override(reason: &Reason, stage: &str, a: &RunRecord, b: &RunRecord) -> Option<String> {
-    let Reason::Param { name, old, new } = reason else { return None };
-    let base = stage.split('[').next().unwrap_or(stage);
-    let target = format!("{base}.{name}=");
-    a.overrides.iter().chain(&b.overrides).any(|o| o.starts_with(&target)).then(|| format!("--set {base}.{name} {old} → {new}"))
 }
 
 /// Output formats of `pipe diff`.
