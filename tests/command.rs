@@ -291,3 +291,34 @@ fn control_characters_in_a_programs_output_do_not_reach_the_terminal() {
     assert!(!shown.contains('\u{1b}') && !shown.contains('\r'), "{shown:?}");
     assert!(shown.contains("\\u{1b}[2J\\u{1b}[31mred\\u{d}back"), "{shown}");
 }
+
+/// Writes one feature vector per image of its `images` input (standard
+/// library only): the built-in `svm` takes it like any `histograms` stage.
+const FEATURES: &str = r#"
+import csv, json, os, struct
+job = json.load(open(os.environ["PIPE_JOB"]))
+images = job["inputs"]["images"][0]
+rows = list(csv.DictReader(open(images["index"], newline="")))
+classes = json.load(open(os.path.join(images["dir"], "dataset.json")))["classes"]
+with open(os.path.join(os.environ["PIPE_OUT"], "histograms.f32"), "wb") as f:
+    for r in rows:
+        # One-hot of the label, plus a constant: trivially separable.
+        f.write(struct.pack("<%df" % (len(classes) + 1), *([1.0 if c == r["label"] else 0.0 for c in classes] + [0.5])))
+"#;
+
+#[test]
+fn histograms_from_a_program_feed_the_built_in_svm() {
+    let pipeline = PIPELINE.replace(
+        "[stages.svm]\nkind = \"svm\"\nfeatures = \"colour\"",
+        "[stages.feats]\nkind = \"command\"\ncommand = [\"python3\", \"stages/features.py\"]\nproduces = \"histograms\"\n\n\
+             [stages.feats.inputs]\nimages = \"data\"\n\n[stages.svm]\nkind = \"svm\"\nfeatures = \"feats\"",
+    );
+    let p = project(&pipeline);
+    std::fs::write(p.path().join("stages/features.py"), FEATURES).unwrap();
+    let record = p.run(&[], 0);
+    assert_eq!(status_of(&record, "feats"), "ran");
+    assert_eq!(status_of(&record, "svm"), "ran");
+    let metrics = std::fs::read_to_string(p.path().join("reports/custom/latest/metrics.csv")).unwrap();
+    let accuracy = metrics.lines().find(|l| l.starts_with("svm,single,accuracy,")).unwrap();
+    assert!(accuracy.contains(",1.0,"), "the labels were the features: {accuracy}");
+}
