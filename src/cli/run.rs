@@ -171,8 +171,10 @@ pub fn run(args: &RunArgs) -> Outcome {
     progress.finish();
 
     let record = run_record(&plan, &outcome, &cache, started_at, clock.elapsed().as_secs_f64(), &args.plan.set.set);
-    let (run_dir, record, report) = record::write(&reports, record, |staging| pipe_core::report::write(staging, &plan, &outcome, &cache))
-        .map_err(CliError::WriteRecord)?;
+    let described = record.clone();
+    let (run_dir, record, report) =
+        record::write(&reports, record, |staging| pipe_core::report::write(staging, &plan.spec, &described, &cache))
+            .map_err(CliError::WriteRecord)?;
     print_summary(&record, &run_dir);
     let tables =
         report.map_err(|source| CliError::Report { source, summary: run_dir.join("summary.json"), interrupted: outcome.interrupted })?;

@@ -20,10 +20,10 @@ pub mod significance;
 pub mod table;
 
 use crate::cache::{Cache, CacheError, Entry, Lookup};
-use crate::exec::RunOutcome;
-use crate::exec::plan::{Action, Plan, feeds_report};
 use crate::fsx;
+use crate::record::RunRecord;
 use crate::record::StageStatus;
+use crate::spec::PipelineSpec;
 
 /// Why the report of a run could not be written: every case names the
 /// `evaluate` stage whose files it was copying.
@@ -41,30 +41,27 @@ pub enum ReportError {
     },
 }
 
-/// Copies the evaluation outputs into `run_dir`; returns the comparison
-/// tables to show in the terminal.
-pub fn write(run_dir: &Path, plan: &Plan, outcome: &RunOutcome, cache: &Cache) -> Result<Vec<(String, String)>, ReportError> {
-    let evaluations: Vec<usize> = (0..plan.stages.len())
-        .filter(|&i| feeds_report(plan.spec.stages[i].kind) && plan.stages[i].action != Action::Unselected)
-        .filter(|&i| matches!(outcome.results[i].status, StageStatus::Ran | StageStatus::Cached))
+/// Copies the evaluation outputs of the run `record` describes into
+/// `run_dir`; returns the comparison tables to show in the terminal. The
+/// report reads the run's record (and the spec, for the compared
+/// approaches' parameters), not the executor's state.
+pub fn write(run_dir: &Path, spec: &PipelineSpec, record: &RunRecord, cache: &Cache) -> Result<Vec<(String, String)>, ReportError> {
+    let feeds_report = |name: &str| spec.stage(name).is_some_and(|s| s.output == crate::stages::ArtifactType::Metrics);
+    let evaluations: Vec<usize> = (0..record.stages.len())
+        .filter(|&i| feeds_report(&record.stages[i].name))
+        .filter(|&i| matches!(record.stages[i].status, StageStatus::Ran | StageStatus::Cached))
         .collect();
     let mut shown = Vec::new();
     for &i in &evaluations {
-        let stage = &plan.spec.stages[i];
+        let stage = &record.stages[i];
         let dest = if evaluations.len() == 1 { run_dir.to_path_buf() } else { run_dir.join(&stage.name) };
-        let key = &plan.stages[i].key;
+        let key = &stage.key;
         let entry = match cache.lookup(key) {
             Lookup::Hit(entry) => entry,
             Lookup::Missing => return Err(ReportError::Gone { stage: stage.name.clone(), key: key[..12].to_string() }),
             Lookup::Corrupt(why) => return Err(ReportError::Corrupt { stage: stage.name.clone(), key: key[..12].to_string(), why }),
         };
-        let warnings: Vec<Vec<String>> = (0..plan.stages.len())
-            .map(|j| match outcome.results[j].status {
-                StageStatus::Cached => cache.logged_warnings(&plan.stages[j].key).unwrap_or_default(),
-                _ => outcome.results[j].warnings.clone(),
-            })
-            .collect();
-        let section = provenance::section(plan, outcome, i, &warnings);
+        let section = provenance::section(spec, record, i);
         let md = copy_verified(&entry, &dest, &section).map_err(|source| ReportError::Copy { stage: stage.name.clone(), source })?;
         let md = String::from_utf8_lossy(&md);
         let table: String =

@@ -8,8 +8,8 @@
 
 use std::fmt::Write as _;
 
-use crate::exec::RunOutcome;
-use crate::exec::plan::{Action, Plan};
+use crate::record::RunRecord;
+use crate::spec::PipelineSpec;
 
 /// Where the engine's section starts, for tools that compare two runs' pages.
 pub const START: &str = "<section id=\"provenance\">";
@@ -20,10 +20,10 @@ fn escape(s: &str) -> String {
 }
 
 /// The provenance section of the evaluate stage `evaluate` (an index in the
-/// plan), with each stage's warnings (`warnings[i]`, from this run or, for a
-/// cached stage, from when it ran): a run that diverged says so here too.
-pub fn section(plan: &Plan, outcome: &RunOutcome, evaluate: usize, warnings: &[Vec<String>]) -> String {
-    let file = &plan.spec.file;
+/// run record's stages), with each stage's warnings (from this run or, for
+/// a cached stage, from when it ran): a run that diverged says so here too.
+pub fn section(spec: &PipelineSpec, record: &RunRecord, evaluate: usize) -> String {
+    let file = &spec.file;
     let hash = crate::fsx::read(file).map_or_else(|e| format!("unreadable ({e})"), |b| blake3::hash(&b).to_hex().to_string());
     let mut h = String::new();
     let _ = writeln!(h, "{START}\n<h2>Provenance</h2>");
@@ -33,40 +33,39 @@ pub fn section(plan: &Plan, outcome: &RunOutcome, evaluate: usize, warnings: &[V
         env!("CARGO_PKG_VERSION"),
         escape(&file.display().to_string()),
         escape(&hash),
-        plan.spec.seed
+        spec.seed
     );
     h.push_str("<table>\n<tr><th>stage</th><th>kind</th><th>key</th><th>status</th><th>seconds</th><th>threads</th><th>job</th></tr>\n");
-    for &i in &plan.dag.order {
-        if plan.stages[i].action == Action::Unselected {
-            continue;
-        }
-        let (s, r) = (&plan.spec.stages[i], &outcome.results[i]);
-        let threads = if r.threads > 0 { r.threads.to_string() } else { "-".into() };
+    for s in &record.stages {
+        let threads = if s.threads > 0 { s.threads.to_string() } else { "-".into() };
+        let job = match (&s.executor, &s.job_id) {
+            (Some(e), Some(id)) => format!("{e}:{id}"),
+            _ => "-".to_string(),
+        };
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{:.2}</td><td>{threads}</td><td>{}</td></tr>",
             escape(&s.name),
-            s.kind.name,
-            &plan.stages[i].key[..12],
-            r.status.as_str(),
-            r.seconds,
-            escape(r.job.as_deref().unwrap_or("-"))
+            escape(&s.kind),
+            &s.key[..12],
+            s.status.as_str(),
+            s.seconds,
+            escape(&job)
         );
     }
     h.push_str("</table>\n");
-    let warned: Vec<(usize, &String)> =
-        plan.dag.order.iter().flat_map(|&i| warnings.get(i).into_iter().flatten().map(move |w| (i, w))).collect();
+    let warned: Vec<(&String, &String)> = record.stages.iter().flat_map(|s| s.warnings.iter().map(move |w| (&s.name, w))).collect();
     if !warned.is_empty() {
         h.push_str("<h3>Warnings</h3>\n<ul class=\"warnings\">\n");
-        for (i, w) in warned {
-            let _ = writeln!(h, "<li><b>{}</b>: {}</li>", escape(&plan.spec.stages[i].name), escape(w));
+        for (name, w) in warned {
+            let _ = writeln!(h, "<li><b>{}</b>: {}</li>", escape(name), escape(w));
         }
         h.push_str("</ul>\n");
     }
     h.push_str("<h3>Parameters of the compared approaches</h3>\n<table>\n<tr><th>approach</th><th>kind</th><th>parameters</th></tr>\n");
-    let compared: Vec<&String> = plan.stages[evaluate].input_stages.values().flatten().collect();
+    let compared: Vec<&String> = record.stages[evaluate].inputs.values().flatten().collect();
     for name in compared {
-        let Some(stage) = plan.spec.stage(name) else { continue };
+        let Some(stage) = spec.stage(name) else { continue };
         let params: Vec<String> = stage.params.0.iter().map(|(k, v)| format!("{k} = {}", v.to_json())).collect();
         let _ = writeln!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", escape(name), stage.kind.name, escape(&params.join(", ")));
     }
