@@ -196,9 +196,9 @@ fn sibling_graph(crate_src: &Path, dir: &Path) -> BTreeMap<String, BTreeSet<Stri
             let whole = std::fs::read_to_string(f).unwrap();
             let text = whole.split("#[cfg(test)]").next().unwrap_or_default();
             let direct = f.parent() == Some(dir);
-            let mut refs: Vec<String> = text.match_indices(&prefix).map(|(at, _)| word_after(&text, at + prefix.len())).collect();
+            let mut refs: Vec<String> = text.match_indices(&prefix).map(|(at, _)| word_after(text, at + prefix.len())).collect();
             if direct {
-                refs.extend(text.match_indices("super::").map(|(at, _)| word_after(&text, at + 7)));
+                refs.extend(text.match_indices("super::").map(|(at, _)| word_after(text, at + 7)));
             }
             uses.extend(refs.into_iter().filter(|r| names.contains(r) && r != name));
         }

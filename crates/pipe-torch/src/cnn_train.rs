@@ -488,12 +488,12 @@ pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, 
             }
         }
     }
-    if let (Some(acc), Some((majority, class))) = (last_accuracy, majority_rate(task, &eval_rows)) {
-        if acc < majority {
-            ctx.warn(format!(
-                "training did not learn: the last epoch's validation accuracy {acc:.3} is below the majority-class rate {majority:.3} (always `{class}`); the run probably diverged: lower learning_rate, or check class_weights"
-            ));
-        }
+    if let (Some(acc), Some((majority, class))) = (last_accuracy, majority_rate(task, &eval_rows))
+        && acc < majority
+    {
+        ctx.warn(format!(
+            "training did not learn: the last epoch's validation accuracy {acc:.3} is below the majority-class rate {majority:.3} (always `{class}`); the run probably diverged: lower learning_rate, or check class_weights"
+        ));
     }
     let mut vs = vs;
     vs.load(&best_path).map_err(|e| StageError::Failed(format!("reloading the best model: {e}")))?;

@@ -65,7 +65,6 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         handles.into_iter().map(|h| h.join().expect("embedding thread panicked")).collect::<Result<Vec<()>, _>>()?;
         Ok(())
     })?;
-    drop(ticker);
     let values: Vec<f32> =
         done.into_inner().expect("workers finished").into_iter().flat_map(|b| b.expect("every batch embedded")).collect();
     let out = ctx.out_dir().to_path_buf();

@@ -39,7 +39,7 @@ pub fn read(path: &Path) -> Result<Vec<(String, Tensor)>, WeightsError> {
     let mut head = [0u8; 9];
     {
         use std::io::Read;
-        let mut f = std::fs::File::open(path).map_err(|e| unreadable(format!("cannot open: {e}")))?;
+        let mut f = pipe_core::fsx::open(path).map_err(|e| unreadable(format!("cannot open: {}", e.source)))?;
         let n = f.read(&mut head).map_err(|e| unreadable(format!("cannot read: {e}")))?;
         if n < head.len() {
             return Err(unreadable("too short to be a weights file".into()));
@@ -209,10 +209,10 @@ mod tests {
     fn files_that_are_not_weights_say_what_they_are() {
         let dir = tempfile::tempdir().unwrap();
         let legacy = dir.path().join("old.pth");
-        std::fs::write(&legacy, [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20]).unwrap();
+        pipe_core::fsx::write(&legacy, [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20]).unwrap();
         assert!(read(&legacy).unwrap_err().to_string().contains("torch_to_safetensors.py"));
         let text = dir.path().join("notes.txt");
-        std::fs::write(&text, "these are not weights").unwrap();
+        pipe_core::fsx::write(&text, "these are not weights").unwrap();
         assert!(read(&text).unwrap_err().to_string().contains("neither safetensors nor"));
     }
 }

@@ -66,10 +66,10 @@ pub fn hold(root: &Path, key: &str) -> Result<Hold, PathError> {
     let path = read_lock_path(root, key);
     let file = match open(&path) {
         Ok(file) => file,
-        Err(e) if is_read_only(&e.source) => match File::open(&path) {
+        Err(e) if is_read_only(&e.source) => match fsx::open(&path) {
             Ok(file) => file,
-            Err(missing) if missing.kind() == std::io::ErrorKind::NotFound => return Ok(Hold { file: None }),
-            Err(other) => return Err(other).at("open lock", &path),
+            Err(missing) if missing.source.kind() == std::io::ErrorKind::NotFound => return Ok(Hold { file: None }),
+            Err(other) => return Err(other.doing("open lock")),
         },
         Err(e) => return Err(e),
     };

@@ -157,7 +157,7 @@ fn grown_documents_never_panic_the_parser() {
 #[test]
 fn mutated_pipelines_never_panic_the_parser() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
-    let mut shipped: Vec<String> = std::fs::read_dir(&dir)
+    let mut shipped: Vec<String> = crate::fsx::read_dir(&dir)
         .unwrap()
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))

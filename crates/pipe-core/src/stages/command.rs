@@ -196,9 +196,9 @@ mod tests {
     #[test]
     fn code_globs_name_files_once_and_a_typo_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("stages/lib")).unwrap();
+        crate::fsx::create_dir_all(dir.path().join("stages/lib")).unwrap();
         for f in ["stages/a.py", "stages/lib/b.py", "stages/lib/c.py", "stages/lib/notes.txt"] {
-            std::fs::write(dir.path().join(f), f).unwrap();
+            crate::fsx::write(dir.path().join(f), f).unwrap();
         }
         let names = |patterns: &[&str]| {
             let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();

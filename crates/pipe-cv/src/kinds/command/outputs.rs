@@ -239,10 +239,13 @@ fn histograms(out: &Path, images: usize, reference: &InputArtifact) -> Result<()
     copy_index(&reference.dir, out).map_err(|e| e.to_string())
 }
 
+/// One CSV record: the line it starts on, and its fields.
+pub type Record = (usize, Vec<String>);
+
 /// RFC 4180 CSV: fields split by commas, `"` quotes (doubled inside),
 /// records by newlines (`\r\n` too); blank lines are skipped. Returns each
 /// record with the line it starts on, or the line of a malformed one.
-pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+pub fn parse_csv(text: &str) -> Result<Vec<Record>, (usize, String)> {
     let mut records = Vec::new();
     let (mut fields, mut field) = (Vec::new(), String::new());
     let (mut line, mut start) = (1, 1);
