@@ -140,6 +140,11 @@ pub fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> Result<(),
 }
 
 /// [`std::fs::File::open`].
+/// `path` made absolute against the working folder (as it is, if that is gone).
+pub fn absolute(path: impl AsRef<Path>) -> PathBuf {
+    std::path::absolute(path.as_ref()).unwrap_or_else(|_| path.as_ref().to_path_buf())
+}
+
 pub fn open(path: impl AsRef<Path>) -> Result<File, PathError> {
     let path = path.as_ref();
     File::open(path).at("open", path)

@@ -81,6 +81,12 @@ pub fn parse_age(text: &str) -> Option<Duration> {
 }
 
 /// `1536` -> `1.5 KiB`.
+/// `text` usable as a file name: every character but ASCII letters, digits
+/// and those in `keep` made `_` (stage names of variants carry `[`, `]`, `=`).
+pub fn file_safe(text: &str, keep: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || keep.contains(c) { c } else { '_' }).collect()
+}
+
 /// `text` safe for a terminal: control characters other than newline and
 /// tab (an ANSI escape in a file name, a carriage return in a program's
 /// output) written as `\u{1b}`, so a hostile name cannot rewrite the screen.

@@ -508,10 +508,7 @@ fn publish(
     Ok(Done::Ran(hold, None))
 }
 
-/// `path` made absolute (as it is, if the working folder is gone).
-fn absolute(path: std::path::PathBuf) -> std::path::PathBuf {
-    std::path::absolute(&path).unwrap_or(path)
-}
+use crate::fsx::absolute;
 
 /// A job for a cluster node, whose working folder is not the engine's:
 /// its input and output folders made absolute.

@@ -242,12 +242,8 @@ pub(crate) fn parse_line(line: &str) -> Line {
     if let Ok(WorkerEvent::Failed { error, .. }) = serde_json::from_str::<WorkerEvent>(line) {
         return Line::Failed(error);
     }
-    match serde_json::from_str::<WorkerLine>(line) {
-        Ok(WorkerLine::Progress { pos, len, unit }) => Line::Event(StageEvent::Progress { pos, len, unit }),
-        Ok(WorkerLine::Warning(w)) => Line::Event(StageEvent::Warning(w)),
-        // Not an event: shown rather than dropped.
-        Err(_) => Line::Event(StageEvent::Warning(format!("worker: {line}"))),
-    }
+    // Not an event: shown rather than dropped.
+    Line::Event(event_of(line).unwrap_or_else(|| StageEvent::Warning(format!("worker: {line}"))))
 }
 
 /// A worker's JSON event line (`{"progress":{"pos":3,"len":10,"unit":"epochs"}}`,
@@ -301,9 +297,9 @@ fn die_with_parent(command: &mut Command) {
     }
 }
 
-/// The message for a worker that a signal ended.
-pub(crate) fn killed_by(exe_name: &str, signal: i32) -> String {
-    let name = match signal {
+/// The name of a signal a process is commonly ended by (`SIGKILL`).
+pub fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
         libc::SIGKILL => "SIGKILL",
         libc::SIGTERM => "SIGTERM",
         libc::SIGINT => "SIGINT",
@@ -312,9 +308,13 @@ pub(crate) fn killed_by(exe_name: &str, signal: i32) -> String {
         libc::SIGBUS => "SIGBUS",
         libc::SIGFPE => "SIGFPE",
         libc::SIGILL => "SIGILL",
-        _ => "",
-    };
-    let name = if name.is_empty() { String::new() } else { format!(" ({name})") };
+        _ => return None,
+    })
+}
+
+/// The message for a worker that a signal ended.
+pub(crate) fn killed_by(exe_name: &str, signal: i32) -> String {
+    let name = signal_name(signal).map(|n| format!(" ({n})")).unwrap_or_default();
     let why = match signal {
         libc::SIGKILL => "; out of memory? see `dmesg` (or lower batch_size, image_size or the number of images)",
         libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGABRT => {

@@ -154,27 +154,20 @@ pub fn code_files(dir: &std::path::Path, patterns: &[String]) -> Result<Vec<(Str
     Ok(out.into_iter().collect())
 }
 
-/// Reads a duration: seconds as an integer, or `"90s"`, `"30m"`, `"2h"`, `"1d"`.
+/// Reads a duration in seconds: a bare number of seconds, or an age as
+/// `pipe gc --older-than` reads it (`"90s"`, `"30m"`, `"2h"`, `"1d"`, `"2w"`).
 pub fn parse_duration(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let scale = match unit.trim() {
-        "" | "s" => 1,
-        "m" | "min" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
+    let seconds = match text.trim().parse::<u64>() {
+        Ok(n) => n,
+        Err(_) => crate::util::parse_age(text)?.as_secs(),
     };
-    n.checked_mul(scale).filter(|s| *s > 0)
+    (seconds > 0).then_some(seconds)
 }
 
 /// The log file name of a stage: its name with anything but letters,
 /// digits and `-_.=,` made `_` (variant names carry brackets and values).
 pub fn log_name(stage: &str) -> String {
-    let safe: String = stage.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.=,".contains(c) { c } else { '_' }).collect();
-    format!("{safe}.log")
+    format!("{}.log", crate::util::file_safe(stage, "-_.=,"))
 }
 
 #[cfg(test)]

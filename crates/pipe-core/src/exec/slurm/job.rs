@@ -113,8 +113,7 @@ pub fn run(sj: &StageJob, job: &worker::Job, tmp: &Path, events: &EventSink, can
 
 /// Moves a failed job's folder to `logs/<id>-<stage>`; where it is if that fails.
 fn keep_log(dir: &Path, logs: &Path, id: &str, stage: &str) -> PathBuf {
-    let safe: String = stage.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    let to = logs.join(format!("{id}-{safe}"));
+    let to = logs.join(format!("{id}-{}", crate::util::file_safe(stage, "-_")));
     let moved = fsx::create_dir_all(logs).and_then(|_| fsx::rename(dir, &to));
     if moved.is_ok() { to } else { dir.to_path_buf() }
 }
@@ -182,7 +181,7 @@ fn submit(sj: &StageJob, job: &worker::Job, dir: &Path, cancel: &AtomicBool) -> 
 
 /// A Slurm job name from a stage name (variants have `[`, `=` and `,`).
 fn job_name(stage: &str) -> String {
-    stage.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect()
+    crate::util::file_safe(stage, "-_.")
 }
 
 /// The batch script: mark the start, run the set-up lines and the worker,

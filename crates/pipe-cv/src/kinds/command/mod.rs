@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pipe_core::data::dataset::Dataset;
-use pipe_core::fsx;
+use pipe_core::fsx::{self, absolute};
 use pipe_core::stages::command::carries_index;
 use pipe_core::stages::{InputArtifact, StageContext, StageError};
 use serde_json::json;
@@ -94,11 +94,6 @@ fn job_document(
         "command": job.argv,
         "produces": job.produces,
     }))
-}
-
-/// `path` made absolute against the worker's folder (as it is, if that is gone).
-fn absolute(path: &std::path::Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The path of an `index.csv` for the artifact in `dir`.

@@ -190,16 +190,10 @@ fn progress_of(line: &str) -> Option<StageEvent> {
     Some(StageEvent::Progress { pos: pos.parse().ok()?, len: len.parse().ok()?, unit })
 }
 
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGKILL => " (SIGKILL; out of memory? see `dmesg`)",
-        libc::SIGTERM => " (SIGTERM)",
-        libc::SIGINT => " (SIGINT)",
-        libc::SIGSEGV => " (SIGSEGV)",
-        libc::SIGABRT => " (SIGABRT)",
-        libc::SIGBUS => " (SIGBUS)",
-        _ => "",
-    }
+/// ` (SIGKILL; out of memory? see `dmesg`)`, or ` (SIGTERM)`, after the number.
+fn signal_name(signal: i32) -> String {
+    let hint = if signal == libc::SIGKILL { "; out of memory? see `dmesg`" } else { "" };
+    pipe_core::exec::worker::signal_name(signal).map(|n| format!(" ({n}{hint})")).unwrap_or_default()
 }
 
 fn human(d: Duration) -> String {
