@@ -128,11 +128,20 @@ impl Dataset {
         let parquet = dir.join("index.parquet");
         let f = fsx::create(&parquet)?;
         ParquetWriter::new(f).finish(&mut df).map_err(DataError::table(&parquet))?;
-        let csv = dir.join("index.csv");
-        let f = fsx::create(&csv)?;
-        CsvWriter::new(f).finish(&mut df).map_err(DataError::table(&csv))?;
+        Self::write_csv(&dir.join("index.csv"), &mut df)?;
         let meta = serde_json::to_vec_pretty(meta).expect("meta serialises");
         Ok(fsx::write(dir.join("dataset.json"), meta)?)
+    }
+
+    /// The index as `index.csv` alone, at `path` (for an artifact whose
+    /// index is Parquet only, read by a tool that reads CSV).
+    pub fn write_index_csv(path: &Path, meta: &Meta, rows: &[Row]) -> Result<(), DataError> {
+        Self::write_csv(path, &mut Self::index_frame(meta, rows)?)
+    }
+
+    fn write_csv(path: &Path, df: &mut DataFrame) -> Result<(), DataError> {
+        let f = fsx::create(path)?;
+        CsvWriter::new(f).finish(df).map_err(DataError::table(path))
     }
 
     fn index_frame(meta: &Meta, rows: &[Row]) -> PolarsResult<DataFrame> {

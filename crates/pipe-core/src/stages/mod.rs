@@ -258,12 +258,6 @@ pub fn no_check(_: &Params) -> Vec<String> {
 }
 
 impl KindDef {
-    /// The expected seconds of a run with `params`: `estimate_seconds`, times
-    /// the epochs for kinds that train in epochs.
-    pub fn estimate(&self, params: &Params) -> f64 {
-        self.estimate_seconds * self.params.epochs(params) as f64
-    }
-
     pub fn param(&self, name: &str) -> Option<&ParamDef> {
         self.params.iter().find(|p| p.name == name)
     }
@@ -352,11 +346,16 @@ mod tests {
     /// their own schema, slot names that do not collide with parameters.
     #[test]
     fn training_kinds_are_estimated_per_epoch() {
-        let cnn = kind("cnn-stage1").unwrap();
-        let eight = Params::from_json(cnn, &testutil::with(testutil::defaults(cnn), "epochs", 8)).unwrap();
-        assert_eq!(cnn.estimate(&eight), 8.0 * cnn.estimate_seconds);
-        let svm = kind("svm").unwrap();
-        assert_eq!(svm.estimate(&Params::from_json(svm, &testutil::defaults(svm)).unwrap()), svm.estimate_seconds);
+        // Read once when the spec is validated (`StageSpec::resolved`).
+        let spec = crate::spec::parse(
+            std::path::Path::new("p.toml"),
+            "[stages.data]\nkind = \"load\"\ndataset = \"synthetic\"\n[stages.cnn]\nkind = \"cnn-stage1\"\nimages = \"data\"\nepochs = 8\n\
+             [stages.h]\nkind = \"hog\"\nimages = \"data\"\n[stages.svm]\nkind = \"svm\"\nfeatures = \"h\"\n",
+        )
+        .unwrap();
+        let (cnn, svm) = (spec.stage("cnn").unwrap(), spec.stage("svm").unwrap());
+        assert_eq!(cnn.estimate(), 8.0 * cnn.kind.estimate_seconds);
+        assert_eq!(svm.estimate(), svm.kind.estimate_seconds);
     }
 
     #[test]

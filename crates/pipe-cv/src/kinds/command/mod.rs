@@ -102,12 +102,6 @@ fn index_csv(dir: &std::path::Path, converted: &std::path::Path) -> Result<PathB
     if own.is_file() {
         return Ok(own);
     }
-    let meta = Dataset::read_meta(dir)?;
-    let rows = Dataset::read_index(dir)?;
-    let tmp = converted.with_extension("d");
-    fsx::create_dir_all(&tmp)?;
-    Dataset::write_index(&tmp, &meta, &rows)?;
-    fsx::rename(tmp.join("index.csv"), converted)?;
-    let _ = fsx::remove_dir_all(&tmp);
+    Dataset::write_index_csv(converted, &Dataset::read_meta(dir)?, &Dataset::read_index(dir)?)?;
     Ok(converted.to_path_buf())
 }
