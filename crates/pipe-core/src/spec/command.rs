@@ -184,48 +184,11 @@ fn table_of<'a, 'i>(stage: &str, key: &str, value: &'a Spanned<DeValue<'i>>, err
     }
 }
 
-/// A stage's `matrix`: each entry a non-empty list of distinct values of any
-/// TOML type, in name order (TOML tables do not keep the written one).
+/// A stage's `matrix`: each entry a list of distinct values of any TOML
+/// type (the program's parameters are its own), in name order (TOML tables
+/// do not keep the written one).
 fn read_matrix(stage: &str, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Vec<(String, Vec<ParamValue>)> {
-    let Some(table) = table_of(stage, "matrix", value, errors) else { return Vec::new() };
-    let mut out = Vec::new();
-    for (key, values) in table.iter() {
-        let name = key.get_ref().as_ref();
-        let items = match values.get_ref() {
-            DeValue::Array(items) if !items.is_empty() => items,
-            _ => {
-                errors.push(
-                    Diagnostic::new(values.span(), format!("stage `{stage}`: matrix `{name}` must be a non-empty list of values"))
-                        .hint(format!("e.g. `{name} = [0.1, 1.0, 10.0]`")),
-                );
-                continue;
-            }
-        };
-        if items.len() > super::matrix::MAX_STAGES {
-            errors.push(Diagnostic::new(
-                values.span(),
-                format!(
-                    "stage `{stage}`: matrix `{name}` lists {} values, more than the {} stages a pipeline may expand to",
-                    items.len(),
-                    super::matrix::MAX_STAGES
-                ),
-            ));
-            continue;
-        }
-        let mut checked: Vec<ParamValue> = Vec::with_capacity(items.len());
-        for item in items.iter() {
-            match to_json(item.get_ref()).map(ParamValue::Json) {
-                Ok(v) if checked.contains(&v) => {
-                    errors.push(Diagnostic::new(item.span(), format!("stage `{stage}`: matrix `{name}` lists {} twice", v.display())))
-                }
-                Ok(v) => checked.push(v),
-                Err(why) => errors.push(Diagnostic::new(item.span(), format!("stage `{stage}`: matrix `{name}`: {why}"))),
-            }
-        }
-        if !checked.is_empty() {
-            out.push((name.to_string(), checked));
-        }
-    }
+    let mut out = super::matrix::read_lists(stage, value, errors, |_, _, _| true, |_, item| to_json(item).map(ParamValue::Json));
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }

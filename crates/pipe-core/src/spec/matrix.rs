@@ -16,6 +16,7 @@
 //! seed, so the split stays fixed, unless `[pipeline] resplit = true`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use toml::Spanned;
 use toml::de::DeValue;
@@ -47,6 +48,38 @@ impl Sweep {
 /// Reads a stage's `matrix` table: each entry a known parameter of the kind
 /// with a non-empty list of values of its type.
 pub fn read_matrix(stage: &str, kind: &KindDef, value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Vec<(String, Vec<ParamValue>)> {
+    let known = |name: &str, span: Range<usize>, errors: &mut Vec<Diagnostic>| {
+        let found = kind.param(name).is_some();
+        if !found {
+            errors.push(
+                Diagnostic::new(span, format!("stage `{stage}`: the matrix sweeps `{name}`, which kind `{}` does not have", kind.name))
+                    .suggest(name, kind.params.iter().map(|p| p.name))
+                    .hint_if_none(&format!("`pipe stages {}` lists its parameters", kind.name)),
+            );
+        }
+        found
+    };
+    let read = |name: &str, item: &DeValue| {
+        let def = kind.param(name).expect("checked by `known`");
+        check_value(&def.ty, &super::read::raw_value(item)).map_err(|e| e.0)
+    };
+    let mut out = read_lists(stage, value, errors, known, read);
+    // In the kind's parameter order: TOML tables do not keep the written one.
+    out.sort_by_key(|(name, _)| kind.params.iter().position(|p| p.name == name));
+    out
+}
+
+/// A `matrix` table, for any kind: each entry whose name `known` accepts
+/// (it reports the others) a non-empty list of at most [`MAX_STAGES`]
+/// distinct values, each read by `read`. A list whose every value is wrong
+/// is left out, its errors reported.
+pub(super) fn read_lists(
+    stage: &str,
+    value: &Spanned<DeValue>,
+    errors: &mut Vec<Diagnostic>,
+    mut known: impl FnMut(&str, Range<usize>, &mut Vec<Diagnostic>) -> bool,
+    read: impl Fn(&str, &DeValue) -> Result<ParamValue, String>,
+) -> Vec<(String, Vec<ParamValue>)> {
     let DeValue::Table(table) = value.get_ref() else {
         errors.push(
             Diagnostic::new(value.span(), format!("stage `{stage}`: `matrix` must be a table"))
@@ -57,17 +90,9 @@ pub fn read_matrix(stage: &str, kind: &KindDef, value: &Spanned<DeValue>, errors
     let mut out = Vec::new();
     for (key, values) in table.iter() {
         let name = key.get_ref().as_ref();
-        let Some(def) = kind.param(name) else {
-            errors.push(
-                Diagnostic::new(
-                    key.span(),
-                    format!("stage `{stage}`: the matrix sweeps `{name}`, which kind `{}` does not have", kind.name),
-                )
-                .suggest(name, kind.params.iter().map(|p| p.name))
-                .hint_if_none(&format!("`pipe stages {}` lists its parameters", kind.name)),
-            );
+        if !known(name, key.span(), errors) {
             continue;
-        };
+        }
         let DeValue::Array(items) = values.get_ref() else {
             errors.push(Diagnostic::new(values.span(), format!("stage `{stage}`: matrix `{name}` must be a list of values")));
             continue;
@@ -94,21 +119,19 @@ pub fn read_matrix(stage: &str, kind: &KindDef, value: &Spanned<DeValue>, errors
         }
         let mut checked = Vec::with_capacity(items.len());
         for item in items.iter() {
-            match check_value(&def.ty, &super::read::raw_value(item.get_ref())) {
+            match read(name, item.get_ref()) {
                 Ok(v) if checked.contains(&v) => {
                     errors.push(Diagnostic::new(item.span(), format!("stage `{stage}`: matrix `{name}` lists {} twice", v.display())))
                 }
                 Ok(v) => checked.push(v),
-                Err(e) => errors.push(Diagnostic::new(item.span(), format!("stage `{stage}`: matrix `{name}`: {}", e.0))),
+                Err(e) => errors.push(Diagnostic::new(item.span(), format!("stage `{stage}`: matrix `{name}`: {e}"))),
             }
         }
         // A list whose every value was wrong has its errors already.
         if !checked.is_empty() {
-            out.push((def.name.to_string(), checked));
+            out.push((name.to_string(), checked));
         }
     }
-    // In the kind's parameter order: TOML tables do not keep the written one.
-    out.sort_by_key(|(name, _)| kind.params.iter().position(|p| p.name == name));
     out
 }
 
