@@ -3,32 +3,11 @@
 //! and `pipe diff` say of it.
 
 mod common;
-use common::{Project, stage_of, statuses, text, value_of};
-
-const PIPELINE: &str = r#"
-[pipeline]
-name = "set"
-
-[stages.a]
-kind = "test-source"
-value = 2
-
-[stages.b]
-kind = "test-source"
-value = 5
-
-[stages.sum]
-kind = "test-sum"
-values = ["a", "b"]
-
-[stages.report]
-kind = "test-metrics"
-values = "sum"
-"#;
+use common::{Project, REPORTED, stage_of, statuses, text, value_of};
 
 #[test]
 fn a_set_value_runs_like_an_edit_and_is_recorded_shown_and_named_by_diff() {
-    let p = Project::new(PIPELINE);
+    let p = Project::new(REPORTED);
     let first = p.run(&[], 0);
     let plan = text(&p.pipe(&["plan", "p.toml", "-S", "b.value=6"]).stdout);
     assert!(plan.contains("--set b.value 5 → 6") && plan.contains("3 of 4 stages will run"), "{plan}");
@@ -47,7 +26,7 @@ fn a_set_value_runs_like_an_edit_and_is_recorded_shown_and_named_by_diff() {
 
 #[test]
 fn a_list_for_a_plain_parameter_sweeps_it() {
-    let p = Project::new(PIPELINE);
+    let p = Project::new(REPORTED);
     let check = p.pipe(&["check", "p.toml", "-S", "a.value=[1, 3]"]);
     assert!(text(&check.stdout).contains("a -> 2 variants: a[value=1], a[value=3]"), "{}", text(&check.stdout));
     let record = p.run(&["-S", "a.value=[1, 3]"], 0);
@@ -59,7 +38,7 @@ fn a_list_for_a_plain_parameter_sweeps_it() {
 
 #[test]
 fn a_misspelt_stage_or_parameter_and_a_wrong_type_are_errors_that_name_the_set() {
-    let p = Project::new(PIPELINE);
+    let p = Project::new(REPORTED);
     let error = |set: &str| {
         let out = p.pipe(&["run", "p.toml", "-S", set]);
         assert_eq!(out.status.code(), Some(2), "{set}: {}", text(&out.stderr));

@@ -11,29 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Project, spawn_run, stage_of, status_of, statuses, text, tmp_is_busy, wait_for};
-
-/// a, b -> sum -> report (a metrics kind, copied into the report folder).
-const REPORTED: &str = r#"
-[pipeline]
-name = "reported"
-
-[stages.a]
-kind = "test-source"
-value = 2
-
-[stages.b]
-kind = "test-source"
-value = 5
-
-[stages.sum]
-kind = "test-sum"
-values = ["a", "b"]
-
-[stages.report]
-kind = "test-metrics"
-values = "sum"
-"#;
+use common::{Project, REPORTED, spawn_run, stage_of, status_of, statuses, text, tmp_is_busy, wait_for};
 
 fn entry_file(p: &Project, record: &serde_json::Value, stage: &str, file: &str) -> PathBuf {
     let key = stage_of(record, stage)["key"].as_str().unwrap().to_string();

@@ -126,3 +126,25 @@ pub fn spawn_run(p: &Project, extra: &[&str]) -> Child {
 pub fn tmp_is_busy(p: &Project) -> bool {
     std::fs::read_dir(p.path().join("cache/tmp")).map(|d| d.count() > 0).unwrap_or(false)
 }
+
+/// a, b -> sum -> report (a metrics kind, copied into the report folder).
+pub const REPORTED: &str = r#"
+[pipeline]
+name = "reported"
+
+[stages.a]
+kind = "test-source"
+value = 2
+
+[stages.b]
+kind = "test-source"
+value = 5
+
+[stages.sum]
+kind = "test-sum"
+values = ["a", "b"]
+
+[stages.report]
+kind = "test-metrics"
+values = "sum"
+"#;
