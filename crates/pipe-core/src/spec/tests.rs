@@ -118,3 +118,17 @@ fn long_values_are_cut_in_diagnostics() {
     assert!(text.len() < 2_000, "{} bytes of diagnostics for a 1 MB value", text.len());
     assert!(text.contains("more characters)") && text.contains(":2:8"), "{text}");
 }
+
+/// A stage's estimate, read once when the spec is validated (`StageSpec::resolved`).
+#[test]
+fn training_kinds_are_estimated_per_epoch() {
+    let spec = parse(
+        Path::new("p.toml"),
+        "[stages.data]\nkind = \"load\"\ndataset = \"synthetic\"\n[stages.cnn]\nkind = \"cnn-stage1\"\nimages = \"data\"\nepochs = 8\n\
+         [stages.h]\nkind = \"hog\"\nimages = \"data\"\n[stages.svm]\nkind = \"svm\"\nfeatures = \"h\"\n",
+    )
+    .unwrap();
+    let (cnn, svm) = (spec.stage("cnn").unwrap(), spec.stage("svm").unwrap());
+    assert_eq!(cnn.estimate(), 8.0 * cnn.kind.estimate_seconds);
+    assert_eq!(svm.estimate(), svm.kind.estimate_seconds);
+}

@@ -345,20 +345,6 @@ mod tests {
     /// Each definition is self-consistent: unique names, defaults that pass
     /// their own schema, slot names that do not collide with parameters.
     #[test]
-    fn training_kinds_are_estimated_per_epoch() {
-        // Read once when the spec is validated (`StageSpec::resolved`).
-        let spec = crate::spec::parse(
-            std::path::Path::new("p.toml"),
-            "[stages.data]\nkind = \"load\"\ndataset = \"synthetic\"\n[stages.cnn]\nkind = \"cnn-stage1\"\nimages = \"data\"\nepochs = 8\n\
-             [stages.h]\nkind = \"hog\"\nimages = \"data\"\n[stages.svm]\nkind = \"svm\"\nfeatures = \"h\"\n",
-        )
-        .unwrap();
-        let (cnn, svm) = (spec.stage("cnn").unwrap(), spec.stage("svm").unwrap());
-        assert_eq!(cnn.estimate(), 8.0 * cnn.kind.estimate_seconds);
-        assert_eq!(svm.estimate(), svm.kind.estimate_seconds);
-    }
-
-    #[test]
     fn every_kinds_defaults_travel_to_a_worker_and_back() {
         // The engine sends a job's parameters as JSON; defaults must be valid values there too.
         for k in registry() {
