@@ -95,16 +95,19 @@ fn a_command_stage_is_compared_cached_and_rerun_when_its_code_changes() {
     let cached = p.run(&[], 0);
     assert!(statuses(&cached).iter().all(|s| s.ends_with("=cached")), "{:?}", statuses(&cached));
 
-    // A comment in the program re-runs it and what reads it, nothing else.
+    // A comment in the program re-runs it, and nothing else: its output is
+    // the same, so what reads it is cut off (early cutoff).
     let script = p.path().join("stages/majority.py");
     let mut code = std::fs::read_to_string(&script).unwrap();
     code.push_str("# a comment\n");
     std::fs::write(&script, code).unwrap();
     let plan = p.pipe(&["plan", "p.toml"]);
     assert!(text(&plan.stdout).contains("code stages/majority.py changed"), "{}", text(&plan.stdout));
+    assert!(text(&plan.stdout).contains("runs if `majority` changes its output"), "{}", text(&plan.stdout));
     let edited = p.run(&[], 0);
-    assert_eq!(statuses(&edited), ["colour=cached", "compare=ran", "data=cached", "majority=ran", "svm=cached"]);
+    assert_eq!(statuses(&edited), ["colour=cached", "compare=cached", "data=cached", "majority=ran", "svm=cached"]);
     assert_eq!(reason(&edited, "majority"), "code stages/majority.py changed");
+    assert_eq!(reason(&edited, "compare"), "cut off (input unchanged: `majority` has a new key but the same output)");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use pipe_core::exec::plan::{Action, Plan, PlanOptions, plan as make_plan};
 use pipe_core::exec::progress::{Mode, Progress};
 use pipe_core::exec::slurm::SlurmExecutor;
 use pipe_core::exec::{self, RunOutcome};
-use pipe_core::record::{self, RecordError, RunRecord, StageRecord, StageStatus};
+use pipe_core::record::{self, RecordError, RunRecord, StageRecord, StageStatus, Why};
 use pipe_core::spec::resources::ExecutorKind;
 use pipe_core::util::rfc3339;
 
@@ -112,13 +112,21 @@ fn plan_rows(plan: &Plan, overrides: &[String]) -> Vec<Vec<String>> {
                     .iter()
                     .map(|r| pipe_core::graph::keys::by_override(r, &s.name, overrides.iter()).unwrap_or_else(|| r.to_string()))
                     .collect();
-                shown.join("; ")
+                p.with_condition(shown.join("; "))
             } else {
                 p.reason_text()
             };
             vec![s.name.clone(), s.kind.name.to_string(), action.to_string(), p.key[..12].to_string(), why]
         })
         .collect()
+}
+
+/// ", N of them only if an input's output changes" (early cutoff), or nothing.
+fn conditional_note(plan: &Plan) -> String {
+    match plan.conditional() {
+        0 => String::new(),
+        n => format!(", {n} of them only if an upstream stage's output changes"),
+    }
 }
 
 fn default_jobs() -> usize {
@@ -128,7 +136,7 @@ fn default_jobs() -> usize {
 pub fn plan(args: &PlanArgs) -> Outcome {
     let (plan, _, _) = prepare(args)?;
     print!("{}", plan_table(&plan, executor_kind(args, &plan), default_jobs(), &args.set.set));
-    println!("{} of {} stages will run", plan.to_run(), plan.stages.len());
+    println!("{} of {} stages will run{}", plan.to_run(), plan.stages.len(), conditional_note(&plan));
     Ok(EXIT_OK)
 }
 
@@ -145,7 +153,7 @@ pub fn run(args: &RunArgs) -> Outcome {
     let executor = executor_kind(&args.plan, &plan);
     if args.dry_run {
         print!("{}", plan_table(&plan, executor, jobs, &args.plan.set.set));
-        println!("{} of {} stages would run (dry run: nothing was run)", plan.to_run(), plan.stages.len());
+        println!("{} of {} stages would run{} (dry run: nothing was run)", plan.to_run(), plan.stages.len(), conditional_note(&plan));
         return Ok(EXIT_OK);
     }
     if plan.to_run() > 0
@@ -296,11 +304,13 @@ fn print_summary(record: &RunRecord, run_dir: &std::path::Path) {
     } else if let Some(u) = record.utilisation().filter(|_| record.stages.iter().any(|s| s.status == StageStatus::Ran)) {
         println!("CPU: {:.1} s over {} cores × {:.1} s: {:.0}% used", record.cpu_seconds, record.cores, record.seconds, 100.0 * u);
     }
+    let cut_off = record.stages.iter().filter(|s| matches!(s.reason, Why::CutOff(_))).count();
     println!(
-        "{}: {} ran, {} cached, {} failed, {} skipped in {:.2}s ({})",
+        "{}: {} ran, {} cached{}, {} failed, {} skipped in {:.2}s ({})",
         record.run_id,
         count(StageStatus::Ran),
         count(StageStatus::Cached),
+        if cut_off > 0 { format!(" ({cut_off} cut off: input unchanged)") } else { String::new() },
         count(StageStatus::Failed),
         count(StageStatus::Skipped),
         record.seconds,

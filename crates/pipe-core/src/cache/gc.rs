@@ -66,6 +66,7 @@ pub fn collect(cache: &Cache, policy: &GcPolicy) -> Result<GcReport, PathError> 
     }
     if !policy.dry_run {
         clear_tmp(cache)?;
+        cache.forget_removed_content()?;
     }
     Ok(report)
 }

@@ -8,7 +8,9 @@
 //!   [`lock`]): two runs never compute the same key at once (the second
 //!   waits, then finds the entry), and `pipe gc` never removes an entry that
 //!   a live run will read;
-//! - `fingerprints/`: the stat cache of [`fingerprint`].
+//! - `fingerprints/`: the stat cache of [`fingerprint`];
+//! - `content/<content key>`: the key of the entry computed from that
+//!   content, for early cutoff (see [`content`]).
 //!
 //! [`Cache::acquire`] returns [`CacheStatus::Hit`] or [`CacheStatus::Miss`]
 //! holding the only [`Writer`] for that key (just's `CacheStatus` idiom):
@@ -18,6 +20,7 @@
 //! blake3 ([`Entry::verify`]). Either failure is reported and the entry is
 //! recomputed, never used.
 
+pub mod content;
 pub mod fingerprint;
 pub mod gc;
 pub mod lock;
@@ -303,6 +306,7 @@ impl Cache {
             started: Instant::now(),
             published: false,
             adopted: adopted.is_some(),
+            seconds: None,
         }))
     }
 
@@ -358,9 +362,18 @@ pub struct Writer {
     started: Instant,
     published: bool,
     adopted: bool,
+    /// The seconds the manifest records, when not the time since acquiring.
+    seconds: Option<f64>,
 }
 
 impl Writer {
+    /// Records `seconds` as the time the entry took to compute (an entry
+    /// published from an earlier one's files took what that one took).
+    pub fn took(mut self, seconds: f64) -> Writer {
+        self.seconds = Some(seconds);
+        self
+    }
+
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -395,7 +408,7 @@ impl Writer {
             stage: stage.to_string(),
             doc,
             created: rfc3339(SystemTime::now()),
-            seconds: self.started.elapsed().as_secs_f64(),
+            seconds: self.seconds.unwrap_or_else(|| self.started.elapsed().as_secs_f64()),
             files,
         };
         let bytes = serde_json::to_vec_pretty(&manifest).expect("manifests serialise");

@@ -29,6 +29,7 @@
 //! poll and that kills worker processes; nothing partial is published (an
 //! unpublished [`Writer`] removes its folder).
 
+pub mod cutoff;
 pub mod plan;
 pub mod progress;
 pub mod queue;
@@ -116,6 +117,9 @@ enum Done {
     Ran(Hold, Option<(f64, f64)>),
     /// Another run published the entry while this one waited for its lock.
     CachedMeanwhile(Hold),
+    /// Published from an entry computed before from the same content:
+    /// these inputs re-ran and gave the same output (see [`cutoff`]).
+    CutOff(Hold, Vec<String>),
 }
 
 /// Runs the plan's `Run` stages within `jobs` CPU slots; with `slurm`, the
@@ -200,6 +204,7 @@ pub fn execute(
             }
         }
     });
+    cutoff::remember(plan, cache, |i| matches!(book.results[i].status, StageStatus::Ran | StageStatus::Cached));
     RunOutcome { results: book.results, interrupted: cancel.load(Ordering::Relaxed), holds: book.holds }
 }
 
@@ -309,6 +314,7 @@ fn settle(result: Result<Done, StageError>, planned: Why) -> (StageStatus, Why, 
     match result {
         Ok(Done::Ran(hold, _)) => (StageStatus::Ran, planned, None, Some(hold)),
         Ok(Done::CachedMeanwhile(hold)) => (StageStatus::Cached, Why::ConcurrentRun, None, Some(hold)),
+        Ok(Done::CutOff(hold, inputs)) => (StageStatus::Cached, Why::CutOff(inputs), None, Some(hold)),
         Err(StageError::Cancelled) => (StageStatus::Failed, planned, Some("interrupted".to_string()), None),
         Err(e) => (StageStatus::Failed, planned, Some(e.to_string()), None),
     }
@@ -354,6 +360,10 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
         CacheStatus::Cancelled => return Err(StageError::Cancelled),
     };
     check_inputs_present(plan, cache, i)?;
+    let writer = match cut_off(plan, cache, i, writer, &cancel, forced)? {
+        Ok(done) => return Ok(done),
+        Err(writer) => writer,
+    };
     let inputs = input_artifacts(plan, cache, i);
     match stage.kind.process {
         Process::Engine(run) => {
@@ -415,6 +425,32 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
     }
     inputs_unchanged(plan, cache, i)?;
     publish(writer, stage, planned, &cancel)
+}
+
+/// Publishes stage `i` from an entry computed before from the same
+/// content, if there is one (never under `--force`); otherwise hands the
+/// writer back, its folder empty, for the stage to run.
+fn cut_off(
+    plan: &Plan,
+    cache: &Cache,
+    i: usize,
+    writer: crate::cache::Writer,
+    cancel: &AtomicBool,
+    forced: bool,
+) -> Result<Result<Done, crate::cache::Writer>, StageError> {
+    let Some((earlier, _hold)) = (!forced).then(|| cutoff::earlier_entry(plan, cache, i)).flatten() else { return Ok(Err(writer)) };
+    let out = writer.out_dir();
+    if crate::cache::content::link_files(&earlier, &out).is_err() {
+        // Run it instead, from an empty folder.
+        crate::fsx::remove_dir_all(&out).and_then(|()| crate::fsx::create_dir_all(&out)).map_err(StageError::from)?;
+        return Ok(Err(writer));
+    }
+    let planned = &plan.stages[i];
+    let inputs = cutoff::same_output_inputs(planned, &earlier);
+    match publish(writer.took(earlier.manifest.seconds), &plan.spec.stages[i], planned, cancel)? {
+        Done::Ran(hold, _) => Ok(Ok(Done::CutOff(hold, inputs))),
+        other => Ok(Ok(other)),
+    }
 }
 
 /// The inputs a stage read are still what its key names: each input entry's

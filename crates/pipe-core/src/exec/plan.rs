@@ -87,6 +87,10 @@ pub struct PlannedStage {
     pub reasons: Vec<Reason>,
     /// Expected seconds, for stages that run (see [`estimate`]); 0 otherwise.
     pub estimate: f64,
+    /// For a stage that runs only because inputs that run too changed
+    /// keys: the stages upstream whose output decides it (early cutoff,
+    /// see [`conditions`]); empty otherwise.
+    pub runs_if: Vec<String>,
 }
 
 impl PlannedStage {
@@ -99,8 +103,20 @@ impl PlannedStage {
         }
     }
 
+    /// [`PlannedStage::why`], and for a stage that may be cut off, what decides it.
     pub fn reason_text(&self) -> String {
-        self.why().to_string()
+        self.with_condition(self.why().to_string())
+    }
+
+    /// `why`, followed by "runs if `data` changes its output" where early
+    /// cutoff may spare the stage.
+    pub fn with_condition(&self, why: String) -> String {
+        if self.runs_if.is_empty() {
+            return why;
+        }
+        let names: Vec<String> = self.runs_if.iter().map(|n| format!("`{n}`")).collect();
+        let verb = if names.len() == 1 { "changes its" } else { "change their" };
+        format!("{why}; runs if {} {verb} output", names.join(" or "))
     }
 }
 
@@ -122,6 +138,12 @@ pub fn feeds_report(kind: &crate::stages::KindDef) -> bool {
 impl Plan {
     pub fn to_run(&self) -> usize {
         self.stages.iter().filter(|s| s.action == Action::Run).count()
+    }
+
+    /// Of [`Plan::to_run`], the stages that run only if an upstream
+    /// stage's output changes (see [`PlannedStage::runs_if`]).
+    pub fn conditional(&self) -> usize {
+        self.stages.iter().filter(|s| !s.runs_if.is_empty()).count()
     }
 }
 
@@ -216,13 +238,18 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
                 Lookup::Missing => (Action::Run, why_missing(previous, &stage.name, &key, &doc, &input_stages)),
             }
         };
-        planned[i] = Some(PlannedStage { key, doc, input_stages, action, reasons: why, estimate: 0.0 });
+        planned[i] = Some(PlannedStage { key, doc, input_stages, action, reasons: why, estimate: 0.0, runs_if: Vec::new() });
     }
     let mut stages: Vec<PlannedStage> = planned.into_iter().map(|p| p.expect("every stage planned")).collect();
     let report: Vec<bool> = spec.stages.iter().map(|s| feeds_report(s.kind)).collect();
     let holds = hold_and_verify_reads(&dag, cache, &report, &mut stages)?;
     for (stage, planned) in spec.stages.iter().zip(stages.iter_mut()).filter(|(_, p)| p.action == Action::Run) {
         planned.estimate = estimate(previous, cache, stage);
+    }
+    let names: Vec<String> = spec.stages.iter().map(|s| s.name.clone()).collect();
+    let conditions = conditions(&dag, &names, &stages);
+    for (planned, runs_if) in stages.iter_mut().zip(conditions) {
+        planned.runs_if = runs_if;
     }
     Ok(Plan { spec, dag, stages, holds })
 }
@@ -296,4 +323,44 @@ fn hold_and_verify(cache: &Cache, stage: &mut PlannedStage, holds: &mut Vec<Hold
         None => holds.push(hold),
     }
     Ok(())
+}
+
+/// For each stage that runs only because inputs that also run changed
+/// keys, the stages that decide whether it runs: the nearest ones upstream
+/// that run for a reason of their own. Empty for the others (they run, or
+/// they do not). `pipe plan` says "runs if `data` changes its output".
+fn conditions(dag: &Dag, names: &[String], stages: &[PlannedStage]) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = vec![Vec::new(); stages.len()];
+    for &i in &dag.order {
+        let p = &stages[i];
+        if p.action != Action::Run || p.reasons.is_empty() {
+            continue;
+        }
+        let mut deciders: Vec<String> = Vec::new();
+        let mut conditional = true;
+        for reason in &p.reasons {
+            let Reason::Input { stage, .. } = reason else {
+                conditional = false;
+                break;
+            };
+            let Some(j) = names.iter().position(|n| n == stage) else {
+                conditional = false;
+                break;
+            };
+            if stages[j].action != Action::Run {
+                conditional = false;
+                break;
+            }
+            let upstream = if out[j].is_empty() { std::slice::from_ref(&names[j]) } else { &out[j][..] };
+            for name in upstream {
+                if !deciders.contains(name) {
+                    deciders.push(name.clone());
+                }
+            }
+        }
+        if conditional {
+            out[i] = deciders;
+        }
+    }
+    out
 }

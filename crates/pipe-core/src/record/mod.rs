@@ -33,6 +33,9 @@ pub enum Why {
     NotSelected,
     /// Another run published it while this one waited for its lock.
     ConcurrentRun,
+    /// Cached by early cutoff: these inputs have new keys but the same
+    /// output, so the entry computed before from that output was taken.
+    CutOff(Vec<String>),
     /// Skipped: this input failed.
     InputFailed(String),
     /// Skipped: the run was interrupted first.
@@ -56,6 +59,11 @@ impl std::fmt::Display for Why {
             Why::Unchanged => f.write_str("unchanged"),
             Why::NotSelected => f.write_str("not selected"),
             Why::ConcurrentRun => f.write_str("computed by a concurrent run"),
+            Why::CutOff(inputs) => {
+                let names: Vec<String> = inputs.iter().map(|n| format!("`{n}`")).collect();
+                let have = if names.len() == 1 { "has a new key" } else { "have new keys" };
+                write!(f, "cut off (input unchanged: {} {have} but the same output)", names.join(", "))
+            }
             Why::InputFailed(stage) => write!(f, "input {stage} failed"),
             Why::Interrupted => f.write_str("interrupted"),
             Why::Recorded(text) => f.write_str(text),
