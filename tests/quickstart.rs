@@ -339,16 +339,16 @@ fn documented_artifacts() -> std::collections::BTreeMap<String, Vec<(String, Vec
 /// wrote has the files (and CSV columns) its type's section lists.
 fn documented_artifacts_are_what_the_stages_write(record: &Value, files: &[(String, Vec<u8>)]) {
     let docs = documented_artifacts();
-    for k in pipe_core::stages::registry().iter().filter(|k| !k.name.starts_with("test-")) {
+    for k in pipe_core::kinds::registry().iter().filter(|k| !k.name.starts_with("test-")) {
         assert!(docs.contains_key(&k.output.word()), "docs/artifacts.md has no `## {}` section", k.output.word());
     }
-    for t in pipe_core::stages::command::PRODUCIBLE {
+    for t in pipe_core::kinds::command::PRODUCIBLE {
         assert!(docs.contains_key(&t.word()), "docs/artifacts.md has no `## {}` section", t.word());
     }
     let mut checked = std::collections::BTreeSet::new();
     for s in record["stages"].as_array().unwrap() {
         let (name, kind) = (s["name"].as_str().unwrap(), s["kind"].as_str().unwrap());
-        let word = pipe_core::stages::kind(kind).unwrap().output.word();
+        let word = pipe_core::kinds::kind(kind).unwrap().output.word();
         for (file, columns) in &docs[&word] {
             let (_, bytes) = files
                 .iter()

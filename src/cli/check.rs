@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::{CliError, EXIT_OK, Outcome, load_pipeline, table};
-use pipe_core::stages::{self, params::Default};
+use pipe_core::kinds::{self, params::Default};
 
 pub fn check(file: &Path, set: &super::SetArgs) -> Outcome {
     let (spec, _) = load_pipeline(file, set)?;
@@ -31,23 +31,23 @@ pub fn check(file: &Path, set: &super::SetArgs) -> Outcome {
 
 pub fn dag(file: &Path, dot: bool, set: &super::SetArgs) -> Outcome {
     let (spec, dag) = load_pipeline(file, set)?;
-    print!("{}", if dot { pipe_core::graph::render_dot(&spec) } else { pipe_core::graph::render_text(&spec, &dag) });
+    print!("{}", if dot { pipe_core::spec::dag::render_dot(&spec) } else { pipe_core::spec::dag::render_text(&spec, &dag) });
     Ok(EXIT_OK)
 }
 
 pub fn stages(kind: Option<&str>) -> Outcome {
     let Some(name) = kind else {
         let rows: Vec<Vec<String>> =
-            stages::registry().iter().map(|k| vec![k.name.to_string(), produces(k), k.summary.to_string()]).collect();
+            kinds::registry().iter().map(|k| vec![k.name.to_string(), produces(k), k.summary.to_string()]).collect();
         print!("{}", table(&["kind", "produces", "summary"], &rows));
         return Ok(EXIT_OK);
     };
-    let Some(k) = stages::kind(name) else {
-        let nearest = pipe_core::suggest::nearest(name, stages::registry().iter().map(|k| k.name)).map(str::to_string);
+    let Some(k) = kinds::kind(name) else {
+        let nearest = pipe_core::suggest::nearest(name, kinds::registry().iter().map(|k| k.name)).map(str::to_string);
         return Err(CliError::NoSuchKind { name: name.to_string(), nearest });
     };
     if k.is_command() {
-        println!("{} (version {}): {}\n\n{}", k.name, k.version, k.summary, stages::command::SYNTAX);
+        println!("{} (version {}): {}\n\n{}", k.name, k.version, k.summary, kinds::command::SYNTAX);
         return Ok(EXIT_OK);
     }
     println!("{} (version {}): {}\nproduces: {}\n", k.name, k.version, k.summary, k.output.describe());
@@ -75,7 +75,7 @@ pub fn stages(kind: Option<&str>) -> Outcome {
             let default = match p.default {
                 Default::Required => "required".to_string(),
                 Default::Unset => "unset".to_string(),
-                d => pipe_core::stages::ParamValue::from(d).display(),
+                d => pipe_core::kinds::ParamValue::from(d).display(),
             };
             vec![p.name.to_string(), p.ty.describe(), default, p.doc.to_string()]
         })
@@ -85,6 +85,6 @@ pub fn stages(kind: Option<&str>) -> Outcome {
 }
 
 /// What a kind produces, as `pipe stages` lists it.
-fn produces(k: &stages::KindDef) -> String {
+fn produces(k: &kinds::KindDef) -> String {
     if k.is_command() { "what `produces` says".to_string() } else { k.output.describe().to_string() }
 }

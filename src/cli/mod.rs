@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use pipe_core::exec::plan::PlanError;
-use pipe_core::graph::Dag;
+use pipe_core::spec::dag::Dag;
 use pipe_core::record::RecordError;
 use pipe_core::report::ReportError;
 use pipe_core::report::diff::DiffError;

@@ -110,7 +110,7 @@ fn plan_rows(plan: &Plan, overrides: &[String]) -> Vec<Vec<String>> {
                 let shown: Vec<String> = p
                     .reasons
                     .iter()
-                    .map(|r| pipe_core::graph::keys::by_override(r, &s.name, overrides.iter()).unwrap_or_else(|| r.to_string()))
+                    .map(|r| pipe_core::keys::by_override(r, &s.name, overrides.iter()).unwrap_or_else(|| r.to_string()))
                     .collect();
                 p.with_condition(shown.join("; "))
             } else {

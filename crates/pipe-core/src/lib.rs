@@ -1,10 +1,10 @@
 //! pipe-core: the engine of pipe, a declarative experiment-pipeline engine for image classification.
 //!
 //! The modules mirror the architecture: a TOML file becomes a typed spec
-//! ([`spec`]), the spec becomes a DAG of keyed stages ([`graph`]), stage
-//! outputs live in a content-addressed store ([`cache`]), one scheduler runs
-//! what is not cached ([`exec`]), and every run leaves a record ([`record`]).
-//! Stage kinds plug in through one registry ([`stages`]). This crate never
+//! and its DAG ([`spec`]), every stage gets a key ([`keys`]), stage outputs
+//! live in a content-addressed store ([`cache`]), one scheduler runs what is
+//! not cached ([`exec`]), and every run leaves a record ([`record`]) and a
+//! report ([`report`]). Stage kinds plug in through one registry ([`kinds`]). This crate never
 //! depends on OpenCV or libtorch: the kinds that need them run in the
 //! `pipe-worker` (crate `pipe-cv`) and `pipe-torch` executables.
 
@@ -12,13 +12,13 @@ pub mod cache;
 pub mod data;
 pub mod exec;
 pub mod fsx;
-pub mod graph;
+pub mod keys;
+pub mod kinds;
 pub mod metrics;
 pub mod record;
 pub mod report;
 pub mod rng;
 pub mod spec;
-pub mod stages;
 pub mod suggest;
 pub mod util;
 

@@ -3,10 +3,10 @@
 //! report with its plots), and the `pipe-worker` executable that runs them.
 //!
 //! A kind's definition (parameters, inputs, version) lives in
-//! `pipe_core::stages`, where the engine reads it without linking OpenCV;
+//! `pipe_core::kinds`, where the engine reads it without linking OpenCV;
 //! its run function lives in [`kinds`], found by name through
 //! [`kinds::runner`].
 
-pub mod data;
+pub mod algo;
 pub mod kinds;
 pub mod report;

@@ -20,8 +20,8 @@ use tch::{Device, Kind, Tensor};
 
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::split::Split;
-use pipe_core::stages::cnn::{CnnStage1Params, Training};
-use pipe_core::stages::{ParamValue, Params};
+use pipe_core::kinds::cnn::{CnnStage1Params, Training};
+use pipe_core::kinds::{ParamValue, Params};
 
 use crate::cnn_train::{Net, StepError, Targets, Task, batch_tensor, build_net, for_each_batch, train_step};
 
@@ -33,7 +33,7 @@ fn params(arch: &str, width: i64, hidden: i64, batch_norm: bool) -> Training {
 /// `cnn-stage1`'s training parameters: its defaults, with `overrides` (an
 /// object of parameter values by name).
 pub fn training(overrides: serde_json::Value) -> Training {
-    let kind = pipe_core::stages::kind("cnn-stage1").expect("registered");
+    let kind = pipe_core::kinds::kind("cnn-stage1").expect("registered");
     let json: serde_json::Map<String, serde_json::Value> = kind
         .params
         .iter()

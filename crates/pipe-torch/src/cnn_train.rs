@@ -19,9 +19,9 @@ use pipe_core::data::split::Split;
 use pipe_core::metrics::threshold;
 use pipe_core::metrics::{Average, multi_label_f2, top_k_accuracy};
 use pipe_core::rng::Rng;
-use pipe_core::stages::cnn::{self, ClassWeights, CnnStage1Params, CnnStage2Params, Training};
-use pipe_core::stages::multilabel::Threshold;
-use pipe_core::stages::{IntOr, StageContext, StageError};
+use pipe_core::kinds::cnn::{self, ClassWeights, CnnStage1Params, CnnStage2Params, Training};
+use pipe_core::kinds::multilabel::Threshold;
+use pipe_core::kinds::{IntOr, StageContext, StageError};
 
 use crate::nets::{HEAD_GROUP, Shape};
 use crate::preprocess::Preprocess;

@@ -14,9 +14,9 @@ use tch::{Device, nn};
 
 use pipe_core::data::bow::{HistogramsMeta, copy_index, write_f32, write_json};
 use pipe_core::data::dataset::Dataset;
-use pipe_core::stages::cnn::Arch;
-use pipe_core::stages::embed::EmbedParams;
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::cnn::Arch;
+use pipe_core::kinds::embed::EmbedParams;
+use pipe_core::kinds::{StageContext, StageError};
 
 use crate::efficientnet::{EfficientNetLite, FEATURES};
 use crate::preprocess::Preprocess;

@@ -6,7 +6,7 @@
 //! every start.
 
 fn main() {
-    std::process::exit(pipe_core::exec::worker::main_of("pipe-torch", runner, &[("probe", probe), ("bench", bench)]));
+    std::process::exit(pipe_core::exec::worker::worker_main("pipe-torch", runner, &[("probe", probe), ("bench", bench)]));
 }
 
 mod bench;
@@ -21,8 +21,8 @@ mod recipe;
 mod tests;
 mod weights;
 
-/// The kinds that run here ([`pipe_core::stages::Process::Torch`]).
-fn runner(kind: &str) -> Option<pipe_core::stages::RunFn> {
+/// The kinds that run here ([`pipe_core::kinds::Process::Torch`]).
+fn runner(kind: &str) -> Option<pipe_core::kinds::RunFn> {
     match kind {
         "cnn-stage1" => Some(cnn_train::run_stage1),
         "cnn-stage2" => Some(cnn_train::run_stage2),
@@ -49,8 +49,8 @@ fn bench() -> i32 {
 mod registry_tests {
     #[test]
     fn every_torch_kind_runs_here() {
-        for k in pipe_core::stages::registry() {
-            let torch = matches!(k.process, pipe_core::stages::Process::Torch);
+        for k in pipe_core::kinds::registry() {
+            let torch = matches!(k.process, pipe_core::kinds::Process::Torch);
             assert_eq!(torch, super::runner(k.name).is_some(), "{}", k.name);
         }
     }

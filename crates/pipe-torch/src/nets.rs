@@ -24,7 +24,7 @@ use tch::nn;
 use tch::{TchError, Tensor};
 
 /// Which network, from the stage's `arch` parameter.
-pub use pipe_core::stages::cnn::Arch;
+pub use pipe_core::kinds::cnn::Arch;
 
 /// The shape of a network: input channels, `width`, `hidden`, outputs,
 /// batch norm (small only; always on in the ResNet, never in AlexNet), dropout.

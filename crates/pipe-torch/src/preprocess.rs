@@ -9,8 +9,8 @@
 use tch::{Device, TchError, Tensor};
 
 use pipe_core::data::dataset::Dataset;
-use pipe_core::stages::StageError;
-use pipe_core::stages::cnn::Arch;
+use pipe_core::kinds::StageError;
+use pipe_core::kinds::cnn::Arch;
 
 /// ImageNet's per-channel mean and standard deviation (RGB).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];

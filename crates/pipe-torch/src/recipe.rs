@@ -5,7 +5,7 @@
 //! same key gives the same bytes.
 
 use pipe_core::rng::Rng;
-use pipe_core::stages::cnn;
+use pipe_core::kinds::cnn;
 
 /// The learning rate at each optimiser step.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -14,8 +14,8 @@ use pipe_core::data::split::Split;
 use pipe_core::data::tensor::ImageTensor;
 use pipe_core::metrics::{Average, accuracy, multi_label_f2};
 use pipe_core::rng::Rng;
-use pipe_core::stages::cnn::Training;
-use pipe_core::stages::{ArtifactType, InputArtifact, KindDef, ParamValue, Params, StageContext, StageError, kind};
+use pipe_core::kinds::cnn::Training;
+use pipe_core::kinds::{ArtifactType, InputArtifact, KindDef, ParamValue, Params, StageContext, StageError, kind};
 
 use super::cnn_train::StepError;
 
@@ -326,7 +326,7 @@ fn lite0_weights(dir: &Path, outputs: i64) -> PathBuf {
     tch::manual_seed(5);
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let shape = crate::nets::Shape { channels: 3, width: 0, hidden: 0, outputs, batch_norm: true, dropout: 0.2 };
-    let _ = crate::nets::Net::new(&vs.root(), pipe_core::stages::cnn::Arch::EfficientNetLite0, shape);
+    let _ = crate::nets::Net::new(&vs.root(), pipe_core::kinds::cnn::Arch::EfficientNetLite0, shape);
     let path = dir.join("lite0.safetensors");
     vs.save(&path).unwrap();
     path

@@ -154,7 +154,7 @@ impl Cache {
     /// Opens (creating if needed) the cache at `root`.
     /// A cache this process cannot write (a read-only mount, another
     /// user's cache) opens too, for runs that only read it; see
-    /// [`Cache::writable`].
+    /// [`Cache::unwritable`].
     pub fn open(root: &Path) -> Result<Cache, PathError> {
         for sub in ["entries", "tmp", "locks", "fingerprints"] {
             let dir = root.join(sub);

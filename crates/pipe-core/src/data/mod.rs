@@ -5,7 +5,7 @@
 //! A reader lists [`Candidate`]s (a source file, its single label, its label
 //! set) and the [`BadItem`]s it met while listing (CSV rows pointing at missing
 //! files, unknown attribute ids). Decoding, deduplication, filtering and the
-//! split are shared by every reader (see `stages::load`).
+//! split are shared by every reader (see `kinds::load`).
 
 pub mod bow;
 pub mod colour;

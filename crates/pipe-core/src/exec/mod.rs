@@ -8,13 +8,13 @@
 //!
 //! CPU budget ([`slots`]). `--jobs N` slots are shared between stage-level
 //! parallelism (independent branches) and data-level parallelism inside a
-//! stage: a [`ThreadUse::Parallel`](crate::stages::ThreadUse) stage gets an equal share of the free
+//! stage: a [`ThreadUse::Parallel`](crate::kinds::ThreadUse) stage gets an equal share of the free
 //! slots among the stages ready to start, and runs inside a rayon pool of
 //! exactly that size, so two cores are never oversubscribed. An
-//! [`ThreadUse::Elastic`](crate::stages::ThreadUse) stage also borrows the slots that free up while it
+//! [`ThreadUse::Elastic`](crate::kinds::ThreadUse) stage also borrows the slots that free up while it
 //! runs when no ready stage can use them, and gives them back as soon as one
 //! can. Ready stages start longest critical path first (estimated from the
-//! previous run's durations, see [`plan::estimate`]). A [`ThreadUse::Keyed`](crate::stages::ThreadUse)
+//! previous run's durations, see [`plan::estimate`]). A [`ThreadUse::Keyed`](crate::kinds::ThreadUse)
 //! stage (libtorch) runs on exactly its `threads` parameter's count, which
 //! is part of its key, and holds that many slots (at most `--jobs`): its
 //! output never depends on what else was running.
@@ -27,7 +27,7 @@
 //! Failure and interruption. A failed stage skips its dependents only;
 //! independent branches finish and are cached. Ctrl-C sets a flag that stages
 //! poll and that kills worker processes; nothing partial is published (an
-//! unpublished [`Writer`] removes its folder).
+//! unpublished [`crate::cache::Writer`] removes its folder).
 
 pub mod cutoff;
 pub mod plan;
@@ -46,9 +46,9 @@ use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, CacheStatus, Hold, Lookup};
 use crate::record::{StageStatus, Why};
-use crate::stages::context::{EventSink, StageEvent};
-use crate::stages::grant::Grant;
-use crate::stages::{InputArtifact, Process, StageContext, StageError};
+use crate::kinds::context::{EventSink, StageEvent};
+use crate::kinds::grant::Grant;
+use crate::kinds::{InputArtifact, Process, StageContext, StageError};
 use plan::{Action, Plan};
 use progress::Progress;
 use queue::DependencyQueue;
@@ -133,7 +133,7 @@ pub fn execute(
     progress: &mut Progress,
 ) -> RunOutcome {
     let n = plan.stages.len();
-    let mut book = Ledger { results: initial_results(plan), holds: Vec::new(), running: 0, remote_running: 0 };
+    let mut state = RunState { results: initial_results(plan), holds: Vec::new(), running: 0, remote_running: 0 };
     let active: Vec<bool> = plan.stages.iter().map(|p| p.action == Action::Run).collect();
     let estimates: Vec<f64> = plan.stages.iter().map(|p| p.estimate).collect();
     let mut queue = DependencyQueue::new(&plan.dag, &active).with_priority(queue::critical_path(&plan.dag, &active, &estimates));
@@ -148,17 +148,17 @@ pub fn execute(
         loop {
             if cancel.load(Ordering::Relaxed) {
                 for i in queue.drain() {
-                    book.results[i] = skipped(Why::Interrupted);
+                    state.results[i] = skipped(Why::Interrupted);
                 }
             }
             if queue.ready_len() > 0 && slots.lent_any() {
                 slots.reclaim();
             }
             // Cluster jobs hold no local slot: every ready one is submitted, up to the cap.
-            while book.remote_running < max_remote {
+            while state.remote_running < max_remote {
                 let Some(i) = queue.pop_first(|i| requests[i].is_some()) else { break };
                 let threads = requests[i].as_ref().map_or(1, |r| r.cpus as usize);
-                book.started(i, threads, clock.elapsed().as_secs_f64(), true);
+                state.started(i, threads, clock.elapsed().as_secs_f64(), true);
                 progress.started(i, &plan.spec.stages[i].name, threads);
                 let (tx, cancel, request) = (tx.clone(), Arc::clone(cancel), requests[i].as_ref());
                 let remote = slurm.zip(request);
@@ -179,7 +179,7 @@ pub fn execute(
                 let grant = slots.start(i, stage, taken);
                 // An elastic stage's pool can use every slot it may be lent.
                 let pool = if grant.is_some() { jobs } else { threads };
-                book.started(i, threads, clock.elapsed().as_secs_f64(), false);
+                state.started(i, threads, clock.elapsed().as_secs_f64(), false);
                 progress.started(i, &stage.name, threads);
                 let tx = tx.clone();
                 let cancel = Arc::clone(cancel);
@@ -188,38 +188,38 @@ pub fn execute(
             if queue.ready_len() == 0
                 && let Some((i, now)) = slots.lend(|i| queue.priority(i))
             {
-                book.results[i].threads = book.results[i].threads.max(now);
+                state.results[i].threads = state.results[i].threads.max(now);
             }
-            if book.running == 0 {
+            if state.running == 0 {
                 break;
             }
             let Ok(msg) = rx.recv_timeout(Duration::from_millis(100)) else { continue };
             match msg {
-                Msg::Event(i, event) => book.event(plan, progress, i, event),
+                Msg::Event(i, event) => state.event(plan, progress, i, event),
                 Msg::Done(i, result, seconds) => {
                     slots.finish(i);
-                    let ok = book.done(plan, progress, (i, requests[i].is_some()), result, seconds);
-                    skip_dependents(&mut book, plan, progress, &mut queue, (i, ok));
+                    let ok = state.done(plan, progress, (i, requests[i].is_some()), result, seconds);
+                    skip_dependents(&mut state, plan, progress, &mut queue, (i, ok));
                 }
             }
         }
     });
-    cutoff::remember(plan, cache, |i| matches!(book.results[i].status, StageStatus::Ran | StageStatus::Cached));
-    RunOutcome { results: book.results, interrupted: cancel.load(Ordering::Relaxed), holds: book.holds }
+    cutoff::remember(plan, cache, |i| matches!(state.results[i].status, StageStatus::Ran | StageStatus::Cached));
+    RunOutcome { results: state.results, interrupted: cancel.load(Ordering::Relaxed), holds: state.holds }
 }
 
 /// Tells the queue stage `i` is done; if it failed (`ok` false), its
 /// dependents are skipped.
-fn skip_dependents(book: &mut Ledger, plan: &Plan, progress: &mut Progress, queue: &mut DependencyQueue, (i, ok): (usize, bool)) {
+fn skip_dependents(state: &mut RunState, plan: &Plan, progress: &mut Progress, queue: &mut DependencyQueue, (i, ok): (usize, bool)) {
     for s in queue.finish(i, ok) {
         let why = Why::InputFailed(plan.spec.stages[i].name.clone());
         progress.finished(s, &plan.spec.stages[s].name, StageStatus::Skipped, 0.0, &why.to_string());
-        book.results[s] = skipped(why);
+        state.results[s] = skipped(why);
     }
 }
 
 /// What the scheduler's loop keeps of the stages it has started.
-struct Ledger {
+struct RunState {
     results: Vec<StageResult>,
     holds: Vec<Hold>,
     running: usize,
@@ -227,7 +227,7 @@ struct Ledger {
     remote_running: usize,
 }
 
-impl Ledger {
+impl RunState {
     fn started(&mut self, i: usize, threads: usize, at: f64, remote: bool) {
         self.results[i].threads = threads;
         self.results[i].start = at;
@@ -348,7 +348,7 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
     // The plan saw no sound entry; one found now was published by a
     // concurrent run, and is used only after a full checksum check (never
     // under --force).
-    let forced = planned.reasons.contains(&crate::graph::keys::Reason::Forced);
+    let forced = planned.reasons.contains(&crate::keys::Reason::Forced);
     // A cluster job of a killed engine may still be building this entry.
     let adopt = |dir: &std::path::Path, already: bool| remote.is_some_and(|(exec, _)| slurm::job::adopt(exec, dir, already));
     let writer = match cache
@@ -387,15 +387,15 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
             pool.install(|| run(&mut ctx)).map_err(|e| failed_because(plan, cache, i, e))?;
             ctx.save_log()?;
         }
-        Process::Worker | Process::Torch => {
-            let exe = if matches!(stage.kind.process, Process::Torch) { "pipe-torch" } else { "pipe-worker" };
+        Process::OpenCv | Process::Torch => {
+            let exe = stage.kind.process.executable().expect("worker kinds name their executable");
             let mut job = worker_job(&plan.spec.file, stage, (threads, pool), inputs, writer.out_dir());
-            job.command = stage.command.as_ref().map(|c| crate::stages::command::CommandJob {
+            job.command = stage.command.as_ref().map(|c| crate::kinds::command::CommandJob {
                 argv: c.argv.clone(),
                 produces: c.produces,
                 cwd: absolute(crate::spec::pipeline_dir(&plan.spec.file)),
                 timeout_s: c.timeout_s,
-                log: absolute(cache.root().join("logs").join(crate::stages::command::log_name(&stage.name))),
+                log: absolute(cache.root().join("logs").join(crate::kinds::command::log_name(&stage.name))),
             });
             if let Some((exec, request)) = remote {
                 let job = absolute_paths(job).map_err(|e| StageError::Failed(format!("cannot resolve the job's paths: {e}")))?;
@@ -518,8 +518,8 @@ fn worker_job(
 /// parameters resolved against `spec_file`'s folder and made absolute (the
 /// key keeps them as written), so a pipeline reads the same files from any
 /// working folder, and a cluster node finds them.
-fn resolved_params(spec_file: &std::path::Path, stage: &crate::spec::StageSpec) -> crate::stages::Params {
-    use crate::stages::params::{ParamType, ParamValue};
+fn resolved_params(spec_file: &std::path::Path, stage: &crate::spec::StageSpec) -> crate::kinds::Params {
+    use crate::kinds::params::{ParamType, ParamValue};
     let mut params = stage.params.clone();
     for def in stage.kind.params.iter().filter(|p| matches!(p.ty, ParamType::File | ParamType::Path { .. })) {
         if let Some(ParamValue::Str(written)) = params.0.get_mut(def.name) {

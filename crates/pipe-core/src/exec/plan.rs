@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{Cache, Hold, Lookup, fingerprint};
-use crate::graph::Dag;
-use crate::graph::keys::{KeyDoc, Reason, key_of, reasons_since, stage_doc};
+use crate::spec::dag::Dag;
+use crate::keys::{KeyDoc, Reason, key_of, reasons_since, stage_doc};
 use crate::record::{RunRecord, Why};
 use crate::spec::PipelineSpec;
-use crate::stages::{ArtifactType, ParamType, ParamValue};
+use crate::kinds::{ArtifactType, ParamType, ParamValue};
 use crate::util::PathError;
 
 /// Why a pipeline could not be planned: each case names the stage (or the
@@ -34,7 +34,7 @@ pub enum PlanError {
         stage: String,
         file: PathBuf,
         #[source]
-        source: crate::stages::command::CodeError,
+        source: crate::kinds::command::CodeError,
     },
     #[error("stage `{stage}`: cannot read code file {}: {source}", path.display())]
     ReadCode {
@@ -89,7 +89,7 @@ pub struct PlannedStage {
     pub estimate: f64,
     /// For a stage that runs only because inputs that run too changed
     /// keys: the stages upstream whose output decides it (early cutoff,
-    /// see [`conditions`]); empty otherwise.
+    /// decided when planning); empty otherwise.
     pub runs_if: Vec<String>,
 }
 
@@ -131,7 +131,7 @@ pub struct Plan {
 }
 
 /// Whether a stage's output files are copied into the run's report folder.
-pub fn feeds_report(kind: &crate::stages::KindDef) -> bool {
+pub fn feeds_report(kind: &crate::kinds::KindDef) -> bool {
     kind.output == ArtifactType::Metrics
 }
 
@@ -210,7 +210,7 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
         }
         if let Some(command) = &stage.command {
             let dir = crate::spec::pipeline_dir(&spec.file);
-            let files = crate::stages::command::code_files(&dir, &command.code).map_err(|source| PlanError::Code {
+            let files = crate::kinds::command::code_files(&dir, &command.code).map_err(|source| PlanError::Code {
                 stage: stage.name.clone(),
                 file: spec.file.clone(),
                 source,
@@ -221,7 +221,7 @@ pub fn plan(spec: PipelineSpec, dag: Dag, cache: &Cache, previous: Option<&RunRe
                     path: path.clone(),
                     source,
                 })?;
-                sources.insert(crate::graph::keys::code_source(&rel), blake3::hash(&bytes).to_hex().to_string());
+                sources.insert(crate::keys::code_source(&rel), blake3::hash(&bytes).to_hex().to_string());
             }
         }
         let doc = stage_doc(stage, stage.seed, &input_keys, &sources);

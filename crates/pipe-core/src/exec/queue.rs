@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use crate::graph::Dag;
+use crate::spec::dag::Dag;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

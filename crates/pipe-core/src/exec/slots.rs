@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use crate::spec::StageSpec;
-use crate::stages::ThreadUse;
-use crate::stages::grant::Grant;
+use crate::kinds::ThreadUse;
+use crate::kinds::grant::Grant;
 
 pub struct Slots {
     jobs: usize,
@@ -121,8 +121,8 @@ pub fn keyed_threads(stage: &StageSpec) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::testutil::defaults;
-    use crate::stages::{Params, kind};
+    use crate::kinds::testutil::defaults;
+    use crate::kinds::{Params, kind};
 
     fn stage(kind_name: &str) -> StageSpec {
         let k = kind(kind_name).expect("a kind of this build");

@@ -1,8 +1,8 @@
 //! The worker protocol: one stage run = "kind + inputs + params -> output
 //! folder", described by a JSON job file. The engine spawns `pipe-worker run
-//! JOB` for stage kinds marked [`Process::Worker`](crate::stages::Process)
+//! JOB` for stage kinds marked [`Process::OpenCv`](crate::kinds::Process)
 //! (those that link OpenCV, and `command` stages) and `pipe-torch run JOB`
-//! for [`Process::Torch`](crate::stages::Process) (libtorch), reads JSON
+//! for [`Process::Torch`](crate::kinds::Process) (libtorch), reads JSON
 //! event lines from its stdout, and stops it (SIGTERM, then SIGKILL) on Ctrl-C. The same job file is what the Slurm executor
 //! (`exec::slurm`) hands a cluster job.
 //!
@@ -25,15 +25,15 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::fsx;
-use crate::stages::context::{EventSink, StageEvent};
-use crate::stages::grant::Grant;
-use crate::stages::{self, InputArtifact, Params, StageContext, StageError};
+use crate::kinds::context::{EventSink, StageEvent};
+use crate::kinds::grant::Grant;
+use crate::kinds::{self, InputArtifact, Params, StageContext, StageError};
 use crate::util::PathError;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct JobInput {
     pub stage: String,
-    pub artifact: crate::stages::ArtifactType,
+    pub artifact: crate::kinds::ArtifactType,
     pub dir: PathBuf,
 }
 
@@ -54,7 +54,7 @@ pub struct Job {
     pub out_dir: PathBuf,
     /// A `command` stage's program (absent for the built-in kinds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<crate::stages::command::CommandJob>,
+    pub command: Option<crate::kinds::command::CommandJob>,
 }
 
 /// One line the engine writes to an elastic worker's stdin.
@@ -326,10 +326,10 @@ pub(crate) fn killed_by(exe_name: &str, signal: i32) -> String {
 }
 
 /// Worker side: runs the job in this process, printing events as JSON lines.
-pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Result<(), ServeError> {
+pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<kinds::RunFn>) -> Result<(), ServeError> {
     let bytes = fsx::read(job_file).map_err(ServeError::ReadJob)?;
     let job: Job = serde_json::from_slice(&bytes).map_err(|source| ServeError::NotAJob { path: job_file.to_path_buf(), source })?;
-    let kind = stages::kind(&job.kind).ok_or_else(|| ServeError::UnknownKind(job.kind.clone()))?;
+    let kind = kinds::kind(&job.kind).ok_or_else(|| ServeError::UnknownKind(job.kind.clone()))?;
     let run = lookup(kind.name).ok_or_else(|| ServeError::NotInThisWorker(job.kind.clone()))?;
     let params =
         Params::from_json(kind, &job.params).map_err(|e| ServeError::Params { path: job_file.to_path_buf(), message: e.to_string() })?;
@@ -361,8 +361,8 @@ pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Resu
 }
 
 /// Worker side: [`serve`], with a panic turned into [`ServeError::Panic`]
-/// (its message as the panic hook of [`main_of`] phrased it).
-fn serve_catching(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) -> Result<(), ServeError> {
+/// (its message as the panic hook of [`worker_main`] phrased it).
+fn serve_catching(job_file: &Path, lookup: fn(&str) -> Option<kinds::RunFn>) -> Result<(), ServeError> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| serve(job_file, lookup))) {
         Ok(result) => result,
         Err(_) => {
@@ -372,7 +372,7 @@ fn serve_catching(job_file: &Path, lookup: fn(&str) -> Option<stages::RunFn>) ->
     }
 }
 
-/// The last panic's message, as the hook of [`main_of`] printed it.
+/// The last panic's message, as the hook of [`worker_main`] printed it.
 static PANIC_MESSAGE: Mutex<Option<String>> = Mutex::new(None);
 
 /// Worker side: the `failed` event for `error`, as one JSON line.
@@ -413,7 +413,7 @@ pub type Subcommand<'a> = (&'a str, fn() -> i32);
 
 /// The `main` of a worker executable: `NAME run JOB`, or one of `extra`'s
 /// subcommands. Returns the exit code.
-pub fn main_of(name: &str, lookup: fn(&str) -> Option<stages::RunFn>, extra: &[Subcommand]) -> i32 {
+pub fn worker_main(name: &str, lookup: fn(&str) -> Option<kinds::RunFn>, extra: &[Subcommand]) -> i32 {
     // A panic inside a stage (a libtorch shape error, say) becomes one line
     // on stderr, which the engine shows as the stage's error.
     std::panic::set_hook(Box::new(|info| {

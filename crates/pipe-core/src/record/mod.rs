@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::fsx;
-use crate::graph::keys::Reason;
+use crate::keys::Reason;
 use crate::util::{PathError, compact_stamp, write_atomic};
 
 /// Why a stage ran, or why it did not. Typed until it is printed; a record

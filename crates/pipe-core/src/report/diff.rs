@@ -10,7 +10,7 @@ use polars::prelude::*;
 
 use super::significance::RunSignificance;
 use crate::fsx;
-use crate::graph::keys::{KeyDoc, Reason, reasons_since};
+use crate::keys::{KeyDoc, Reason, reasons_since};
 use crate::record::{RecordError, RunRecord};
 use crate::spec::LoadError;
 
@@ -171,7 +171,7 @@ pub fn why(a: &RunRecord, b: &RunRecord) -> Vec<String> {
                 let r: Vec<String> = r
                     .iter()
                     .map(|r| {
-                        crate::graph::keys::by_override(r, &s.name, a.overrides.iter().chain(&b.overrides)).unwrap_or_else(|| r.to_string())
+                        crate::keys::by_override(r, &s.name, a.overrides.iter().chain(&b.overrides)).unwrap_or_else(|| r.to_string())
                     })
                     .collect();
                 out.push(format!("{} ({}): {}", s.name, s.kind, r.join("; ")));

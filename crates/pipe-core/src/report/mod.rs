@@ -46,7 +46,7 @@ pub enum ReportError {
 /// report reads the run's record (and the spec, for the compared
 /// approaches' parameters), not the executor's state.
 pub fn write(run_dir: &Path, spec: &PipelineSpec, record: &RunRecord, cache: &Cache) -> Result<Vec<(String, String)>, ReportError> {
-    let feeds_report = |name: &str| spec.stage(name).is_some_and(|s| s.output == crate::stages::ArtifactType::Metrics);
+    let feeds_report = |name: &str| spec.stage(name).is_some_and(|s| s.output == crate::kinds::ArtifactType::Metrics);
     let evaluations: Vec<usize> = (0..record.stages.len())
         .filter(|&i| feeds_report(&record.stages[i].name))
         .filter(|&i| matches!(record.stages[i].status, StageStatus::Ran | StageStatus::Cached))

@@ -1,6 +1,6 @@
 //! The `[stages.NAME]` table of a `command` stage: the user's program, what
 //! it produces, the code files in its key, its freely named `[inputs]` and
-//! its `[params]` of any TOML values (see [`crate::stages::command`]).
+//! its `[params]` of any TOML values (see [`crate::kinds::command`]).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -10,9 +10,9 @@ use toml::de::{DeTable, DeValue};
 
 use super::read::{HintIfNone, input_refs, raw_value, valid_name};
 use super::{Diagnostic, StageSpec};
-use crate::stages::command::{COMMAND, CommandSpec, MAX_THREADS, PRODUCIBLE, parse_duration};
-use crate::stages::params::RawValue;
-use crate::stages::{ArtifactType, ParamValue, Params};
+use crate::kinds::command::{COMMAND, CommandSpec, MAX_THREADS, PRODUCIBLE, parse_duration};
+use crate::kinds::params::RawValue;
+use crate::kinds::{ArtifactType, ParamValue, Params};
 
 const KEYS: &[&str] = &["kind", "command", "produces", "code", "threads", "timeout", "inputs", "params", "matrix", "repeats", "resources"];
 

@@ -1,6 +1,7 @@
 //! The pipeline's stages as a DAG (petgraph): topological order, and cycle
 //! detection that names every stage on the cycle, reported with the spec's
-//! other problems. Keys and the views of `pipe dag` are in the `graph` module.
+//! other problems; and the text and Graphviz views of `pipe dag`. Keys are in the
+//! `keys` module.
 
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -101,4 +102,40 @@ fn cycle_path(members: &[usize], deps: &[Vec<usize>]) -> Vec<usize> {
         seen.push(next);
         at = next;
     }
+}
+
+/// `pipe dag`: one line per stage in run order, with its inputs.
+pub fn render_text(spec: &PipelineSpec, dag: &Dag) -> String {
+    let mut out = String::new();
+    for &i in &dag.order {
+        let s = &spec.stages[i];
+        let inputs: Vec<String> = s
+            .inputs
+            .iter()
+            .map(|(slot, refs)| format!("{slot}={}", refs.iter().map(|r| r.stage.as_str()).collect::<Vec<_>>().join(",")))
+            .collect();
+        if inputs.is_empty() {
+            out.push_str(&format!("{} ({})\n", s.name, s.kind.name));
+        } else {
+            out.push_str(&format!("{} ({}) <- {}\n", s.name, s.kind.name, inputs.join(" ")));
+        }
+    }
+    out
+}
+
+/// `pipe dag --dot`: Graphviz, edges labelled with the input slot.
+pub fn render_dot(spec: &PipelineSpec) -> String {
+    let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n", spec.name);
+    for s in &spec.stages {
+        out.push_str(&format!("  \"{}\" [label=\"{}\\n{}\"];\n", s.name, s.name, s.kind.name));
+    }
+    for s in &spec.stages {
+        for (slot, refs) in &s.inputs {
+            for r in refs {
+                out.push_str(&format!("  \"{}\" -> \"{}\" [label=\"{slot}\"];\n", r.stage, s.name));
+            }
+        }
+    }
+    out.push_str("}\n");
+    out
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::parse;
 use crate::rng::Rng;
-use crate::stages::registry;
+use crate::kinds::registry;
 
 /// Documents per seed; a few thousand parse in well under a second.
 const DOCUMENTS: usize = 3000;
@@ -50,7 +50,7 @@ fn stage_name(rng: &mut Rng) -> String {
 /// A key a stage of `kind` might have: one of its own, one of another
 /// kind's, a table key, or a misspelling.
 fn key(rng: &mut Rng, kind: &str) -> String {
-    let own: Vec<&str> = crate::stages::kind(kind)
+    let own: Vec<&str> = crate::kinds::kind(kind)
         .map(|k| k.params.iter().map(|p| p.name).chain(k.inputs.iter().map(|s| s.name)).collect())
         .unwrap_or_default();
     match rng.below(5) {

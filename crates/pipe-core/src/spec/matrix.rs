@@ -23,8 +23,8 @@ use toml::de::DeValue;
 
 use super::read::HintIfNone;
 use super::{Diagnostic, InputRef, PipelineSpec, StageSpec};
-use crate::stages::params::{RawValue, check_value};
-use crate::stages::{KindDef, Many, ParamValue, RepeatsWith};
+use crate::kinds::params::{RawValue, check_value};
+use crate::kinds::{KindDef, Many, ParamValue, RepeatsWith};
 
 /// The most stages a pipeline may expand to.
 pub const MAX_STAGES: usize = 1000;
@@ -190,7 +190,7 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
     let mut too_many: Option<std::ops::Range<usize>> = None;
     for &i in order {
         let stage = &spec.stages[i];
-        // Inputs through one-stage and Carry slots carry their variants along.
+        // Inputs through one-stage and Together slots carry their variants along.
         let mut combos: Vec<Assignment> = vec![Vec::new()];
         for (slot, refs) in &stage.inputs {
             let many = stage.kind.slot(slot).is_some_and(|s| s.many == Many::Gather);
@@ -219,7 +219,7 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
         let repeated_kind = match stage.kind.repeats {
             RepeatsWith::Seed => true,
             RepeatsWith::Split => repeats.resplit,
-            RepeatsWith::Never => stage.command.as_ref().is_some_and(|c| crate::stages::command::is_approach(c.produces)),
+            RepeatsWith::Never => stage.command.as_ref().is_some_and(|c| crate::kinds::command::is_approach(c.produces)),
         };
         if let Some(n) = stage.sweep.repeats.or(repeats.repeats.filter(|_| repeated_kind)) {
             let repeated = combos.iter().any(|c| c.iter().any(|(d, _)| *d == Dim::Repeat));

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 pub use diag::{Diagnostic, Diagnostics};
 pub use parse::parse;
 
-use crate::stages::command::CommandSpec;
-use crate::stages::{ArtifactType, KindDef, Params};
+use crate::kinds::command::CommandSpec;
+use crate::kinds::{ArtifactType, KindDef, Params};
 use crate::util::PathError;
 
 /// A validated pipeline.
@@ -84,7 +84,7 @@ pub struct StageSpec {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Resolved {
     /// The threads that are part of its key and that it holds
-    /// ([`crate::stages::ThreadUse::Keyed`] kinds).
+    /// ([`crate::kinds::ThreadUse::Keyed`] kinds).
     pub keyed_threads: Option<usize>,
     /// Passes over the data (training epochs), for the estimate.
     pub epochs: u64,
@@ -108,7 +108,7 @@ impl Resolved {
 
 impl StageSpec {
     /// The threads that are part of its key and that it holds, for a
-    /// [`crate::stages::ThreadUse::Keyed`] kind.
+    /// [`crate::kinds::ThreadUse::Keyed`] kind.
     pub fn keyed_threads(&self) -> Option<usize> {
         self.resolved.keyed_threads
     }

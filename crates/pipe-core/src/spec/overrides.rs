@@ -9,7 +9,7 @@
 
 use toml::{Table, Value};
 
-use crate::stages::ParamType;
+use crate::kinds::ParamType;
 
 /// One `--set`, as written and as read.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +61,7 @@ impl Override {
                 .unwrap_or_else(|| format!(" (its stages: {})", names.join(", ")));
             return Err(format!("no stage `{}` in the pipeline{hint}", self.stage));
         };
-        let kind = stage.get("kind").and_then(Value::as_str).and_then(crate::stages::kind);
+        let kind = stage.get("kind").and_then(Value::as_str).and_then(crate::kinds::kind);
         let is_command = kind.is_some_and(|k| k.is_command());
         let swept = stage.get("matrix").and_then(Value::as_table).is_some_and(|m| m.contains_key(&self.param));
         // A list for a parameter that is not a list: a sweep.

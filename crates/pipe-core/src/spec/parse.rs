@@ -10,8 +10,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::read::{HintIfNone, NAME_RULE, input_refs, raw_value, valid_name};
 use super::{Diagnostic, PipelineSpec, StageSpec};
-use crate::stages::params::{Default, RawValue, check_value};
-use crate::stages::{self, ArtifactType, KindDef, ParamValue, Params};
+use crate::kinds::params::{Default, RawValue, check_value};
+use crate::kinds::{self, ArtifactType, KindDef, ParamValue, Params};
 
 const PIPELINE_KEYS: &[&str] = &["name", "seed", "cache", "reports", "repeats", "resplit", "executor"];
 const TOP_KEYS: &[&str] = &["pipeline", "stages"];
@@ -197,7 +197,7 @@ fn stage_table(name: &str, span: Range<usize>, body: &DeTable, errors: &mut Vec<
         } else if k == "repeats" {
             sweep.repeats = super::matrix::read_repeats(name, value, errors);
         } else if k == "resources" {
-            let keyed = kind.threads == stages::ThreadUse::Keyed;
+            let keyed = kind.threads == kinds::ThreadUse::Keyed;
             resources = super::resources::read_resources(name, keyed, value, errors);
         } else if let Some(slot) = kind.slot(k) {
             if let Some(refs) = input_refs(name, slot.name, slot.many.is_list(), value, errors) {
@@ -286,10 +286,10 @@ fn resolve_kind(value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Optio
         errors.push(Diagnostic::new(value.span(), "`kind` must be a string").hint(kinds_hint()));
         return None;
     };
-    if let Some(kind) = stages::kind(text) {
+    if let Some(kind) = kinds::kind(text) {
         return Some(kind);
     }
-    let all = stages::registry().iter().map(|k| k.name);
+    let all = kinds::registry().iter().map(|k| k.name);
     errors.push(Diagnostic::new(value.span(), format!("unknown stage kind `{text}`")).suggest(text, all).hint_if_none(&kinds_hint()));
     None
 }
@@ -297,7 +297,7 @@ fn resolve_kind(value: &Spanned<DeValue>, errors: &mut Vec<Diagnostic>) -> Optio
 fn accepts(types: &[ArtifactType]) -> String {
     let mut out = Vec::new();
     for t in types {
-        let producers: Vec<&str> = stages::registry().iter().filter(|k| k.output == *t && !k.is_command()).map(|k| k.name).collect();
+        let producers: Vec<&str> = kinds::registry().iter().filter(|k| k.output == *t && !k.is_command()).map(|k| k.name).collect();
         out.push(if producers.is_empty() {
             t.describe().to_string()
         } else {
@@ -363,7 +363,7 @@ fn check_references(spec: &PipelineSpec, errors: &mut Vec<Diagnostic>) {
                 .inputs
                 .values()
                 .flatten()
-                .any(|r| by_name.get(r.stage.as_str()).is_some_and(|t| crate::stages::command::carries_index(t.output)));
+                .any(|r| by_name.get(r.stage.as_str()).is_some_and(|t| crate::kinds::command::carries_index(t.output)));
             if !indexed && stage.inputs.values().flatten().all(|r| by_name.contains_key(r.stage.as_str())) {
                 errors.push(
                     Diagnostic::new(

@@ -9,7 +9,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::{Diagnostic, InputRef};
-use crate::stages::params::RawValue;
+use crate::kinds::params::RawValue;
 
 pub(super) trait HintIfNone {
     fn hint_if_none(self, hint: &str) -> Self;

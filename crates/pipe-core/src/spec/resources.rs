@@ -23,7 +23,7 @@ use toml::de::DeValue;
 
 use super::Diagnostic;
 use super::read::HintIfNone;
-use crate::stages::params::RawValue;
+use crate::kinds::params::RawValue;
 
 /// Which executor runs the stages that run in a worker process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -3,5 +3,5 @@
 //! The `pipe` engine spawns it, so the engine itself never links OpenCV.
 
 fn main() {
-    std::process::exit(pipe_core::exec::worker::main_of("pipe-worker", pipe_cv::kinds::runner, &[]));
+    std::process::exit(pipe_core::exec::worker::worker_main("pipe-worker", pipe_cv::kinds::runner, &[]));
 }

@@ -17,14 +17,14 @@ use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
-use crate::data::augment::{Ranges, apply, write_sheet};
-use crate::data::decode::init_opencv;
+use crate::algo::augment::{Ranges, apply, write_sheet};
+use crate::algo::decode::init_opencv;
 use pipe_core::data::dataset::{Dataset, Row};
 use pipe_core::data::split::Split;
 use pipe_core::data::tensor::TensorWriter;
 use pipe_core::rng::Rng;
-use pipe_core::stages::augment::{AugmentParams, Balance, ClassWeights, Target};
-use pipe_core::stages::{IntOr, StageContext, StageError};
+use pipe_core::kinds::augment::{AugmentParams, Balance, ClassWeights, Target};
+use pipe_core::kinds::{IntOr, StageContext, StageError};
 
 fn ranges(p: &AugmentParams) -> Ranges {
     Ranges { hflip: p.hflip, vflip: p.vflip, rotate: p.rotate, translate: p.translate, zoom: p.zoom }
@@ -87,7 +87,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let seed = ctx.seed;
     let mut new_rows = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(CHUNK) {
-        let made: Vec<Result<Vec<u8>, crate::data::CvError>> = chunk
+        let made: Vec<Result<Vec<u8>, crate::algo::CvError>> = chunk
             .par_iter()
             .map(|&(i, k)| {
                 let _permit = ctx.permit();

@@ -6,7 +6,7 @@
 use super::testutil::{self, Run, defaults, with};
 use pipe_core::data::bow::read_f32;
 use pipe_core::data::predictions::Predictions;
-use pipe_core::stages::{cluster::CLUSTER, encode::ENCODE, extract::EXTRACT, load::LOAD, svm::SVM};
+use pipe_core::kinds::{cluster::CLUSTER, encode::ENCODE, extract::EXTRACT, load::LOAD, svm::SVM};
 
 fn images(seed: u64) -> Run {
     let p = with(with(with(defaults(&LOAD), "dataset", "synthetic"), "images", 240), "image_size", 64);

@@ -1,9 +1,9 @@
-//! `colour`: one colour histogram per image (see `data::colour`), written
+//! `colour`: one colour histogram per image (see `pipe_core::data::colour`), written
 //! as histograms for `svm` and `multilabel-svm`.
 
 use pipe_core::data::colour::ColourHistogram;
-use pipe_core::stages::colour::ColourParams;
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::colour::ColourParams;
+use pipe_core::kinds::{StageContext, StageError};
 
 use super::per_image::describe_images;
 

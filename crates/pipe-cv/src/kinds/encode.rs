@@ -7,15 +7,15 @@
 
 use rayon::prelude::*;
 
-use crate::data::decode::init_opencv;
-use crate::data::vocab::Flann;
+use crate::algo::decode::init_opencv;
+use crate::algo::vocab::Flann;
 use pipe_core::data::bow::{
     FeaturesMeta, HistogramsMeta, VocabularyMeta, copy_index, nearest_word, normalise, read_f32, read_json, tfidf, write_f32, write_json,
 };
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::split::Split;
-use pipe_core::stages::encode::{EncodeParams, Matcher, Normalization};
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::encode::{EncodeParams, Matcher, Normalization};
+use pipe_core::kinds::{StageContext, StageError};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);

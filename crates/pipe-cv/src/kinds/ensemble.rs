@@ -10,8 +10,8 @@
 
 use pipe_core::data::predictions::Predictions;
 use pipe_core::data::predictions::argmax;
-use pipe_core::stages::ensemble::EnsembleParams;
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::ensemble::EnsembleParams;
+use pipe_core::kinds::{StageContext, StageError};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: EnsembleParams = ctx.typed_params()?;

@@ -17,12 +17,12 @@ use std::fmt::Write as _;
 use pipe_core::fsx;
 use polars::prelude::*;
 
-use crate::data::decode::init_opencv;
+use crate::algo::decode::init_opencv;
 use crate::report::html::{self, Block};
 use crate::report::plots;
 use pipe_core::data::predictions::{MultiPredictions, Predictions, task_of};
 use pipe_core::metrics::{Row, confusion, multi_label_report, single_label_report};
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::{StageContext, StageError};
 
 pub mod compare;
 pub mod views;
@@ -182,7 +182,7 @@ fn dataset_blocks(dir: &std::path::Path, out: &std::path::Path) -> Result<Vec<Bl
 /// except the two-step stage 2, which gives two — `<stage>-combined` (the
 /// final N-class predictions) and `<stage>-stage2` (stage 2 alone, on its
 /// own classes' images).
-fn approaches(inputs: &[pipe_core::stages::InputArtifact]) -> Vec<(String, std::path::PathBuf)> {
+fn approaches(inputs: &[pipe_core::kinds::InputArtifact]) -> Vec<(String, std::path::PathBuf)> {
     let mut out = Vec::new();
     for input in inputs {
         if input.dir.join("combined").is_file() {

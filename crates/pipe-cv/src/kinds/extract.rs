@@ -5,12 +5,12 @@
 
 use rayon::prelude::*;
 
-use crate::data::decode::{init_opencv, to_grey};
-use crate::data::keypoints::{Detector, DetectorConfig, Found, descriptor_dim};
+use crate::algo::decode::{init_opencv, to_grey};
+use crate::algo::keypoints::{Detector, DetectorConfig, Found, descriptor_dim};
 use pipe_core::data::bow::{FeaturesMeta, copy_index, write_f32, write_json};
 use pipe_core::data::dataset::Dataset;
-use pipe_core::stages::extract::ExtractParams;
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::extract::ExtractParams;
+use pipe_core::kinds::{StageContext, StageError};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
@@ -31,7 +31,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let dim = descriptor_dim(&config);
     let (size, channels) = (data.pixels.height, data.pixels.channels);
     let ticker = ctx.ticker(data.rows.len(), "images");
-    let found: Vec<Result<Found, crate::data::CvError>> = (0..data.rows.len())
+    let found: Vec<Result<Found, crate::algo::CvError>> = (0..data.rows.len())
         .into_par_iter()
         .map_init(
             || Detector::new(&config),

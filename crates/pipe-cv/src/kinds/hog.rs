@@ -1,11 +1,11 @@
 //! `hog`: one dense histogram-of-oriented-gradients descriptor per image
-//! (see `data::hog`), written as histograms so that `svm` reads it like a
+//! (see `pipe_core::data::hog`), written as histograms so that `svm` reads it like a
 //! bag of words: the plain shape baseline beside the paper's approaches
 //! ("HOG + SVM"), cheap and strong on clip art.
 
 use pipe_core::data::hog::Hog;
-use pipe_core::stages::hog::HogParams;
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::hog::HogParams;
+use pipe_core::kinds::{StageContext, StageError};
 
 use super::per_image::describe_images;
 

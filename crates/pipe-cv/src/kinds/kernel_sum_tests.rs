@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::testutil::{self, Run, defaults, with};
 use pipe_core::data::predictions::{MultiPredictions, Predictions};
 use pipe_core::metrics::{Average, multi_label_f2};
-use pipe_core::stages::{
+use pipe_core::kinds::{
     ArtifactType, InputArtifact, KindDef, colour::COLOUR, hog::HOG, lbp::LBP, load::LOAD, multilabel_svm::MULTILABEL_SVM, svm::SVM,
 };
 

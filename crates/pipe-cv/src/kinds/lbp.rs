@@ -1,9 +1,9 @@
 //! `lbp`: one local-binary-pattern texture descriptor per image (see
-//! `data::lbp`), written as histograms for `svm` and `multilabel-svm`.
+//! `pipe_core::data::lbp`), written as histograms for `svm` and `multilabel-svm`.
 
 use pipe_core::data::lbp::Lbp;
-use pipe_core::stages::lbp::LbpParams;
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::lbp::LbpParams;
+use pipe_core::kinds::{StageContext, StageError};
 
 use super::per_image::describe_images;
 

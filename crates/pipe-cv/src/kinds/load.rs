@@ -1,4 +1,4 @@
-//! `load`: a dataset in, an `images` artifact out (see `data::dataset`).
+//! `load`: a dataset in, an `images` artifact out (see `pipe_core::data::dataset`).
 //!
 //! Steps: list the collection (reader per `dataset`), subsample (`limit`,
 //! stratified, seeded), decode in parallel, set aside bad files
@@ -19,7 +19,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::data::decode::{self, DecodeError, Decoded, Layout};
+use crate::algo::decode::{self, DecodeError, Decoded, Layout};
 use pipe_core::data::dataset::{Dataset, Excluded, Meta, Row};
 use pipe_core::data::split::{Split, split, subsample};
 use pipe_core::data::synthetic::Synthetic;
@@ -27,8 +27,8 @@ use pipe_core::data::tensor::ImageTensor;
 use pipe_core::data::tensor::TensorWriter;
 use pipe_core::data::{BadItem, Candidate, Listing, Source, folder, imet, openclipart};
 use pipe_core::rng::Rng;
-use pipe_core::stages::load::{Color, DatasetKind, LoadParams, OnBadImage, RareClasses, SingleLabel};
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::load::{Color, DatasetKind, LoadParams, OnBadImage, RareClasses, SingleLabel};
+use pipe_core::kinds::{StageContext, StageError};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     decode::init_opencv(1);
@@ -308,7 +308,7 @@ fn decode_chunk(
     candidates: &[Candidate],
     layout: Layout,
     synthetic: &Synthetic,
-    ticker: &pipe_core::stages::context::Ticker,
+    ticker: &pipe_core::kinds::context::Ticker,
 ) -> Vec<Result<Decoded, DecodeError>> {
     candidates
         .par_iter()

@@ -1,6 +1,6 @@
 //! The run functions of the kinds `pipe-worker` runs. Each kind's
 //! definition (schema, inputs, version) is the static of the same name in
-//! `pipe_core::stages`.
+//! `pipe_core::kinds`.
 
 pub mod augment;
 #[cfg(test)]
@@ -23,7 +23,7 @@ pub mod svm;
 #[cfg(test)]
 pub mod testutil;
 
-use pipe_core::stages::RunFn;
+use pipe_core::kinds::RunFn;
 
 /// The run function of a kind that runs in `pipe-worker`.
 pub fn runner(kind: &str) -> Option<RunFn> {
@@ -41,18 +41,18 @@ pub fn runner(kind: &str) -> Option<RunFn> {
         "ensemble" => Some(ensemble::run),
         "evaluate" => Some(evaluate::run),
         "command" => Some(command::run),
-        _ => pipe_core::stages::test_worker_runner(kind),
+        _ => pipe_core::kinds::test_worker_runner(kind),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use pipe_core::stages::{Process, registry};
+    use pipe_core::kinds::{Process, registry};
 
     #[test]
     fn worker_kinds_and_only_they_have_a_runner() {
         for k in registry() {
-            let in_worker = matches!(k.process, Process::Worker);
+            let in_worker = matches!(k.process, Process::OpenCv);
             assert_eq!(in_worker, super::runner(k.name).is_some(), "{}", k.name);
         }
     }

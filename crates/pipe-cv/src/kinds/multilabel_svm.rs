@@ -1,5 +1,5 @@
 //! `multilabel-svm`: one binary SVM per label on the kernel sum of the
-//! `features` inputs (`data::kernel`, solved by `data::smo`), the labels in
+//! `features` inputs (`algo::kernel`, solved by `algo::smo`), the labels in
 //! parallel; scores are the logistic of each decision value, and the
 //! thresholds come from the validation split as in `multilabel`.
 
@@ -9,13 +9,13 @@ use pipe_core::data::dataset::label_sets;
 use pipe_core::data::predictions::{MultiPredictions, PredictionsMeta};
 use pipe_core::metrics::multi_label_f2;
 use pipe_core::metrics::threshold::{decide, thresholds_csv};
-use pipe_core::stages::multilabel::Threshold;
-use pipe_core::stages::multilabel_svm::MultilabelSvmParams;
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::multilabel::Threshold;
+use pipe_core::kinds::multilabel_svm::MultilabelSvmParams;
+use pipe_core::kinds::{StageContext, StageError};
 
 use super::svm::{Input, widths};
-use crate::data::kernel::{Gram, available_memory, check_memory};
-use crate::data::smo::{Binary, solve};
+use crate::algo::kernel::{Gram, available_memory, check_memory};
+use crate::algo::smo::{Binary, solve};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: MultilabelSvmParams = ctx.typed_params()?;

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use pipe_core::data::bow::{HistogramsMeta, copy_index, write_f32, write_json};
 use pipe_core::data::dataset::Dataset;
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::{StageContext, StageError};
 
 /// Describes every image of the `images` input with `describe` (pixels,
 /// side, channels → the values) and writes `histograms.*`; `dim` gives the

@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::data::decode::init_opencv;
-use crate::data::kernel::{Distances, Features, Gram, available_memory, check_memory};
-use crate::data::smo::OneVsOne;
-use crate::data::svm::{Kernel, SvmParams, train};
+use crate::algo::decode::init_opencv;
+use crate::algo::kernel::{Distances, Features, Gram, available_memory, check_memory};
+use crate::algo::smo::OneVsOne;
+use crate::algo::svm::{Kernel, SvmParams, train};
 use pipe_core::data::bow::{HistogramsMeta, read_f32, read_json};
 use pipe_core::data::dataset::{Dataset, Row, balanced_weights};
 use pipe_core::data::predictions::argmax;
@@ -25,8 +25,8 @@ use pipe_core::data::predictions::{Predictions, PredictionsMeta};
 use pipe_core::data::split::{Split, stratified_folds};
 use pipe_core::metrics::{accuracy, macro_f1};
 use pipe_core::rng::Rng;
-use pipe_core::stages::svm as def;
-use pipe_core::stages::{StageContext, StageError};
+use pipe_core::kinds::svm as def;
+use pipe_core::kinds::{StageContext, StageError};
 
 /// One grid point's cross-validation result.
 #[derive(Debug, Clone)]
@@ -276,7 +276,7 @@ fn cross_validate(ctx: &StageContext, input: &Input, search: Search, template: &
     let classes = input.classes.len();
     let jobs: Vec<(usize, usize)> = (0..grid.len()).flat_map(|g| (0..folds).map(move |f| (g, f))).collect();
     let ticker = ctx.ticker(jobs.len(), "fits");
-    let results: Vec<Result<(f64, f64), crate::data::CvError>> = jobs
+    let results: Vec<Result<(f64, f64), crate::algo::CvError>> = jobs
         .par_iter()
         .map(|&(g, f)| {
             let _permit = ctx.permit();

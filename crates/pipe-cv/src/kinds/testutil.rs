@@ -1,12 +1,12 @@
 //! Running one of this crate's stage kinds in a unit test, through
-//! `pipe_core::stages::testutil` (parameters from the kind's defaults plus
+//! `pipe_core::kinds::testutil` (parameters from the kind's defaults plus
 //! overrides, a temporary output folder, captured warnings).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use pipe_core::stages::testutil::{Run, defaults, with};
-use pipe_core::stages::{ArtifactType, InputArtifact, KindDef};
+pub use pipe_core::kinds::testutil::{Run, defaults, with};
+use pipe_core::kinds::{ArtifactType, InputArtifact, KindDef};
 
 /// Runs `kind` with `params` on `inputs` (slot -> folders of `images` artifacts).
 pub fn run(kind: &'static KindDef, params: serde_json::Value, inputs: &[(&str, &Path)], seed: u64) -> Run {
@@ -22,5 +22,5 @@ pub fn run(kind: &'static KindDef, params: serde_json::Value, inputs: &[(&str, &
 /// [`run`] with the inputs spelled out (several per slot, stage names).
 pub fn run_with_inputs(kind: &'static KindDef, params: serde_json::Value, inputs: BTreeMap<String, Vec<InputArtifact>>, seed: u64) -> Run {
     let run = super::runner(kind.name).expect("pipe-cv kinds have a runner");
-    pipe_core::stages::testutil::run_kind(kind, run, params, inputs, seed)
+    pipe_core::kinds::testutil::run_kind(kind, run, params, inputs, seed)
 }

@@ -7,7 +7,7 @@ use opencv::core::{Mat, Point, Rect, Scalar, Vector};
 use opencv::imgproc::{FONT_HERSHEY_SIMPLEX, LINE_AA, put_text, rectangle};
 use opencv::prelude::*;
 
-use crate::data::CvError;
+use crate::algo::CvError;
 
 fn cv(source: opencv::Error) -> CvError {
     CvError::OpenCv { step: "plot".into(), source }

@@ -17,8 +17,8 @@ use super::job::{self, StageJob};
 use super::request::JobRequest;
 use super::{Settings, SlurmExecutor};
 use crate::exec::worker;
-use crate::stages::StageError;
-use crate::stages::context::{EventSink, StageEvent};
+use crate::kinds::StageError;
+use crate::kinds::context::{EventSink, StageEvent};
 
 /// What a fake job does.
 #[derive(Debug, Clone)]

@@ -21,8 +21,8 @@ use super::request::JobRequest;
 use crate::exec::worker::{self, Line};
 use crate::fsx;
 use crate::spec::resources::{format_mem, format_time};
-use crate::stages::StageError;
-use crate::stages::context::{EventSink, StageEvent};
+use crate::kinds::StageError;
+use crate::kinds::context::{EventSink, StageEvent};
 
 const JOB: &str = "job.json";
 const SCRIPT: &str = "job.sh";

@@ -8,7 +8,7 @@
 use crate::exec::slots::keyed_threads;
 use crate::spec::StageSpec;
 use crate::spec::resources::{ExecutorSpec, format_mem, format_time};
-use crate::stages::{JobDefaults, ThreadUse};
+use crate::kinds::{JobDefaults, ThreadUse};
 
 /// One job's complete request.
 #[derive(Debug, Clone, PartialEq)]

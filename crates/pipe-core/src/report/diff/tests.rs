@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::graph::keys::Reason;
+use crate::keys::Reason;
 use crate::record::{StageRecord, StageStatus, Why};
 
 fn stage(name: &str, kind: &str, key: &str, params: serde_json::Value) -> StageRecord {

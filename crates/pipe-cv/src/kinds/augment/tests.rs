@@ -1,6 +1,6 @@
 use super::*;
 use crate::kinds::testutil::{self, Run, defaults, with};
-use pipe_core::stages::{augment::AUGMENT, load::LOAD};
+use pipe_core::kinds::{augment::AUGMENT, load::LOAD};
 
 /// A small synthetic `images` artifact: 6 classes, imbalanced.
 fn images() -> Run {

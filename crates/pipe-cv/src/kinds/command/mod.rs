@@ -1,4 +1,4 @@
-//! `command`: runs the user's program (see `pipe_core::stages::command`),
+//! `command`: runs the user's program (see `pipe_core::kinds::command`),
 //! then checks what it wrote and publishes the same canonical files as the
 //! built-in kinds, so `evaluate`, `ensemble`, `pipe diff` and the
 //! significance tests cannot tell it from them.
@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use pipe_core::data::dataset::Dataset;
 use pipe_core::fsx::{self, absolute};
-use pipe_core::stages::command::carries_index;
-use pipe_core::stages::{InputArtifact, StageContext, StageError};
+use pipe_core::kinds::command::carries_index;
+use pipe_core::kinds::{InputArtifact, StageContext, StageError};
 use serde_json::json;
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
@@ -68,7 +68,7 @@ fn reference(ctx: &StageContext) -> Option<InputArtifact> {
 /// into the scratch folder).
 fn job_document(
     ctx: &StageContext,
-    job: &pipe_core::stages::command::CommandJob,
+    job: &pipe_core::kinds::command::CommandJob,
     scratch: &std::path::Path,
 ) -> Result<serde_json::Value, StageError> {
     let mut inputs = serde_json::Map::new();

@@ -22,7 +22,7 @@ use pipe_core::data::dataset::{Dataset, Row, label_sets};
 use pipe_core::data::predictions::{LABEL_SEPARATOR, MultiPredictions, Predictions, PredictionsMeta};
 use pipe_core::data::split::Split;
 use pipe_core::fsx;
-use pipe_core::stages::{ArtifactType, InputArtifact};
+use pipe_core::kinds::{ArtifactType, InputArtifact};
 
 /// Why a program's output cannot be published.
 pub type Problem = String;

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pipe_core::exec::worker::event_of;
-use pipe_core::stages::StageError;
-use pipe_core::stages::context::{EventSink, StageEvent};
+use pipe_core::kinds::StageError;
+use pipe_core::kinds::context::{EventSink, StageEvent};
 
 /// How many of the program's last stderr lines a failure shows.
 pub const TAIL_LINES: usize = 12;

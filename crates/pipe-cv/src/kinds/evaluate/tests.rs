@@ -2,15 +2,15 @@
 use super::*;
 use crate::kinds::testutil;
 use pipe_core::data::predictions::PredictionsMeta;
-use pipe_core::stages::evaluate::EVALUATE;
+use pipe_core::kinds::evaluate::EVALUATE;
 
 /// The `predictions` input of `evaluate`: one entry per (stage name, folder).
-fn inputs_of(stages: &[(&str, &std::path::Path)]) -> std::collections::BTreeMap<String, Vec<pipe_core::stages::InputArtifact>> {
+fn inputs_of(stages: &[(&str, &std::path::Path)]) -> std::collections::BTreeMap<String, Vec<pipe_core::kinds::InputArtifact>> {
     let list = stages
         .iter()
-        .map(|(name, dir)| pipe_core::stages::InputArtifact {
+        .map(|(name, dir)| pipe_core::kinds::InputArtifact {
             stage: name.to_string(),
-            artifact: pipe_core::stages::ArtifactType::Predictions,
+            artifact: pipe_core::kinds::ArtifactType::Predictions,
             dir: dir.to_path_buf(),
         })
         .collect();
@@ -46,14 +46,14 @@ fn one_long_table_for_every_approach() {
     inputs.insert(
         "predictions".to_string(),
         vec![
-            pipe_core::stages::InputArtifact {
+            pipe_core::kinds::InputArtifact {
                 stage: "weak".into(),
-                artifact: pipe_core::stages::ArtifactType::Predictions,
+                artifact: pipe_core::kinds::ArtifactType::Predictions,
                 dir: x.path().into(),
             },
-            pipe_core::stages::InputArtifact {
+            pipe_core::kinds::InputArtifact {
                 stage: "strong".into(),
-                artifact: pipe_core::stages::ArtifactType::Predictions,
+                artifact: pipe_core::kinds::ArtifactType::Predictions,
                 dir: y.path().into(),
             },
         ],
@@ -90,9 +90,9 @@ fn multi_label_approaches_get_f2_rows() {
     let mut inputs = std::collections::BTreeMap::new();
     inputs.insert(
         "predictions".to_string(),
-        vec![pipe_core::stages::InputArtifact {
+        vec![pipe_core::kinds::InputArtifact {
             stage: "tags".into(),
-            artifact: pipe_core::stages::ArtifactType::MultiLabelPredictions,
+            artifact: pipe_core::kinds::ArtifactType::MultiLabelPredictions,
             dir: dir.path().into(),
         }],
     );
@@ -222,7 +222,7 @@ fn multi_label_pairs_get_a_micro_f2_bootstrap_only() {
     }
     let mut inputs = inputs_of(&[("all", x.path()), ("half", y.path())]);
     for input in inputs.get_mut("predictions").unwrap() {
-        input.artifact = pipe_core::stages::ArtifactType::MultiLabelPredictions;
+        input.artifact = pipe_core::kinds::ArtifactType::MultiLabelPredictions;
     }
     let run = testutil::run_with_inputs(&EVALUATE, serde_json::json!({}), inputs, 1);
     let rows = significance(run.ok());

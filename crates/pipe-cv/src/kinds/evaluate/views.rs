@@ -9,7 +9,7 @@ use pipe_core::metrics::significance::mean_std_ci95;
 use super::compare::{Labels, Scored, variant_of};
 use crate::report::charts::{self, Curve, Estimate, Group};
 use crate::report::html::Block;
-use pipe_core::stages::StageError;
+use pipe_core::kinds::StageError;
 
 /// The headline metrics: (title, row class, F2 instead of F1, task).
 const METRICS: [(&str, &str, bool, &str); 3] =

@@ -1,6 +1,6 @@
 #![allow(clippy::disallowed_methods)] // std::fs calls not converted to crate::fsx yet (issue #11)
 
-use pipe_core::stages::load::LOAD;
+use pipe_core::kinds::load::LOAD;
 use std::path::PathBuf;
 
 use super::*;

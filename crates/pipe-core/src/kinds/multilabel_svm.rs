@@ -39,7 +39,7 @@ pub static MULTILABEL_SVM: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "features",
         accepts: &[ArtifactType::Histograms],
-        many: Many::Carry,
+        many: Many::Together,
         required: true,
         doc: "one or more feature stages of the same images (hog, colour, encode)",
     }],

@@ -1,9 +1,10 @@
 //! `cnn-stage1`: a CNN (paper 2.1.2; `arch`: the small-image net, the real
-//! AlexNet or ResNet-18, see `bin/pipe-torch/nets.rs`). With `keep = "all"` it
-//! is a flat N-class classifier (the paper's first attempt); with `keep = N`
-//! it is the first step of the two-step scheme: the N most frequent classes
-//! plus "other". Trained in the `pipe-torch` worker (libtorch); the training
-//! itself is in `cnn_train`, compiled with the `torch` feature.
+//! AlexNet, ResNet-18 or EfficientNet-Lite0, see `crates/pipe-torch/src/nets.rs`
+//! and `efficientnet.rs`). With `keep = "all"` it is a flat N-class
+//! classifier (the paper's first attempt); with `keep = N` it is the first
+//! step of the two-step scheme: the N most frequent classes plus "other".
+//! Trained in the `pipe-torch` executable (libtorch); the training itself
+//! is in `crates/pipe-torch/src/cnn_train.rs`.
 //!
 //! Output: `predictions.*` for the test split (softmax probabilities as
 //! scores), `history.csv` (per epoch: train and validation loss, validation
@@ -19,7 +20,7 @@ crate::choice! {
 }
 
 crate::choice! {
-    /// Which network (`arch`); see `pipe-torch`'s `nets.rs`.
+    /// Which network (`arch`); see `crates/pipe-torch/src/nets.rs`.
     pub enum Arch { Small = "small", AlexNet = "alexnet", ResNet18 = "resnet18", EfficientNetLite0 = "efficientnet-lite0" }
 }
 

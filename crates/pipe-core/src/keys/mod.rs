@@ -40,7 +40,7 @@ pub struct KeyDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_names: Option<BTreeMap<String, Vec<String>>>,
     /// A `command` stage's program, what it produces and its threads (see
-    /// [`crate::stages::command::CommandSpec::key_value`]); its code files
+    /// [`crate::kinds::command::CommandSpec::key_value`]); its code files
     /// are in `sources` as `code:PATH`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Value>,
@@ -279,7 +279,7 @@ mod tests {
     /// Keys of every stage of a pipeline source, by name (Merkle order).
     fn keys(source: &str) -> BTreeMap<String, String> {
         let spec = parse(Path::new("p.toml"), source).unwrap();
-        let dag = crate::graph::Dag::build(&spec).unwrap();
+        let dag = crate::spec::dag::Dag::build(&spec).unwrap();
         let mut out: BTreeMap<String, String> = BTreeMap::new();
         for &i in &dag.order {
             let s = &spec.stages[i];
@@ -337,7 +337,7 @@ items = 3
         let inputs: BTreeMap<String, Vec<String>> = [("values".to_string(), vec!["a".to_string()])].into();
         let old = stage_doc(s, 0, &[("values".to_string(), vec!["k1".to_string()])].into(), &BTreeMap::new());
         let mut s2 = s.clone();
-        s2.params.0.insert("offset".into(), crate::stages::ParamValue::Int(5));
+        s2.params.0.insert("offset".into(), crate::kinds::ParamValue::Int(5));
         let new = stage_doc(&s2, 0, &[("values".to_string(), vec!["k2".to_string()])].into(), &BTreeMap::new());
         let text: Vec<String> = reasons(&old, &new, &inputs).iter().map(ToString::to_string).collect();
         assert_eq!(text, ["params.offset 0 → 5", "input a changed (values)"]);
@@ -416,7 +416,7 @@ mod pinned {
     fn keys_of(file: &str) -> String {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines").join(file);
         let spec = crate::spec::load(&path).unwrap_or_else(|e| panic!("{file}: {e:?}"));
-        let dag = crate::graph::Dag::build(&spec).unwrap();
+        let dag = crate::spec::dag::Dag::build(&spec).unwrap();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         for &i in &dag.order {
             let s = &spec.stages[i];

@@ -1,11 +1,11 @@
-//! C-SVC on a precomputed kernel matrix (`data::kernel`), for the kernels
+//! C-SVC on a precomputed kernel matrix (`algo::kernel`), for the kernels
 //! OpenCV cannot take (a sum of RBF kernels over several inputs). The
 //! binary solver is libsvm's SMO (Fan, Chen & Lin 2005: second-order
 //! working-set selection, the same updates and bias), without shrinking;
 //! it stops when the maximal violating pair is within `EPSILON` (libsvm's
 //! and scikit-learn's default `tol`). Multi-class is libsvm's one-vs-one,
 //! scored as scikit-learn's `decision_function_shape="ovr"` (see
-//! [`crate::data::svm::ovr_scores`]), exactly as the OpenCV path scores.
+//! [`crate::algo::svm::ovr_scores`]), exactly as the OpenCV path scores.
 //! Everything runs in a fixed order: the same matrix gives the same model.
 
 use rayon::prelude::*;
@@ -217,8 +217,8 @@ impl OneVsOne {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::kernel::{Features, KernelSum};
-    use crate::data::svm::{Kernel, SvmParams, train};
+    use crate::algo::kernel::{Features, KernelSum};
+    use crate::algo::svm::{Kernel, SvmParams, train};
     use pipe_core::data::predictions::argmax;
 
     /// Three noisy 2-D clusters, overlapping a little.

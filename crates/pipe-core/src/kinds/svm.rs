@@ -77,7 +77,7 @@ pub static SVM: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "features",
         accepts: &[ArtifactType::Histograms],
-        many: Many::Carry,
+        many: Many::Together,
         required: true,
         doc: "one vector per image: BOW histograms (encode), HOG (hog) or colour histograms (colour); several stages of the same images sum their kernels",
     }],

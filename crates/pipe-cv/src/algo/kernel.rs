@@ -1,4 +1,4 @@
-//! Kernel matrices for the SVMs that `pipe` solves itself (`data::smo`):
+//! Kernel matrices for the SVMs that `pipe` solves itself (`algo::smo`):
 //! the sum of one RBF kernel per input, K(a, b) = Σₖ exp(-γₖ ‖aₖ - bₖ‖²),
 //! over several feature sets of the same images (HOG and colour, say), so
 //! that each cue keeps its own width — what one RBF over the concatenated

@@ -1,10 +1,10 @@
 //! Typed stage parameters: a kind declares its parameters once, with
-//! [`stage_params!`], as a plain struct (serde) whose fields carry their
+//! [`stage_params!`](crate::stage_params), as a plain struct (serde) whose fields carry their
 //! type, range, default and doc. The macro derives the schema the engine
 //! checks pipeline files against and `pipe stages KIND` prints; the kind's
-//! run function reads the struct ([`super::StageContext::params`]), so a
+//! run function reads the struct ([`super::StageContext::typed_params`]), so a
 //! misspelt parameter name is a compile error. Choices are enums declared
-//! with [`choice!`]; a value that is a number or a word is an [`IntOr`] or a
+//! with [`choice!`](crate::choice); a value that is a number or a word is an [`IntOr`] or a
 //! [`FloatOr`].
 
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::params::{Default, ParamDef, ParamError, ParamType, Params};
 
-/// A kind's parameters as one struct; implemented by [`stage_params!`].
+/// A kind's parameters as one struct; implemented by [`stage_params!`](crate::stage_params).
 pub trait StageParams: DeserializeOwned {
     /// Every parameter, in the order `pipe stages KIND` lists them.
     const SCHEMA: &'static [ParamDef];
@@ -176,7 +176,7 @@ macro_rules! choice {
         #[allow(dead_code)]
         impl $name {
             pub const WORDS: &'static [&'static str] = &[$($word),+];
-            pub const TYPE: $crate::stages::ParamType = $crate::stages::ParamType::Choice(Self::WORDS);
+            pub const TYPE: $crate::kinds::ParamType = $crate::kinds::ParamType::Choice(Self::WORDS);
 
             pub fn word(self) -> &'static str {
                 match self {
@@ -217,16 +217,16 @@ macro_rules! stage_params {
             }
             rules {
                 fn check(&self) -> Vec<String> {
-                    $crate::stages::StageParams::check(&self.$flat)
+                    $crate::kinds::StageParams::check(&self.$flat)
                 }
                 fn epochs(&self) -> u64 {
-                    $crate::stages::StageParams::epochs(&self.$flat)
+                    $crate::kinds::StageParams::epochs(&self.$flat)
                 }
                 fn keyed_threads(&self) -> Option<usize> {
-                    $crate::stages::StageParams::keyed_threads(&self.$flat)
+                    $crate::kinds::StageParams::keyed_threads(&self.$flat)
                 }
                 fn uses_gpu(&self) -> bool {
-                    $crate::stages::StageParams::uses_gpu(&self.$flat)
+                    $crate::kinds::StageParams::uses_gpu(&self.$flat)
                 }
             }
         }
@@ -249,26 +249,26 @@ macro_rules! stage_params {
             $(#[serde(flatten)] pub $flat: $flat_ty,)?
         }
 
-        impl $crate::stages::StageParams for $name {
-            const SCHEMA: &'static [$crate::stages::ParamDef] = {
-                const OWN: &[$crate::stages::ParamDef] = &[
-                    $($crate::stages::ParamDef { name: stringify!($field), ty: $pty, default: $default, doc: concat!($($doc),+).trim_ascii() },)*
+        impl $crate::kinds::StageParams for $name {
+            const SCHEMA: &'static [$crate::kinds::ParamDef] = {
+                const OWN: &[$crate::kinds::ParamDef] = &[
+                    $($crate::kinds::ParamDef { name: stringify!($field), ty: $pty, default: $default, doc: concat!($($doc),+).trim_ascii() },)*
                 ];
-                const REST: &[$crate::stages::ParamDef] = $crate::stage_params!(@rest $($flat_ty)?);
-                const ALL: [$crate::stages::ParamDef; OWN.len() + REST.len()] = $crate::stages::typed::concat(OWN, REST);
+                const REST: &[$crate::kinds::ParamDef] = $crate::stage_params!(@rest $($flat_ty)?);
+                const ALL: [$crate::kinds::ParamDef; OWN.len() + REST.len()] = $crate::kinds::typed::concat(OWN, REST);
                 &ALL
             };
             $($($rules)*)?
         }
     };
-    (@rest $flat_ty:ty) => { <$flat_ty as $crate::stages::StageParams>::SCHEMA };
+    (@rest $flat_ty:ty) => { <$flat_ty as $crate::kinds::StageParams>::SCHEMA };
     (@rest) => { &[] };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::ParamValue;
+    use crate::kinds::ParamValue;
 
     crate::choice! {
         enum Colour { Red = "red", DeepBlue = "deep-blue" }

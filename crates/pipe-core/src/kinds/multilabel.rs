@@ -107,8 +107,8 @@ impl Threshold {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::Params;
-    use crate::stages::testutil::{defaults, with};
+    use crate::kinds::Params;
+    use crate::kinds::testutil::{defaults, with};
 
     #[test]
     fn threshold_reads_all_three_forms() {

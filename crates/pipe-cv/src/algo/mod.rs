@@ -1,7 +1,7 @@
-//! Image handling and the OpenCV algorithms behind the stage kinds:
-//! decoding and resizing, augmentation, KAZE keypoints, k-means and FLANN
-//! vocabularies, the SVM. The artifact formats they read and write are in
-//! `pipe_core::data`.
+//! The algorithms behind the stage kinds: decoding and resizing,
+//! augmentation, KAZE keypoints, k-means and FLANN vocabularies and the
+//! SVM (OpenCV), and pipe's own SMO on precomputed kernel matrices. The
+//! artifact formats they read and write are in `pipe_core::data`.
 
 pub mod augment;
 pub mod decode;
@@ -36,11 +36,11 @@ impl CvError {
     }
 }
 
-impl From<CvError> for pipe_core::stages::StageError {
+impl From<CvError> for pipe_core::kinds::StageError {
     fn from(e: CvError) -> Self {
         match e {
-            CvError::Io(e) => pipe_core::stages::StageError::Io(e),
-            other => pipe_core::stages::StageError::Failed(other.to_string()),
+            CvError::Io(e) => pipe_core::kinds::StageError::Io(e),
+            other => pipe_core::kinds::StageError::Failed(other.to_string()),
         }
     }
 }

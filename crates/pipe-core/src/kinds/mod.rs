@@ -109,7 +109,7 @@ pub enum Many {
     Gather,
     /// A list of stages used together (`features = ["hog", "colour"]`); in a
     /// matrix each listed stage's variants are carried along, as for `One`.
-    Carry,
+    Together,
 }
 
 impl Many {
@@ -150,10 +150,23 @@ pub enum ThreadUse {
 pub enum Process {
     /// Inside the engine process (pure Rust, cheap to link).
     Engine(RunFn),
-    /// In the `pipe-worker` executable (OpenCV, Polars).
-    Worker,
+    /// In the `pipe-worker` executable (OpenCV, Polars; and `command`
+    /// stages, which it starts and watches).
+    OpenCv,
     /// In the `pipe-torch` executable (libtorch).
     Torch,
+}
+
+impl Process {
+    /// The executable that runs the kind's stages, beside the engine's own;
+    /// `None` for kinds that run inside the engine.
+    pub fn executable(&self) -> Option<&'static str> {
+        match self {
+            Process::Engine(_) => None,
+            Process::OpenCv => Some("pipe-worker"),
+            Process::Torch => Some("pipe-torch"),
+        }
+    }
 }
 
 /// The run function of a test kind that runs in `pipe-worker` (test builds
@@ -191,7 +204,7 @@ pub struct KindDef {
     /// Typical seconds of one run on the default pipeline's data (of one
     /// epoch, for kinds with an `epochs` parameter): the scheduler's
     /// estimate for ordering stages critical-path first, until a recorded
-    /// run of the stage gives a better one. See [`KindDef::estimate`].
+    /// run of the stage gives a better one. See `StageSpec::estimate` (spec).
     pub estimate_seconds: f64,
     pub process: Process,
     /// The output mentions the input stages by name (evaluate's approach
@@ -228,7 +241,7 @@ impl KindDef {
         params: Schema::of::<typed::NoParams>(),
         threads: ThreadUse::Single,
         estimate_seconds: 1.0,
-        process: Process::Worker,
+        process: Process::OpenCv,
         names_inputs: false,
         job: JobDefaults::WORKER,
         repeats: RepeatsWith::Never,
