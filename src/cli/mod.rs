@@ -20,11 +20,11 @@ use std::path::{Path, PathBuf};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use pipe_core::exec::plan::PlanError;
-use pipe_core::spec::dag::Dag;
 use pipe_core::record::RecordError;
 use pipe_core::report::ReportError;
 use pipe_core::report::diff::DiffError;
 pub use pipe_core::report::table::table;
+use pipe_core::spec::dag::Dag;
 use pipe_core::spec::{Diagnostics, LoadError, PipelineSpec};
 use pipe_core::util::PathError;
 

@@ -16,12 +16,12 @@ use tch::{Device, Kind, Reduction, TchError, Tensor};
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::predictions::{Predictions, PredictionsMeta};
 use pipe_core::data::split::Split;
-use pipe_core::metrics::threshold;
-use pipe_core::metrics::{Average, multi_label_f2, top_k_accuracy};
-use pipe_core::rng::Rng;
 use pipe_core::kinds::cnn::{self, ClassWeights, CnnStage1Params, CnnStage2Params, Training};
 use pipe_core::kinds::multilabel::Threshold;
 use pipe_core::kinds::{IntOr, StageContext, StageError};
+use pipe_core::metrics::threshold;
+use pipe_core::metrics::{Average, multi_label_f2, top_k_accuracy};
+use pipe_core::rng::Rng;
 
 use crate::nets::{HEAD_GROUP, Shape};
 use crate::preprocess::Preprocess;

@@ -21,15 +21,16 @@ mod recipe;
 mod tests;
 mod weights;
 
-/// The kinds that run here ([`pipe_core::kinds::Process::Torch`]).
+/// The kinds that run here ([`pipe_core::kinds::Process::Torch`]), by definition.
+static RUNNERS: pipe_core::kinds::Runners = &[
+    (&pipe_core::kinds::cnn::CNN_STAGE1, cnn_train::run_stage1),
+    (&pipe_core::kinds::cnn::CNN_STAGE2, cnn_train::run_stage2),
+    (&pipe_core::kinds::multilabel::MULTILABEL, multilabel::run),
+    (&pipe_core::kinds::embed::EMBED, embed::run),
+];
+
 fn runner(kind: &str) -> Option<pipe_core::kinds::RunFn> {
-    match kind {
-        "cnn-stage1" => Some(cnn_train::run_stage1),
-        "cnn-stage2" => Some(cnn_train::run_stage2),
-        "multilabel" => Some(multilabel::run),
-        "embed" => Some(embed::run),
-        _ => None,
-    }
+    pipe_core::kinds::runner_in(RUNNERS, kind)
 }
 
 fn probe() -> i32 {

@@ -4,10 +4,10 @@
 
 use pipe_core::data::dataset::{Dataset, label_sets};
 use pipe_core::data::predictions::{MultiPredictions, PredictionsMeta};
-use pipe_core::metrics::multi_label_f2;
-use pipe_core::metrics::threshold::{decide, thresholds_csv};
 use pipe_core::kinds::multilabel::{MultilabelParams, Threshold};
 use pipe_core::kinds::{StageContext, StageError};
+use pipe_core::metrics::multi_label_f2;
+use pipe_core::metrics::threshold::{decide, thresholds_csv};
 
 use crate::cnn_train::{Loss, Targets, Task, train};
 

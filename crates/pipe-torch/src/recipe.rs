@@ -4,8 +4,8 @@
 //! seed, the epoch and the image (never from the batch or a thread), so the
 //! same key gives the same bytes.
 
-use pipe_core::rng::Rng;
 use pipe_core::kinds::cnn;
+use pipe_core::rng::Rng;
 
 /// The learning rate at each optimiser step.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -12,10 +12,10 @@ use pipe_core::data::dataset::{Dataset, Meta, Row};
 use pipe_core::data::predictions::{MultiPredictions, Predictions};
 use pipe_core::data::split::Split;
 use pipe_core::data::tensor::ImageTensor;
-use pipe_core::metrics::{Average, accuracy, multi_label_f2};
-use pipe_core::rng::Rng;
 use pipe_core::kinds::cnn::Training;
 use pipe_core::kinds::{ArtifactType, InputArtifact, KindDef, ParamValue, Params, StageContext, StageError, kind};
+use pipe_core::metrics::{Average, accuracy, multi_label_f2};
+use pipe_core::rng::Rng;
 
 use super::cnn_train::StepError;
 

@@ -19,8 +19,9 @@
 //! is part of its key, and holds that many slots (at most `--jobs`): its
 //! output never depends on what else was running.
 //!
-//! Executors. Stages of kinds that run in a worker process are spawned here,
-//! or with `--executor slurm` submitted as cluster jobs ([`slurm`]): those
+//! Executors. Stages of kinds that run in a worker process are spawned here;
+//! with `--executor slurm` every stage that runs is submitted as a cluster
+//! job ([`slurm`]; the engine's own kinds run there in `pipe-worker`): those
 //! hold no local slot; at most `max_jobs` are in flight, each on the CPUs
 //! its request names. Everything else (locks, publishing) is the same.
 //!
@@ -45,10 +46,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, CacheStatus, Hold, Lookup};
-use crate::record::{StageStatus, Why};
 use crate::kinds::context::{EventSink, StageEvent};
 use crate::kinds::grant::Grant;
 use crate::kinds::{InputArtifact, Process, StageContext, StageError};
+use crate::record::{StageStatus, Why};
 use plan::{Action, Plan};
 use progress::Progress;
 use queue::DependencyQueue;
@@ -123,7 +124,7 @@ enum Done {
 }
 
 /// Runs the plan's `Run` stages within `jobs` CPU slots; with `slurm`, the
-/// stages of worker kinds as Slurm jobs.
+/// stages as Slurm jobs.
 pub fn execute(
     plan: &Plan,
     cache: &Cache,
@@ -289,7 +290,7 @@ fn stage_thread(plan: &Plan, cache: &Cache, run: StageRun, cancel: Arc<AtomicBoo
 }
 
 /// With the Slurm executor (`slurm`), the request of each stage that runs as
-/// a cluster job (a worker kind that the plan runs); `None` for the others.
+/// a cluster job (every stage the plan runs); `None` for the others.
 /// `pipe plan --executor slurm` shows the same requests.
 pub fn job_requests(plan: &Plan, slurm: bool, jobs: usize) -> Vec<Option<slurm::request::JobRequest>> {
     plan.spec
@@ -297,7 +298,7 @@ pub fn job_requests(plan: &Plan, slurm: bool, jobs: usize) -> Vec<Option<slurm::
         .iter()
         .zip(&plan.stages)
         .map(|(stage, planned)| {
-            let remote = slurm && planned.action == Action::Run && !matches!(stage.kind.process, Process::Engine(_));
+            let remote = slurm && planned.action == Action::Run;
             remote.then(|| slurm::request::JobRequest::of(stage, &plan.spec.executor, jobs))
         })
         .collect()
@@ -365,6 +366,25 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
         Err(writer) => writer,
     };
     let inputs = input_artifacts(plan, cache, i);
+    if let Some((exec, request)) = remote {
+        // Any kind runs as a cluster job, in the worker executable that links its libraries.
+        let job = worker_job(plan, cache, stage, (threads, pool), inputs, writer.out_dir());
+        let job = absolute_paths(job).map_err(|e| StageError::Failed(format!("cannot resolve the job's paths: {e}")))?;
+        let sj = slurm::job::StageJob {
+            exec,
+            stage: &stage.name,
+            exe_name: stage.kind.process.worker_executable(),
+            request,
+            logs: absolute(cache.root().join("slurm-logs")),
+        };
+        let times = slurm::job::run(&sj, &job, writer.tmp_dir(), &events, &cancel).map_err(|e| failed_because(plan, cache, i, e))?;
+        inputs_unchanged(plan, cache, i)?;
+        let publishing = Instant::now();
+        return match publish(writer, stage, planned, &cancel)? {
+            Done::Ran(hold, _) => Ok(Done::Ran(hold, Some((times.to_start, times.to_notice + publishing.elapsed().as_secs_f64())))),
+            other => Ok(other),
+        };
+    }
     match stage.kind.process {
         Process::Engine(run) => {
             let mut ctx = StageContext::new(
@@ -388,35 +408,9 @@ fn run_stage(plan: &Plan, cache: &Cache, run: StageRun, events: EventSink, cance
             ctx.save_log()?;
         }
         Process::OpenCv | Process::Torch => {
-            let exe = stage.kind.process.executable().expect("worker kinds name their executable");
-            let mut job = worker_job(&plan.spec.file, stage, (threads, pool), inputs, writer.out_dir());
-            job.command = stage.command.as_ref().map(|c| crate::kinds::command::CommandJob {
-                argv: c.argv.clone(),
-                produces: c.produces,
-                cwd: absolute(crate::spec::pipeline_dir(&plan.spec.file)),
-                timeout_s: c.timeout_s,
-                log: absolute(cache.root().join("logs").join(crate::kinds::command::log_name(&stage.name))),
-            });
-            if let Some((exec, request)) = remote {
-                let job = absolute_paths(job).map_err(|e| StageError::Failed(format!("cannot resolve the job's paths: {e}")))?;
-                let sj = slurm::job::StageJob {
-                    exec,
-                    stage: &stage.name,
-                    exe_name: exe,
-                    request,
-                    logs: absolute(cache.root().join("slurm-logs")),
-                };
-                let times =
-                    slurm::job::run(&sj, &job, writer.tmp_dir(), &events, &cancel).map_err(|e| failed_because(plan, cache, i, e))?;
-                inputs_unchanged(plan, cache, i)?;
-                let publishing = Instant::now();
-                return match publish(writer, stage, planned, &cancel)? {
-                    Done::Ran(hold, _) => Ok(Done::Ran(hold, Some((times.to_start, times.to_notice + publishing.elapsed().as_secs_f64())))),
-                    other => Ok(other),
-                };
-            }
+            let job = worker_job(plan, cache, stage, (threads, pool), inputs, writer.out_dir());
             let job_file = writer.out_dir().with_extension("job.json");
-            let result = worker::run_in_worker(exe, &job, &job_file, events, &cancel, &grant);
+            let result = worker::run_in_worker(stage.kind.process.worker_executable(), &job, &job_file, events, &cancel, &grant);
             // Best effort: the job file sits beside `out/`, outside what the
             // manifest lists, so one left behind changes nothing.
             let _ = crate::fsx::remove_file(&job_file);
@@ -486,9 +480,11 @@ fn failed_because(plan: &Plan, cache: &Cache, i: usize, error: StageError) -> St
 }
 
 /// The worker's job file for `stage`, on `(threads, pool)`, with its
-/// parameters as [`resolved_params`] hands them over.
+/// parameters as [`resolved_params`] hands them over (and, for a `command`
+/// stage, its program).
 fn worker_job(
-    spec_file: &std::path::Path,
+    plan: &Plan,
+    cache: &Cache,
     stage: &crate::spec::StageSpec,
     (threads, pool): (usize, usize),
     inputs: BTreeMap<String, Vec<InputArtifact>>,
@@ -500,7 +496,7 @@ fn worker_job(
             (slot, items.into_iter().map(|a| worker::JobInput { stage: a.stage, artifact: a.artifact, dir: a.dir }).collect())
         })
         .collect();
-    let params = resolved_params(spec_file, stage).to_json();
+    let params = resolved_params(&plan.spec.file, stage).to_json();
     worker::Job {
         stage: stage.name.clone(),
         kind: stage.kind.name.to_string(),
@@ -510,7 +506,13 @@ fn worker_job(
         pool,
         inputs,
         out_dir,
-        command: None,
+        command: stage.command.as_ref().map(|c| crate::kinds::command::CommandJob {
+            argv: c.argv.clone(),
+            produces: c.produces,
+            cwd: absolute(crate::spec::pipeline_dir(&plan.spec.file)),
+            timeout_s: c.timeout_s,
+            log: absolute(cache.root().join("logs").join(crate::kinds::command::log_name(&stage.name))),
+        }),
     }
 }
 

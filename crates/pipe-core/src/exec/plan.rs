@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{Cache, Hold, Lookup, fingerprint};
-use crate::spec::dag::Dag;
 use crate::keys::{KeyDoc, Reason, key_of, reasons_since, stage_doc};
+use crate::kinds::{ArtifactType, ParamType, ParamValue};
 use crate::record::{RunRecord, Why};
 use crate::spec::PipelineSpec;
-use crate::kinds::{ArtifactType, ParamType, ParamValue};
+use crate::spec::dag::Dag;
 use crate::util::PathError;
 
 /// Why a pipeline could not be planned: each case names the stage (or the

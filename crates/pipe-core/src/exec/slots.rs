@@ -11,9 +11,9 @@
 
 use std::sync::Arc;
 
-use crate::spec::StageSpec;
 use crate::kinds::ThreadUse;
 use crate::kinds::grant::Grant;
+use crate::spec::StageSpec;
 
 pub struct Slots {
     jobs: usize,

@@ -330,7 +330,11 @@ pub fn serve(job_file: &Path, lookup: fn(&str) -> Option<kinds::RunFn>) -> Resul
     let bytes = fsx::read(job_file).map_err(ServeError::ReadJob)?;
     let job: Job = serde_json::from_slice(&bytes).map_err(|source| ServeError::NotAJob { path: job_file.to_path_buf(), source })?;
     let kind = kinds::kind(&job.kind).ok_or_else(|| ServeError::UnknownKind(job.kind.clone()))?;
-    let run = lookup(kind.name).ok_or_else(|| ServeError::NotInThisWorker(job.kind.clone()))?;
+    // Any worker runs the engine's own kinds (as cluster jobs, say).
+    let run = match kind.process {
+        kinds::Process::Engine(run) => run,
+        _ => lookup(kind.name).ok_or_else(|| ServeError::NotInThisWorker(job.kind.clone()))?,
+    };
     let params =
         Params::from_json(kind, &job.params).map_err(|e| ServeError::Params { path: job_file.to_path_buf(), message: e.to_string() })?;
     let inputs = job

@@ -4,7 +4,10 @@
 //! the texture cue beside HOG's shape and the colour histogram.
 
 use super::params::{Default, ParamType};
+use super::per_image::describe_images;
 use super::{KindDef, Schema};
+use super::{StageContext, StageError};
+use crate::data::lbp::Lbp;
 
 crate::stage_params! {
     pub struct LbpParams {
@@ -18,4 +21,11 @@ pub static LBP: KindDef = super::per_image_descriptor(
     "uniform local binary patterns per image and quadrant (texture), as histograms for svm",
     Schema::of::<LbpParams>(),
     3.0,
+    run,
 );
+
+pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
+    let p: LbpParams = ctx.typed_params()?;
+    let lbp = Lbp { tolerance: p.tolerance as f32 };
+    describe_images(ctx, "hellinger", |_, _| Ok(lbp.dim()), |pixels, side, channels| lbp.describe(pixels, side, channels))
+}

@@ -23,6 +23,7 @@ pub mod load;
 pub mod multilabel;
 pub mod multilabel_svm;
 pub mod params;
+mod per_image;
 pub mod svm;
 #[cfg(feature = "test-kinds")]
 pub mod testing;
@@ -158,31 +159,33 @@ pub enum Process {
 }
 
 impl Process {
-    /// The executable that runs the kind's stages, beside the engine's own;
-    /// `None` for kinds that run inside the engine.
-    pub fn executable(&self) -> Option<&'static str> {
+    /// The executable that runs the kind's stages outside the engine
+    /// (beside the engine's own): `pipe-torch` for libtorch kinds,
+    /// `pipe-worker` for the others (engine kinds go there as cluster jobs).
+    pub fn worker_executable(&self) -> &'static str {
         match self {
-            Process::Engine(_) => None,
-            Process::OpenCv => Some("pipe-worker"),
-            Process::Torch => Some("pipe-torch"),
+            Process::Torch => "pipe-torch",
+            Process::Engine(_) | Process::OpenCv => "pipe-worker",
         }
     }
 }
 
-/// The run function of a test kind that runs in `pipe-worker` (test builds
-/// only); the worker's own kinds are in `pipe_cv::kinds::runner`.
-pub fn test_worker_runner(kind: &str) -> Option<RunFn> {
-    match kind {
-        #[cfg(feature = "test-kinds")]
-        "test-worker" => Some(testing::run_worker),
-        #[cfg(feature = "test-kinds")]
-        "test-elastic" => Some(testing::run_elastic),
-        _ => {
-            let _ = kind;
-            None
-        }
-    }
+/// A worker executable's run functions, keyed by the kinds' definitions:
+/// naming a definition that does not exist is a compile error, and no kind
+/// name is written twice.
+pub type Runners = &'static [(&'static KindDef, RunFn)];
+
+/// The run function `runners` holds for the kind named `name`.
+pub fn runner_in(runners: Runners, name: &str) -> Option<RunFn> {
+    runners.iter().find(|(def, _)| def.name == name).map(|(_, run)| *run)
 }
+
+/// The test kinds that run in `pipe-worker` (test builds only; none
+/// otherwise); the worker's own kinds are in `pipe_cv::kinds::runner`.
+#[cfg(feature = "test-kinds")]
+pub static TEST_WORKER_RUNNERS: Runners = &[(&testing::WORKER, testing::run_worker), (&testing::ELASTIC, testing::run_elastic)];
+#[cfg(not(feature = "test-kinds"))]
+pub static TEST_WORKER_RUNNERS: Runners = &[];
 
 /// The function that does a stage's work: read the inputs, write the output
 /// folder. It must check `ctx.check_cancelled()` between units of work.
@@ -296,9 +299,10 @@ const IMAGES_TO_DESCRIBE: &[SlotDef] = &[SlotDef {
 }];
 
 /// The definition of a per-image descriptor kind (`hog`, `colour`, `lbp`):
-/// images in, one vector per image out as histograms (for `svm`), run in
-/// `pipe-worker` with its images spread over the granted threads.
-pub const fn per_image_descriptor(name: &'static str, summary: &'static str, params: Schema, estimate_seconds: f64) -> KindDef {
+/// images in, one vector per image out as histograms (for `svm`), run
+/// inside the engine (pure Rust) with its images spread over the granted
+/// threads.
+pub const fn per_image_descriptor(name: &'static str, summary: &'static str, params: Schema, estimate_seconds: f64, run: RunFn) -> KindDef {
     KindDef {
         name,
         summary,
@@ -307,6 +311,7 @@ pub const fn per_image_descriptor(name: &'static str, summary: &'static str, par
         params,
         threads: ThreadUse::Elastic,
         estimate_seconds,
+        process: Process::Engine(run),
         ..KindDef::BASE
     }
 }

@@ -170,9 +170,7 @@ pub fn why(a: &RunRecord, b: &RunRecord) -> Vec<String> {
                 };
                 let r: Vec<String> = r
                     .iter()
-                    .map(|r| {
-                        crate::keys::by_override(r, &s.name, a.overrides.iter().chain(&b.overrides)).unwrap_or_else(|| r.to_string())
-                    })
+                    .map(|r| crate::keys::by_override(r, &s.name, a.overrides.iter().chain(&b.overrides)).unwrap_or_else(|| r.to_string()))
                     .collect();
                 out.push(format!("{} ({}): {}", s.name, s.kind, r.join("; ")));
             }

@@ -9,8 +9,8 @@
 use std::path::Path;
 
 use super::parse;
-use crate::rng::Rng;
 use crate::kinds::registry;
+use crate::rng::Rng;
 
 /// Documents per seed; a few thousand parse in well under a second.
 const DOCUMENTS: usize = 3000;

@@ -22,9 +22,9 @@ use crate::algo::decode::init_opencv;
 use pipe_core::data::dataset::{Dataset, Row};
 use pipe_core::data::split::Split;
 use pipe_core::data::tensor::TensorWriter;
-use pipe_core::rng::Rng;
 use pipe_core::kinds::augment::{AugmentParams, Balance, ClassWeights, Target};
 use pipe_core::kinds::{IntOr, StageContext, StageError};
+use pipe_core::rng::Rng;
 
 fn ranges(p: &AugmentParams) -> Ranges {
     Ranges { hflip: p.hflip, vflip: p.vflip, rotate: p.rotate, translate: p.translate, zoom: p.zoom }

@@ -7,9 +7,9 @@ use crate::algo::vocab::kmeans;
 use pipe_core::data::bow::{FeaturesMeta, VocabularyMeta, read_f32, read_json, write_f32, write_json};
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::split::Split;
-use pipe_core::rng::Rng;
 use pipe_core::kinds::cluster::ClusterParams;
 use pipe_core::kinds::{StageContext, StageError};
+use pipe_core::rng::Rng;
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     // k-means is the only work here: let OpenCV's own loops use the slots

@@ -21,8 +21,8 @@ use crate::algo::decode::init_opencv;
 use crate::report::html::{self, Block};
 use crate::report::plots;
 use pipe_core::data::predictions::{MultiPredictions, Predictions, task_of};
-use pipe_core::metrics::{Row, confusion, multi_label_report, single_label_report};
 use pipe_core::kinds::{StageContext, StageError};
+use pipe_core::metrics::{Row, confusion, multi_label_report, single_label_report};
 
 pub mod compare;
 pub mod views;

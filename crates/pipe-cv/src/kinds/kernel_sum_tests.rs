@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use super::testutil::{self, Run, defaults, with};
 use pipe_core::data::predictions::{MultiPredictions, Predictions};
-use pipe_core::metrics::{Average, multi_label_f2};
 use pipe_core::kinds::{
     ArtifactType, InputArtifact, KindDef, colour::COLOUR, hog::HOG, lbp::LBP, load::LOAD, multilabel_svm::MULTILABEL_SVM, svm::SVM,
 };
+use pipe_core::metrics::{Average, multi_label_f2};
 
 fn images(count: i64, seed: u64) -> Run {
     let p = with(with(with(with(defaults(&LOAD), "dataset", "synthetic"), "images", count), "image_size", 32), "min_label_count", 5);

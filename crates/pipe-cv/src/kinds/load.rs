@@ -26,9 +26,9 @@ use pipe_core::data::synthetic::Synthetic;
 use pipe_core::data::tensor::ImageTensor;
 use pipe_core::data::tensor::TensorWriter;
 use pipe_core::data::{BadItem, Candidate, Listing, Source, folder, imet, openclipart};
-use pipe_core::rng::Rng;
 use pipe_core::kinds::load::{Color, DatasetKind, LoadParams, OnBadImage, RareClasses, SingleLabel};
 use pipe_core::kinds::{StageContext, StageError};
+use pipe_core::rng::Rng;
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     decode::init_opencv(1);

@@ -6,43 +6,38 @@ pub mod augment;
 #[cfg(test)]
 mod bow_chain_tests;
 pub mod cluster;
-pub mod colour;
 pub mod command;
 pub mod encode;
 pub mod ensemble;
 pub mod evaluate;
 pub mod extract;
-pub mod hog;
 #[cfg(test)]
 mod kernel_sum_tests;
-pub mod lbp;
 pub mod load;
 pub mod multilabel_svm;
-mod per_image;
 pub mod svm;
 #[cfg(test)]
 pub mod testutil;
 
-use pipe_core::kinds::RunFn;
+use pipe_core::kinds::{self as defs, RunFn, Runners};
+
+/// The kinds `pipe-worker` runs, by definition.
+static RUNNERS: Runners = &[
+    (&defs::load::LOAD, load::run),
+    (&defs::augment::AUGMENT, augment::run),
+    (&defs::extract::EXTRACT, extract::run),
+    (&defs::cluster::CLUSTER, cluster::run),
+    (&defs::encode::ENCODE, encode::run),
+    (&defs::svm::SVM, svm::run),
+    (&defs::multilabel_svm::MULTILABEL_SVM, multilabel_svm::run),
+    (&defs::ensemble::ENSEMBLE, ensemble::run),
+    (&defs::evaluate::EVALUATE, evaluate::run),
+    (&defs::command::COMMAND, command::run),
+];
 
 /// The run function of a kind that runs in `pipe-worker`.
 pub fn runner(kind: &str) -> Option<RunFn> {
-    match kind {
-        "load" => Some(load::run),
-        "augment" => Some(augment::run),
-        "extract" => Some(extract::run),
-        "cluster" => Some(cluster::run),
-        "encode" => Some(encode::run),
-        "svm" => Some(svm::run),
-        "hog" => Some(hog::run),
-        "colour" => Some(colour::run),
-        "lbp" => Some(lbp::run),
-        "multilabel-svm" => Some(multilabel_svm::run),
-        "ensemble" => Some(ensemble::run),
-        "evaluate" => Some(evaluate::run),
-        "command" => Some(command::run),
-        _ => pipe_core::kinds::test_worker_runner(kind),
-    }
+    defs::runner_in(RUNNERS, kind).or_else(|| defs::runner_in(defs::TEST_WORKER_RUNNERS, kind))
 }
 
 #[cfg(test)]

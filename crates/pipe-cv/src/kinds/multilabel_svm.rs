@@ -7,11 +7,11 @@ use rayon::prelude::*;
 
 use pipe_core::data::dataset::label_sets;
 use pipe_core::data::predictions::{MultiPredictions, PredictionsMeta};
-use pipe_core::metrics::multi_label_f2;
-use pipe_core::metrics::threshold::{decide, thresholds_csv};
 use pipe_core::kinds::multilabel::Threshold;
 use pipe_core::kinds::multilabel_svm::MultilabelSvmParams;
 use pipe_core::kinds::{StageContext, StageError};
+use pipe_core::metrics::multi_label_f2;
+use pipe_core::metrics::threshold::{decide, thresholds_csv};
 
 use super::svm::{Input, widths};
 use crate::algo::kernel::{Gram, available_memory, check_memory};

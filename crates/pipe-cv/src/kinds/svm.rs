@@ -23,10 +23,10 @@ use pipe_core::data::dataset::{Dataset, Row, balanced_weights};
 use pipe_core::data::predictions::argmax;
 use pipe_core::data::predictions::{Predictions, PredictionsMeta};
 use pipe_core::data::split::{Split, stratified_folds};
-use pipe_core::metrics::{accuracy, macro_f1};
-use pipe_core::rng::Rng;
 use pipe_core::kinds::svm as def;
 use pipe_core::kinds::{StageContext, StageError};
+use pipe_core::metrics::{accuracy, macro_f1};
+use pipe_core::rng::Rng;
 
 /// One grid point's cross-validation result.
 #[derive(Debug, Clone)]

@@ -21,6 +21,9 @@ pub fn run(kind: &'static KindDef, params: serde_json::Value, inputs: &[(&str, &
 
 /// [`run`] with the inputs spelled out (several per slot, stage names).
 pub fn run_with_inputs(kind: &'static KindDef, params: serde_json::Value, inputs: BTreeMap<String, Vec<InputArtifact>>, seed: u64) -> Run {
-    let run = super::runner(kind.name).expect("pipe-cv kinds have a runner");
+    let run = match kind.process {
+        pipe_core::kinds::Process::Engine(run) => run,
+        _ => super::runner(kind.name).expect("pipe-cv kinds have a runner"),
+    };
     pipe_core::kinds::testutil::run_kind(kind, run, params, inputs, seed)
 }

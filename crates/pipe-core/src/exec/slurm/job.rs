@@ -20,9 +20,9 @@ use super::client::{JobState, SubmitError};
 use super::request::JobRequest;
 use crate::exec::worker::{self, Line};
 use crate::fsx;
-use crate::spec::resources::{format_mem, format_time};
 use crate::kinds::StageError;
 use crate::kinds::context::{EventSink, StageEvent};
+use crate::spec::resources::{format_mem, format_time};
 
 const JOB: &str = "job.json";
 const SCRIPT: &str = "job.sh";

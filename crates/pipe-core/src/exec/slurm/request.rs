@@ -6,9 +6,9 @@
 //! (`device = "cuda"`) gets one.
 
 use crate::exec::slots::keyed_threads;
+use crate::kinds::{JobDefaults, ThreadUse};
 use crate::spec::StageSpec;
 use crate::spec::resources::{ExecutorSpec, format_mem, format_time};
-use crate::kinds::{JobDefaults, ThreadUse};
 
 /// One job's complete request.
 #[derive(Debug, Clone, PartialEq)]

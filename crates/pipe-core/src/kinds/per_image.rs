@@ -1,13 +1,13 @@
-//! The shared body of the per-image descriptor kinds (`hog`, `colour`): one
+//! The shared body of the per-image descriptor kinds (`hog`, `colour`, `lbp`): one
 //! vector per image, computed in parallel over the granted threads (the
 //! output does not depend on how many), written as histograms so that `svm`
 //! reads it like a bag of words, with the input's index beside it.
 
 use rayon::prelude::*;
 
-use pipe_core::data::bow::{HistogramsMeta, copy_index, write_f32, write_json};
-use pipe_core::data::dataset::Dataset;
-use pipe_core::kinds::{StageContext, StageError};
+use super::{StageContext, StageError};
+use crate::data::bow::{HistogramsMeta, copy_index, write_f32, write_json};
+use crate::data::dataset::Dataset;
 
 /// Describes every image of the `images` input with `describe` (pixels,
 /// side, channels → the values) and writes `histograms.*`; `dim` gives the
