@@ -25,7 +25,7 @@ use pipe_core::report::ReportError;
 use pipe_core::report::diff::DiffError;
 pub use pipe_core::report::table::table;
 use pipe_core::spec::dag::Dag;
-use pipe_core::spec::{Diagnostics, LoadError, PipelineSpec};
+use pipe_core::spec::{LoadError, PipelineSpec};
 use pipe_core::util::PathError;
 
 pub const EXIT_OK: i32 = 0;
@@ -47,9 +47,6 @@ pub enum CliError {
     /// The pipeline file cannot be read, or is invalid (its diagnostics).
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// The stages form a cycle (diagnostics in the pipeline file's format).
-    #[error("{0}")]
-    Graph(Box<Diagnostics>),
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// The reports folder cannot be written (found before anything runs).
@@ -100,7 +97,6 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Load(_)
-            | CliError::Graph(_)
             | CliError::Plan(_)
             | CliError::Reports(_)
             | CliError::FindRun(_)
@@ -120,7 +116,7 @@ impl CliError {
 /// else as `error: ...`, followed by each cause in its source chain that the
 /// message does not already say.
 pub fn message(e: &CliError) -> String {
-    if let CliError::Load(LoadError::Invalid(_) | LoadError::Override { .. }) | CliError::Graph(_) = e {
+    if let CliError::Load(LoadError::Invalid(_) | LoadError::Override { .. }) = e {
         return e.to_string();
     }
     let mut text = format!("error: {e}");
@@ -280,12 +276,6 @@ pub fn load_pipeline(file: &Path, set: &SetArgs) -> Result<(PipelineSpec, Dag), 
         .map(|o| pipe_core::spec::overrides::Override::parse(o).map_err(|e| LoadError::Override { set: o.clone(), problems: vec![e] }))
         .collect::<Result<Vec<_>, _>>()?;
     let spec = pipe_core::spec::load_with(file, &overrides)?;
-    match Dag::build(&spec) {
-        Ok(dag) => Ok((spec, dag)),
-        Err(items) => {
-            // Read again for the diagnostics' excerpts (the spec keeps no source).
-            let source = pipe_core::fsx::read_to_string(file).map_err(|e| LoadError::Io(e.doing("read pipeline file")))?;
-            Err(CliError::Graph(Box::new(Diagnostics { file: file.to_path_buf(), source, items })))
-        }
-    }
+    let dag = spec.dag.clone();
+    Ok((spec, dag))
 }

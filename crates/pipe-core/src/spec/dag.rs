@@ -9,7 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use super::{Diagnostic, PipelineSpec};
 
 /// Edges point from an input stage to the stage that consumes it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Dag {
     /// Stage indices (into `spec.stages`) so that inputs come first.
     pub order: Vec<usize>,

@@ -45,6 +45,9 @@ pub struct PipelineSpec {
     pub repeats: matrix::Repeats,
     /// `[pipeline.executor]`: where worker stages run, and what Slurm jobs request.
     pub executor: resources::ExecutorSpec,
+    /// The stages' DAG, built when the spec is validated (for the expanded
+    /// stages, where a matrix or repeats changed them).
+    pub dag: dag::Dag,
 }
 
 /// One validated stage.

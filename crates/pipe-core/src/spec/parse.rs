@@ -30,6 +30,7 @@ pub fn parse(file: &Path, source: &str) -> Result<PipelineSpec, Vec<Diagnostic>>
         stages: Vec::new(),
         repeats: super::matrix::Repeats::default(),
         executor: super::resources::ExecutorSpec::default(),
+        dag: super::dag::Dag::default(),
     };
     for (key, value) in doc.iter() {
         match key.get_ref().as_ref() {
@@ -57,8 +58,17 @@ pub fn parse(file: &Path, source: &str) -> Result<PipelineSpec, Vec<Diagnostic>>
     match super::dag::Dag::build(&spec) {
         Err(cycles) => errors.extend(cycles),
         Ok(dag) if errors.is_empty() => {
-            let repeats = spec.repeats;
+            let (repeats, written) = (spec.repeats, edges(&spec));
             super::matrix::expand(&mut spec, &dag.order, repeats, &mut errors);
+            // A sweep or repeats make another graph; otherwise this one stands.
+            spec.dag = if edges(&spec) == written {
+                dag
+            } else {
+                super::dag::Dag::build(&spec).unwrap_or_else(|cycles| {
+                    errors.extend(cycles);
+                    super::dag::Dag::default()
+                })
+            };
         }
         Ok(_) => {}
     }
@@ -69,6 +79,11 @@ pub fn parse(file: &Path, source: &str) -> Result<PipelineSpec, Vec<Diagnostic>>
         stage.resolved = super::Resolved::of(stage);
     }
     Ok(spec)
+}
+
+/// Each stage's name with the names of the stages it reads: what the DAG is built from.
+fn edges(spec: &PipelineSpec) -> Vec<(String, Vec<String>)> {
+    spec.stages.iter().map(|s| (s.name.clone(), s.inputs.values().flatten().map(|r| r.stage.clone()).collect())).collect()
 }
 
 /// TOML's own errors, with a duplicated `[stages.X]` table said in our words
