@@ -100,16 +100,8 @@ pub fn link_files(entry: &Entry, out: &Path) -> Result<(), PathError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::tests::{KEY_A, KEY_B, put};
     use crate::cache::{CacheStatus, Lookup};
-
-    const KEY_A: &str = "aa11111111111111111111111111111111111111111111111111111111111111";
-    const KEY_B: &str = "bb22222222222222222222222222222222222222222222222222222222222222";
-
-    fn put(cache: &Cache, key: &str, text: &str) -> Entry {
-        let CacheStatus::Miss(w) = cache.acquire(key).unwrap() else { panic!("expected a miss") };
-        fsx::write(w.out_dir().join("value.txt"), text).unwrap();
-        w.publish("test-source", "s", serde_json::json!({"k": 1})).unwrap().0
-    }
 
     #[test]
     fn digests_follow_the_bytes_not_the_key() {

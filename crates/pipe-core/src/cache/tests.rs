@@ -2,10 +2,10 @@ use std::time::Duration;
 
 use super::*;
 
-const KEY_A: &str = "aa11111111111111111111111111111111111111111111111111111111111111";
-const KEY_B: &str = "bb22222222222222222222222222222222222222222222222222222222222222";
+pub(super) const KEY_A: &str = "aa11111111111111111111111111111111111111111111111111111111111111";
+pub(super) const KEY_B: &str = "bb22222222222222222222222222222222222222222222222222222222222222";
 
-fn put(cache: &Cache, key: &str, text: &str) -> Entry {
+pub(super) fn put(cache: &Cache, key: &str, text: &str) -> Entry {
     let CacheStatus::Miss(w) = cache.acquire(key).unwrap() else { panic!("expected a miss") };
     fsx::write(w.out_dir().join("value.txt"), text).unwrap();
     w.publish("test-source", "s", serde_json::json!({"k": 1})).unwrap().0
