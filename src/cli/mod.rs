@@ -9,6 +9,7 @@
 mod check;
 mod fingerprint;
 mod gc;
+mod predict;
 mod run;
 mod runs;
 mod signals;
@@ -83,6 +84,9 @@ pub enum CliError {
     /// The executor asked for cannot be used here (no `sbatch`, say).
     #[error("{0}")]
     Executor(String),
+    /// `pipe predict` cannot apply the approach (not one, not cached, no folder).
+    #[error("{0}")]
+    Predict(String),
     /// The cache (or another file a command works on) cannot be read or written.
     #[error(transparent)]
     Io(#[from] PathError),
@@ -104,7 +108,8 @@ impl CliError {
             | CliError::NoSuchKind { .. }
             | CliError::GcWithoutRule
             | CliError::BadAge(_)
-            | CliError::Executor(_) => EXIT_INVALID,
+            | CliError::Executor(_)
+            | CliError::Predict(_) => EXIT_INVALID,
             CliError::Report { interrupted: true, .. } => EXIT_INTERRUPTED,
             CliError::ReadOnlyCache { .. } => EXIT_CACHE_READ_ONLY,
             CliError::Compare(_) | CliError::WriteRecord(_) | CliError::Report { .. } | CliError::Io(_) => EXIT_FAILED,
@@ -194,6 +199,8 @@ pub enum Command {
     Show(runs::ShowArgs),
     /// Compare two runs' metrics, and say why they differ
     Diff(runs::DiffArgs),
+    /// Classify a folder of new images with a trained approach (nothing is retrained)
+    Predict(predict::PredictArgs),
 }
 
 /// The arguments; `--version` / `-V` (only then) probe the workers.
@@ -211,7 +218,7 @@ fn parse() -> Cli {
 /// Parses arguments and runs the command; returns the process exit code.
 pub fn main() -> i32 {
     let cli = parse();
-    if !matches!(cli.command, Command::Run(_) | Command::Gc(_) | Command::Verify(_)) {
+    if !matches!(cli.command, Command::Run(_) | Command::Predict(_) | Command::Gc(_) | Command::Verify(_)) {
         quiet_on_closed_pipe();
     }
     let outcome = match cli.command {
@@ -226,6 +233,7 @@ pub fn main() -> i32 {
         Command::Runs(args) => runs::runs(&args),
         Command::Show(args) => runs::show(&args),
         Command::Diff(args) => runs::diff(&args),
+        Command::Predict(args) => predict::predict(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -129,7 +129,7 @@ fn conditional_note(plan: &Plan) -> String {
     }
 }
 
-fn default_jobs() -> usize {
+pub(super) fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

@@ -8,6 +8,7 @@
 //! binary's objects mention, even in functions it then drops).
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::Instant;
 
 use tch::nn::{self, OptimizerConfig};
@@ -236,6 +237,32 @@ impl Trained {
             .map_err(|e| StageError::Failed(format!("predicting with the trained network: {e}")))?;
         Ok(scores)
     }
+}
+
+/// `pipe predict`: the network a training run kept (`model.safetensors`
+/// in its entry `trained`), built as `p` builds it for `outputs` outputs,
+/// ready to score images of `data` exactly as that run scored its own.
+pub fn load_trained(ctx: &StageContext, data: &Dataset, p: &Training, outputs: usize, trained: &Path) -> Result<Trained, StageError> {
+    let device = device(p.device)?;
+    tch::set_num_threads(ctx.threads as i32);
+    let pre = Preprocess::of(p.arch, p.input_size, data.pixels.channels, data.pixels.height)?;
+    let mut vs = nn::VarStore::new(device);
+    let net = build_net(&vs.root(), p, data.pixels.channels, outputs);
+    let path = trained.join("model.safetensors");
+    vs.load(&path).map_err(|e| StageError::Failed(format!("{}: loading the trained network: {e}", path.display())))?;
+    Ok(Trained { _vs: vs, net, device, batch_size: p.batch_size as usize, tta: p.tta, pre })
+}
+
+/// The class (or label) names a trained stage predicts, from its entry.
+pub fn trained_classes(trained: &Path) -> Result<Vec<String>, StageError> {
+    let meta: PredictionsMeta = pipe_core::data::bow::read_json(&trained.join("predictions.json"))?;
+    Ok(meta.classes)
+}
+
+/// A task over `classes` whose targets are unknown (`pipe predict`'s new
+/// images): only scoring uses it.
+pub fn unlabelled(classes: Vec<String>, rows: usize) -> Task {
+    Task { classes, targets: Targets::Single(vec![None; rows]) }
 }
 
 /// What training gives: the trained network, the test rows of the task
@@ -611,13 +638,18 @@ pub fn run_stage2(ctx: &mut StageContext) -> Result<(), StageError> {
             data.rows.iter().map(|r| (r.label_id as usize >= keep).then(|| (r.label_id as usize - keep) as i64)).collect(),
         ),
     };
-    let fitted = train(ctx, &data, &task, &p.training, Loss { class_weights: p.class_weights, label_smoothing: p.label_smoothing })?;
-    let alone = single_predictions(&data, &task, &fitted);
-    let alone_dir = ctx.out_dir().join("stage2");
-    pipe_core::fsx::create_dir_all(&alone_dir)?;
-    alone.write(&alone_dir).map_err(StageError::from)?;
     let test_rows: Vec<usize> = first.ids.iter().map(|&i| i as usize).collect();
-    let rest = fitted.trained.probabilities(&data, &task, &test_rows)?;
+    let rest = if let Some(trained) = ctx.trained() {
+        // `pipe predict`: stage 1's predictions are of the new images.
+        load_trained(ctx, &data, &p.training, task.classes.len(), trained)?.probabilities(&data, &task, &test_rows)?
+    } else {
+        let fitted = train(ctx, &data, &task, &p.training, Loss { class_weights: p.class_weights, label_smoothing: p.label_smoothing })?;
+        let alone = single_predictions(&data, &task, &fitted);
+        let alone_dir = ctx.out_dir().join("stage2");
+        pipe_core::fsx::create_dir_all(&alone_dir)?;
+        alone.write(&alone_dir).map_err(StageError::from)?;
+        fitted.trained.probabilities(&data, &task, &test_rows)?
+    };
     let mut scores = Vec::with_capacity(test_rows.len());
     let mut y_pred = Vec::with_capacity(test_rows.len());
     for (k, s1) in first.scores.iter().enumerate() {
@@ -673,6 +705,22 @@ pub fn run_stage1(ctx: &mut StageContext) -> Result<(), StageError> {
         classes.push("other".into());
         Task { classes, targets: Targets::Single(data.rows.iter().map(|r| Some((r.label_id as usize).min(keep) as i64)).collect()) }
     };
+    if let Some(trained) = ctx.trained() {
+        // `pipe predict`: every image of the input, with the trained network.
+        let task = unlabelled(trained_classes(trained)?, data.rows.len());
+        let rows: Vec<usize> = (0..data.rows.len()).collect();
+        let scores = load_trained(ctx, &data, &p.training, task.classes.len(), trained)?.probabilities(&data, &task, &rows)?;
+        return Predictions {
+            meta: PredictionsMeta { task: "single".into(), classes: task.classes.clone() },
+            ids: rows.iter().map(|&i| i as u32).collect(),
+            sources: rows.iter().map(|&i| data.rows[i].source.clone()).collect(),
+            y_true: rows.iter().map(|&i| data.rows[i].label_id).collect(),
+            y_pred: scores.iter().map(|s| pipe_core::data::predictions::argmax(s) as u32).collect(),
+            scores,
+        }
+        .write(ctx.out_dir())
+        .map_err(StageError::from);
+    }
     let fitted = train(ctx, &data, &task, &p.training, Loss { class_weights: p.class_weights, label_smoothing: p.label_smoothing })?;
     single_predictions(&data, &task, &fitted).write(ctx.out_dir()).map_err(StageError::from)
 }

@@ -1,15 +1,19 @@
 //! `multilabel`, run by `pipe-torch`: the CNN of `cnn_train` with one
 //! sigmoid output per label, then the decision thresholds (fixed, or tuned
 //! on the validation split for the best F2 with the trained weights).
+//! Under `pipe predict` it applies a trained entry's network and
+//! thresholds to new images.
 
 use pipe_core::data::dataset::{Dataset, label_sets};
 use pipe_core::data::predictions::{MultiPredictions, PredictionsMeta};
 use pipe_core::kinds::multilabel::{MultilabelParams, Threshold};
 use pipe_core::kinds::{StageContext, StageError};
 use pipe_core::metrics::multi_label_f2;
-use pipe_core::metrics::threshold::{decide, thresholds_csv};
+use pipe_core::metrics::threshold::{decide, read_thresholds, thresholds_csv};
 
-use crate::cnn_train::{Loss, Targets, Task, train};
+use std::path::Path;
+
+use crate::cnn_train::{Loss, Targets, Task, load_trained, train};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: MultilabelParams = ctx.typed_params()?;
@@ -24,13 +28,16 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     }
     let sets = label_sets(&data.rows, &labels);
     let unlabelled = sets.iter().filter(|s| s.is_none()).count();
-    if unlabelled > 0 {
+    if unlabelled > 0 && ctx.trained().is_none() {
         ctx.log(format!("{unlabelled} of {} images have no label of the vocabulary and take no part", sets.len()));
     }
     let rule = Threshold::of(&p);
     let average = p.f2_average.average();
     let at_least_one = p.at_least_one;
     let task = Task { classes: labels.clone(), targets: Targets::Multi { sets, threshold: rule, average, at_least_one } };
+    if let Some(trained) = ctx.trained() {
+        return apply(ctx, &data, &task, &p, trained);
+    }
     let fitted = train(ctx, &data, &task, &p.training, Loss::PLAIN)?;
     let n = labels.len();
     let thresholds = match rule {
@@ -55,6 +62,28 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         y_true: task.sets(&fitted.test).into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect(),
         y_pred: decide(&fitted.scores, &thresholds, at_least_one).into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect(),
         scores: fitted.scores,
+    }
+    .write(ctx.out_dir())
+    .map_err(StageError::from)
+}
+
+/// `pipe predict`: the trained network and thresholds of `trained` (this
+/// stage's entry of the training run) decide the labels of every image.
+fn apply(ctx: &StageContext, data: &Dataset, task: &Task, p: &MultilabelParams, trained: &Path) -> Result<(), StageError> {
+    let labels = task.classes.clone();
+    let thresholds = match Threshold::of(p) {
+        Threshold::Fixed(t) => vec![t; labels.len()],
+        _ => read_thresholds(&trained.join("thresholds.csv"), &labels).map_err(StageError::Failed)?,
+    };
+    let rows: Vec<usize> = (0..data.rows.len()).collect();
+    let scores = load_trained(ctx, data, &p.training, labels.len(), trained)?.probabilities(data, task, &rows)?;
+    MultiPredictions {
+        meta: PredictionsMeta { task: "multi".into(), classes: labels },
+        ids: rows.iter().map(|&i| i as u32).collect(),
+        sources: rows.iter().map(|&i| data.rows[i].source.clone()).collect(),
+        y_true: vec![Vec::new(); rows.len()],
+        y_pred: decide(&scores, &thresholds, p.at_least_one).into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect(),
+        scores,
     }
     .write(ctx.out_dir())
     .map_err(StageError::from)

@@ -120,15 +120,28 @@ pub fn normalise(counts: &[u32], how: &str) -> Vec<f32> {
 /// only), then each row L2-normalised.
 pub fn tfidf(rows: &mut [Vec<f32>], fit_rows: &[usize]) {
     let Some(words) = rows.first().map(Vec::len) else { return };
+    let idf = idf(rows, fit_rows, words);
+    apply_idf(rows, &idf);
+}
+
+/// scikit-learn's smooth idf of each of `words` words over `fit_rows`:
+/// ln((1 + n) / (1 + df)) + 1, df counting the rows where the word's value
+/// is positive (a count, or a tf-idf weight: either is positive exactly
+/// when the word occurs, so a tf-idf output gives back its own idf).
+pub fn idf(rows: &[Vec<f32>], fit_rows: &[usize], words: usize) -> Vec<f64> {
     let n = fit_rows.len() as f64;
-    let idf: Vec<f64> = (0..words)
+    (0..words)
         .map(|w| {
             let df = fit_rows.iter().filter(|&&i| rows[i][w] > 0.0).count() as f64;
             ((1.0 + n) / (1.0 + df)).ln() + 1.0
         })
-        .collect();
+        .collect()
+}
+
+/// Weights every row by `idf`, then scales it to unit L2 norm.
+pub fn apply_idf(rows: &mut [Vec<f32>], idf: &[f64]) {
     for row in rows.iter_mut() {
-        for (v, f) in row.iter_mut().zip(&idf) {
+        for (v, f) in row.iter_mut().zip(idf) {
             *v = (f64::from(*v) * f) as f32;
         }
         let norm = row.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>().sqrt();

@@ -79,5 +79,6 @@ pub static AUGMENT: KindDef = KindDef {
     threads: ThreadUse::Elastic,
     estimate_seconds: 10.0,
     repeats: super::RepeatsWith::Split,
+    new_images: super::NewImages::PassThrough,
     ..KindDef::BASE
 };

@@ -35,5 +35,6 @@ pub static CLUSTER: KindDef = KindDef {
     threads: ThreadUse::Parallel,
     estimate_seconds: 30.0,
     repeats: super::RepeatsWith::Seed,
+    new_images: super::NewImages::Reuse,
     ..KindDef::BASE
 };

@@ -150,6 +150,7 @@ pub static CNN_STAGE1: KindDef = KindDef {
     process: Process::Torch,
     job: JobDefaults::TORCH,
     repeats: super::RepeatsWith::Seed,
+    new_images: super::NewImages::Apply,
     ..KindDef::BASE
 };
 
@@ -180,5 +181,6 @@ pub static CNN_STAGE2: KindDef = KindDef {
     process: Process::Torch,
     job: JobDefaults::TORCH,
     repeats: super::RepeatsWith::Seed,
+    new_images: super::NewImages::Apply,
     ..KindDef::BASE
 };

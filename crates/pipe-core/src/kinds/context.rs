@@ -149,6 +149,13 @@ impl StageContext {
         self.inputs.get(slot).and_then(|v| v.first()).ok_or_else(|| StageError::Failed(format!("input `{slot}` is not connected")))
     }
 
+    /// Under `pipe predict`, the stage's own entry of the training run (its
+    /// input [`super::MODEL_SLOT`]): the stage then applies what that entry
+    /// learned to new images instead of learning. `None` in a pipeline run.
+    pub fn trained(&self) -> Option<&Path> {
+        self.inputs_of(super::MODEL_SLOT).first().map(|a| a.dir.as_path())
+    }
+
     /// Every artifact bound to input `slot` (empty when not connected).
     pub fn inputs_of(&self, slot: &str) -> &[InputArtifact] {
         self.inputs.get(slot).map_or(&[], Vec::as_slice)

@@ -56,5 +56,6 @@ pub static EMBED: KindDef = KindDef {
     estimate_seconds: 60.0,
     process: Process::Torch,
     job: JobDefaults::TORCH,
+    new_images: super::NewImages::Rerun,
     ..KindDef::BASE
 };

@@ -50,5 +50,6 @@ pub static ENCODE: KindDef = KindDef {
     params: Schema::of::<EncodeParams>(),
     threads: ThreadUse::Parallel,
     estimate_seconds: 10.0,
+    new_images: super::NewImages::Apply,
     ..KindDef::BASE
 };

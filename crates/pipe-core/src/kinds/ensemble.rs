@@ -32,5 +32,6 @@ pub static ENSEMBLE: KindDef = KindDef {
     output: ArtifactType::Predictions,
     params: Schema::of::<EnsembleParams>(),
     estimate_seconds: 2.0,
+    new_images: super::NewImages::Rerun,
     ..KindDef::BASE
 };

@@ -51,5 +51,6 @@ pub static EXTRACT: KindDef = KindDef {
     params: Schema::of::<ExtractParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 55.0,
+    new_images: super::NewImages::Rerun,
     ..KindDef::BASE
 };

@@ -102,6 +102,7 @@ pub static LOAD: KindDef = KindDef {
     estimate_seconds: 15.0,
     job: JobDefaults::LOAD,
     repeats: super::RepeatsWith::Split,
+    new_images: super::NewImages::Read,
     ..KindDef::BASE
 };
 

@@ -217,7 +217,41 @@ pub struct KindDef {
     pub job: JobDefaults,
     /// Whether `[pipeline] repeats` repeats it, and with what.
     pub repeats: RepeatsWith,
+    /// What `pipe predict` does with its stages on the way to an
+    /// approach's predictions for new images.
+    pub new_images: NewImages,
 }
+
+/// What `pipe predict` does with a stage of a kind when it applies a
+/// trained approach to new images (see `spec::predict`): each stage the
+/// approach reads is replayed on the new images, or used as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewImages {
+    /// It reads the collection (`load`): it reads the new images' folder
+    /// instead, decoded as its own images were; its entry of the training
+    /// run is its input [`MODEL_SLOT`] (the class names).
+    Read,
+    /// Its output for an image depends on that image alone, or on other
+    /// stages' outputs for it (features, `ensemble`): it runs on the new
+    /// images as it is.
+    Rerun,
+    /// It learned from the training split (the classifiers, `encode`'s
+    /// idf): it runs on the new images with its entry of the training run as
+    /// input [`MODEL_SLOT`], and applies what that entry holds.
+    Apply,
+    /// It changes the training split only (`augment`): new images pass
+    /// through it unchanged.
+    PassThrough,
+    /// It learned from the training split and describes no image
+    /// (`cluster`'s vocabulary): its entry is used as it is.
+    Reuse,
+    /// `pipe predict` cannot replay it (`evaluate`, `command` stages).
+    Unsupported,
+}
+
+/// The input slot through which `pipe predict` hands a [`NewImages::Read`]
+/// or [`NewImages::Apply`] stage its own entry of the training run.
+pub const MODEL_SLOT: &str = "model";
 
 /// What `[pipeline] repeats` does to a kind's stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +282,7 @@ impl KindDef {
         names_inputs: false,
         job: JobDefaults::WORKER,
         repeats: RepeatsWith::Never,
+        new_images: NewImages::Unsupported,
     };
 }
 
@@ -312,6 +347,7 @@ pub const fn per_image_descriptor(name: &'static str, summary: &'static str, par
         threads: ThreadUse::Elastic,
         estimate_seconds,
         process: Process::Engine(run),
+        new_images: NewImages::Rerun,
         ..KindDef::BASE
     }
 }

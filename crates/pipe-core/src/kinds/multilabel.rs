@@ -68,6 +68,7 @@ pub static MULTILABEL: KindDef = KindDef {
     process: Process::Torch,
     job: JobDefaults::TORCH,
     repeats: super::RepeatsWith::Seed,
+    new_images: super::NewImages::Apply,
     ..KindDef::BASE
 };
 

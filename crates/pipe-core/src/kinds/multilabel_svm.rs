@@ -35,6 +35,7 @@ crate::stage_params! {
 
 pub static MULTILABEL_SVM: KindDef = KindDef {
     name: "multilabel-svm",
+    version: 2,
     summary: "multi-label one-vs-rest SVMs on a sum of RBF kernels, F2-tuned threshold",
     inputs: &[SlotDef {
         name: "features",
@@ -47,5 +48,6 @@ pub static MULTILABEL_SVM: KindDef = KindDef {
     params: Schema::of::<MultilabelSvmParams>(),
     threads: ThreadUse::Elastic,
     estimate_seconds: 60.0,
+    new_images: super::NewImages::Apply,
     ..KindDef::BASE
 };

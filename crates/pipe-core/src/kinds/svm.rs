@@ -72,7 +72,7 @@ crate::stage_params! {
 
 pub static SVM: KindDef = KindDef {
     name: "svm",
-    version: 2,
+    version: 3,
     summary: "C-SVC with grid-search cross-validation (a sum of RBF kernels over several inputs); test predictions with scores",
     inputs: &[SlotDef {
         name: "features",
@@ -86,5 +86,6 @@ pub static SVM: KindDef = KindDef {
     threads: ThreadUse::Elastic,
     estimate_seconds: 120.0,
     repeats: super::RepeatsWith::Seed,
+    new_images: super::NewImages::Apply,
     ..KindDef::BASE
 };

@@ -25,6 +25,27 @@ pub fn thresholds_csv(labels: &[String], thresholds: &[f64]) -> String {
     table
 }
 
+/// The thresholds a [`thresholds_csv`] file holds, one per name of
+/// `labels`, in their order (`pipe predict` reads a tuned stage's). Tuned
+/// thresholds are points of [`grid`], which the file's two decimals give
+/// back exactly.
+pub fn read_thresholds(path: &std::path::Path, labels: &[String]) -> Result<Vec<f64>, String> {
+    let text = crate::fsx::read_to_string(path).map_err(|e| e.to_string())?;
+    let bad = |what: String| format!("{}: {what}", path.display());
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.is_empty()) {
+        let (label, value) = line.rsplit_once(',').ok_or_else(|| bad(format!("line {}: expected label,threshold", n + 1)))?;
+        let label = label.strip_prefix('"').and_then(|l| l.strip_suffix('"')).unwrap_or(label).replace("\"\"", "\"");
+        let value: f64 = value.parse().map_err(|_| bad(format!("line {}: `{value}` is not a number", n + 1)))?;
+        found.push((label, value));
+    }
+    let names: Vec<&String> = found.iter().map(|(l, _)| l).collect();
+    if names.len() != labels.len() || names.iter().zip(labels).any(|(a, b)| *a != b) {
+        return Err(bad(format!("its labels are not the {} labels of the images", labels.len())));
+    }
+    Ok(found.into_iter().map(|(_, v)| v).collect())
+}
+
 /// The thresholds tried: 0.01 to 0.99 in steps of 0.01.
 pub fn grid() -> impl Iterator<Item = f64> {
     (1..=99).map(|i| f64::from(i) / 100.0)
@@ -96,6 +117,17 @@ pub fn tune_per_label(truth: &[Vec<usize>], probabilities: &[Vec<f64>], labels: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds_read_back_exactly_from_their_file() {
+        let labels: Vec<String> = vec!["a,b".into(), "say \"c\"".into()];
+        let t: Vec<f64> = grid().skip(6).step_by(30).take(2).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("thresholds.csv");
+        std::fs::write(&path, thresholds_csv(&labels, &t)).unwrap();
+        assert_eq!(read_thresholds(&path, &labels).unwrap(), t);
+        assert!(read_thresholds(&path, &labels[..1]).is_err());
+    }
 
     /// Brute force over the grid, for comparison.
     fn best_by_brute_force(truth: &[Vec<usize>], probs: &[Vec<f64>], labels: usize, average: Average) -> f64 {

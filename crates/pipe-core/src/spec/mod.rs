@@ -15,6 +15,7 @@ pub mod diag;
 pub mod matrix;
 pub mod overrides;
 mod parse;
+pub mod predict;
 mod read;
 pub mod resources;
 

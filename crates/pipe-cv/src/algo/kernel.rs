@@ -14,6 +14,7 @@
 use rayon::prelude::*;
 
 /// One input's vectors (`dim` values per image, every image of the index).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Features {
     pub name: String,
     pub x: Vec<f32>,
@@ -77,15 +78,23 @@ pub struct Distances {
 impl Distances {
     /// From every image of `rows` to every image of `cols`.
     pub fn between<G>(inputs: &[Features], rows: &[usize], cols: &[usize], each_row: impl Fn() -> G + Sync) -> Distances {
-        let per_input = inputs
+        Distances::across(inputs, rows, inputs, cols, each_row)
+    }
+
+    /// From every image of `rows` of `a` to every image of `cols` of `b`
+    /// (the same inputs, in the same order: a trained model's support
+    /// vectors, say).
+    pub fn across<G>(a: &[Features], rows: &[usize], b: &[Features], cols: &[usize], each_row: impl Fn() -> G + Sync) -> Distances {
+        let per_input = a
             .iter()
-            .map(|f| {
+            .zip(b)
+            .map(|(fa, fb)| {
                 let mut d = vec![0f32; rows.len() * cols.len()];
                 if !cols.is_empty() {
                     d.par_chunks_mut(cols.len()).zip(rows).for_each(|(out, &r)| {
                         let _held = each_row();
                         for (o, &c) in out.iter_mut().zip(cols) {
-                            *o = squared_distance(f.row(r), f.row(c));
+                            *o = squared_distance(fa.row(r), fb.row(c));
                         }
                     });
                 }

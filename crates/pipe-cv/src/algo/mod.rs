@@ -7,6 +7,7 @@ pub mod augment;
 pub mod decode;
 pub mod kernel;
 pub mod keypoints;
+pub mod model;
 pub mod smo;
 pub mod svm;
 pub mod vocab;

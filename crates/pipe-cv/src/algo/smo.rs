@@ -201,6 +201,12 @@ impl OneVsOne {
         OneVsOne { classes, pairs }
     }
 
+    /// The classes present in training (ascending) and one binary model
+    /// per class pair (a < b in their order).
+    pub fn into_parts(self) -> (Vec<u32>, Vec<Binary>) {
+        (self.classes, self.pairs)
+    }
+
     /// How many class pairs stopped at the iteration limit.
     pub fn unconverged(&self) -> usize {
         self.pairs.iter().filter(|p| !p.converged).count()

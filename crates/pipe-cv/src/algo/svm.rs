@@ -31,17 +31,24 @@ pub struct SvmParams {
     pub class_weights: Option<Vec<f64>>,
 }
 
-/// A trained model and what is needed to score new samples.
+/// A trained model: OpenCV's, and what scores new samples without it.
 pub struct Model {
-    _svm: Ptr<SVM>,
+    svm: Ptr<SVM>,
+    pub scorer: Scorer,
+}
+
+/// What is needed to score new samples: the support vectors and the
+/// decision functions OpenCV trained (see `algo::model` for its file).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scorer {
     /// Training labels present, ascending (OpenCV's class order).
-    classes: Vec<u32>,
-    kernel: Kernel,
-    gamma: f64,
-    dim: usize,
-    support: Vec<f32>,
+    pub classes: Vec<u32>,
+    pub kernel: Kernel,
+    pub gamma: f64,
+    pub dim: usize,
+    pub support: Vec<f32>,
     /// Per class pair (i < j, in OpenCV's order): rho, alphas, support-vector indices.
-    pairs: Vec<(f64, Vec<f64>, Vec<i32>)>,
+    pub pairs: Vec<(f64, Vec<f64>, Vec<i32>)>,
 }
 
 /// Trains on rows of `x` (`dim` wide) with labels `y`.
@@ -87,7 +94,7 @@ pub fn train(x: &[f32], dim: usize, y: &[u32], p: &SvmParams) -> Result<Model, C
         let idx: Vec<i32> = idx.data_typed::<i32>().map_err(cv)?.to_vec();
         pairs.push((rho, alpha, idx));
     }
-    Ok(Model { _svm: svm, classes, kernel: p.kernel, gamma: p.gamma, dim, support, pairs })
+    Ok(Model { svm, scorer: Scorer { classes, kernel: p.kernel, gamma: p.gamma, dim, support, pairs } })
 }
 
 /// scikit-learn's one-vs-rest scores from the one-vs-one decision values
@@ -118,7 +125,7 @@ pub fn ovr_scores(classes: &[u32], decisions: impl IntoIterator<Item = f64>, lab
     out
 }
 
-impl Model {
+impl Scorer {
     fn kernel(&self, x: &[f32], s: usize) -> f64 {
         let sv = &self.support[s * self.dim..(s + 1) * self.dim];
         match self.kernel {
@@ -137,10 +144,18 @@ impl Model {
         ovr_scores(&self.classes, decisions, labels)
     }
 
+}
+
+impl Model {
+    /// See [`Scorer::scores`].
+    pub fn scores(&self, x: &[f32], labels: usize) -> Vec<f64> {
+        self.scorer.scores(x, labels)
+    }
+
     /// OpenCV's own prediction (most votes, first on ties), for checking.
     pub fn opencv_predict(&self, x: &[f32]) -> Result<u32, CvError> {
         let mut results = Mat::default();
-        self._svm.predict(&mat_f32(x, self.dim)?, &mut results, 0).map_err(cv)?;
+        self.svm.predict(&mat_f32(x, self.scorer.dim)?, &mut results, 0).map_err(cv)?;
         let r = *results.at::<f32>(0).map_err(cv)?;
         Ok(r as u32)
     }

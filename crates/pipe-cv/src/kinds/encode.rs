@@ -3,14 +3,16 @@
 //! randomised kd-trees, one index built once) or an exact brute-force
 //! search — and counts are normalised as OpenCV's BOWImgDescriptorExtractor
 //! does (divided by the image's number of descriptors), or by L2 norm, or
-//! re-weighted by tf-idf (idf from the training split).
+//! re-weighted by tf-idf (idf from the training split; under `pipe
+//! predict`, from the training run's entry).
 
 use rayon::prelude::*;
 
 use crate::algo::decode::init_opencv;
 use crate::algo::vocab::Flann;
 use pipe_core::data::bow::{
-    FeaturesMeta, HistogramsMeta, VocabularyMeta, copy_index, nearest_word, normalise, read_f32, read_json, tfidf, write_f32, write_json,
+    FeaturesMeta, HistogramsMeta, VocabularyMeta, apply_idf, copy_index, idf, nearest_word, normalise, read_f32, read_json, tfidf, write_f32,
+    write_json,
 };
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::split::Split;
@@ -71,9 +73,20 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         })
         .collect();
     if how == Normalization::Tfidf {
-        let index = Dataset::read_index(&features_dir).map_err(StageError::from)?;
-        let train: Vec<usize> = (0..rows.len()).filter(|&i| index[i].split == Split::Train).collect();
-        tfidf(&mut rows, &train);
+        match ctx.trained() {
+            // `pipe predict`: the idf of the training run's own training split.
+            Some(trained) => {
+                let weighted: Vec<Vec<f32>> = read_f32(&trained.join("histograms.f32"))?.chunks(words).map(<[f32]>::to_vec).collect();
+                let index = Dataset::read_index(trained).map_err(StageError::from)?;
+                let train: Vec<usize> = (0..weighted.len()).filter(|&i| index[i].split == Split::Train).collect();
+                apply_idf(&mut rows, &idf(&weighted, &train, words));
+            }
+            None => {
+                let index = Dataset::read_index(&features_dir).map_err(StageError::from)?;
+                let train: Vec<usize> = (0..rows.len()).filter(|&i| index[i].split == Split::Train).collect();
+                tfidf(&mut rows, &train);
+            }
+        }
     }
     let out = ctx.out_dir().to_path_buf();
     write_f32(&out.join("histograms.f32"), &rows.concat())?;

@@ -33,6 +33,9 @@ use pipe_core::rng::Rng;
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     decode::init_opencv(1);
     let p: LoadParams = ctx.typed_params()?;
+    if let Some(trained) = ctx.trained().map(Path::to_path_buf) {
+        return new_images::run(ctx, &p, &trained);
+    }
     let synthetic = Synthetic { classes: p.classes as usize, images: p.images as usize, imbalance: p.imbalance, seed: ctx.seed };
     let Listing { mut candidates, mut bad, dropped, notes } = list(&p, &synthetic)?;
     for note in notes {
@@ -442,6 +445,8 @@ fn class_ids(items: &[Candidate]) -> (Vec<String>, Vec<usize>) {
     let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     (names.clone(), items.iter().map(|c| index[c.label.as_str()]).collect())
 }
+
+mod new_images;
 
 #[cfg(test)]
 mod tests;

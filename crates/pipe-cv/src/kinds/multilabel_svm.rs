@@ -1,7 +1,9 @@
 //! `multilabel-svm`: one binary SVM per label on the kernel sum of the
 //! `features` inputs (`algo::kernel`, solved by `algo::smo`), the labels in
 //! parallel; scores are the logistic of each decision value, and the
-//! thresholds come from the validation split as in `multilabel`.
+//! thresholds come from the validation split as in `multilabel`. The
+//! models are part of the output (`algo::model`); under `pipe predict` the
+//! stage applies them, and its thresholds, to new images.
 
 use rayon::prelude::*;
 
@@ -11,14 +13,18 @@ use pipe_core::kinds::multilabel::Threshold;
 use pipe_core::kinds::multilabel_svm::MultilabelSvmParams;
 use pipe_core::kinds::{StageContext, StageError};
 use pipe_core::metrics::multi_label_f2;
-use pipe_core::metrics::threshold::{decide, thresholds_csv};
+use pipe_core::metrics::threshold::{decide, read_thresholds, thresholds_csv};
 
 use super::svm::{Input, widths};
 use crate::algo::kernel::{Gram, available_memory, check_memory};
+use crate::algo::model::{KernelModel, SvmModel};
 use crate::algo::smo::{Binary, solve};
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let p: MultilabelSvmParams = ctx.typed_params()?;
+    if let Some(trained) = ctx.trained().map(std::path::Path::to_path_buf) {
+        return apply(ctx, &p, &trained);
+    }
     let input = Input::read(ctx)?;
     let labels = input.labels.clone();
     if labels.is_empty() {
@@ -70,10 +76,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
             "the SMO stopped at its iteration limit for {unconverged} labels; their decisions may be off (a smaller c converges faster)"
         ));
     }
-    let scores_of = |rows: &[usize]| -> Vec<Vec<f64>> {
-        let k = input.distances_between(ctx, rows, &train).kernel(&gammas);
-        k.chunks(train.len()).map(|k_row| models.iter().map(|m| 1.0 / (1.0 + (-m.decision(k_row)).exp())).collect()).collect()
-    };
+    let model = KernelModel::keep(models, &train, &input.features, gammas);
+    let scores_of = |rows: &[usize]| scores(ctx, &model, &input, rows);
     let truth = |rows: &[usize]| -> Vec<Vec<usize>> { rows.iter().map(|&i| sets[i].clone().expect("rows with a set")).collect() };
     let average = p.f2_average.average();
     let n = labels.len();
@@ -83,12 +87,47 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let f2 = multi_label_f2(&val_truth, &decide(&val_scores, &thresholds, p.at_least_one), n, average);
     ctx.log(format!("validation F2 ({} average) at the thresholds: {f2:.4}", format!("{average:?}").to_lowercase()));
     pipe_core::fsx::write(ctx.out_dir().join("thresholds.csv"), thresholds_csv(&labels, &thresholds))?;
+    SvmModel::PerLabel(model).write(ctx.out_dir())?;
     let ids = |sets: Vec<Vec<usize>>| -> Vec<Vec<u32>> { sets.into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect() };
     MultiPredictions {
         meta: PredictionsMeta { task: "multi".into(), classes: labels },
         ids: test.iter().map(|&i| i as u32).collect(),
         sources: test.iter().map(|&i| input.index[i].source.clone()).collect(),
         y_true: ids(truth(&test)),
+        y_pred: ids(decide(&scores, &thresholds, p.at_least_one)),
+        scores,
+    }
+    .write(ctx.out_dir())
+    .map_err(StageError::from)
+}
+
+/// Each label's score for each of `rows`: the logistic of its model's
+/// decision value (the training run's and `pipe predict`'s alike).
+fn scores(ctx: &StageContext, model: &KernelModel, input: &Input, rows: &[usize]) -> Vec<Vec<f64>> {
+    model.decisions(&input.features, rows, || ctx.permit()).into_iter().map(|d| d.into_iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect()).collect()
+}
+
+/// `pipe predict`: the models and thresholds of `trained` (this stage's
+/// entry of the training run) decide the labels of every input image.
+fn apply(ctx: &mut StageContext, p: &MultilabelSvmParams, trained: &std::path::Path) -> Result<(), StageError> {
+    let input = Input::read(ctx)?;
+    let SvmModel::PerLabel(model) = SvmModel::read(trained)? else {
+        return Err(StageError::Failed(format!("{}: not a multilabel-svm model", trained.display())));
+    };
+    model.check_inputs(&input.features).map_err(|e| StageError::Failed(format!("{}: {e}", trained.display())))?;
+    let labels = input.labels.clone();
+    let thresholds = match Threshold::from_param(p.threshold) {
+        Threshold::Fixed(t) => vec![t; labels.len()],
+        _ => read_thresholds(&trained.join("thresholds.csv"), &labels).map_err(StageError::Failed)?,
+    };
+    let rows: Vec<usize> = (0..input.index.len()).collect();
+    let scores = scores(ctx, &model, &input, &rows);
+    let ids = |sets: Vec<Vec<usize>>| -> Vec<Vec<u32>> { sets.into_iter().map(|s| s.into_iter().map(|l| l as u32).collect()).collect() };
+    MultiPredictions {
+        meta: PredictionsMeta { task: "multi".into(), classes: labels },
+        ids: rows.iter().map(|&i| i as u32).collect(),
+        sources: rows.iter().map(|&i| input.index[i].source.clone()).collect(),
+        y_true: vec![Vec::new(); rows.len()],
         y_pred: ids(decide(&scores, &thresholds, p.at_least_one)),
         scores,
     }

@@ -7,6 +7,10 @@
 //! copies together, so copies never leak into their original's validation
 //! fold. The best point is the highest mean score; ties go to the first in
 //! grid order, as `GridSearchCV` does. `cv.csv` keeps the whole table.
+//!
+//! The trained model is part of the output (`model.json`, `support.f32`,
+//! see `algo::model`), and the test images are scored through it; under
+//! `pipe predict` the stage scores new images with it instead of training.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -16,6 +20,7 @@ use rayon::prelude::*;
 
 use crate::algo::decode::init_opencv;
 use crate::algo::kernel::{Distances, Features, Gram, available_memory, check_memory};
+use crate::algo::model::{KernelModel, SvmModel};
 use crate::algo::smo::OneVsOne;
 use crate::algo::svm::{Kernel, SvmParams, train};
 use pipe_core::data::bow::{HistogramsMeta, read_f32, read_json};
@@ -61,6 +66,9 @@ fn best(points: &[Point]) -> usize {
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     init_opencv(1);
+    if let Some(trained) = ctx.trained().map(Path::to_path_buf) {
+        return apply(ctx, &trained);
+    }
     let p: def::SvmParams = ctx.typed_params()?;
     let input = Input::read(ctx)?;
     if input.test_rows.is_empty() {
@@ -127,21 +135,58 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         (points, b)
     };
     let (c, gamma) = (points[b].c, points[b].gamma);
-    let predictions = match solver {
-        Solver::OpenCv { template, unit } => refit_and_predict(input, SvmParams { c, gamma: gamma * unit, ..template })?,
+    let model = match solver {
+        Solver::OpenCv { template, unit } => refit(&input, SvmParams { c, gamma: gamma * unit, ..template })?,
         Solver::KernelSum { class_weights, units, train } => {
-            let (predictions, unconverged) = refit_and_predict_sum(ctx, input, &train, c, gamma, class_weights.as_deref(), &units)?;
+            let (model, unconverged) = refit_sum(ctx, &input, &train, c, gamma, class_weights.as_deref(), &units)?;
             if unconverged > 0 {
                 ctx.warn(format!(
                     "the SMO stopped at its iteration limit for {unconverged} class pairs; their decisions may be off (a smaller c converges faster)"
                 ));
             }
-            predictions
+            model
         }
     };
     let out = ctx.out_dir().to_path_buf();
-    predictions.write(&out).map_err(StageError::from)?;
+    let scores = scores(ctx, &model, &input, &input.test_rows);
+    predictions_of(input, scores).write(&out).map_err(StageError::from)?;
+    model.write(&out)?;
     write_cv(&out.join("cv.csv"), &points, b, kernel)
+}
+
+/// `pipe predict`: the trained model of `trained` (this stage's entry of
+/// the training run) scores every image of the input.
+fn apply(ctx: &mut StageContext, trained: &Path) -> Result<(), StageError> {
+    let input = Input::read(ctx)?;
+    let model = SvmModel::read(trained)?;
+    let fits = match &model {
+        SvmModel::OpenCv(s) => match input.features.as_slice() {
+            [one] if one.dim == s.dim => Ok(()),
+            _ => Err(format!("the model was trained on one input of {} values", s.dim)),
+        },
+        SvmModel::KernelSum { model, .. } | SvmModel::PerLabel(model) => model.check_inputs(&input.features),
+    };
+    fits.map_err(|e| StageError::Failed(format!("{}: {e}", trained.display())))?;
+    let rows: Vec<usize> = (0..input.index.len()).collect();
+    let scores = scores(ctx, &model, &input, &rows);
+    let mut input = input;
+    input.test_rows = rows;
+    predictions_of(input, scores).write(ctx.out_dir()).map_err(StageError::from)
+}
+
+/// One score per class for each of `rows`, from a trained model: the
+/// training run's test scores and `pipe predict`'s come from here.
+fn scores(ctx: &StageContext, model: &SvmModel, input: &Input, rows: &[usize]) -> Vec<Vec<f64>> {
+    let labels = input.classes.len();
+    match model {
+        SvmModel::OpenCv(scorer) => rows.iter().map(|&i| scorer.scores(input.row(i), labels)).collect(),
+        SvmModel::KernelSum { classes, model } => model
+            .decisions(&input.features, rows, || ctx.permit())
+            .into_iter()
+            .map(|d| crate::algo::svm::ovr_scores(classes, d, labels))
+            .collect(),
+        SvmModel::PerLabel(_) => unreachable!("an svm stage trains one-vs-one models"),
+    }
 }
 
 /// Who solves the SVM (`solver`): OpenCV's libsvm, or pipe's SMO on the kernel matrix.
@@ -212,11 +257,6 @@ impl Input {
     /// The inputs' squared distances among `rows`.
     pub fn distances(&self, ctx: &StageContext, rows: &[usize]) -> Distances {
         Distances::square(&self.features, rows, || ctx.permit())
-    }
-
-    /// The inputs' squared distances from `rows` to `cols`.
-    pub fn distances_between(&self, ctx: &StageContext, rows: &[usize], cols: &[usize]) -> Distances {
-        Distances::between(&self.features, rows, cols, || ctx.permit())
     }
 
     fn row(&self, i: usize) -> &[f32] {
@@ -361,34 +401,33 @@ fn distinct_gammas(grid: &[(f64, f64)]) -> Vec<f64> {
     gammas
 }
 
-/// Trains the kernel sum on the whole training split; predictions and
-/// scores for the test split, and how many class pairs did not converge.
-fn refit_and_predict_sum(
+/// Trains the kernel sum on the whole training split: the model, and how
+/// many class pairs did not converge.
+fn refit_sum(
     ctx: &StageContext,
-    input: Input,
+    input: &Input,
     train: &Distances,
     c: f64,
     gamma: f64,
     class_weights: Option<&[f64]>,
     units: &[f64],
-) -> Result<(Predictions, usize), StageError> {
+) -> Result<(SvmModel, usize), StageError> {
     let gram = Gram { n: input.train_rows.len(), k: train.kernel(&widths(gamma, units)) };
     let labels = input.labels_of(&input.train_rows);
     let all: Vec<usize> = (0..gram.n).collect();
     let model = OneVsOne::train(&gram, &all, &labels, c, class_weights, || ctx.permit());
     ctx.check_cancelled()?;
-    let k_test = input.distances_between(ctx, &input.test_rows, &input.train_rows).kernel(&widths(gamma, units));
-    let scores: Vec<Vec<f64>> = k_test.chunks(gram.n).map(|k| model.scores(k, input.classes.len())).collect();
-    Ok((predictions_of(input, scores), model.unconverged()))
+    let unconverged = model.unconverged();
+    let (classes, pairs) = model.into_parts();
+    let model = KernelModel::keep(pairs, &input.train_rows, &input.features, widths(gamma, units));
+    Ok((SvmModel::KernelSum { classes, model }, unconverged))
 }
 
-/// Trains on the whole training split with `params`; predictions and scores
-/// for the test split.
-fn refit_and_predict(input: Input, params: SvmParams) -> Result<Predictions, StageError> {
+/// Trains OpenCV's SVM on the whole training split with `params`.
+fn refit(input: &Input, params: SvmParams) -> Result<SvmModel, StageError> {
     let (xs, ys) = input.xy(&input.train_rows);
     let model = train(&xs, input.features[0].dim, &ys, &params).map_err(StageError::from)?;
-    let scores: Vec<Vec<f64>> = input.test_rows.iter().map(|&i| model.scores(input.row(i), input.classes.len())).collect();
-    Ok(predictions_of(input, scores))
+    Ok(SvmModel::OpenCv(model.scorer))
 }
 
 /// The single-label predictions of the test rows from their scores.
