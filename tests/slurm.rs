@@ -63,7 +63,11 @@ fn quickstart_through_slurm_matches_a_local_run_and_a_cached_rerun_submits_nothi
     let cold = run(remote.path(), &["--executor", "slurm"]);
     for s in cold["stages"].as_array().unwrap() {
         assert_eq!(s["status"], "ran", "{s}");
-        assert_eq!(s["executor"], "slurm", "{}: every stage that runs is a job (the engine's own kinds, hog, colour and lbp, in pipe-worker)", s["name"]);
+        assert_eq!(
+            s["executor"], "slurm",
+            "{}: every stage that runs is a job (the engine's own kinds, hog, colour and lbp, in pipe-worker)",
+            s["name"]
+        );
         assert!(s["job_id"].as_str().is_some_and(|id| id.parse::<u64>().is_ok()), "{s}");
     }
     let mine = run(local.path(), &[]);

@@ -161,7 +161,13 @@ pub fn predict(args: &PredictArgs) -> Outcome {
     println!("{} images: {summary}", out.len() - left_out.len());
     if !left_out.is_empty() {
         let names: Vec<String> = left_out.iter().take(3).map(|b| format!("{} ({})", shown(&b.item), b.problem)).collect();
-        println!("left out {} file{}: {}{}", left_out.len(), if left_out.len() == 1 { "" } else { "s" }, names.join("; "), if left_out.len() > 3 { ", ..." } else { "" });
+        println!(
+            "left out {} file{}: {}{}",
+            left_out.len(),
+            if left_out.len() == 1 { "" } else { "s" },
+            names.join("; "),
+            if left_out.len() > 3 { ", ..." } else { "" }
+        );
     }
     println!("wrote {}", output.display());
     Ok(EXIT_OK)

@@ -129,11 +129,8 @@ impl SvmModel {
     pub fn write(&self, dir: &Path) -> Result<(), ArtifactError> {
         let kernel_parts = |m: &KernelModel| {
             let inputs = m.support.iter().map(|f| StoredInput { name: f.name.clone(), dim: f.dim }).collect();
-            let binaries = m
-                .binaries
-                .iter()
-                .map(|b| StoredBinary { rho: b.rho.to_bits(), coef: bits(&b.coef), support: b.support.clone() })
-                .collect();
+            let binaries =
+                m.binaries.iter().map(|b| StoredBinary { rho: b.rho.to_bits(), coef: bits(&b.coef), support: b.support.clone() }).collect();
             let support: Vec<f32> = m.support.iter().flat_map(|f| f.x.iter().copied()).collect();
             (inputs, bits(&m.widths), binaries, support)
         };
@@ -166,7 +163,10 @@ impl SvmModel {
         let stored: Stored = read_json(&path)?;
         let support = read_f32(&dir.join(SUPPORT))?;
         let malformed = |what: &str| ArtifactError::Malformed { path: path.clone(), what: what.to_string() };
-        let kernel_model = |inputs: Vec<StoredInput>, widths: Vec<u64>, binaries: Vec<StoredBinary>| -> Result<KernelModel, ArtifactError> {
+        let kernel_model = |inputs: Vec<StoredInput>,
+                            widths: Vec<u64>,
+                            binaries: Vec<StoredBinary>|
+         -> Result<KernelModel, ArtifactError> {
             let width: usize = inputs.iter().map(|i| i.dim).sum();
             if width == 0 || support.len() % width != 0 || inputs.len() != widths.len() {
                 return Err(malformed("the support vectors do not match the inputs"));

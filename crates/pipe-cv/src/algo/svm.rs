@@ -143,7 +143,6 @@ impl Scorer {
             self.pairs.iter().map(|(rho, alpha, idx)| alpha.iter().zip(idx).map(|(a, &s)| a * k_values[s as usize]).sum::<f64>() - rho);
         ovr_scores(&self.classes, decisions, labels)
     }
-
 }
 
 impl Model {

@@ -11,8 +11,8 @@ use rayon::prelude::*;
 use crate::algo::decode::init_opencv;
 use crate::algo::vocab::Flann;
 use pipe_core::data::bow::{
-    FeaturesMeta, HistogramsMeta, VocabularyMeta, apply_idf, copy_index, idf, nearest_word, normalise, read_f32, read_json, tfidf, write_f32,
-    write_json,
+    FeaturesMeta, HistogramsMeta, VocabularyMeta, apply_idf, copy_index, idf, nearest_word, normalise, read_f32, read_json, tfidf,
+    write_f32, write_json,
 };
 use pipe_core::data::dataset::Dataset;
 use pipe_core::data::split::Split;

@@ -104,7 +104,11 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
 /// Each label's score for each of `rows`: the logistic of its model's
 /// decision value (the training run's and `pipe predict`'s alike).
 fn scores(ctx: &StageContext, model: &KernelModel, input: &Input, rows: &[usize]) -> Vec<Vec<f64>> {
-    model.decisions(&input.features, rows, || ctx.permit()).into_iter().map(|d| d.into_iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect()).collect()
+    model
+        .decisions(&input.features, rows, || ctx.permit())
+        .into_iter()
+        .map(|d| d.into_iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect())
+        .collect()
 }
 
 /// `pipe predict`: the models and thresholds of `trained` (this stage's
