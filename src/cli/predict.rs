@@ -53,7 +53,7 @@ pub fn predict(args: &PredictArgs) -> Outcome {
             approaches(&spec).join(", ")
         )));
     };
-    let images = std::fs::canonicalize(&args.images)
+    let images = pipe_core::fsx::canonicalize(&args.images)
         .ok()
         .filter(|p| p.is_dir())
         .ok_or_else(|| CliError::Predict(format!("{}: not a folder: give the folder of images to classify", args.images.display())))?;
@@ -140,7 +140,7 @@ pub fn predict(args: &PredictArgs) -> Outcome {
                 lines.push((shown(&rows[p.ids[k] as usize].source), row));
             }
             let mut counts: Vec<(usize, &String)> = per_class.iter().copied().zip(&p.meta.classes).filter(|(n, _)| *n > 0).collect();
-            counts.sort_by(|a, b| b.0.cmp(&a.0));
+            counts.sort_by_key(|c| std::cmp::Reverse(c.0));
             let said: Vec<String> = counts.iter().take(6).map(|(n, c)| format!("{c} {n}")).collect();
             let more = if counts.len() > 6 { ", ..." } else { "" };
             (format!("path,predicted,{},problem", top_header("class")), format!("predicted: {}{more}", said.join(", ")))

@@ -4,27 +4,14 @@
 //!
 //! The registry is data (one [`KindDef`] per kind), so `pipe check`, `pipe
 //! stages`, key computation and the scheduler all read the same definitions.
+//! A kind's file in this folder is its registration: `build.rs` makes a
+//! module of each file that defines a `pub static NAME: KindDef` and lists
+//! those statics in `KINDS` (by file name), so no list here names a kind.
 
-pub mod augment;
-pub mod cluster;
-pub mod cnn;
-pub mod colour;
-pub mod command;
 pub mod context;
-pub mod embed;
-pub mod encode;
-pub mod ensemble;
-pub mod evaluate;
-pub mod extract;
 pub mod grant;
-pub mod hog;
-pub mod lbp;
-pub mod load;
-pub mod multilabel;
-pub mod multilabel_svm;
 pub mod params;
 mod per_image;
-pub mod svm;
 #[cfg(feature = "test-kinds")]
 pub mod testing;
 #[cfg(any(test, feature = "test-kinds"))]
@@ -352,26 +339,14 @@ pub const fn per_image_descriptor(name: &'static str, summary: &'static str, par
     }
 }
 
-/// The product's stage kinds in this build.
-static KINDS: &[&KindDef] = &[
-    &load::LOAD,
-    &augment::AUGMENT,
-    &extract::EXTRACT,
-    &cluster::CLUSTER,
-    &encode::ENCODE,
-    &svm::SVM,
-    &hog::HOG,
-    &colour::COLOUR,
-    &lbp::LBP,
-    &embed::EMBED,
-    &cnn::CNN_STAGE1,
-    &cnn::CNN_STAGE2,
-    &multilabel::MULTILABEL,
-    &multilabel_svm::MULTILABEL_SVM,
-    &ensemble::ENSEMBLE,
-    &evaluate::EVALUATE,
-    &command::COMMAND,
-];
+// The kinds' modules (`pub mod load;`, ...) and `static KINDS`, one entry
+// per `pub static NAME: KindDef` of a file of this folder: a kind is
+// registered by its definition's file alone (see build.rs).
+include!(concat!(env!("OUT_DIR"), "/kinds.rs"));
+
+#[cfg(test)]
+#[path = "../../build/registry.rs"]
+mod generated_registry;
 
 /// Every stage kind this build can run.
 pub fn registry() -> &'static [&'static KindDef] {

@@ -124,7 +124,7 @@ mod tests {
         let t: Vec<f64> = grid().skip(6).step_by(30).take(2).collect();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("thresholds.csv");
-        std::fs::write(&path, thresholds_csv(&labels, &t)).unwrap();
+        crate::fsx::write(&path, thresholds_csv(&labels, &t)).unwrap();
         assert_eq!(read_thresholds(&path, &labels).unwrap(), t);
         assert!(read_thresholds(&path, &labels[..1]).is_err());
     }

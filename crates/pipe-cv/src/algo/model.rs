@@ -48,7 +48,7 @@ impl KernelModel {
     }
 
     fn support_rows(&self) -> usize {
-        self.support.first().map_or(0, |f| if f.dim == 0 { 0 } else { f.x.len() / f.dim })
+        self.support.first().map_or(0, |f| f.x.len().checked_div(f.dim).unwrap_or(0))
     }
 
     /// For each of `rows` of `inputs`, every binary's decision value; each
