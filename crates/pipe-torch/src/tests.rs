@@ -315,7 +315,9 @@ fn cuda_without_a_gpu_is_a_clear_error() {
     }
     let (_tmp, data, outs) = fixture(&["out"]);
     let err = run("cnn-stage1", serde_json::json!({ "device": "cuda" }), &[("images", &data)], &outs[0]).unwrap_err();
-    assert!(err.to_string().contains("no CUDA device is available: use device = \"auto\" or \"cpu\""), "{err}");
+    let err = err.to_string();
+    assert!(err.contains("no CUDA device is available (") && err.ends_with("): use device = \"auto\" or \"cpu\""), "{err}");
+    assert!(err.contains("CUDA libraries"), "says what became of torch's CUDA libraries: {err}");
 }
 
 /// EfficientNet-Lite0 weights drawn at random (seeded), saved as
