@@ -123,7 +123,7 @@ mod tests {
     fn a_folder_without_the_library_is_not_installed_and_a_broken_library_says_why() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(load_from(dir.path()), CudaLibraries::NotInstalled);
-        pipe_core::fsx::write(&dir.path().join("libtorch_cuda.so"), b"not a shared object").unwrap();
+        pipe_core::fsx::write(dir.path().join("libtorch_cuda.so"), b"not a shared object").unwrap();
         let CudaLibraries::Failed(at, why) = load_from(dir.path()) else { panic!("a broken library must fail") };
         assert_eq!(at, dir.path());
         assert!(why.contains("libtorch_cuda.so"), "{why}");
