@@ -145,15 +145,25 @@ install_torch_cuda() {
         log "torch's CUDA libraries present at $dir"
         return
     fi
+    if [ -f "$dir.failed" ]; then
+        log "torch's CUDA libraries failed to install earlier ($(cat "$dir.failed")); pipe runs on the CPU. Remove $dir.failed to try again."
+        return
+    fi
     log "fetching torch $TORCH_VERSION's CUDA libraries (about 2.6 GB) into $dir"
-    local work
-    work=$(mktemp -d "${TMPDIR:-/tmp}/pipe-torch-cuda.XXXXXX")
-    trap 'rm -rf "$work"' RETURN
-    python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: -d "$work/wheels" "torch==$TORCH_VERSION"
-    local staging="$dir.partial"
-    rm -rf "$staging"
-    mkdir -p "$staging"
-    python3 - "$work/wheels" "$staging" <<'PY'
+    # A subshell, so that its EXIT trap removes the download and the
+    # half-unpacked folder however it ends; its own set -e stops it at the
+    # first failure (not run as an `if` condition, where bash ignores set -e).
+    local status
+    set +e
+    (
+        set -e
+        work=$(mktemp -d "${TMPDIR:-/tmp}/pipe-torch-cuda.XXXXXX")
+        staging="$dir.partial"
+        trap 'rm -rf "$work" "$staging"' EXIT
+        python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: -d "$work/wheels" "torch==$TORCH_VERSION"
+        rm -rf "$staging"
+        mkdir -p "$staging"
+        python3 - "$work/wheels" "$staging" <<'PY'
 import pathlib, re, shutil, sys, zipfile
 wheels, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 wanted = re.compile(r"^(torch/lib/[^/]+|nvidia/[^/]+/lib/[^/]+)$")
@@ -170,17 +180,21 @@ for wheel in sorted(wheels.glob("*.whl")):
 if not (out / "torch/lib/libtorch_cuda.so").is_file():
     sys.exit("setup: the torch wheel has no torch/lib/libtorch_cuda.so")
 PY
-    # What pipe-torch will do: load libtorch_cuda.so and everything it needs.
-    if ! python3 -c 'import ctypes, os, sys; ctypes.CDLL(sys.argv[1], mode=os.RTLD_GLOBAL | os.RTLD_NOW)' \
-        "$staging/torch/lib/libtorch_cuda.so"; then
-        rm -rf "$staging"
-        log "torch's CUDA libraries do not load here (above); pipe runs on the CPU. PIPE_CUDA=0 skips this step."
-        return 1
+        # What pipe-torch will do: load libtorch_cuda.so and everything it needs.
+        python3 -c 'import ctypes, os, sys; ctypes.CDLL(sys.argv[1], mode=os.RTLD_GLOBAL | os.RTLD_NOW)' \
+            "$staging/torch/lib/libtorch_cuda.so"
+        touch "$staging/.complete"
+        rm -rf "$dir"
+        mv "$staging" "$dir"
+    )
+    status=$?
+    set -e
+    if [ "$status" -eq 0 ]; then
+        log "torch's CUDA libraries ready: \`pipe --version\` says whether pipe-torch sees the GPU"
+    else
+        echo "download, unpacking or loading failed on $(date -u +%Y-%m-%dT%H:%MZ); see the set-up's output" > "$dir.failed"
+        log "torch's CUDA libraries could not be installed (above); pipe runs on the CPU. Remove $dir.failed to try again, or set PIPE_CUDA=0."
     fi
-    touch "$staging/.complete"
-    rm -rf "$dir"
-    mv "$staging" "$dir"
-    log "torch's CUDA libraries ready: \`pipe --version\` says whether pipe-torch sees the GPU"
 }
 
 # numpy, scikit-learn, SciPy and statsmodels for the `python3` on PATH: the

@@ -19,8 +19,9 @@ tar -xzf "$B/data.tar.gz" -C "$W"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 "$W/pipe-torch" probe > "$OUT/probe.txt" 2>&1; cat "$OUT/probe.txt"
 # The path scripts/setup.sh sets up on a GPU machine: no LD_PRELOAD, pipe-torch
-# loading libtorch_cuda.so itself (crates/pipe-torch/src/cuda.rs).
-(LD_PRELOAD= LD_LIBRARY_PATH= PIPE_TORCH_CUDA="$SITE/torch/lib" "$W/pipe-torch" probe > "$OUT/probe-dlopen.txt" 2>&1; cat "$OUT/probe-dlopen.txt")
+# loading libtorch_cuda.so itself (crates/pipe-torch/src/cuda.rs); the library
+# path only stands in for the CPU machine's libtorch rpath.
+(LD_PRELOAD= LD_LIBRARY_PATH="$SITE/torch/lib" PIPE_TORCH_CUDA="$SITE/torch/lib" "$W/pipe-torch" probe > "$OUT/probe-dlopen.txt" 2>&1; cat "$OUT/probe-dlopen.txt")
 (LD_PRELOAD= OMP_NUM_THREADS=4 $PY scripts/gpu/reference.py "$B/efficientnet-lite0.pth" "$B/pylib" "$OUT" > "$OUT/reference.log" 2>&1) &
 WEIGHTS="$W/efficientnet-lite0.safetensors"
 LD_PRELOAD= $PY scripts/torch_to_safetensors.py "$B/efficientnet-lite0.pth" "$WEIGHTS"

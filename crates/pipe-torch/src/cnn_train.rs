@@ -423,7 +423,12 @@ pub fn majority_rate(task: &Task, rows: &[usize]) -> Option<(f64, String)> {
 /// and predicts the task's test images.
 pub fn train(ctx: &mut StageContext, data: &Dataset, task: &Task, p: &Training, loss: Loss) -> Result<Fitted, StageError> {
     let device = device(p.device)?;
-    ctx.log(format!("device = \"{}\": training on {device:?}", p.device.word()));
+    ctx.log(match device {
+        Device::Cpu if p.device == cnn::Device::Auto => {
+            format!("device = \"auto\": training on the CPU ({})", crate::cuda::why_no_device(crate::cuda::load()))
+        }
+        _ => format!("device = \"{}\": training on {device:?}", p.device.word()),
+    });
     tch::set_num_threads(ctx.threads as i32);
     tch::manual_seed(ctx.seed as i64);
     let pick = |split: Split| -> Vec<usize> { (0..data.rows.len()).filter(|&i| data.rows[i].split == split && task.includes(i)).collect() };

@@ -9,8 +9,9 @@
 //! `device = "auto"` finds the GPU. This is what `LD_PRELOAD` of that
 //! library did in the H200 check of GPU-NOTES, without a wrapper script.
 //! `PIPE_TORCH_CUDA` names another folder holding `libtorch_cuda.so` (empty:
-//! do not load CUDA). Loading changes nothing on the CPU: the CPU kernels
-//! are libtorch_cpu's either way.
+//! do not load CUDA). A `pipe-torch` built against a CUDA libtorch already
+//! has it linked and loads nothing more. Loading changes nothing on the
+//! CPU: the CPU kernels are libtorch_cpu's either way.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -28,6 +29,8 @@ pub enum CudaLibraries {
     NotInstalled,
     /// `libtorch_cuda.so` loaded from this folder.
     Loaded(PathBuf),
+    /// `libtorch_cuda.so` was already loaded (linked at build time).
+    Linked,
     /// The folder's `libtorch_cuda.so` would not load: why.
     Failed(PathBuf, String),
 }
@@ -37,10 +40,30 @@ static LOADED: OnceLock<CudaLibraries> = OnceLock::new();
 /// Loads the CUDA libraries once (see the module doc); later calls return
 /// the first answer.
 pub fn load() -> &'static CudaLibraries {
-    LOADED.get_or_init(|| match folder(std::env::var_os("PIPE_TORCH_CUDA"), std::env::var_os("PIPE_HOME"), std::env::var_os("HOME")) {
-        Some(dir) => load_from(&dir),
-        None => CudaLibraries::NotInstalled,
+    LOADED.get_or_init(|| {
+        if already_loaded() {
+            return CudaLibraries::Linked;
+        }
+        let chosen = std::env::var_os("PIPE_TORCH_CUDA");
+        let chosen_by_user = chosen.as_ref().is_some_and(|d| !d.is_empty());
+        match folder(chosen, std::env::var_os("PIPE_HOME"), std::env::var_os("HOME")) {
+            Some(dir) => match load_from(&dir) {
+                CudaLibraries::NotInstalled if chosen_by_user => {
+                    CudaLibraries::Failed(dir, "PIPE_TORCH_CUDA names a folder without libtorch_cuda.so (name its torch/lib)".into())
+                }
+                loaded => loaded,
+            },
+            None => CudaLibraries::NotInstalled,
+        }
     })
+}
+
+/// Whether `libtorch_cuda.so` is in the process already (a CUDA libtorch
+/// linked at build time): a second copy from another file must not load.
+fn already_loaded() -> bool {
+    // SAFETY: RTLD_NOLOAD only looks the library up; a found handle is
+    // kept open for the life of the process, like the library itself.
+    !unsafe { libc::dlopen(c"libtorch_cuda.so".as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) }.is_null()
 }
 
 /// Where the CUDA libraries are looked for: `PIPE_TORCH_CUDA` when set
@@ -98,9 +121,11 @@ pub fn why_no_device(libraries: &CudaLibraries) -> String {
         CudaLibraries::Loaded(dir) => {
             format!("torch's CUDA libraries loaded from {}, but no device: check nvidia-smi and the driver", dir.display())
         }
-        CudaLibraries::Failed(dir, why) => {
-            format!("torch's CUDA libraries at {} did not load: {why}; run scripts/setup.sh again", dir.display())
-        }
+        CudaLibraries::Linked => "libtorch's CUDA library is linked, but no device: check nvidia-smi and the driver".to_string(),
+        CudaLibraries::Failed(dir, why) => format!(
+            "torch's CUDA libraries at {} did not load: {why}; to install them again, remove that torch-{TORCH_VERSION}-cuda folder and run scripts/setup.sh",
+            dir.display()
+        ),
     }
 }
 
@@ -128,7 +153,12 @@ mod tests {
         assert_eq!(at, dir.path());
         assert!(why.contains("libtorch_cuda.so"), "{why}");
         let line = describe(&CudaLibraries::Failed(at, why), 0);
-        assert!(line.starts_with("no (") && line.contains("did not load") && line.contains("setup.sh"), "{line}");
+        assert!(line.starts_with("no (") && line.contains("did not load") && line.contains("remove that"), "{line}");
+    }
+
+    #[test]
+    fn the_cpu_build_has_no_cuda_library_loaded_at_start() {
+        assert!(!already_loaded(), "tests run against the CPU libtorch");
     }
 
     #[test]

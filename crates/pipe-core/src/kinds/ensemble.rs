@@ -25,7 +25,10 @@ pub static ENSEMBLE: KindDef = KindDef {
     inputs: &[SlotDef {
         name: "predictions",
         accepts: &[ArtifactType::Predictions],
-        many: Many::Gather,
+        // Together, not Gather: with repeats or a sweep, each variant votes
+        // with the matching variants of the others (repeat K with repeat K),
+        // never with every variant at once (other splits, other seeds).
+        many: Many::Together,
         required: true,
         doc: "single-label approaches with scores, on the same test images and classes",
     }],

@@ -97,6 +97,42 @@ features = ["hog", "colour"]
 }
 
 #[test]
+fn an_ensemble_votes_within_a_repeat_not_across_repeats() {
+    let source = r#"
+[pipeline]
+repeats = 2
+resplit = true
+
+[stages.data]
+kind = "load"
+dataset = "synthetic"
+
+[stages.hog]
+kind = "hog"
+images = "data"
+
+[stages.a]
+kind = "svm"
+features = "hog"
+
+[stages.b]
+kind = "svm"
+features = "hog"
+c = [1.0]
+
+[stages.vote]
+kind = "ensemble"
+predictions = ["a", "b"]
+"#;
+    let votes: Vec<String> = shape(&spec(source)).into_iter().filter(|l| l.starts_with("vote")).collect();
+    assert_eq!(
+        votes,
+        ["vote[repeat=0] <- predictions=a[repeat=0],b[repeat=0]", "vote[repeat=1] <- predictions=a[repeat=1],b[repeat=1]"],
+        "each repeat's approaches are on that repeat's split"
+    );
+}
+
+#[test]
 fn several_swept_parameters_give_the_cross_product() {
     let s = spec("[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nvalue = [1, 2]\nitems = [3, 4, 5]\n");
     let names: Vec<&str> = s.stages.iter().map(|s| s.name.as_str()).collect();
