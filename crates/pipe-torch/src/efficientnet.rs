@@ -20,6 +20,9 @@ pub const HEAD: &str = "_fc";
 /// Features before the output layer.
 pub const FEATURES: i64 = 1280;
 
+/// The pooled outputs of the last block of stages 5, 6 and 7 together.
+pub const BLOCK_FEATURES: i64 = 112 + 192 + 320;
+
 /// (repeats, kernel, stride, expansion, input channels, output channels)
 /// of the seven stages, as `efficientnet_lite()` decodes them.
 const STAGES: [(usize, i64, i64, i64, i64, i64); 7] = [
@@ -168,6 +171,31 @@ impl EfficientNetLite {
         }
         x = self.bn1.f_forward_t(&self.head.f_forward(&x)?, train)?.f_relu6()?;
         x.f_mean_dim([2i64, 3].as_slice(), false, None::<Kind>)
+    }
+
+    /// The pooled features of `f_features_t`, preceded (with `blocks`) by
+    /// the globally average-pooled outputs of the last block of stages 5, 6
+    /// and 7 (112, 192 and 320 channels): one N × C tensor per part.
+    pub fn f_feature_parts_t(&self, xs: &Tensor, train: bool, blocks: bool) -> Result<Vec<Tensor>, TchError> {
+        let mut parts = Vec::new();
+        let mut x = self.bn0.f_forward_t(&self.stem.f_forward(xs)?, train)?.f_relu6()?;
+        let mut end = 0;
+        let stage_ends: Vec<usize> = STAGES
+            .iter()
+            .map(|s| {
+                end += s.0;
+                end - 1
+            })
+            .collect();
+        for (i, b) in self.blocks.iter().enumerate() {
+            x = b.f_forward_t(&x, train)?;
+            if blocks && stage_ends[4..].contains(&i) {
+                parts.push(x.f_mean_dim([2i64, 3].as_slice(), false, None::<Kind>)?);
+            }
+        }
+        x = self.bn1.f_forward_t(&self.head.f_forward(&x)?, train)?.f_relu6()?;
+        parts.push(x.f_mean_dim([2i64, 3].as_slice(), false, None::<Kind>)?);
+        Ok(parts)
     }
 
     pub fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {

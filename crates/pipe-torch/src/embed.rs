@@ -15,10 +15,10 @@ use tch::{Device, nn};
 use pipe_core::data::bow::{HistogramsMeta, copy_index, write_f32, write_json};
 use pipe_core::data::dataset::Dataset;
 use pipe_core::kinds::cnn::Arch;
-use pipe_core::kinds::embed::EmbedParams;
+use pipe_core::kinds::embed::{EmbedLayers, EmbedParams};
 use pipe_core::kinds::{StageContext, StageError};
 
-use crate::efficientnet::{EfficientNetLite, FEATURES};
+use crate::efficientnet::{BLOCK_FEATURES, EfficientNetLite, FEATURES};
 use crate::preprocess::Preprocess;
 
 pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
@@ -28,6 +28,8 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
     let device = crate::cnn_train::device(p.device)?;
     let pre = Preprocess::of(Arch::EfficientNetLite0, p.input_size, data.pixels.channels, data.pixels.height)?;
     let weights = std::path::PathBuf::from(p.weights.as_deref().expect("weights is required"));
+    let blocks = p.layers == EmbedLayers::HeadAndBlocks;
+    let dim = if blocks { FEATURES + BLOCK_FEATURES } else { FEATURES };
     let n = data.rows.len();
     let rows: Vec<usize> = (0..n).collect();
     let batches: Vec<&[usize]> = rows.chunks(p.batch_size as usize).collect();
@@ -52,7 +54,7 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
                         let b = next.fetch_add(1, Ordering::Relaxed);
                         let Some(batch) = batches.get(b) else { return Ok(()) };
                         ctx_ref.check_cancelled()?;
-                        let features = embed_batch(&net, &data, batch, pre, device, p.flip)
+                        let features = embed_batch(&net, &data, batch, pre, device, p.flip, blocks)
                             .map_err(|e| StageError::Failed(format!("images {}-{}: {e}", batch[0], batch[batch.len() - 1])))?;
                         done.lock().expect("no worker panics while holding it")[b] = Some(features);
                         for _ in batch.iter() {
@@ -69,13 +71,15 @@ pub fn run(ctx: &mut StageContext) -> Result<(), StageError> {
         done.into_inner().expect("workers finished").into_iter().flat_map(|b| b.expect("every batch embedded")).collect();
     let out = ctx.out_dir().to_path_buf();
     write_f32(&out.join("histograms.f32"), &values)?;
-    write_json(&out.join("histograms.json"), &HistogramsMeta { words: FEATURES as usize, normalization: "l2".into(), images: n })?;
-    ctx.log(format!("{n} images, {FEATURES} features each, on {workers} thread(s) ({device:?})"));
+    write_json(&out.join("histograms.json"), &HistogramsMeta { words: dim as usize, normalization: "l2".into(), images: n })?;
+    ctx.log(format!("{n} images, {dim} features each, on {workers} thread(s) ({device:?})"));
     Ok(copy_index(&input, &out)?)
 }
 
 /// The L2-normalised pooled features of one batch, row-major (with
-/// `flip`, the mean of the image's and its mirror's before normalising).
+/// `flip`, the mean of the image's and its mirror's before normalising;
+/// with several parts, each normalised and weighted 1/√parts, so that every
+/// row has norm 1 and the parts count alike in a distance).
 fn embed_batch(
     net: &EfficientNetLite,
     data: &Dataset,
@@ -83,13 +87,22 @@ fn embed_batch(
     pre: Preprocess,
     device: Device,
     flip: bool,
+    blocks: bool,
 ) -> Result<Vec<f32>, tch::TchError> {
     let x = pre.tensor(data, rows, &pre.pixels(data, rows), device)?;
-    let mut f = net.f_features_t(&x, false)?;
+    let mut parts = net.f_feature_parts_t(&x, false, blocks)?;
     if flip {
-        f = f.f_add(&net.f_features_t(&x.f_flip([3])?, false)?)?.f_div_scalar(2.0)?;
+        let mirrored = net.f_feature_parts_t(&x.f_flip([3])?, false, blocks)?;
+        parts = parts.iter().zip(&mirrored).map(|(a, b)| a.f_add(b)?.f_div_scalar(2.0)).collect::<Result<_, _>>()?;
     }
-    let norm = f.f_square()?.f_sum_dim_intlist([1i64].as_slice(), true, None::<tch::Kind>)?.f_sqrt()?.f_clamp_min(1e-12)?;
-    let f = f.f_div(&norm)?.f_to_device(Device::Cpu)?.f_contiguous()?;
+    let weight = 1.0 / (parts.len() as f64).sqrt();
+    let normalised = parts
+        .iter()
+        .map(|f| {
+            let norm = f.f_square()?.f_sum_dim_intlist([1i64].as_slice(), true, None::<tch::Kind>)?.f_sqrt()?.f_clamp_min(1e-12)?;
+            f.f_div(&norm)?.f_mul_scalar(weight)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let f = tch::Tensor::f_cat(&normalised, 1)?.f_to_device(Device::Cpu)?.f_contiguous()?;
     Vec::<f32>::try_from(f.f_flatten(0, -1)?)
 }

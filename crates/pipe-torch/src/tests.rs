@@ -355,6 +355,36 @@ fn embed_writes_one_unit_vector_per_image_the_same_on_one_and_two_threads() {
 }
 
 #[test]
+fn embed_with_the_blocks_appends_their_pooled_outputs_each_part_weighted_alike() {
+    let (tmp, data, outs) = fixture(&["head", "blocks", "blocks2"]);
+    let weights = lite0_weights(tmp.path(), 1000);
+    let params = |layers: &str| serde_json::json!({ "weights": weights.display().to_string(), "input_size": 32, "batch_size": 7, "device": "cpu", "layers": layers });
+    run_on(1, "embed", params("head"), &[("images", &data)], &outs[0]).unwrap();
+    run_on(1, "embed", params("head+blocks"), &[("images", &data)], &outs[1]).unwrap();
+    run_on(2, "embed", params("head+blocks"), &[("images", &data)], &outs[2]).unwrap();
+    let dim = 112 + 192 + 320 + 1280;
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(outs[1].join("histograms.json")).unwrap()).unwrap();
+    assert_eq!(meta["words"].as_u64(), Some(dim as u64));
+    let blocks = pipe_core::data::bow::read_f32(&outs[1].join("histograms.f32")).unwrap();
+    assert_eq!(blocks.len(), 240 * dim);
+    assert!(
+        std::fs::read(outs[1].join("histograms.f32")).unwrap() == std::fs::read(outs[2].join("histograms.f32")).unwrap(),
+        "1 and 2 threads"
+    );
+    let head = pipe_core::data::bow::read_f32(&outs[0].join("histograms.f32")).unwrap();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    for (row, head_row) in blocks.chunks(dim).zip(head.chunks(1280)) {
+        let mut start = 0;
+        for width in [112, 192, 320, 1280] {
+            assert!((norm(&row[start..start + width]) - 0.5).abs() < 1e-4, "each of the 4 parts has norm 1/2");
+            start += width;
+        }
+        let tail: Vec<f32> = row[dim - 1280..].iter().map(|v| v * 2.0).collect();
+        assert!(tail.iter().zip(head_row).all(|(a, b)| (a - b).abs() < 1e-5), "the last part is the head's features");
+    }
+}
+
+#[test]
 fn a_pretrained_network_fine_tunes_from_its_weights_with_a_frozen_warm_up() {
     let (tmp, data, outs) = fixture(&["out", "wrong"]);
     let weights = lite0_weights(tmp.path(), 1000);

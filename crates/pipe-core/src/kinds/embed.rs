@@ -16,6 +16,11 @@ crate::choice! {
     pub enum EmbedArch { EfficientNetLite0 = "efficientnet-lite0" }
 }
 
+crate::choice! {
+    /// Which pooled activations `embed` publishes.
+    pub enum EmbedLayers { Head = "head", HeadAndBlocks = "head+blocks" }
+}
+
 crate::stage_params! {
     /// `embed`'s parameters.
     pub struct EmbedParams {
@@ -26,6 +31,8 @@ crate::stage_params! {
         weights: Option<String> = ParamType::File => Default::Required,
         /// the side images are resized to (bilinear) before the network (224: the weights' native size)
         input_size: i64 = ParamType::Int { min: 16, max: 1024 } => Default::Int(224),
+        /// head: the pooled features before the classifier; head+blocks: also the pooled outputs of the last block of stages 5-7 (1,904 in all), each part L2-normalised and weighted alike
+        layers: EmbedLayers = EmbedLayers::TYPE => Default::Str("head"),
         /// also run each image mirrored and average the two feature vectors
         flip: bool = ParamType::Bool => Default::Bool(false),
         /// images per forward pass (fixed: part of the key, since the batch shapes the sums)
