@@ -190,11 +190,14 @@ pub fn expand(spec: &mut PipelineSpec, order: &[usize], repeats: Repeats, errors
     let mut too_many: Option<std::ops::Range<usize>> = None;
     for &i in order {
         let stage = &spec.stages[i];
-        // Inputs through one-stage and Together slots carry their variants along.
+        // Inputs through one-stage and Together slots carry their variants
+        // along, except into a stage that gathers (`evaluate`): it stays one
+        // stage, and its other inputs give it their first variant.
         let mut combos: Vec<Assignment> = vec![Vec::new()];
+        let gathers = gathers(stage);
         for (slot, refs) in &stage.inputs {
             let many = stage.kind.slot(slot).is_some_and(|s| s.many == Many::Gather);
-            if many {
+            if many || gathers {
                 continue;
             }
             for r in refs {
@@ -324,12 +327,16 @@ fn variant(
                     } else if many {
                         names[j].clone()
                     } else {
-                        variants[j]
+                        let matching = variants[j]
                             .iter()
                             .zip(&names[j])
                             .filter(|(a, _)| a.iter().all(|(d, v)| assignment.iter().all(|(d2, v2)| d2 != d || v2 == v)))
-                            .map(|(_, n)| n.clone())
-                            .collect()
+                            .map(|(_, n)| n.clone());
+                        if gathers(stage) && stage.kind.slot(slot).is_some_and(|d| d.many == Many::One) {
+                            matching.take(1).collect()
+                        } else {
+                            matching.collect()
+                        }
                     };
                     pick.into_iter().map(|stage| InputRef { stage, span: r.span.clone() }).collect()
                 })
@@ -339,6 +346,12 @@ fn variant(
         .collect();
     s.inputs = inputs;
     s
+}
+
+/// Whether `stage` gathers every variant of a list input (`evaluate`): such
+/// a stage is never expanded by its inputs.
+fn gathers(stage: &StageSpec) -> bool {
+    stage.kind.inputs.iter().any(|slot| slot.many == Many::Gather)
 }
 
 /// The combinations of `a` with `b` that agree on the dimensions they share.

@@ -133,6 +133,20 @@ predictions = ["a", "b"]
 }
 
 #[test]
+fn an_evaluate_stays_one_stage_when_its_images_are_resplit() {
+    let quickstart = crate::fsx::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/quickstart.toml")).unwrap();
+    let s = spec(&quickstart.replace("[pipeline]\n", "[pipeline]\nrepeats = 2\nresplit = true\n"));
+    let compares: Vec<&crate::spec::StageSpec> = s.stages.iter().filter(|st| st.base == "compare").collect();
+    assert_eq!(compares.len(), 1, "one comparison of every variant, not one per split");
+    let compare = compares[0];
+    assert_eq!(compare.name, "compare");
+    let images: Vec<&str> = compare.inputs.get("images").map(|r| r.iter().map(|r| r.stage.as_str()).collect()).unwrap_or_default();
+    assert_eq!(images, ["augmented[repeat=0]"], "the first variant's images");
+    let predictions = &compare.inputs["predictions"];
+    assert!(predictions.iter().any(|r| r.stage.ends_with("[repeat=1]")), "every repeat's predictions");
+}
+
+#[test]
 fn several_swept_parameters_give_the_cross_product() {
     let s = spec("[stages.a]\nkind = \"test-source\"\n[stages.a.matrix]\nvalue = [1, 2]\nitems = [3, 4, 5]\n");
     let names: Vec<&str> = s.stages.iter().map(|s| s.name.as_str()).collect();
