@@ -165,12 +165,7 @@ impl EfficientNetLite {
 
     /// The globally average-pooled features, N × 1280.
     pub fn f_features_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
-        let mut x = self.bn0.f_forward_t(&self.stem.f_forward(xs)?, train)?.f_relu6()?;
-        for b in &self.blocks {
-            x = b.f_forward_t(&x, train)?;
-        }
-        x = self.bn1.f_forward_t(&self.head.f_forward(&x)?, train)?.f_relu6()?;
-        x.f_mean_dim([2i64, 3].as_slice(), false, None::<Kind>)
+        Ok(self.f_feature_parts_t(xs, train, false)?.pop().expect("the head's part"))
     }
 
     /// The pooled features of `f_features_t`, preceded (with `blocks`) by
