@@ -20,9 +20,6 @@ pub const HEAD: &str = "_fc";
 /// Features before the output layer.
 pub const FEATURES: i64 = 1280;
 
-/// The pooled outputs of the last block of stages 5, 6 and 7 together.
-pub const BLOCK_FEATURES: i64 = 112 + 192 + 320;
-
 /// (repeats, kernel, stride, expansion, input channels, output channels)
 /// of the seven stages, as `efficientnet_lite()` decodes them.
 const STAGES: [(usize, i64, i64, i64, i64, i64); 7] = [
@@ -34,6 +31,32 @@ const STAGES: [(usize, i64, i64, i64, i64, i64); 7] = [
     (4, 5, 2, 6, 112, 192),
     (1, 3, 1, 6, 192, 320),
 ];
+
+/// The stages whose last block's pooled output `f_feature_parts_t` adds
+/// (stages 5, 6 and 7, counted from 0).
+const BLOCK_STAGES: std::ops::Range<usize> = 4..7;
+
+/// The index of each stage's last block.
+const STAGE_ENDS: [usize; 7] = {
+    let (mut ends, mut end, mut i) = ([0; 7], 0, 0);
+    while i < STAGES.len() {
+        end += STAGES[i].0;
+        ends[i] = end - 1;
+        i += 1;
+    }
+    ends
+};
+
+/// The pooled outputs of the last block of stages 5, 6 and 7 together
+/// (112 + 192 + 320).
+pub const BLOCK_FEATURES: i64 = {
+    let (mut sum, mut i) = (0, BLOCK_STAGES.start);
+    while i < BLOCK_STAGES.end {
+        sum += STAGES[i].5;
+        i += 1;
+    }
+    sum
+};
 
 const DROP_CONNECT: f64 = 0.2;
 
@@ -174,17 +197,9 @@ impl EfficientNetLite {
     pub fn f_feature_parts_t(&self, xs: &Tensor, train: bool, blocks: bool) -> Result<Vec<Tensor>, TchError> {
         let mut parts = Vec::new();
         let mut x = self.bn0.f_forward_t(&self.stem.f_forward(xs)?, train)?.f_relu6()?;
-        let mut end = 0;
-        let stage_ends: Vec<usize> = STAGES
-            .iter()
-            .map(|s| {
-                end += s.0;
-                end - 1
-            })
-            .collect();
         for (i, b) in self.blocks.iter().enumerate() {
             x = b.f_forward_t(&x, train)?;
-            if blocks && stage_ends[4..].contains(&i) {
+            if blocks && STAGE_ENDS[BLOCK_STAGES].contains(&i) {
                 parts.push(x.f_mean_dim([2i64, 3].as_slice(), false, None::<Kind>)?);
             }
         }

@@ -313,6 +313,9 @@ fn variant(
         }
     }
     s.variant = assignment.iter().map(|(d, v)| (label(d, assignment), v.clone())).collect();
+    // A gathering stage is not expanded by its other inputs (see `expand`):
+    // each gives it its first variant.
+    let gathers = gathers(stage);
     let inputs: BTreeMap<String, Vec<InputRef>> = stage
         .inputs
         .iter()
@@ -332,11 +335,7 @@ fn variant(
                             .zip(&names[j])
                             .filter(|(a, _)| a.iter().all(|(d, v)| assignment.iter().all(|(d2, v2)| d2 != d || v2 == v)))
                             .map(|(_, n)| n.clone());
-                        if gathers(stage) && stage.kind.slot(slot).is_some_and(|d| d.many == Many::One) {
-                            matching.take(1).collect()
-                        } else {
-                            matching.collect()
-                        }
+                        if gathers { matching.take(1).collect() } else { matching.collect() }
                     };
                     pick.into_iter().map(|stage| InputRef { stage, span: r.span.clone() }).collect()
                 })
